@@ -1,0 +1,88 @@
+"""What compiled code calls. The compiler's three modes emit references to
+this module only, under the name `__wdk__`, so this is the whole contract
+between generated code and the runtime:
+
+* every compiled module ends with one added line
+  `import wdk.runtime.compiled as __wdk__; __wdk__.register(globals(), MODE, {qualname: workflow_id}, {qualname: step_id})`
+* client and step mode replace a workflow's first body statement line with
+  `"use workflow"; raise __wdk__.WorkflowCalledDirectly("workflow//mod//qual")`
+  (the rest of the body stays as dead code, which keeps every line number)
+* workflow mode replaces a step's first body statement line with
+  `"use step"; return await __wdk__.step_call(ID, (positional...), {keyword...}[, {captured...}])`
+  (`return __wdk__.step_call(...)` for a plain `def` step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from wdk.errors import WorkflowCalledDirectly
+
+__all__ = ["WorkflowCalledDirectly", "register", "set_step_caller", "step_call"]
+
+StepCaller = Callable[[str, tuple[Any, ...], dict[str, Any], dict[str, Any] | None], Awaitable[Any]]
+
+_step_caller: StepCaller | None = None
+
+
+def set_step_caller(caller: StepCaller) -> None:
+    """Installed once by the runtime: turns a step call inside a workflow into a
+    durable step (the runtime finds the current run through the running loop)."""
+    global _step_caller
+    _step_caller = caller
+
+
+def step_call(
+    step_id: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    closure: dict[str, Any] | None = None,
+) -> Awaitable[Any]:
+    if _step_caller is None:
+        raise RuntimeError(
+            f"{step_id} was called from workflow-mode code outside the wdk runtime"
+        )
+    return _step_caller(step_id, args, kwargs, closure)
+
+
+def _resolve(namespace: dict[str, Any], qualname: str) -> tuple[Any, Any, str] | None:
+    """(owner, raw attribute, last name) for a dotted qualname; None if absent or nested."""
+    if "<locals>" in qualname:
+        return None
+    parts = qualname.split(".")
+    owner: Any = None
+    obj: Any = namespace.get(parts[0])
+    for part in parts[1:]:
+        owner = obj
+        obj = getattr(obj, "__dict__", {}).get(part)
+        if obj is None:
+            return None
+    return owner, obj, parts[-1]
+
+
+def _underlying(obj: Any) -> Any:
+    return obj.__func__ if isinstance(obj, (staticmethod, classmethod)) else obj
+
+
+def register(
+    namespace: dict[str, Any],
+    mode: str,
+    workflows: dict[str, str],
+    steps: dict[str, str],
+) -> None:
+    """Tag compiled functions with their ids (`__wdk_workflow_id__`,
+    `__wdk_step_id__`) and record the module's ids for the runtime."""
+    for attr, table in (("__wdk_workflow_id__", workflows), ("__wdk_step_id__", steps)):
+        for qualname, fn_id in table.items():
+            found = _resolve(namespace, qualname)
+            if found is None:
+                continue
+            fn = _underlying(found[1])
+            try:
+                setattr(fn, attr, fn_id)
+            except (AttributeError, TypeError):  # a decorator returned something frozen
+                pass
+    namespace["__wdk_mode__"] = mode
+    namespace["__wdk_workflows__"] = dict(workflows)
+    namespace["__wdk_steps__"] = dict(steps)

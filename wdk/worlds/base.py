@@ -1,0 +1,247 @@
+"""The World protocol: everything the runtime needs from a store and a queue.
+
+The runtime talks to a World and never to a driver. A World keeps, per run,
+an append-only event log (the truth) and projections of it (runs, steps,
+waits, hooks: for listing), a small queue of "this run needs attention at
+time T" messages, and output streams. Every implementation passes the
+conformance suite in `tests/worlds/`.
+
+Times are Unix seconds (float). Payloads are JSON-compatible dicts; values
+that came from user code are already encoded by `wdk.runtime.serde`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import msgspec
+
+EventType = Literal[
+    "run_created",
+    "run_started",
+    "run_completed",
+    "run_failed",
+    "run_cancelled",
+    "step_created",
+    "step_started",
+    "step_retrying",
+    "step_completed",
+    "step_failed",
+    "wait_created",
+    "wait_completed",
+    "hook_created",
+    "hook_received",
+    "hook_disposed",
+]
+
+EVENT_TYPES: frozenset[str] = frozenset(EventType.__args__)  # type: ignore[attr-defined]
+
+# Completions: at most one per (run, correlation id), enforced by the store.
+COMPLETION_TYPES: frozenset[str] = frozenset({"step_completed", "step_failed", "wait_completed"})
+
+TERMINAL_TYPES: frozenset[str] = frozenset({"run_completed", "run_failed", "run_cancelled"})
+
+RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+class NewEvent(msgspec.Struct, frozen=True):
+    """An event the runtime wants appended. `at` is set by the runtime: the
+    workflow's virtual clock reads it back on replay, so it must be stored as given."""
+
+    type: str
+    at: float
+    correlation_id: str | None = None
+    payload: dict[str, Any] = {}
+
+
+class Event(msgspec.Struct, frozen=True):
+    """A stored event: `seq` counts from 0 per run (run_created is 0)."""
+
+    run_id: str
+    seq: int
+    type: str
+    at: float
+    correlation_id: str | None = None
+    payload: dict[str, Any] = {}
+
+
+class NewRun(msgspec.Struct, frozen=True):
+    """What `create_run` needs. The world appends `run_created` (seq 0) with
+    `payload` in the same transaction that inserts the run row."""
+
+    run_id: str
+    workflow_id: str
+    at: float
+    payload: dict[str, Any] = {}
+    idempotency_key: str | None = None
+    parent_run_id: str | None = None
+
+
+class RunInfo(msgspec.Struct, frozen=True):
+    """The runs projection."""
+
+    id: str
+    workflow_id: str
+    status: str
+    created_at: float
+    updated_at: float
+    last_seq: int
+    started_at: float | None = None
+    completed_at: float | None = None
+    idempotency_key: str | None = None
+    parent_run_id: str | None = None
+    # Terminal outcome, copied from run_completed / run_failed payloads.
+    output: Any = None
+    error: dict[str, Any] | None = None
+
+
+class StepInfo(msgspec.Struct, frozen=True):
+    """The steps projection: one row per (run, correlation id)."""
+
+    run_id: str
+    correlation_id: str
+    step_id: str
+    status: str  # created | running | retrying | completed | failed
+    attempt: int
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    completed_at: float | None = None
+    retry_at: float | None = None
+    error: dict[str, Any] | None = None
+
+
+class WaitInfo(msgspec.Struct, frozen=True):
+    run_id: str
+    correlation_id: str
+    resume_at: float
+    status: str  # waiting | completed
+    created_at: float
+
+
+class HookInfo(msgspec.Struct, frozen=True):
+    run_id: str
+    correlation_id: str
+    token: str
+    status: str  # active | disposed
+    created_at: float
+    metadata: dict[str, Any] = {}
+
+
+class Page(msgspec.Struct, frozen=True):
+    items: list[Any]
+    next_cursor: str | None = None
+
+
+class Lease(msgspec.Struct, frozen=True):
+    """A leased queue message. `key` is the message's idempotency key."""
+
+    queue: str
+    key: str
+    payload: bytes
+    owner: str
+    token: int
+    attempts: int
+
+
+class StreamChunk(msgspec.Struct, frozen=True):
+    index: int
+    data: bytes
+
+
+@runtime_checkable
+class World(Protocol):
+    """A store plus a queue. All methods are coroutines and safe to call
+    concurrently from one event loop; several processes may share one store."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema. Raises WorldError with a clear
+        message when the store is unusable (corrupt, foreign, newer, unwritable)."""
+
+    async def close(self) -> None: ...
+
+    # --- events and runs -----------------------------------------------------
+
+    async def create_run(self, run: NewRun) -> tuple[RunInfo, bool]:
+        """Insert the run and its `run_created` event. With an idempotency key
+        already used, return (the existing run, False) and write nothing."""
+
+    async def append(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
+        """Append events after `expected_seq` (the run's current last seq) and
+        update projections in the same transaction. Raises ConflictError when
+        the run's last seq differs, DuplicateCompletion when a completion for
+        the same (run, correlation id) exists, HookConflict when a
+        `hook_created` token is held by a live hook, RunNotFound for an
+        unknown run. On any error nothing of the batch is written."""
+
+    async def read_events(self, run_id: str, after_seq: int = -1, limit: int | None = None) -> list[Event]:
+        """Events with seq > after_seq, in order."""
+
+    async def get_run(self, run_id: str) -> RunInfo | None: ...
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """Newest first. `cursor` is the `next_cursor` of the previous page."""
+
+    async def list_steps(self, run_id: str) -> list[StepInfo]: ...
+
+    async def list_waits(self, run_id: str) -> list[WaitInfo]: ...
+
+    async def list_hooks(self, run_id: str | None = None, *, status: str | None = None) -> list[HookInfo]: ...
+
+    async def get_hook(self, token: str) -> HookInfo | None:
+        """The live (active) hook with this token, or None."""
+
+    async def active_run_ids(self, limit: int = 10_000) -> list[str]:
+        """Runs that are not terminal (the reconciler's query)."""
+
+    # --- queue -----------------------------------------------------------------
+
+    async def enqueue(self, queue: str, key: str, payload: bytes = b"", *, delay: float = 0.0) -> None:
+        """Add a message, or merge into the existing one with the same key: the
+        earlier availability wins. If that message is leased right now, it is
+        marked so that `ack` keeps it (the new work is not lost)."""
+
+    async def lease(self, queue: str, owner: str, *, limit: int = 10, lease_for: float = 30.0) -> list[Lease]:
+        """Take up to `limit` available messages. A message whose lease expired
+        (or, in the local world, whose owner process died) is available again."""
+
+    async def ack(self, lease: Lease, *, requeue_after: float | None = None) -> None:
+        """Done with a message: delete it, or keep it for `requeue_after`
+        seconds from now. A message enqueued again while leased is kept and
+        available at once. A lease that was lost (expired and taken) is ignored."""
+
+    async def extend(self, leases: Sequence[Lease], lease_for: float = 30.0) -> None:
+        """Heartbeat: push the leases' expiry forward."""
+
+    async def next_available_at(self, queue: str) -> float | None:
+        """Earliest time a message of this queue becomes available, or None."""
+
+    async def wait_for_messages(self, queue: str, timeout: float) -> None:
+        """Return when a message may be available (or after `timeout`)."""
+
+    # --- streams -----------------------------------------------------------------
+
+    async def stream_append(self, run_id: str, namespace: str, chunks: Sequence[bytes]) -> int:
+        """Append chunks; returns the index after the last one written."""
+
+    async def stream_close(self, run_id: str, namespace: str) -> None: ...
+
+    async def stream_read(
+        self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
+    ) -> tuple[list[StreamChunk], bool]:
+        """Chunks from `start`, and whether the stream is closed."""
+
+    def stream_follow(self, run_id: str, namespace: str, start: int = 0) -> AsyncIterator[StreamChunk]:
+        """Chunks from `start` in order, following a live stream until closed."""
+        ...
