@@ -1,11 +1,22 @@
-"""wdk: durable workflows for Python. Workflow-side API (see docs/)."""
+"""wdk: durable workflows for Python. Workflow-side API.
 
+    from wdk import sleep, FatalError
+
+    async def checkout(order_id: str) -> dict:
+        "use workflow"
+        order = await load_order(order_id)
+        await sleep("1h")
+        return await charge(order)
+"""
+
+from wdk.compiler.hook import install_import_hook
 from wdk.errors import (
     CompileError,
     FatalError,
     HookNotFound,
     NonDeterminismError,
     RetryableError,
+    RunNotFound,
     SerializationError,
     StepError,
     WorkflowCalledDirectly,
@@ -13,6 +24,10 @@ from wdk.errors import (
     WorkflowFailed,
     WorkflowSandboxError,
 )
+from wdk.runtime.primitives import WorkflowMetadata, get_workflow_metadata, sleep
+from wdk.runtime.steps import StepMetadata, get_step_metadata
+
+__version__ = "0.1.0"
 
 __all__ = [
     "CompileError",
@@ -20,10 +35,18 @@ __all__ = [
     "HookNotFound",
     "NonDeterminismError",
     "RetryableError",
+    "RunNotFound",
     "SerializationError",
     "StepError",
+    "StepMetadata",
     "WorkflowCalledDirectly",
     "WorkflowCancelled",
     "WorkflowFailed",
+    "WorkflowMetadata",
     "WorkflowSandboxError",
+    "__version__",
+    "get_step_metadata",
+    "get_workflow_metadata",
+    "install_import_hook",
+    "sleep",
 ]

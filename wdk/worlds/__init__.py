@@ -1,0 +1,79 @@
+"""Worlds: where runs are stored and queued. `create_world()` picks one by name.
+
+`local` (SQLite, embedded, the default) and `postgres` (asyncpg, scale-out).
+The runtime only ever sees the `World` protocol.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from wdk.errors import WorldError
+from wdk.worlds.base import (
+    COMPLETION_TYPES,
+    EVENT_TYPES,
+    TERMINAL_STATUSES,
+    TERMINAL_TYPES,
+    Event,
+    EventType,
+    HookInfo,
+    Lease,
+    NewEvent,
+    NewRun,
+    Page,
+    RunInfo,
+    RunStatus,
+    StepInfo,
+    StreamChunk,
+    WaitInfo,
+    World,
+)
+
+# name -> (module, class): imported only when chosen, so asyncpg stays optional.
+WORLDS: dict[str, tuple[str, str]] = {
+    "local": ("wdk.worlds.local", "LocalWorld"),
+    "postgres": ("wdk.worlds.postgres", "PostgresWorld"),
+}
+
+
+def create_world(name: str | None = None, **options: Any) -> World:
+    """A world by name (default $WDK_WORLD, else "local"); options go to its constructor.
+
+    Example: `world = create_world("local", data_dir=".wdk"); await world.open()`.
+    """
+    chosen = (name or os.environ.get("WDK_WORLD") or "local").strip().lower()
+    if chosen not in WORLDS:
+        raise WorldError(f"unknown world {chosen!r}: choose one of {', '.join(sorted(WORLDS))}")
+    module_name, class_name = WORLDS[chosen]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        hint = " (pip install 'wdk[postgres]')" if chosen == "postgres" else ""
+        raise WorldError(f"the {chosen!r} world is not available: {exc}{hint}") from exc
+    world: World = getattr(module, class_name)(**options)
+    return world
+
+
+__all__ = [
+    "COMPLETION_TYPES",
+    "EVENT_TYPES",
+    "TERMINAL_STATUSES",
+    "TERMINAL_TYPES",
+    "WORLDS",
+    "Event",
+    "EventType",
+    "HookInfo",
+    "Lease",
+    "NewEvent",
+    "NewRun",
+    "Page",
+    "RunInfo",
+    "RunStatus",
+    "StepInfo",
+    "StreamChunk",
+    "WaitInfo",
+    "World",
+    "create_world",
+]

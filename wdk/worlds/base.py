@@ -207,10 +207,20 @@ class World(Protocol):
 
     # --- queue -----------------------------------------------------------------
 
-    async def enqueue(self, queue: str, key: str, payload: bytes = b"", *, delay: float = 0.0) -> None:
+    async def enqueue(
+        self,
+        queue: str,
+        key: str,
+        payload: bytes = b"",
+        *,
+        delay: float = 0.0,
+        only_if_absent: bool = False,
+    ) -> None:
         """Add a message, or merge into the existing one with the same key: the
         earlier availability wins. If that message is leased right now, it is
-        marked so that `ack` keeps it (the new work is not lost)."""
+        marked so that `ack` keeps it (the new work is not lost). With
+        `only_if_absent` an existing message (leased or not) is left as it is:
+        the reconciler's re-enqueue must not wake a sleeping run early."""
 
     async def lease(self, queue: str, owner: str, *, limit: int = 10, lease_for: float = 30.0) -> list[Lease]:
         """Take up to `limit` available messages. A message whose lease expired

@@ -1,0 +1,90 @@
+"""Append throughput of the local (SQLite) world.
+
+    .venv/bin/python bench/world_local.py [--steps 3000] [--runs 200]
+
+For each synchronous mode (NORMAL, FULL) prints one JSON line per scenario:
+- "sequential-3x1": one run, one task; each step is three appends of one
+  event (step_created, step_started, step_completed), each awaited before the
+  next: the worst case, one commit per event.
+- "sequential-1x3": one run; each step is ONE append of those three events
+  (one commit per step, as an eager step can write them).
+- "concurrent-3x1": 200 runs, one task each, doing "3x1" at once; group
+  commit merges the appends of one loop tick into one transaction.
+Figures are appends/s, events/s and the equivalent steps/s (3 events/step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+
+from wdk.worlds.base import NewEvent, NewRun
+from wdk.worlds.local import LocalWorld
+
+
+def _step_events(i: int) -> list[NewEvent]:
+    cid, now = f"c{i}", time.time()
+    return [
+        NewEvent("step_created", now, cid, {"step_id": "s", "input": {"i": i}}),
+        NewEvent("step_started", now, cid, {"attempt": 1}),
+        NewEvent("step_completed", now, cid, {"result": i}),
+    ]
+
+
+async def _steps(world: LocalWorld, run_id: str, steps: int, batched: bool) -> int:
+    """Run `steps` steps; returns the number of appends made."""
+    await world.append(run_id, 0, [NewEvent("run_started", time.time())])
+    seq, appends = 1, 1
+    for i in range(steps):
+        events = _step_events(i)
+        for batch in [events] if batched else [[e] for e in events]:
+            await world.append(run_id, seq, batch)
+            seq += len(batch)
+            appends += 1
+    return appends
+
+
+async def _scenario(
+    synchronous: str, runs: int, steps: int, batched: bool = False
+) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        world = LocalWorld(tmp, synchronous=synchronous)
+        await world.open()
+        ids = [f"run-{n}" for n in range(runs)]
+        for run_id in ids:
+            await world.create_run(NewRun(run_id, "wf", time.time(), {"input": {}}))
+        started = time.perf_counter()
+        counts = await asyncio.gather(*(_steps(world, run_id, steps, batched) for run_id in ids))
+        elapsed = time.perf_counter() - started
+        await world.close()
+    appends = sum(counts)
+    events = runs * (3 * steps + 1)
+    return {
+        "scenario": ("sequential" if runs == 1 else "concurrent") + ("-1x3" if batched else "-3x1"),
+        "synchronous": synchronous,
+        "runs": runs,
+        "steps_per_run": steps,
+        "seconds": round(elapsed, 3),
+        "appends_per_s": round(appends / elapsed),
+        "events_per_s": round(events / elapsed),
+        "steps_per_s": round(runs * steps / elapsed),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000, help="steps in the sequential run")
+    parser.add_argument("--runs", type=int, default=200, help="runs in the concurrent case")
+    args = parser.parse_args()
+    for synchronous in ("NORMAL", "FULL"):
+        print(json.dumps(asyncio.run(_scenario(synchronous, 1, args.steps))))
+        print(json.dumps(asyncio.run(_scenario(synchronous, 1, args.steps, batched=True))))
+        per_run = max(1, args.steps // 30)
+        print(json.dumps(asyncio.run(_scenario(synchronous, args.runs, per_run))))
+
+
+if __name__ == "__main__":
+    main()

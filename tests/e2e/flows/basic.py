@@ -1,0 +1,200 @@
+"""Workflows used by the end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+from wdk import FatalError, RetryableError, get_step_metadata, get_workflow_metadata, sleep
+
+CALLS: dict[str, int] = {}
+
+
+def _count(name: str) -> None:
+    CALLS[name] = CALLS.get(name, 0) + 1
+
+
+@dataclass
+class Order:
+    id: str
+    items: list[str]
+
+
+async def add(a: int, b: int) -> int:
+    "use step"
+    _count("add")
+    return a + b
+
+
+def double(x: int) -> int:
+    "use step"
+    _count("double")
+    return 2 * x
+
+
+async def three_steps(x: int) -> int:
+    "use workflow"
+    a = await add(x, 1)
+    b = await double(a)
+    return await add(b, 10)
+
+
+async def parallel(n: int) -> list[int]:
+    "use workflow"
+    return list(await asyncio.gather(*(add(i, i) for i in range(n))))
+
+
+async def flaky(times: int) -> int:
+    "use step"
+    meta = get_step_metadata()
+    _count("flaky")
+    if meta.attempt <= times:
+        raise ConnectionError(f"attempt {meta.attempt} failed")
+    return meta.attempt
+
+
+flaky.retry_delay = 0.01  # type: ignore[attr-defined]
+
+
+async def retrying(times: int) -> int:
+    "use workflow"
+    return await flaky(times)
+
+
+async def fatal() -> None:
+    "use step"
+    _count("fatal")
+    raise FatalError("card declined")
+
+
+async def fails_fatally() -> None:
+    "use workflow"
+    await fatal()
+
+
+async def always_fails() -> None:
+    "use step"
+    raise ValueError("bad input")
+
+
+always_fails.max_retries = 1  # type: ignore[attr-defined]
+always_fails.retry_delay = 0.01  # type: ignore[attr-defined]
+
+
+async def catches() -> str:
+    "use workflow"
+    try:
+        await always_fails()
+    except ValueError as exc:
+        return f"caught {type(exc).__name__}: {exc}"
+    return "not raised"
+
+
+async def retry_after_step() -> int:
+    "use step"
+    meta = get_step_metadata()
+    if meta.attempt == 1:
+        raise RetryableError("busy", retry_after=0.05)
+    return meta.attempt
+
+
+async def uses_retry_after() -> int:
+    "use workflow"
+    return await retry_after_step()
+
+
+async def sleeper(seconds: float) -> float:
+    "use workflow"
+    t0 = time.time()
+    await sleep(seconds)
+    return time.time() - t0
+
+
+async def asyncio_sleeper() -> str:
+    "use workflow"
+    await asyncio.sleep(0.05)
+    return "woke"
+
+
+async def slow_step(seconds: float) -> str:
+    "use step"
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+async def long_running() -> str:
+    "use workflow"
+    return await slow_step(30)
+
+
+async def sleeps_long() -> str:
+    "use workflow"
+    await sleep("1h")
+    return "never"
+
+
+async def echo_order(order: Order) -> Order:
+    "use step"
+    return Order(order.id.upper(), [*order.items, "gift"])
+
+
+async def order_flow(order: Order) -> Order:
+    "use workflow"
+    return await echo_order(order)
+
+
+async def metadata_step() -> dict[str, object]:
+    "use step"
+    meta = get_step_metadata()
+    return {"attempt": meta.attempt, "corr": meta.correlation_id, "key": meta.idempotency_key}
+
+
+async def metadata_flow() -> dict[str, object]:
+    "use workflow"
+    wf = get_workflow_metadata()
+    step = await metadata_step()
+    return {"run_id": wf.run_id, "step": step}
+
+
+async def deterministic() -> list[float]:
+    "use workflow"
+    before = [time.time(), random.random()]
+    await add(1, 2)
+    return [*before, time.time(), random.random()]
+
+
+async def timeout_step() -> str:
+    "use step"
+    await asyncio.sleep(5)
+    return "late"
+
+
+timeout_step.timeout = 0.05  # type: ignore[attr-defined]
+timeout_step.max_retries = 0  # type: ignore[attr-defined]
+
+
+async def times_out() -> str:
+    "use workflow"
+    return await timeout_step()
+
+
+async def wait_for_timeout() -> str:
+    "use workflow"
+    try:
+        await asyncio.wait_for(slow_step(0.01), 3600)
+    except TimeoutError:
+        return "timeout"
+    return "in time"
+
+
+async def nested(x: int) -> int:
+    "use workflow"
+    factor = 3
+
+    async def scale(y: int) -> int:
+        "use step"
+        return y * factor
+
+    return await scale(x)

@@ -1,0 +1,162 @@
+"""The durable runtime through the public API only, on the local world."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from flows import basic
+
+from wdk import SerializationError, WorkflowCancelled, WorkflowFailed
+from wdk.api import get_run, start
+from wdk.errors import RunNotFound
+
+
+async def test_sequential_steps_complete_with_result() -> None:
+    run = await start(basic.three_steps, 4)
+    assert await run.result(timeout=10) == 20
+    assert await run.status() == "completed"
+    types = [e.type for e in await run.events()]
+    assert types[:2] == ["run_created", "run_started"]
+    assert types[-1] == "run_completed"
+    assert types.count("step_created") == 3
+    assert types.count("step_completed") == 3
+
+
+async def test_parallel_steps() -> None:
+    run = await start(basic.parallel, 5)
+    assert await run.result(timeout=10) == [0, 2, 4, 6, 8]
+
+
+async def test_retries_until_success_with_attempts_recorded() -> None:
+    run = await start(basic.retrying, 2)
+    assert await run.result(timeout=10) == 3
+    events = await run.events()
+    assert [e.payload["attempt"] for e in events if e.type == "step_started"] == [1, 2, 3]
+    assert sum(e.type == "step_retrying" for e in events) == 2
+
+
+async def test_retryable_error_retry_after() -> None:
+    run = await start(basic.uses_retry_after)
+    assert await run.result(timeout=10) == 2
+    retry = next(e for e in await run.events() if e.type == "step_retrying")
+    assert retry.payload["retry_at"] - retry.at == pytest.approx(0.05, abs=0.03)
+
+
+async def test_fatal_error_fails_run_without_retry() -> None:
+    before = basic.CALLS.get("fatal", 0)
+    run = await start(basic.fails_fatally)
+    with pytest.raises(WorkflowFailed) as info:
+        await run.result(timeout=10)
+    assert info.value.error_type == "FatalError"
+    assert "card declined" in str(info.value)
+    assert basic.CALLS["fatal"] == before + 1
+    assert await run.status() == "failed"
+
+
+async def test_step_error_is_raised_in_workflow_as_original_type() -> None:
+    run = await start(basic.catches)
+    assert await run.result(timeout=10) == "caught ValueError: bad input"
+
+
+async def test_durable_sleep() -> None:
+    run = await start(basic.sleeper, 0.3)
+    elapsed = await run.result(timeout=10)
+    assert elapsed >= 0.3
+    types = [e.type for e in await run.events()]
+    assert "wait_created" in types and "wait_completed" in types
+
+
+async def test_asyncio_sleep_is_durable_in_workflow() -> None:
+    run = await start(basic.asyncio_sleeper)
+    assert await run.result(timeout=10) == "woke"
+    assert any(e.type == "wait_created" for e in await run.events())
+
+
+async def test_dataclass_round_trip() -> None:
+    run = await start(basic.order_flow, basic.Order("o1", ["a"]))
+    assert await run.result(timeout=10) == basic.Order("O1", ["a", "gift"])
+
+
+async def test_metadata() -> None:
+    run = await start(basic.metadata_flow)
+    out = await run.result(timeout=10)
+    assert out["run_id"] == run.id
+    assert out["step"]["attempt"] == 1
+    assert out["step"]["key"] == f"{run.id}:{out['step']['corr']}"
+
+
+async def test_idempotency_key_returns_same_run() -> None:
+    a = await start(basic.three_steps, 1, idempotency_key="k1")
+    b = await start(basic.three_steps, 1, idempotency_key="k1")
+    assert a.id == b.id
+    assert await a.result(timeout=10) == 14
+
+
+async def test_cancel_sleeping_run() -> None:
+    run = await start(basic.sleeps_long)
+    for _ in range(100):
+        if any(e.type == "wait_created" for e in await run.events()):
+            break
+        await asyncio.sleep(0.02)
+    await run.cancel()
+    assert await run.status() == "cancelled"
+    with pytest.raises(WorkflowCancelled):
+        await run.result(timeout=5)
+
+
+async def test_cancel_running_step() -> None:
+    run = await start(basic.long_running)
+    for _ in range(100):
+        if any(e.type == "step_started" for e in await run.events()):
+            break
+        await asyncio.sleep(0.02)
+    t0 = time.monotonic()
+    await run.cancel()
+    with pytest.raises(WorkflowCancelled):
+        await run.result(timeout=5)
+    assert time.monotonic() - t0 < 5
+
+
+async def test_step_timeout_fails_attempt() -> None:
+    run = await start(basic.times_out)
+    with pytest.raises(WorkflowFailed) as info:
+        await run.result(timeout=10)
+    assert info.value.error_type == "TimeoutError"
+
+
+async def test_nested_step_reads_workflow_locals() -> None:
+    run = await start(basic.nested, 5)
+    assert await run.result(timeout=10) == 15
+
+
+async def test_unknown_run_id() -> None:
+    with pytest.raises(RunNotFound):
+        await get_run("wrun_nope").status()
+
+
+async def test_unserializable_argument_fails_before_writing() -> None:
+    with pytest.raises(SerializationError) as info:
+        await start(basic.three_steps, object())
+    assert "args[0]" in str(info.value)
+
+
+async def test_deterministic_time_and_random_across_replay() -> None:
+    from wdk.runtime.runtime import current_runtime
+
+    run = await start(basic.deterministic)
+    first = await run.result(timeout=10)
+    rt = current_runtime()
+    assert rt is not None
+    # Replaying the whole log cold gives the same values the live run saw.
+    from wdk.runtime.instance import WorkflowInstance
+
+    events = await run.events()
+    fn = rt.loader.workflow_function(events[0].payload["workflow_id"])
+    inst = WorkflowInstance(run.id, "x", fn, events[0])
+    for ev in events:
+        inst.apply(ev)
+    ok, value = inst.outcome()
+    inst.close()
+    assert ok and value == first

@@ -1,0 +1,502 @@
+"""Sandbox: restricted builtins, the import guard, deterministic stand-ins."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as real_dt
+import importlib.util
+import sys
+import textwrap
+import traceback
+import uuid as real_uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wdk.errors import WorkflowSandboxError
+from wdk.runtime.loop import WorkflowLoop
+from wdk.runtime.sandbox import Sandbox
+
+START = 1_700_000_000.5
+DIRECTIVES = ('"use workflow"', '"use step"', "'use workflow'", "'use step'")
+
+
+class Env:
+    """A temp project: a fake third-party `site-packages` and the user's own modules."""
+
+    def __init__(self, root: Path) -> None:
+        self.site = root / "venv" / "lib" / "site-packages"
+        self.project = root / "project"
+        self.site.mkdir(parents=True)
+        self.project.mkdir()
+        self.write(self.site / "fakehttp" / "__init__.py", "def get(url): return 'real'\n")
+        self.write(self.site / "fakehttp" / "client.py", "class Client: pass\n")
+
+    @staticmethod
+    def write(path: Path, text: str) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def module(self, dotted: str, text: str, *, package: bool = False) -> Path:
+        rel = Path(*dotted.split("."))
+        path = self.project / rel / "__init__.py" if package else self.project / f"{rel}.py"
+        return self.write(path, text)
+
+
+def compile_module(name: str) -> tuple[str, str] | None:
+    """Stands in for the lead's compiler hook: a module with a directive is its own workflow mode."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except ImportError:
+        return None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    source = Path(spec.origin).read_text()
+    return (source, spec.origin) if any(d in source for d in DIRECTIVES) else None
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    monkeypatch.delenv("WDK_SANDBOX_PASSTHROUGH", raising=False)
+    e = Env(tmp_path)
+    sys.path[:0] = [str(e.project), str(e.site)]
+    importlib.invalidate_caches()
+    try:
+        yield e
+    finally:
+        sys.path[:] = [p for p in sys.path if p not in (str(e.project), str(e.site))]
+        for name, module in list(sys.modules.items()):
+            if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+
+
+@pytest.fixture
+def sandbox(env: Env) -> Sandbox:
+    return Sandbox(compile_module=compile_module)
+
+
+def load(
+    sandbox: Sandbox, text: str, name: str = "wf_mod", filename: str = "/src/wf_mod.py"
+) -> dict[str, Any]:
+    return sandbox.load(name, textwrap.dedent(text), filename)
+
+
+def run_in_loop(fn: Callable[[], Any], seed: int = 1, start: float = START) -> Any:
+    """Call `fn` inside a workflow run (the WorkflowLoop is the running loop)."""
+    loop = WorkflowLoop(run_id="r", seed=seed, start_time=start, timer_hook=lambda h: None)
+    box: list[Any] = []
+    loop.call_soon(lambda: box.append(fn()))
+    loop.run_until_quiescent()
+    loop.close()
+    if loop.exceptions:
+        raise loop.exceptions[0]["exception"]
+    return box[0]
+
+
+# --- the import guard --------------------------------------------------------------
+
+
+def test_third_party_import_loads_but_use_raises(sandbox: Sandbox) -> None:
+    ns = load(
+        sandbox,
+        """
+        import fakehttp
+        import fakehttp.client as fc
+        from fakehttp import get
+        from fakehttp.client import Client
+
+        async def fetch(client: fakehttp.client.Client | None = None) -> fakehttp.Response:
+            "use step"
+            return fakehttp.get("https://example.com")
+        """,
+    )
+    assert "fakehttp" not in sys.modules  # the real module was never imported
+    assert f"{ns['get']}" == "<restricted fakehttp.get>"  # printing is not a use
+    with pytest.raises(WorkflowSandboxError) as info:
+        ns["fakehttp"].get("https://example.com")
+    assert str(info.value) == (
+        'fakehttp.get is not allowed in a workflow: move it into a "use step" function '
+        "(or add 'fakehttp' to the sandbox passthrough list)"
+    )
+    with pytest.raises(WorkflowSandboxError, match=r"^fakehttp\.get is not allowed"):
+        ns["get"]()
+    with pytest.raises(WorkflowSandboxError, match=r"^fakehttp\.client\.Client is not allowed"):
+        ns["Client"]()
+    with pytest.raises(WorkflowSandboxError, match=r"^fakehttp\.client\.Client is not allowed"):
+        isinstance(object(), ns["fc"].Client)
+    loop = WorkflowLoop(run_id="r", seed=1, start_time=START, timer_hook=lambda h: None)
+    task = loop.create_task(ns["fetch"]())
+    loop.run_until_quiescent()
+    with pytest.raises(WorkflowSandboxError, match=r"^fakehttp\.get is not allowed"):
+        task.result()
+    loop.close()
+
+
+@pytest.mark.parametrize(
+    ("source", "dotted"),
+    [
+        ("import os\nos.environ['HOME']", "os.environ"),
+        ("import os\nos.getenv('HOME')", "os.getenv"),
+        ("import subprocess\nsubprocess.run(['ls'])", "subprocess.run"),
+        ("from socket import socket\nsocket()", "socket.socket"),
+        ("import threading\nthreading.Thread(target=print)", "threading.Thread"),
+        ("import sys\nsys.argv[0]", "sys.argv"),
+        ("import io\nio.open('x')", "io.open"),
+        ("import pathlib\npathlib.Path('x')", "pathlib.Path"),
+        ("import os.path\nos.path.exists('/')", "os.path.exists"),
+        ("import shutil\nfor x in shutil.disk_usage: pass", "shutil.disk_usage"),
+        ("from fakehttp import *", "from fakehttp import *"),
+        ("import fakehttp\nclass Mine(fakehttp.Base): pass", "fakehttp.Base"),
+    ],
+)
+def test_restricted_uses_name_the_call(sandbox: Sandbox, source: str, dotted: str) -> None:
+    with pytest.raises(WorkflowSandboxError) as info:
+        load(sandbox, source)
+    assert str(info.value).startswith(f"{dotted} is not allowed in a workflow")
+    assert '"use step"' in str(info.value)
+
+
+def test_pure_names_of_partial_modules_pass(sandbox: Sandbox) -> None:
+    ns = load(
+        sandbox,
+        """
+        import os, sys, io, pathlib
+        from os.path import join
+        joined = os.path.join("a", join("b", "c"))
+        base = os.path.basename("/x/y.txt")
+        big = sys.maxsize
+        buf = io.StringIO()
+        buf.write("hi")
+        text = buf.getvalue()
+        suffix = pathlib.PurePosixPath("/a/b.tar.gz").suffix
+        """,
+    )
+    assert (ns["joined"], ns["base"], ns["text"], ns["suffix"]) == ("a/b/c", "y.txt", "hi", ".gz")
+    assert ns["big"] == sys.maxsize
+
+
+def test_pure_stdlib_passes_as_the_real_module(sandbox: Sandbox) -> None:
+    ns = load(
+        sandbox,
+        """
+        import asyncio, json, math, collections.abc, hashlib
+        from dataclasses import dataclass
+        import wdk.runtime.compiled as __wdk__
+
+        @dataclass
+        class Point:
+            x: int
+
+        async def flow(n: int) -> str:
+            "use workflow"
+            return json.dumps([math.floor(n / 2), hashlib.sha1(b"x").hexdigest()[:4]])
+
+        __wdk__.register(globals(), "workflow", {"flow": "workflow//wf_mod//flow"}, {})
+        """,
+    )
+    assert ns["asyncio"] is asyncio
+    assert ns["collections"].abc is sys.modules["collections.abc"]
+    assert ns["flow"].__wdk_workflow_id__ == "workflow//wf_mod//flow"
+    assert ns["__wdk_mode__"] == "workflow"
+    assert ns["Point"](3).x == 3
+
+
+def test_missing_module_raises_import_error(sandbox: Sandbox) -> None:
+    ns = load(
+        sandbox,
+        """
+        try:
+            import no_such_module_here as fast
+        except ImportError:
+            fast = None
+        """,
+    )
+    assert ns["fast"] is None
+
+
+def test_importlib_import_module_goes_through_the_guard(sandbox: Sandbox) -> None:
+    ns = load(
+        sandbox,
+        """
+        import importlib
+        from importlib import import_module
+        proxy = importlib.import_module("fakehttp")
+        clock = import_module("time")
+        real_json = import_module("json")
+        """,
+    )
+    assert repr(ns["proxy"]) == "<restricted fakehttp>"
+    assert ns["real_json"] is sys.modules["json"]
+    with pytest.raises(WorkflowSandboxError, match=r"time\.time\(\) called outside a workflow run"):
+        ns["clock"].time()
+    with pytest.raises(WorkflowSandboxError, match=r"importlib\.reload is not allowed"):
+        load(sandbox, "import importlib\nimportlib.reload(importlib)", name="other")
+
+
+# --- builtins ---------------------------------------------------------------------------------
+
+REMOVED = ["open", "input", "exec", "eval", "compile", "breakpoint", "exit", "quit", "help"]
+
+
+@pytest.mark.parametrize("name", REMOVED)
+def test_removed_builtins_raise(sandbox: Sandbox, name: str) -> None:
+    ns = load(sandbox, f"def call():\n    return {name}('x')\n")
+    with pytest.raises(WorkflowSandboxError) as info:
+        ns["call"]()
+    message = str(info.value)
+    assert message.startswith(f"{name}() is not allowed in a workflow: ")
+    assert message.endswith('Move it into a "use step" function.')
+
+
+def test_open_message_and_builtins_module(sandbox: Sandbox) -> None:
+    ns = load(
+        sandbox, "import builtins\ndef a(): return open('f')\ndef b(): return builtins.open('f')\n"
+    )
+    expected = (
+        'open() is not allowed in a workflow: it does I/O. Move it into a "use step" function.'
+    )
+    for fn in (ns["a"], ns["b"]):
+        with pytest.raises(WorkflowSandboxError) as info:
+            fn()
+        assert str(info.value) == expected
+    assert ns["builtins"].len([1]) == 1
+
+
+# --- deterministic stand-ins ---------------------------------------------------------------------
+
+SAMPLER = """
+import random, time, uuid, secrets, os, datetime
+from datetime import datetime as dt, date, timezone
+
+def sample():
+    return {
+        "random": random.random(),
+        "randint": random.randint(1, 10**9),
+        "choice": random.choice("abcdefghij"),
+        "shuffled": random.sample(range(100), 5),
+        "uuid4": uuid.uuid4(),
+        "token": secrets.token_hex(8),
+        "urlsafe": secrets.token_urlsafe(),
+        "below": secrets.randbelow(10**9),
+        "urandom": os.urandom(8),
+        "time": time.time(),
+        "time_ns": time.time_ns(),
+        "monotonic": time.monotonic(),
+        "now": dt.now(),
+        "now_utc": datetime.datetime.now(timezone.utc),
+        "utcnow": dt.utcnow(),
+        "today": date.today(),
+        "strftime": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+"""
+
+
+def test_stand_ins_are_deterministic_per_seed(sandbox: Sandbox) -> None:
+    ns = load(sandbox, SAMPLER)
+    a = run_in_loop(ns["sample"], seed=1)
+    b = run_in_loop(ns["sample"], seed=1)
+    c = run_in_loop(ns["sample"], seed=2)
+    assert a == b
+    for key in ("random", "randint", "uuid4", "token", "urlsafe", "below", "urandom"):
+        assert a[key] != c[key], key
+    assert a["time"] == START and a["monotonic"] == START
+    assert a["time_ns"] == int(START * 1e9)
+    expected = real_dt.datetime.fromtimestamp(START, real_dt.UTC)
+    assert a["now_utc"] == expected
+    assert a["now"] == a["utcnow"] == expected.replace(tzinfo=None)  # local zone is UTC
+    assert a["today"] == expected.date()
+    assert a["strftime"] == expected.strftime("%Y-%m-%d %H:%M:%S")
+    assert a["uuid4"].version == 4 and len(a["urandom"]) == 8
+
+
+def test_datetime_values_are_real(sandbox: Sandbox) -> None:
+    ns = load(
+        sandbox,
+        """
+        from datetime import datetime, date, timedelta
+        import datetime as dtmod
+        built = datetime(2024, 5, 17, 12, 30)
+        parsed = datetime.fromisoformat("2024-05-17T12:30:00")
+        combined = datetime.combine(date(2024, 5, 17), dtmod.time(12, 30))
+        later = built + timedelta(days=1)
+        def now(): return datetime.now()
+        def check(value): return isinstance(value, datetime), isinstance(value, date)
+        """,
+    )
+    for key in ("built", "parsed", "combined", "later"):
+        assert type(ns[key]) is real_dt.datetime, key
+    assert ns["built"] == ns["parsed"] == ns["combined"]
+    now = run_in_loop(ns["now"])
+    assert type(now) is real_dt.datetime
+    assert ns["check"](real_dt.datetime(2020, 1, 1)) == (True, True)
+    assert ns["check"](real_dt.date(2020, 1, 1)) == (False, True)
+    assert issubclass(real_dt.datetime, ns["datetime"])
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("time.sleep(1)", "time.sleep blocks the workflow: use `await wdk.sleep(...)`"),
+        ("random.SystemRandom()", "random.SystemRandom reads the operating system's entropy"),
+        ("secrets.SystemRandom()", "secrets.SystemRandom reads the operating system's entropy"),
+        ("uuid.uuid1()", "uuid.uuid1() reads the host's network address"),
+        ("time.process_time()", "time.process_time is not allowed in a workflow"),
+    ],
+)
+def test_forbidden_stand_in_calls(sandbox: Sandbox, call: str, message: str) -> None:
+    ns = load(sandbox, f"import time, random, secrets, uuid\ndef go(): return {call}\n")
+    with pytest.raises(WorkflowSandboxError) as info:
+        run_in_loop(ns["go"])
+    assert str(info.value).startswith(message)
+    assert "passthrough" not in str(info.value)  # these cannot be passed through
+
+
+def test_pure_parts_of_stand_ins_pass(sandbox: Sandbox) -> None:
+    ns = load(
+        sandbox,
+        """
+        import random, uuid, time
+        seeded = random.Random(42).random()
+        named = uuid.uuid5(uuid.NAMESPACE_DNS, "example.com")
+        stamp = time.strftime("%Y", time.gmtime(0))
+        parsed = time.strptime("2024", "%Y").tm_year
+        """,
+    )
+    assert ns["seeded"] == __import__("random").Random(42).random()
+    assert ns["named"] == real_uuid.uuid5(real_uuid.NAMESPACE_DNS, "example.com")
+    assert (ns["stamp"], ns["parsed"]) == ("1970", 2024)
+
+
+def test_clock_at_import_time_raises(sandbox: Sandbox) -> None:
+    with pytest.raises(WorkflowSandboxError) as info:
+        load(sandbox, "import time\nSTARTED = time.time()\n")
+    assert str(info.value).startswith("time.time() called outside a workflow run (at import time?)")
+    # Failed loads are not cached: the fixed source loads.
+    assert load(sandbox, "import time\nSTARTED = 1\n")["STARTED"] == 1
+
+
+async def test_stand_ins_refuse_a_real_running_loop(sandbox: Sandbox) -> None:
+    ns = load(sandbox, "import uuid\ndef make(): return uuid.uuid4()\n")
+    with pytest.raises(
+        WorkflowSandboxError, match=r"uuid\.uuid4\(\) called outside a workflow run"
+    ):
+        ns["make"]()
+
+
+def test_asyncio_sleep_in_sandboxed_code_is_a_durable_wait(sandbox: Sandbox) -> None:
+    ns = load(
+        sandbox,
+        """
+        import asyncio, time
+        async def flow():
+            "use workflow"
+            await asyncio.sleep(60)
+            return time.time()
+        """,
+    )
+    timers: list[asyncio.TimerHandle] = []
+    loop = WorkflowLoop(run_id="r", seed=1, start_time=START, timer_hook=timers.append)
+    task = loop.create_task(ns["flow"]())
+    loop.run_until_quiescent()
+    (handle,) = timers
+    loop.set_time(handle.when())
+    loop.fire_timer(handle)
+    loop.run_until_quiescent()
+    assert task.result() == START + 60
+    loop.close()
+
+
+# --- the user's own modules ------------------------------------------------------------------
+
+
+def test_user_module_with_directives_is_sandboxed(env: Env, sandbox: Sandbox) -> None:
+    env.module(
+        "helpers",
+        """
+        import fakehttp
+
+        async def risky():
+            "use workflow"
+            return open("/etc/passwd")
+        """,
+    )
+    env.module("shop", "", package=True)  # a real package, no directives
+    env.module(
+        "shop.flows",
+        """
+        from . import util
+        from .util import double
+
+        async def order():
+            "use workflow"
+            return double(2)
+        """,
+    )
+    env.module("shop.util", "def double(x):\n    return 2 * x\n")
+    ns = load(
+        sandbox,
+        """
+        from helpers import risky
+        import helpers
+        import shop.flows
+        from shop import flows
+        """,
+    )
+    assert ns["risky"].__globals__["__builtins__"] is sandbox.builtins
+    assert "helpers" not in sys.modules  # never imported for real
+    assert repr(ns["helpers"].fakehttp) == "<restricted fakehttp>"
+    with pytest.raises(WorkflowSandboxError, match=r"^open\(\) is not allowed"):
+        ns["risky"]().send(None)
+    flows = ns["flows"]
+    assert flows.__wdk_sandboxed__ is True
+    assert ns["shop"].flows is flows  # `import shop.flows` reaches the sandboxed module
+    assert flows.util is sys.modules["shop.util"]  # no directives: the real module
+    assert sandbox.resolve("shop.flows") is flows
+
+
+def test_user_module_without_directives_passes_through(env: Env, sandbox: Sandbox) -> None:
+    env.module("plain", "import os\nHOME = os.environ.get('HOME', '')\n")
+    ns = load(sandbox, "import plain\n")
+    assert ns["plain"] is sys.modules["plain"]
+
+
+def test_circular_imports_between_sandboxed_modules(env: Env, sandbox: Sandbox) -> None:
+    env.module(
+        "ping", '"use workflow"\nimport pong\nasync def a(): return pong.NAME\nNAME = "ping"\n'
+    )
+    env.module(
+        "pong", '"use workflow"\nimport ping\nNAME = "pong"\nasync def b(): return ping.NAME\n'
+    )
+    ns = load(sandbox, "import ping\n")
+    assert ns["ping"].pong.ping is ns["ping"]
+
+
+def test_passthrough_from_env_and_argument(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WDK_SANDBOX_PASSTHROUGH", " fakehttp , os")
+    sb = Sandbox(compile_module=compile_module, passthrough=["time"])
+    assert sb.passthrough == ("time", "fakehttp", "os")
+    ns = sb.load("wf", "import fakehttp, os, time\n", "/src/wf.py")
+    assert ns["fakehttp"].get("u") == "real"
+    assert ns["os"] is sys.modules["os"]
+    assert ns["time"] is not sys.modules["time"]  # deterministic stand-ins stay
+
+
+# --- loading ------------------------------------------------------------------------------------------
+
+
+def test_load_is_cached_by_source(sandbox: Sandbox) -> None:
+    first = load(sandbox, "COUNTER = []\n")
+    assert load(sandbox, "COUNTER = []\n") is first
+    assert load(sandbox, "COUNTER = [1]\n") is not first
+
+
+def test_tracebacks_point_at_the_users_file(sandbox: Sandbox) -> None:
+    ns = load(sandbox, "\n\ndef boom():\n    raise ValueError('x')\n", filename="/app/flows.py")
+    with pytest.raises(ValueError) as info:
+        ns["boom"]()
+    last = traceback.extract_tb(info.value.__traceback__)[-1]
+    assert (last.filename, last.lineno) == ("/app/flows.py", 4)

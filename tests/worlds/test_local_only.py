@@ -1,0 +1,249 @@
+"""The local (SQLite) world's own promises: file, pragmas, bad stores, processes."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import multiprocessing
+import os
+import socket
+import sqlite3
+import sys
+from pathlib import Path
+
+import local_worker
+import pytest
+from world_support import T0, ev, new_run, owner
+
+from wdk.errors import WorldError
+from wdk.worlds import COMPLETION_TYPES, World, create_world
+from wdk.worlds.local import LocalWorld
+from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, SCHEMA_VERSION
+
+
+async def opened(path: Path, **options: str) -> LocalWorld:
+    world = LocalWorld(path, **options)
+    await world.open()
+    return world
+
+
+async def test_file_location_wal_and_synchronous(tmp_path: Path) -> None:
+    world = await opened(tmp_path / "d")
+    assert world.path == tmp_path / "d" / "wdk.sqlite3" and world.path.exists()
+    await world.close()
+    with sqlite3.connect(world.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute(
+            "SELECT value FROM wdk_meta WHERE key = 'schema_version'"
+        ).fetchone() == (str(SCHEMA_VERSION),)
+    for mode, level in (("NORMAL", 1), ("FULL", 2), ("full", 2)):
+        world = await opened(tmp_path / "d", synchronous=mode)
+        assert world._db.execute("PRAGMA synchronous").fetchone()[0] == level
+        assert world._db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+        await world.close()
+
+
+def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WDK_DATA_DIR", raising=False)
+    monkeypatch.delenv("WDK_SQLITE_SYNCHRONOUS", raising=False)
+    default = LocalWorld()
+    assert (default.data_dir, default.synchronous) == (tmp_path / ".wdk", "NORMAL")
+    monkeypatch.setenv("WDK_DATA_DIR", str(tmp_path / "env-dir"))
+    monkeypatch.setenv("WDK_SQLITE_SYNCHRONOUS", "FULL")
+    from_env = LocalWorld()
+    assert (from_env.data_dir, from_env.synchronous) == (tmp_path / "env-dir", "FULL")
+    monkeypatch.setenv("WDK_SQLITE_SYNCHRONOUS", "OFF")
+    with pytest.raises(ValueError, match="NORMAL or FULL"):
+        LocalWorld()
+    with pytest.raises(ValueError, match="NORMAL or FULL"):
+        LocalWorld(tmp_path, synchronous="EXTRA")
+
+
+def test_create_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WDK_WORLD", raising=False)
+    world = create_world(data_dir=tmp_path)
+    assert isinstance(world, LocalWorld) and world.data_dir == tmp_path
+    monkeypatch.setenv("WDK_WORLD", "local")
+    assert create_world(data_dir=tmp_path).name == "local"
+    with pytest.raises(WorldError, match="local") as info:
+        create_world("cassandra")
+    assert "cassandra" in str(info.value) and "postgres" in str(info.value)
+    assert isinstance(world, World)  # the runtime-checkable protocol
+    if importlib.util.find_spec("wdk.worlds.postgres") is None:
+        with pytest.raises(WorldError, match="postgres"):
+            create_world("postgres")
+
+
+async def test_data_survives_reopening(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    run = await new_run(world, started=True)
+    await world.enqueue("q", "k", b"p")
+    await world.close()
+    again = await opened(tmp_path)
+    assert [e.type for e in await again.read_events(run)] == ["run_created", "run_started"]
+    assert [x.payload for x in await again.lease("q", owner())] == [b"p"]
+    await again.close()
+
+
+async def test_a_closed_world_says_so(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    await world.close()
+    with pytest.raises(WorldError, match="not open"):
+        await world.get_run("x")
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [os.urandom(4096), b"SQLite format 3\x00" + os.urandom(8000)],
+    ids=["random-bytes", "sqlite-header-then-garbage"],
+)
+async def test_corrupt_file_is_refused_untouched(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "wdk.sqlite3").write_bytes(content)
+    before = _snapshot(tmp_path)
+    with pytest.raises(WorldError) as info:
+        await opened(tmp_path)
+    assert str(tmp_path / "wdk.sqlite3") in str(info.value)
+    assert _snapshot(tmp_path) == before
+
+
+async def test_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+        conn.execute("INSERT INTO invoices VALUES (1, 9.5)")
+    conn.close()
+    before = _snapshot(tmp_path)
+    with pytest.raises(WorldError, match="is not a wdk store"):
+        await opened(tmp_path)
+    assert _snapshot(tmp_path) == before
+
+
+async def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    run = await new_run(world)
+    await world.close()
+    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
+        conn.execute("UPDATE wdk_meta SET value = '999' WHERE key = 'schema_version'")
+    conn.close()
+    before = _snapshot(tmp_path)
+    with pytest.raises(WorldError) as info:
+        await opened(tmp_path)
+    assert "999" in str(info.value) and str(SCHEMA_VERSION) in str(info.value)
+    assert _snapshot(tmp_path) == before
+    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE run_id = ?", (run,)).fetchone() == (
+            1,
+        )
+    conn.close()
+
+
+async def test_data_dir_that_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a dir")
+    with pytest.raises(WorldError, match="data dir") as info:
+        await opened(blocker / "data")
+    assert str(blocker / "data") in str(info.value)
+    assert blocker.read_text() == "not a dir"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+async def test_data_dir_that_cannot_be_written() -> None:
+    # /proc/self exists and refuses new files even for root (chmod would not).
+    with pytest.raises(WorldError, match="not writable") as info:
+        await opened(Path("/proc/self"))
+    assert "/proc/self" in str(info.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+async def test_read_only_data_dir(tmp_path: Path) -> None:
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(WorldError, match="not writable"):
+            await opened(tmp_path)
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_completion_index_matches_the_protocol() -> None:
+    assert set(_COMPLETIONS_SQL.strip("()").replace("'", "").split(", ")) == COMPLETION_TYPES
+
+
+async def test_a_read_sees_an_append_not_yet_awaited(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    run = await new_run(world, started=True)
+    task = asyncio.create_task(world.append(run, 1, [ev("wait_created", "w", resume_at=T0)]))
+    await asyncio.sleep(0)  # the append is requested, its group commit not yet run
+    assert [e.type for e in await world.read_events(run, after_seq=1)] == ["wait_created"]
+    assert (await task)[0].seq == 2
+    await world.close()
+
+
+async def test_a_dead_owners_lease_is_taken_over_at_once(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    await world.enqueue("jobs", "k", b"work")
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        f"import local_worker; local_worker.lease_then_die({str(tmp_path)!r})",
+        cwd=Path(local_worker.__file__).parent,
+    )
+    assert await child.wait() == -9
+    [lease] = await world.lease("jobs", owner("heir"), lease_for=30)
+    assert (lease.key, lease.attempts) == ("k", 2)
+    await world.close()
+
+
+async def test_live_and_foreign_owners_keep_their_leases(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    host = socket.gethostname()
+    ours_unknown = f"{host}:{os.getpid()}:from-a-dead-predecessor"
+    holders = {
+        "live-parent": f"{host}:{os.getppid()}:w",
+        "other-host": f"elsewhere.example:{os.getppid() + 999_999}:w",
+    }
+    for key in holders:
+        await world.enqueue("jobs", key)
+    for key, holder in holders.items():
+        got = await world.lease("jobs", holder, limit=1, lease_for=300)
+        assert [x.key for x in got] == [key]
+    assert await world.lease("jobs", owner("thief")) == []
+    # Our pid but an owner this process never used: a predecessor with our pid.
+    await world._write(
+        lambda: world._db.execute(
+            "UPDATE queue SET owner = ? WHERE key = 'live-parent'", (ours_unknown,)
+        )
+    )
+    assert [x.key for x in await world.lease("jobs", owner("thief"))] == ["live-parent"]
+    await world.close()
+
+
+def test_two_processes_share_one_queue_without_double_leases(tmp_path: Path) -> None:
+    keys = [f"m{i:03}" for i in range(300)]
+
+    async def fill() -> None:
+        world = await opened(tmp_path)
+        for key in keys:
+            await world.enqueue("jobs", key, key.encode())
+        await world.close()
+
+    asyncio.run(fill())
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    procs = [
+        ctx.Process(target=local_worker.drain, args=(str(tmp_path), f"p{n}", start, results))
+        for n in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    start.set()
+    reports = dict(results.get(timeout=40) for _ in procs)
+    for proc in procs:
+        proc.join(10)
+        assert proc.exitcode == 0
+    processed = reports["p0"] + reports["p1"]
+    assert sorted(processed) == keys  # each message exactly once
+    assert reports["p0"] and reports["p1"]  # and both processes really took part

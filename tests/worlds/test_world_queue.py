@@ -1,0 +1,159 @@
+"""Conformance: the queue (merge, lease, ack, requeue, dirty, expiry, extend)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from world_support import owner
+
+from wdk.worlds import World
+
+Q = "flows"
+
+
+async def test_enqueue_then_lease_once(world: World) -> None:
+    await world.enqueue(Q, "run-1", b"payload")
+    [lease] = await world.lease(Q, owner("a"))
+    assert (lease.queue, lease.key, lease.payload, lease.owner, lease.attempts) == (
+        Q,
+        "run-1",
+        b"payload",
+        owner("a"),
+        1,
+    )
+    assert await world.lease(Q, owner("b")) == []
+
+
+async def test_delay_and_next_available_at(world: World) -> None:
+    assert await world.next_available_at(Q) is None
+    before = time.time()
+    await world.enqueue(Q, "k", delay=30)
+    assert await world.lease(Q, owner()) == []
+    at = await world.next_available_at(Q)
+    assert at is not None and before + 29 <= at <= time.time() + 31
+
+
+async def test_enqueue_merges_and_the_earlier_time_wins(world: World) -> None:
+    await world.enqueue(Q, "late-then-now", delay=60)
+    await world.enqueue(Q, "late-then-now", delay=0)
+    await world.enqueue(Q, "now-then-late", delay=0)
+    await world.enqueue(Q, "now-then-late", delay=60)
+    leases = await world.lease(Q, owner(), limit=10)
+    assert sorted(x.key for x in leases) == ["late-then-now", "now-then-late"]
+
+
+async def test_queues_are_separate(world: World) -> None:
+    await world.enqueue("a", "k", b"1")
+    await world.enqueue("b", "k", b"2")
+    [la] = await world.lease("a", owner())
+    [lb] = await world.lease("b", owner())
+    assert (la.payload, lb.payload) == (b"1", b"2")
+
+
+async def test_lease_takes_the_earliest_first_up_to_limit(world: World) -> None:
+    await world.enqueue(Q, "third", delay=0.006)
+    await world.enqueue(Q, "first", delay=0)
+    await world.enqueue(Q, "second", delay=0.003)
+    await asyncio.sleep(0.02)
+    [one] = await world.lease(Q, owner(), limit=1)
+    assert one.key == "first"
+    rest = await world.lease(Q, owner(), limit=5)
+    assert sorted(x.key for x in rest) == ["second", "third"]
+
+
+async def test_ack_deletes(world: World) -> None:
+    await world.enqueue(Q, "k")
+    [lease] = await world.lease(Q, owner())
+    await world.ack(lease)
+    assert await world.lease(Q, owner()) == []
+    assert await world.next_available_at(Q) is None
+
+
+async def test_ack_with_requeue_keeps_the_message(world: World) -> None:
+    await world.enqueue(Q, "k", b"p")
+    [lease] = await world.lease(Q, owner())
+    before = time.time()
+    await world.ack(lease, requeue_after=60)
+    assert await world.lease(Q, owner()) == []
+    at = await world.next_available_at(Q)
+    assert at is not None and at >= before + 59
+    await world.enqueue(Q, "k", b"p")  # new work: available at once again
+    [again] = await world.lease(Q, owner())
+    assert again.key == "k"
+
+
+async def test_enqueue_while_leased_survives_the_ack(world: World) -> None:
+    await world.enqueue(Q, "k", b"old")
+    [lease] = await world.lease(Q, owner())
+    await world.enqueue(Q, "k", b"new")
+    assert await world.lease(Q, owner("other")) == []  # still leased
+    await world.ack(lease)
+    [again] = await world.lease(Q, owner())
+    assert again.payload == b"new"
+    await world.ack(again)
+    assert await world.lease(Q, owner()) == []
+
+
+async def test_expired_lease_returns_and_the_stale_ack_is_ignored(world: World) -> None:
+    await world.enqueue(Q, "k")
+    [first] = await world.lease(Q, owner("a"), lease_for=0.05)
+    await asyncio.sleep(0.08)
+    [second] = await world.lease(Q, owner("b"), lease_for=30)
+    assert second.key == "k" and second.attempts == 2
+    await world.ack(first)  # lost lease: must not delete b's message
+    await world.extend([first], lease_for=0)  # nor shorten b's lease
+    assert await world.lease(Q, owner("c")) == []
+    await world.ack(second)
+    assert await world.next_available_at(Q) is None
+
+
+async def test_extend_keeps_the_lease(world: World) -> None:
+    await world.enqueue(Q, "k")
+    [lease] = await world.lease(Q, owner("a"), lease_for=0.05)
+    await world.extend([lease], lease_for=30)
+    await asyncio.sleep(0.08)
+    assert await world.lease(Q, owner("b")) == []
+    at = await world.next_available_at(Q)
+    assert at is not None and at > time.time() + 25
+
+
+async def test_wait_for_messages_wakes_on_enqueue(world: World) -> None:
+    async def later() -> None:
+        await asyncio.sleep(0.02)
+        await world.enqueue(Q, "k")
+
+    task = asyncio.create_task(later())
+    started = time.monotonic()
+    await world.wait_for_messages(Q, timeout=5)
+    assert time.monotonic() - started < 1
+    await task
+    assert len(await world.lease(Q, owner())) == 1
+
+
+async def test_wait_for_messages_times_out_and_sees_due_messages(world: World) -> None:
+    started = time.monotonic()
+    await world.wait_for_messages(Q, timeout=0.15)
+    assert 0.14 <= time.monotonic() - started < 1
+    await world.enqueue(Q, "soon", delay=0.1)
+    started = time.monotonic()
+    await world.wait_for_messages(Q, timeout=5)
+    assert time.monotonic() - started < 1.5
+    assert [x.key for x in await world.lease(Q, owner())] == ["soon"]
+    await world.enqueue(Q, "now")
+    started = time.monotonic()
+    await world.wait_for_messages(Q, timeout=5)
+    assert time.monotonic() - started < 0.5
+
+
+async def test_only_if_absent_leaves_an_existing_message_alone(world: World) -> None:
+    await world.enqueue(Q, "sleeper", b"old", delay=60)
+    await world.enqueue(Q, "sleeper", b"new", only_if_absent=True)
+    assert await world.lease(Q, owner()) == []  # not woken early
+    await world.enqueue(Q, "busy", b"1")
+    [lease] = await world.lease(Q, owner())
+    await world.enqueue(Q, "busy", b"2", only_if_absent=True)
+    await world.ack(lease)  # not marked dirty: the ack deletes it
+    assert await world.lease(Q, owner()) == []
+    await world.enqueue(Q, "fresh", b"x", only_if_absent=True)
+    assert [(x.key, x.payload) for x in await world.lease(Q, owner())] == [("fresh", b"x")]

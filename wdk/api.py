@@ -1,0 +1,146 @@
+"""Client-side API: start runs, follow them, cancel them.
+
+    from wdk.api import start
+
+    run = await start(hail_ride, "req_123")
+    print(await run.status())          # "running"
+    receipt = await run.result()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
+
+from wdk.errors import RunNotFound, WorkflowCancelled, WorkflowFailed
+from wdk.runtime import serde
+from wdk.runtime.config import configure
+from wdk.runtime.runtime import FLOW, get_runtime
+from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun
+
+__all__ = ["Run", "configure", "get_run", "run_sync", "start"]
+
+T = TypeVar("T")
+
+
+def _new_run_id() -> str:
+    """Time-ordered and unique: `wrun_<ms since epoch, hex><80 random bits>`."""
+    return f"wrun_{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
+
+
+class Run:
+    """A handle on one run. Creating it does no I/O (`get_run`)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    async def status(self) -> str:
+        """"pending", "running", "completed", "failed" or "cancelled"."""
+        rt = await get_runtime()
+        run = await rt.world.get_run(self.id)
+        if run is None:
+            raise RunNotFound(self.id)
+        return run.status
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the run to end and return its result. Raises WorkflowFailed
+        (with the failing error's type and message) or WorkflowCancelled."""
+        rt = await get_runtime()
+        run = await rt.wait_terminal(self.id, timeout)
+        if run.status == "completed":
+            return serde.from_builtins(run.output)
+        if run.status == "cancelled":
+            raise WorkflowCancelled(self.id)
+        error = run.error or {}
+        raise WorkflowFailed(
+            self.id,
+            str(error.get("type", "Error")).rsplit(".", 1)[-1],
+            str(error.get("message", "")),
+            str(error.get("traceback", "")),
+        )
+
+    async def events(self) -> list[Event]:
+        """The run's whole event log, in order."""
+        rt = await get_runtime()
+        if await rt.world.get_run(self.id) is None:
+            raise RunNotFound(self.id)
+        return await rt.world.read_events(self.id)
+
+    async def cancel(self) -> None:
+        """Cancel the run: it ends `cancelled` whether it sleeps, waits or runs
+        a step (an async step in this process is cancelled too). No-op once ended."""
+        rt = await get_runtime()
+        while True:
+            run = await rt.world.get_run(self.id)
+            if run is None:
+                raise RunNotFound(self.id)
+            if run.status in TERMINAL_STATUSES:
+                return
+            try:
+                await rt.world.append(self.id, run.last_seq, [NewEvent("run_cancelled", time.time())])
+            except Exception as exc:
+                from wdk.errors import ConflictError
+
+                if isinstance(exc, ConflictError):
+                    continue  # a worker appended meanwhile: read again
+                raise
+            break
+        rt.orchestrator.cancel_local(self.id)
+        rt._run_finished(self.id)
+
+    async def stream(self, namespace: str | None = None, start: int = 0) -> AsyncIterator[Any]:
+        """Chunks written by the run's steps, from index `start`, following the
+        stream until it is closed."""
+        rt = await get_runtime()
+        async for chunk in rt.world.stream_follow(self.id, namespace or "default", start):
+            yield serde.loads(chunk.data)
+
+
+def get_run(run_id: str) -> Run:
+    """A handle for an existing run id (no I/O; unknown ids fail on first use)."""
+    return Run(run_id)
+
+
+async def start(
+    workflow: Callable[..., Coroutine[Any, Any, Any]] | str,
+    *args: Any,
+    idempotency_key: str | None = None,
+    **kwargs: Any,
+) -> Run:
+    """Start a durable run of `workflow` (a workflow function or its id).
+
+    With `idempotency_key`, starting again with the same key returns the
+    first run instead of starting another.
+    """
+    rt = await get_runtime()
+    loader = rt.loader
+    workflow_id = workflow if isinstance(workflow, str) else loader.workflow_id_of(workflow)
+    # Compile and load now, so broken code fails here and not in a worker.
+    loader.workflow_function(workflow_id)
+    payload = {"workflow_id": workflow_id, "input": serde.encode_call(args, kwargs)}
+    new = NewRun(_new_run_id(), workflow_id, time.time(), payload, idempotency_key=idempotency_key)
+    info, _created = await rt.world.create_run(new)
+    await rt.world.enqueue(FLOW, info.id)
+    return Run(info.id)
+
+
+def run_sync(workflow: Callable[..., Coroutine[Any, Any, T]] | str, *args: Any, **kwargs: Any) -> Any:
+    """Start a run and wait for its result, from synchronous code (a script)."""
+
+    async def main() -> Any:
+        run = await start(workflow, *args, **kwargs)
+        return await run.result()
+
+    return asyncio.run(main())

@@ -1,0 +1,81 @@
+"""The compiler's entry points: pre-check, analyze, compile.
+
+    from wdk.compiler import analyze_source, compile_source
+    info = analyze_source(source, "shop.orders")          # workflows, steps, ids
+    code = compile_source(source, "shop.orders", "client")
+
+The build and the runtime call `analyze_source` and all three modes on one
+source, so the parse and the per-mode outputs are cached by content.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import libcst as cst
+
+from wdk.compiler.analysis import Analysis, analyze, source_hash
+from wdk.compiler.directives import has_directive
+from wdk.compiler.model import Mode, ModuleInfo
+from wdk.compiler.naming import module_name_for_path
+from wdk.compiler.stubs import registration
+from wdk.compiler.transform_client import WorkflowStubber
+from wdk.compiler.transform_workflow import StepProxier
+
+__all__ = ["analyze_source", "compile_source", "has_directive", "module_name_for_path"]
+
+_MODES = ("client", "step", "workflow")
+
+
+def analyze_source(source: str, module: str, *, path: str = "<string>") -> ModuleInfo:
+    """The workflows and steps of a module (ids, lines, parameters).
+
+    Raises `CompileError` listing every error in the file.
+
+        analyze_source('async def f():\\n    "use workflow"\\n', "shop").workflows[0].id
+        # 'workflow//shop//f'
+    """
+    if not has_directive(source):
+        return ModuleInfo(module, path, source_hash(source))
+    return _analysis(source, module, path).info
+
+
+def compile_source(source: str, module: str, mode: Mode, *, path: str = "<string>") -> str:
+    """`source` compiled for `mode` ("client", "step" or "workflow").
+
+    A module without workflows or steps is returned unchanged (the same
+    object). Line numbers of user code never move. Raises `CompileError`.
+    """
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {', '.join(_MODES)}, not {mode!r}")
+    if not has_directive(source):
+        return source
+    analysis = _analysis(source, module, path)
+    if not analysis.targets:
+        return source
+    return _compiled(analysis, mode)
+
+
+@lru_cache(maxsize=256)
+def _analysis(source: str, module: str, path: str) -> Analysis:
+    return analyze(source, module, path)
+
+
+@lru_cache(maxsize=512)
+def _compiled(analysis: Analysis, mode: Mode) -> str:
+    transformer: cst.CSTTransformer
+    if mode == "workflow":
+        transformer = StepProxier(analysis.tree, analysis.targets)
+    else:
+        transformer = WorkflowStubber(analysis.targets)
+    code = analysis.tree.visit(transformer).code
+    workflows = {t.qualname: t.id for t in analysis.targets if t.kind == "workflow"}
+    steps = {t.qualname: t.id for t in analysis.targets if t.kind == "step"}
+    newline = analysis.tree.default_newline
+    separator = "" if code.endswith(("\n", "\r")) else newline
+    return code + separator + registration(mode, workflows, steps) + newline
+
+
+# Re-exported here so `wdk.compiler.api` is the single front door.
+has_directive = has_directive
+module_name_for_path = module_name_for_path

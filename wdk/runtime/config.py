@@ -1,0 +1,55 @@
+"""Process-wide configuration: `wdk.api.configure()` over `WDK_*` variables.
+
+A runtime reads it when it starts (once per event loop), so a new loop sees
+changes made by `configure()` since.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wdk.worlds.base import World
+
+
+@dataclass
+class Settings:
+    world: str | World | None = None  # name ("local", "postgres") or an instance
+    data_dir: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+settings = Settings()
+
+
+def configure(*, world: str | World | None = None, data_dir: str | Path | None = None, **options: Any) -> None:
+    """Choose the world for runtimes started from now on.
+
+        configure(data_dir="/var/lib/myapp/wdk")          # local world, another folder
+        configure(world="postgres", url="postgresql://...")  # scale out
+    """
+    if world is not None:
+        settings.world = world
+    if data_dir is not None:
+        settings.data_dir = str(data_dir)
+    settings.options.update(options)
+
+
+def reset() -> None:
+    """Forget `configure()` calls (tests)."""
+    global settings
+    settings.world = None
+    settings.data_dir = None
+    settings.options.clear()
+
+
+def make_world() -> World:
+    from wdk.worlds import create_world
+
+    if settings.world is not None and not isinstance(settings.world, str):
+        return settings.world
+    options = dict(settings.options)
+    if settings.data_dir is not None:
+        options["data_dir"] = settings.data_dir
+    return create_world(settings.world, **options)

@@ -1,0 +1,252 @@
+"""One live workflow run: the deterministic loop, its main task, and the
+bookkeeping that turns the workflow's calls into commands and applies the
+run's events back to it.
+
+Replay and live execution are the same code path: events (read from the log,
+or just produced by this worker and about to be appended) are applied in log
+order with `apply()`; after each, the workflow runs until it blocks. Every
+call the workflow makes gets the next correlation id; a call that the log
+already recorded must match it (else NonDeterminismError), a call the log
+does not have yet is a new command (`take_commands()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import os
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from wdk.errors import NonDeterminismError
+from wdk.runtime import serde
+from wdk.runtime.loop import WorkflowLoop
+from wdk.worlds.base import Event
+
+# Step states, as the log records them.
+NEW, CREATED, STARTED, RETRYING, DONE = "new", "created", "started", "retrying", "done"
+
+
+@dataclass(eq=False)
+class Call:
+    """A step call, durable wait or hook made by the workflow."""
+
+    correlation_id: str
+    kind: str  # "step" | "wait" | "hook"
+    name: str  # step id, "sleep", or hook token
+    location: str  # "file:line" of the workflow code that made the call
+    future: asyncio.Future[Any] | None = None
+    handle: asyncio.TimerHandle | None = None
+    input: dict[str, Any] = field(default_factory=dict)
+    resume_at: float = 0.0
+    recorded: bool = False  # the log has its *_created event
+    state: str = NEW
+    attempt: int = 0  # attempts started so far
+    retry_at: float = 0.0
+
+
+def correlation_id(run_id: str, kind: str, n: int) -> str:
+    """Deterministic, unique per run and position: `step_3_9f2c1a7b0d4e6f81`."""
+    digest = hashlib.blake2b(f"{run_id}:{n}".encode(), digest_size=8).hexdigest()
+    return f"{kind}_{n}_{digest}"
+
+
+class WorkflowInstance:
+    """Owns one run's WorkflowLoop. Not thread-safe; driven by the orchestrator."""
+
+    def __init__(
+        self,
+        run_id: str,
+        workflow_id: str,
+        fn: Callable[..., Coroutine[Any, Any, Any]],
+        created: Event,
+    ) -> None:
+        self.run_id = run_id
+        self.workflow_id = workflow_id
+        self.started_at = created.at
+        self.last_seq = -1
+        self.calls: dict[str, Call] = {}
+        # Recorded calls not finished yet, in correlation order: kept apart so
+        # that each step costs O(1) however long the history is.
+        self.active: dict[str, Call] = {}
+        self._unrecorded: list[Call] = []  # calls the log does not have yet
+        self._counter = 0
+        self.terminal: str | None = None  # run_completed / run_failed / run_cancelled once applied
+        self.started = False
+        seed = int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=8).digest(), "big")
+        self.loop = WorkflowLoop(
+            run_id=run_id, seed=seed, start_time=created.at, timer_hook=self._on_timer
+        )
+        self.loop.instance = self  # type: ignore[attr-defined]  # how helpers find their run
+        self._fn = fn
+        self._task: asyncio.Task[Any] | None = None
+
+    # --- calls made by workflow code (through the running WorkflowLoop) ---------
+
+    def _next_id(self, kind: str) -> str:
+        self._counter += 1
+        return correlation_id(self.run_id, kind, self._counter)
+
+    def _new_call(self, kind: str, name: str, **extra: Any) -> Call:
+        call = Call(self._next_id(kind), kind, name, _caller_location(), **extra)
+        self.calls[call.correlation_id] = call
+        self._unrecorded.append(call)
+        return call
+
+    def call_step(
+        self,
+        step_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        closure: dict[str, Any] | None,
+    ) -> asyncio.Future[Any]:
+        # Serialize now: an unserializable argument fails at the call site,
+        # before anything is written.
+        encoded = serde.encode_call(args, kwargs, closure)
+        fut = self.loop.create_future()
+        self._new_call("step", step_id, future=fut, input=encoded)
+        return fut
+
+    def _on_timer(self, handle: asyncio.TimerHandle) -> None:
+        self._new_call("wait", "sleep", handle=handle, resume_at=handle.when())
+
+    # --- driving ---------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Apply one event in log order, then let the workflow run until it blocks."""
+        if event.seq != self.last_seq + 1:
+            raise RuntimeError(f"event {event.seq} applied after {self.last_seq} for run {self.run_id}")
+        self.last_seq = event.seq
+        self.loop.set_time(max(event.at, self.loop.time()))
+        handler = getattr(self, f"_apply_{event.type}", None)
+        if handler is not None:
+            handler(event)
+        self.loop.run_until_quiescent()
+
+    def _call_for(self, event: Event) -> Call:
+        call = self.calls.get(event.correlation_id or "")
+        if call is None:
+            raise NonDeterminismError(
+                f"run {self.run_id}: the log has {event.type} for {event.correlation_id}, "
+                "which the workflow code never called",
+                expected=f"{event.type} {event.correlation_id}",
+                actual="(no such call)",
+            )
+        return call
+
+    def _apply_run_created(self, event: Event) -> None:
+        args, kwargs, _ = serde.decode_call(event.payload.get("input") or {"args": [], "kwargs": {}})
+        self._task = self.loop.create_task(self._fn(*args, **kwargs))
+
+    def _apply_run_started(self, event: Event) -> None:
+        self.started = True
+
+    def _apply_created(self, event: Event, kind: str, name: str) -> None:
+        if not self._unrecorded:
+            raise NonDeterminismError(
+                f"run {self.run_id}: the log has a {kind} ({name}) that the workflow code does not make",
+                expected=f"{kind} {name} ({event.correlation_id})",
+                actual="(no call: the workflow is waiting or finished)",
+            )
+        call = self._unrecorded[0]
+        if call.correlation_id != event.correlation_id or call.kind != kind or call.name != name:
+            raise NonDeterminismError(
+                f"run {self.run_id}: the workflow code made a different call than its history",
+                expected=f"{kind} {name} ({event.correlation_id})",
+                actual=f"{call.kind} {call.name} ({call.correlation_id})",
+                location=call.location,
+            )
+        self._unrecorded.pop(0)
+        call.recorded = True
+        call.state = CREATED
+        self.active[call.correlation_id] = call
+
+    def _apply_step_created(self, event: Event) -> None:
+        self._apply_created(event, "step", str(event.payload.get("step_id")))
+
+    def _apply_wait_created(self, event: Event) -> None:
+        self._apply_created(event, "wait", "sleep")
+        self.calls[event.correlation_id or ""].resume_at = float(event.payload["resume_at"])
+
+    def _apply_step_started(self, event: Event) -> None:
+        call = self._call_for(event)
+        call.state = STARTED
+        call.attempt = int(event.payload.get("attempt", call.attempt + 1))
+
+    def _apply_step_retrying(self, event: Event) -> None:
+        call = self._call_for(event)
+        call.state = RETRYING
+        call.retry_at = float(event.payload.get("retry_at", event.at))
+
+    def _finish(self, event: Event) -> Call:
+        call = self._call_for(event)
+        call.state = DONE
+        self.active.pop(call.correlation_id, None)
+        return call
+
+    def _apply_step_completed(self, event: Event) -> None:
+        call = self._finish(event)
+        if call.future is not None and not call.future.done():
+            call.future.set_result(serde.from_builtins(event.payload.get("result")))
+
+    def _apply_step_failed(self, event: Event) -> None:
+        call = self._finish(event)
+        if call.future is not None and not call.future.done():
+            call.future.set_exception(serde.decode_error(event.payload.get("error") or {}))
+
+    def _apply_wait_completed(self, event: Event) -> None:
+        call = self._finish(event)
+        if call.handle is not None:
+            self.loop.fire_timer(call.handle)
+
+    def _apply_run_completed(self, event: Event) -> None:
+        self.terminal = event.type
+
+    _apply_run_failed = _apply_run_completed
+    _apply_run_cancelled = _apply_run_completed
+
+    # --- what the orchestrator reads -------------------------------------------------
+
+    def take_commands(self) -> list[Call]:
+        """Calls made since the last `apply` that the log does not have yet, in order."""
+        return list(self._unrecorded)
+
+    @property
+    def done(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    def outcome(self) -> tuple[bool, Any]:
+        """(True, result) or (False, exception) of a finished workflow."""
+        assert self._task is not None and self._task.done()
+        if self._task.cancelled():
+            return False, asyncio.CancelledError("the workflow was cancelled")
+        exc = self._task.exception()
+        if exc is not None:
+            return False, exc
+        return True, self._task.result()
+
+    def pending(self, kind: str) -> list[Call]:
+        """Recorded, unfinished calls of one kind."""
+        return [c for c in self.active.values() if c.kind == kind]
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+_SKIP = (
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+    os.path.dirname(asyncio.__file__) + os.sep,
+)
+
+
+def _caller_location() -> str:
+    """file:line of the innermost user frame (skips wdk's and asyncio's)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_SKIP):
+            return f"{filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"

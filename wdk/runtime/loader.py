@@ -1,0 +1,214 @@
+"""Finding the code behind an id.
+
+A workflow runs from its module's source compiled in workflow mode and loaded
+in the sandbox; a step runs as the user's real function from the real module
+(so it shares the application's module state: clients, pools, settings).
+No build step and no import hook are needed: ids map to files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from wdk.compiler import analyze_source, compile_source, has_directive, module_name_for_path
+from wdk.errors import WdkError
+from wdk.runtime.sandbox import Sandbox
+
+
+class WorkflowNotFound(WdkError, LookupError):
+    """An id names no workflow or step in the code this process can load."""
+
+
+def split_id(fn_id: str) -> tuple[str, str, str]:
+    """"workflow//shop.orders//checkout" -> ("workflow", "shop.orders", "checkout")."""
+    parts = fn_id.split("//")
+    if len(parts) != 3 or parts[0] not in ("workflow", "step") or not parts[1] or not parts[2]:
+        raise WorkflowNotFound(
+            f"{fn_id!r} is not a wdk id (expected 'workflow//<module>//<qualname>' or 'step//...')"
+        )
+    return parts[0], parts[1], parts[2]
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+class Loader:
+    """Resolves workflow and step ids. One per process (see `default_loader`)."""
+
+    def __init__(self, sandbox: Sandbox | None = None) -> None:
+        self.paths: dict[str, str] = {}  # module name -> source file
+        self._workflow_code: dict[tuple[str, str], str] = {}  # (module, source hash) -> compiled
+        self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
+
+    # --- modules --------------------------------------------------------------
+
+    def module_path(self, module: str) -> str:
+        path = self.paths.get(module)
+        if path is not None:
+            return path
+        loaded = sys.modules.get(module)
+        file = getattr(loaded, "__file__", None)
+        if file is None:
+            try:
+                spec = importlib.util.find_spec(module)
+            except (ImportError, ValueError) as exc:
+                raise WorkflowNotFound(f"cannot find module {module!r}: {exc}") from exc
+            file = spec.origin if spec is not None else None
+        if not file or not file.endswith(".py"):
+            raise WorkflowNotFound(
+                f"cannot find the source of module {module!r} (is its folder on sys.path / PYTHONPATH?)"
+            )
+        self.paths[module] = file
+        return file
+
+    def workflow_source(self, module: str) -> tuple[str, str]:
+        """(workflow-mode source, filename) of a user module."""
+        path = self.module_path(module)
+        try:
+            source = _read(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WorkflowNotFound(f"cannot read {path}: {exc}") from exc
+        key = (module, hashlib.sha256(source.encode()).hexdigest())
+        code = self._workflow_code.get(key)
+        if code is None:
+            code = compile_source(source, module, "workflow", path=path)
+            self._workflow_code[key] = code
+        return code, path
+
+    def compile_for_sandbox(self, module: str) -> tuple[str, str] | None:
+        """The sandbox's hook: workflow-mode source of a user module that has directives."""
+        try:
+            path = self.module_path(module)
+            source = _read(path)
+        except (WorkflowNotFound, OSError, UnicodeDecodeError):
+            return None
+        if not has_directive(source):
+            return None
+        return self.workflow_source(module)
+
+    # --- workflows -------------------------------------------------------------------
+
+    def workflow_id_of(self, fn: Any) -> str:
+        """The id of a workflow function (client-compiled or plain source)."""
+        fn_id = getattr(fn, "__wdk_workflow_id__", None)
+        if isinstance(fn_id, str):
+            module = split_id(fn_id)[1]
+            code = getattr(inspect.unwrap(fn), "__code__", None)
+            if code is not None and module not in self.paths:
+                self.paths[module] = code.co_filename
+            return fn_id
+        target = inspect.unwrap(fn)
+        code = getattr(target, "__code__", None)
+        if code is None or not code.co_filename.endswith(".py"):
+            raise TypeError(f"{fn!r} is not a workflow function")
+        path = os.path.abspath(code.co_filename)
+        module = module_name_for_path(path)
+        info = analyze_source(_read(path), module, path=path)
+        for f in info.workflows:
+            if f.qualname == target.__qualname__:
+                self.paths.setdefault(module, path)
+                return f.id
+        raise TypeError(
+            f"{target.__qualname__} in {path} is not a workflow: "
+            'its first statement must be the docstring "use workflow"'
+        )
+
+    def workflow_function(self, workflow_id: str) -> Callable[..., Any]:
+        """The sandboxed workflow function for an id."""
+        _, module, qualname = split_id(workflow_id)
+        code, path = self.workflow_source(module)
+        namespace = self.sandbox.load(module, code, path)
+        obj = _lookup(namespace, qualname)
+        if obj is None or workflow_id not in namespace.get("__wdk_workflows__", {}).values():
+            raise WorkflowNotFound(f"no workflow {qualname!r} in {path} (id {workflow_id})")
+        return obj  # type: ignore[no-any-return]
+
+    # --- steps -----------------------------------------------------------------------
+
+    def real_module(self, module: str) -> types.ModuleType:
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            return loaded
+        path = self.paths.get(module)
+        if path is not None:
+            # The module may be running as a script (`python shop.py`): reuse it
+            # rather than importing (and running) it a second time.
+            for candidate in list(sys.modules.values()):
+                file = getattr(candidate, "__file__", None)
+                if file and os.path.abspath(file) == os.path.abspath(path):
+                    return candidate
+        try:
+            return importlib.import_module(module)
+        except ImportError as exc:
+            raise WorkflowNotFound(f"cannot import module {module!r}: {exc}") from exc
+
+    def step_function(self, step_id: str, closure: dict[str, Any] | None = None) -> Callable[..., Any]:
+        _, module, qualname = split_id(step_id)
+        namespace = vars(self.real_module(module))
+        if "<locals>" in qualname:
+            return _nested_function(namespace, qualname, closure or {})
+        obj = _lookup(namespace, qualname, bind=True)
+        if obj is None:
+            raise WorkflowNotFound(f"no step {qualname!r} in module {module!r} (id {step_id})")
+        return obj  # type: ignore[no-any-return]
+
+
+def _lookup(namespace: dict[str, Any], qualname: str, bind: bool = False) -> Any:
+    parts = qualname.split(".")
+    obj: Any = namespace.get(parts[0])
+    for part in parts[1:]:
+        if obj is None:
+            return None
+        obj = getattr(obj, part, None) if bind else obj.__dict__.get(part)
+    if isinstance(obj, (staticmethod, classmethod)) and not bind:
+        obj = obj.__func__
+    return obj
+
+
+def _find_code(code: types.CodeType, qualname: str) -> types.CodeType | None:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_qualname == qualname:
+                return const
+            found = _find_code(const, qualname)
+            if found is not None:
+                return found
+    return None
+
+
+def _nested_function(namespace: dict[str, Any], qualname: str, closure: dict[str, Any]) -> Callable[..., Any]:
+    """Rebuild a step nested in a workflow from the outer function's code,
+    filling its free variables with the captured values that travelled with the call."""
+    outer_name = qualname.split(".<locals>.")[0]
+    outer = _lookup(namespace, outer_name)
+    outer = inspect.unwrap(outer) if outer is not None else None
+    code = _find_code(outer.__code__, qualname) if outer is not None and hasattr(outer, "__code__") else None
+    if code is None:
+        raise WorkflowNotFound(f"no nested step {qualname!r} in module {namespace.get('__name__')!r}")
+    cells = tuple(types.CellType(closure[name]) if name in closure else types.CellType() for name in code.co_freevars)
+    return types.FunctionType(code, namespace, code.co_name, None, cells or None)
+
+
+_default: Loader | None = None
+
+
+def default_loader() -> Loader:
+    global _default
+    if _default is None:
+        _default = Loader()
+    return _default
+
+
+def _path_hint(path: str) -> Path:
+    return Path(path)

@@ -1,0 +1,370 @@
+"""The deterministic event loop that workflow code runs on.
+
+`WorkflowLoop` is an `asyncio.AbstractEventLoop`, so ordinary asyncio (tasks,
+`gather`, `wait`, `wait_for`, `timeout`, `TaskGroup`, queues, locks) works in
+workflow code. It never blocks and never does I/O: the orchestrator drives it
+
+* `run_until_quiescent()` runs ready callbacks until nothing is runnable;
+* every timer (`call_at`/`call_later` with a positive delay, hence
+  `asyncio.sleep(n)`) is a durable wait: it is reported to `timer_hook` and
+  only runs when the orchestrator calls `fire_timer(handle)`;
+* `time()` is virtual: it moves only when the orchestrator calls `set_time`.
+
+Deterministic helpers (random, uuid, now, sleep) find the current run through
+`asyncio.get_running_loop()`, never through globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import weakref
+from asyncio import events, futures, tasks
+from collections import deque
+from collections.abc import Callable, Coroutine, Generator
+from contextvars import Context
+from types import AsyncGeneratorType
+from typing import Any, NoReturn, TypeVar, TypeVarTuple
+
+from wdk.errors import WorkflowSandboxError
+
+__all__ = ["WorkflowLoop"]
+
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+
+ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+TaskFactory = Callable[..., Any]
+
+# A task that keeps catching CancelledError gets this many cancel-and-drain
+# rounds in close() before its coroutine is closed by force.
+_CLOSE_ROUNDS = 3
+
+
+def _forbidden(call: str, reason: str) -> Callable[..., NoReturn]:
+    """A loop method that real loops implement with I/O or threads."""
+
+    def method(self: WorkflowLoop, *args: Any, **kwargs: Any) -> NoReturn:
+        for arg in args:  # don't leave a coroutine argument "never awaited"
+            if isinstance(arg, Coroutine):
+                arg.close()
+        raise WorkflowSandboxError(
+            f'{call} is not allowed in a workflow: {reason}. Move it into a "use step" function.'
+        )
+
+    method.__name__ = call.split("(")[0].rsplit(".", 1)[-1]
+    return method
+
+
+_IO = "it does real I/O"
+
+
+class WorkflowLoop(asyncio.AbstractEventLoop):
+    """A single-threaded, I/O-free event loop with virtual time and durable timers."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        seed: int,
+        start_time: float,
+        timer_hook: Callable[[asyncio.TimerHandle], None],
+    ) -> None:
+        self.run_id = run_id
+        # The run's only source of randomness: random, uuid4, secrets, os.urandom.
+        self.random = random.Random(seed)
+        # Contexts of exceptions that escaped callbacks (the orchestrator reports them).
+        self.exceptions: list[dict[str, Any]] = []
+        # True while close() cancels tasks: the orchestrator should not record
+        # new commands (steps, waits) that the cancelled code issues.
+        self.closing = False
+        self._time = float(start_time)
+        self._timer_hook = timer_hook
+        self._ready: deque[events.Handle] = deque()
+        self._running = False
+        self._closed = False
+        self._debug = False
+        self._task_count = 0
+        self._tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        self._asyncgens: weakref.WeakSet[AsyncGeneratorType[Any, Any]] = weakref.WeakSet()
+        self._exception_handler: ExceptionHandler | None = None
+        self._task_factory: TaskFactory | None = None
+        self._asyncgen_hooks = (self._asyncgen_firstiter, self._asyncgen_finalizer)
+
+    def __repr__(self) -> str:
+        return f"<WorkflowLoop run_id={self.run_id!r} time={self._time} running={self._running}>"
+
+    # --- driven by the orchestrator ------------------------------------------
+
+    def set_time(self, t: float) -> None:
+        """Move virtual time to `t` (the time of the event being applied).
+
+        Time never goes back: an earlier `t` (clock skew between workers) is
+        ignored, so `time.monotonic()` in a workflow stays monotonic."""
+        if t > self._time:
+            self._time = float(t)
+
+    def run_until_quiescent(self) -> None:
+        """Run ready callbacks until none is left.
+
+        The loop is the running loop only for the duration, and the previous
+        one (the orchestrator's real loop) is always restored."""
+        if self._closed:
+            raise RuntimeError("WorkflowLoop is closed")
+        if self._running:
+            raise RuntimeError("WorkflowLoop.run_until_quiescent() is already running")
+        previous_loop = events._get_running_loop()
+        # Async generators first iterated in workflow code must be finalized
+        # here, not by the outer real loop (whose hooks are installed now).
+        previous_hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(*self._asyncgen_hooks)  # type: ignore[arg-type]
+        events._set_running_loop(self)
+        self._running = True
+        try:
+            ready = self._ready
+            popleft = ready.popleft
+            while ready:
+                handle = popleft()
+                if not handle._cancelled:
+                    handle._run()
+        finally:
+            self._running = False
+            events._set_running_loop(previous_loop)
+            sys.set_asyncgen_hooks(*previous_hooks)
+
+    def fire_timer(self, handle: asyncio.TimerHandle) -> None:
+        """A durable wait completed: make its callback ready (no-op if cancelled or fired)."""
+        timer: Any = handle  # typeshed omits TimerHandle's _loop and _scheduled
+        if timer._loop is not self:
+            raise ValueError("this timer belongs to another loop")
+        if timer._cancelled or not timer._scheduled:
+            return
+        timer._scheduled = False
+        self._ready.append(timer)
+
+    def has_ready(self) -> bool:
+        """True when callbacks are waiting for `run_until_quiescent()`."""
+        return bool(self._ready)
+
+    # --- scheduling -----------------------------------------------------------------
+
+    def time(self) -> float:
+        """Virtual time (unix seconds): the time of the event being replayed."""
+        return self._time
+
+    def call_soon(
+        self, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
+    ) -> events.Handle:
+        handle = events.Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
+
+    def call_later(
+        self,
+        delay: float,
+        callback: Callable[[*_Ts], object],
+        *args: *_Ts,
+        context: Context | None = None,
+    ) -> events.TimerHandle:
+        return self.call_at(self._time + delay, callback, *args, context=context)
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[*_Ts], object],
+        *args: *_Ts,
+        context: Context | None = None,
+    ) -> events.TimerHandle:
+        handle = events.TimerHandle(when, callback, args, self, context)
+        if when <= self._time:
+            self._ready.append(handle)  # no delay: behaves as call_soon
+            return handle
+        handle._scheduled = True  # type: ignore[attr-defined]
+        if not self.closing:
+            self._timer_hook(handle)
+        return handle
+
+    def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:
+        # Called by TimerHandle.cancel(); a cancelled handle never fires.
+        handle._scheduled = False  # type: ignore[attr-defined]
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return futures.Future(loop=self)
+
+    def create_task(  # **kwargs: eager_start and later additions
+        self,
+        coro: Coroutine[Any, Any, _T] | Generator[Any, None, _T],
+        *,
+        name: str | None = None,
+        context: Context | None = None,
+        **kwargs: Any,
+    ) -> asyncio.Task[_T]:
+        if self._closed:
+            if isinstance(coro, Coroutine):
+                coro.close()
+            raise RuntimeError("WorkflowLoop is closed")
+        self._task_count += 1
+        if name is None:
+            # Deterministic names: asyncio's default counter is process-global.
+            name = f"workflow-task-{self._task_count}"
+        if self._task_factory is None:
+            task: asyncio.Task[_T] = tasks.Task(
+                coro, loop=self, name=name, context=context, **kwargs
+            )
+        else:
+            if context is None:
+                task = self._task_factory(self, coro, **kwargs)
+            else:
+                task = self._task_factory(self, coro, context=context, **kwargs)
+            task.set_name(name)
+        self._tasks.add(task)
+        return task
+
+    def set_task_factory(self, factory: TaskFactory | None) -> None:
+        self._task_factory = factory
+
+    def get_task_factory(self) -> TaskFactory | None:
+        return self._task_factory
+
+    # --- state ------------------------------------------------------------------------
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def get_debug(self) -> bool:
+        return self._debug
+
+    def set_debug(self, enabled: bool) -> None:
+        self._debug = enabled
+
+    def close(self) -> None:
+        """Cancel outstanding tasks and async generators, then close.
+
+        Cancellation runs the workflow's `except`/`finally` code on this loop
+        (no I/O is possible here); `closing` is True meanwhile and new timers
+        are not reported. A task that refuses to finish has its coroutine
+        closed, so nothing warns about pending tasks or unawaited coroutines."""
+        if self._closed:
+            return
+        if self._running:
+            raise RuntimeError("cannot close a WorkflowLoop from inside itself")
+        self.closing = True
+        try:
+            for _ in range(_CLOSE_ROUNDS):
+                pending = [t for t in self._tasks if not t.done()]
+                if not pending:
+                    break
+                for task in pending:
+                    task.cancel()
+                self.run_until_quiescent()
+            for agen in list(self._asyncgens):
+                self._asyncgens.discard(agen)
+                self.create_task(agen.aclose())
+            self.run_until_quiescent()
+            for task in self._tasks:
+                if not task.done():
+                    self._force_close(task)
+        finally:
+            self._ready.clear()
+            self._closed = True
+
+    @staticmethod
+    def _force_close(task: asyncio.Task[Any]) -> None:
+        task._log_destroy_pending = False  # type: ignore[attr-defined]
+        coro = task.get_coro()
+        try:
+            if isinstance(coro, Coroutine):
+                coro.close()
+        except RuntimeError:  # "coroutine ignored GeneratorExit"
+            pass
+
+    async def shutdown_asyncgens(self) -> None:
+        for agen in list(self._asyncgens):
+            self._asyncgens.discard(agen)
+            await agen.aclose()
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        return None  # there is never an executor
+
+    def _asyncgen_firstiter(self, agen: AsyncGeneratorType[Any, Any]) -> None:
+        self._asyncgens.add(agen)
+
+    def _asyncgen_finalizer(self, agen: AsyncGeneratorType[Any, Any]) -> None:
+        self._asyncgens.discard(agen)
+        if not self._closed:
+            self.call_soon(self.create_task, agen.aclose())
+
+    # --- errors -----------------------------------------------------------------------
+
+    def get_exception_handler(self) -> ExceptionHandler | None:
+        return self._exception_handler
+
+    def set_exception_handler(self, handler: ExceptionHandler | None) -> None:
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        """Keep the error for the orchestrator; never print (workflow code replays)."""
+        self.exceptions.append(context)
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        if self._exception_handler is None:
+            self.default_exception_handler(context)
+            return
+        try:
+            self._exception_handler(self, context)
+        except BaseException as exc:  # a broken handler must not break the loop
+            self.default_exception_handler(
+                {
+                    "message": "Unhandled error in exception handler",
+                    "exception": exc,
+                    "context": context,
+                }
+            )
+
+    # --- what a workflow may not do ------------------------------------------------------
+
+    run_forever = _forbidden("loop.run_forever()", "workflow code must not drive event loops")
+    run_until_complete = _forbidden(
+        "loop.run_until_complete()", "workflow code must not drive event loops"
+    )
+    stop = _forbidden("loop.stop()", "workflow code must not drive event loops")
+    call_soon_threadsafe = _forbidden(  # type: ignore[assignment]
+        "loop.call_soon_threadsafe()", "workflows have no threads"
+    )
+    run_in_executor = _forbidden(  # type: ignore[assignment]
+        "loop.run_in_executor() (and asyncio.to_thread())", "it runs code in a thread"
+    )
+    set_default_executor = _forbidden("loop.set_default_executor()", "it runs code in threads")
+    getaddrinfo = _forbidden("loop.getaddrinfo()", "it resolves names over the network")
+    getnameinfo = _forbidden("loop.getnameinfo()", "it resolves names over the network")
+    create_connection = _forbidden("loop.create_connection()", _IO)
+    create_server = _forbidden("loop.create_server()", _IO)
+    create_unix_connection = _forbidden("loop.create_unix_connection()", _IO)
+    create_unix_server = _forbidden("loop.create_unix_server()", _IO)
+    create_datagram_endpoint = _forbidden("loop.create_datagram_endpoint()", _IO)
+    connect_accepted_socket = _forbidden("loop.connect_accepted_socket()", _IO)
+    connect_read_pipe = _forbidden("loop.connect_read_pipe()", _IO)
+    connect_write_pipe = _forbidden("loop.connect_write_pipe()", _IO)
+    sendfile = _forbidden("loop.sendfile()", _IO)
+    start_tls = _forbidden("loop.start_tls()", _IO)
+    subprocess_exec = _forbidden("loop.subprocess_exec()", "it starts a process")
+    subprocess_shell = _forbidden("loop.subprocess_shell()", "it starts a process")
+    add_reader = _forbidden("loop.add_reader()", _IO)  # type: ignore[assignment]
+    remove_reader = _forbidden("loop.remove_reader()", _IO)
+    add_writer = _forbidden("loop.add_writer()", _IO)  # type: ignore[assignment]
+    remove_writer = _forbidden("loop.remove_writer()", _IO)
+    add_signal_handler = _forbidden("loop.add_signal_handler()", "it handles process signals")  # type: ignore[assignment]
+    remove_signal_handler = _forbidden("loop.remove_signal_handler()", "it handles process signals")
+    sock_recv = _forbidden("loop.sock_recv()", _IO)
+    sock_recv_into = _forbidden("loop.sock_recv_into()", _IO)
+    sock_recvfrom = _forbidden("loop.sock_recvfrom()", _IO)
+    sock_recvfrom_into = _forbidden("loop.sock_recvfrom_into()", _IO)
+    sock_sendall = _forbidden("loop.sock_sendall()", _IO)
+    sock_sendto = _forbidden("loop.sock_sendto()", _IO)
+    sock_connect = _forbidden("loop.sock_connect()", _IO)
+    sock_accept = _forbidden("loop.sock_accept()", _IO)
+    sock_sendfile = _forbidden("loop.sock_sendfile()", _IO)

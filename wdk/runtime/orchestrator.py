@@ -1,0 +1,277 @@
+"""Advancing one run: the flow handler.
+
+`advance(run_id)` is called by whoever holds the run's queue message. It
+brings the run's WorkflowInstance up to date with the log (warm from the
+cache, or a cold replay), then loops: collect what the workflow asked for
+and what is due, append it in ONE commit, run the steps that commit started
+(eagerly, in this process), and fold their outcomes into the next commit.
+
+The invariant that makes this crash-safe: new events are applied to the
+instance before they are appended (so a step's completion and the next
+step's creation share a commit), but nothing leaves the process -- no step
+starts, no client is answered -- until the commit that records it returned.
+If the append fails, the instance is thrown away and rebuilt from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from wdk.errors import ConflictError, NonDeterminismError, RunNotFound, WdkError
+from wdk.runtime import serde
+from wdk.runtime.instance import CREATED, RETRYING, STARTED, Call, WorkflowInstance
+from wdk.runtime.loader import Loader
+from wdk.runtime.steps import Outcome, StepMetadata, max_attempts, run_attempt
+from wdk.worlds.base import Event, NewEvent, World
+
+log = logging.getLogger("wdk")
+
+# A run whose code cannot be loaded is retried this often (seconds) rather
+# than failed: fixing the code resumes it with nothing lost.
+LOAD_RETRY = 10.0
+
+StepTask = asyncio.Task[tuple[Call, Outcome]]
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        world: World,
+        loader: Loader,
+        *,
+        cache_size: int | None = None,
+        on_terminal: Callable[[str], None] | None = None,
+    ) -> None:
+        self.world = world
+        self.loader = loader
+        self.cache_size = cache_size or int(os.environ.get("WDK_WARM_RUNS", "1000"))
+        self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
+        self._running: dict[str, dict[str, StepTask]] = {}
+        self._on_terminal = on_terminal
+
+    # --- cache ------------------------------------------------------------------
+
+    def _evict(self, inst: WorkflowInstance) -> None:
+        inst.close()
+
+    def _keep(self, inst: WorkflowInstance) -> None:
+        self._cache[inst.run_id] = inst
+        while len(self._cache) > self.cache_size:
+            _, old = self._cache.popitem(last=False)
+            self._evict(old)
+
+    def drop(self, run_id: str) -> None:
+        inst = self._cache.pop(run_id, None)
+        if inst is not None:
+            self._evict(inst)
+
+    def cancel_local(self, run_id: str) -> None:
+        """Cancel this process's in-flight steps of a run (it was cancelled)."""
+        for task in self._running.get(run_id, {}).values():
+            task.cancel()
+
+    async def _load(self, run_id: str) -> WorkflowInstance:
+        inst = self._cache.pop(run_id, None)
+        events = await self.world.read_events(run_id, inst.last_seq if inst else -1)
+        if inst is None:
+            if not events or events[0].type != "run_created":
+                raise RunNotFound(run_id)
+            created = events[0]
+            workflow_id = str(created.payload.get("workflow_id"))
+            fn = self.loader.workflow_function(workflow_id)
+            inst = WorkflowInstance(run_id, workflow_id, fn, created)
+        try:
+            for event in events:
+                inst.apply(event)
+        except BaseException:
+            inst.close()
+            raise
+        return inst
+
+    # --- the flow handler ---------------------------------------------------------
+
+    async def advance(self, run_id: str) -> float | None:
+        """Make all the progress possible now. Returns when the run next needs
+        attention (unix time), or None (finished, or waiting on the outside)."""
+        try:
+            inst = await self._load(run_id)
+        except NonDeterminismError as exc:
+            await self._fail_unloadable(run_id, exc)
+            return None
+        except RunNotFound:
+            raise
+        except (WdkError, ImportError, SyntaxError, OSError) as exc:
+            log.error("wdk: cannot load the workflow of run %s, will retry: %s", run_id, exc)
+            return time.time() + LOAD_RETRY
+        if inst.terminal:
+            inst.close()
+            return None
+        running: dict[str, StepTask] = {}
+        self._running[run_id] = running
+        finished: list[tuple[Call, Outcome]] = []
+        keep = False
+        try:
+            while True:
+                now = time.time()
+                batch, to_start = self._collect(inst, finished, running, now)
+                finished = []
+                if batch:
+                    expected = inst.last_seq - len(batch)
+                    try:
+                        await self.world.append(run_id, expected, batch)
+                    except ConflictError:
+                        # Someone else wrote (a cancel, a hook, another worker):
+                        # our speculative state is void; rebuild from the log.
+                        return time.time()
+                if inst.terminal:
+                    if self._on_terminal is not None:
+                        self._on_terminal(run_id)
+                    return None
+                for call in to_start:
+                    running[call.correlation_id] = asyncio.ensure_future(self._run_step(inst, call))
+                if not running:
+                    keep = True
+                    return self._next_wake(inst)
+                wake = self._next_wake(inst)
+                timeout = None if wake is None else max(0.0, wake - time.time())
+                done, _ = await asyncio.wait(
+                    running.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    if task.cancelled():
+                        return None  # the run was cancelled under us
+                    call, outcome = task.result()
+                    del running[call.correlation_id]
+                    finished.append((call, outcome))
+        finally:
+            self._running.pop(run_id, None)
+            for task in running.values():
+                task.cancel()
+            if keep:
+                self._keep(inst)
+            else:
+                inst.close()
+
+    def _collect(
+        self,
+        inst: WorkflowInstance,
+        finished: list[tuple[Call, Outcome]],
+        running: dict[str, StepTask],
+        now: float,
+    ) -> tuple[list[NewEvent], list[Call]]:
+        """Everything to append now, applied to the instance first (to a fixpoint)."""
+        batch: list[NewEvent] = []
+        to_start: list[Call] = []
+        todo: list[NewEvent] = []
+        if not inst.started:
+            todo.append(NewEvent("run_started", now))
+        todo.extend(_completion(call, outcome, now) for call, outcome in finished)
+        while True:
+            for new in todo:
+                inst.apply(Event(inst.run_id, inst.last_seq + 1, new.type, new.at, new.correlation_id, new.payload))
+                batch.append(new)
+                if inst.terminal:
+                    return batch, to_start
+            todo = [self._created(call, now) for call in inst.take_commands()]
+            if todo:
+                continue
+            for call in inst.pending("step"):
+                if call.correlation_id in running or call in to_start:
+                    continue
+                if call.state == CREATED or (call.state == RETRYING and call.retry_at <= now):
+                    todo.append(NewEvent("step_started", now, call.correlation_id, {"attempt": call.attempt + 1}))
+                    to_start.append(call)
+                elif call.state == STARTED:
+                    todo.append(self._restart_crashed(call, now, to_start))
+            for call in inst.pending("wait"):
+                if call.resume_at <= now:
+                    todo.append(NewEvent("wait_completed", now, call.correlation_id))
+            if not todo and inst.done:
+                todo.append(_terminal(inst, now))
+            if not todo:
+                return batch, to_start
+
+    def _created(self, call: Call, now: float) -> NewEvent:
+        if call.kind == "step":
+            return NewEvent("step_created", now, call.correlation_id, {"step_id": call.name, "input": call.input})
+        return NewEvent("wait_created", now, call.correlation_id, {"resume_at": call.resume_at})
+
+    def _restart_crashed(self, call: Call, now: float, to_start: list[Call]) -> NewEvent:
+        """A step recorded as started that no one here is running: its worker
+        died mid-attempt. That attempt counts; start the next or give up."""
+        try:
+            limit = max_attempts(self.loader.step_function(call.name, _closure(call)))
+        except Exception:
+            limit = max_attempts(None)
+        if call.attempt >= limit:
+            error = {
+                "type": "wdk.errors.StepError",
+                "message": f"the worker running attempt {call.attempt} of {call.name} stopped",
+                "traceback": "",
+            }
+            return NewEvent("step_failed", now, call.correlation_id, {"error": error, "attempt": call.attempt})
+        to_start.append(call)
+        return NewEvent("step_started", now, call.correlation_id, {"attempt": call.attempt + 1})
+
+    async def _run_step(self, inst: WorkflowInstance, call: Call) -> tuple[Call, Outcome]:
+        meta = StepMetadata(call.name, call.correlation_id, call.attempt, time.time(), inst.run_id)
+        try:
+            args, kwargs, closure = serde.decode_call(call.input)
+            fn = self.loader.step_function(call.name, closure)
+        except Exception as exc:
+            # Broken or missing step code fails like the step itself would.
+            error = serde.encode_error(exc)
+            return call, Outcome("failed", error=error)
+        return call, await run_attempt(fn, args, kwargs, meta)
+
+    def _next_wake(self, inst: WorkflowInstance) -> float | None:
+        times = [c.retry_at for c in inst.pending("step") if c.state == RETRYING]
+        times += [c.resume_at for c in inst.pending("wait") if c.handle is None or not c.handle.cancelled()]
+        return min(times) if times else None
+
+    async def _fail_unloadable(self, run_id: str, exc: BaseException) -> None:
+        """Record a run whose history the current code cannot replay as failed."""
+        run = await self.world.get_run(run_id)
+        if run is None or run.status in ("completed", "failed", "cancelled"):
+            return
+        event = NewEvent("run_failed", time.time(), None, {"error": serde.encode_error(exc)})
+        try:
+            await self.world.append(run_id, run.last_seq, [event])
+        except ConflictError:
+            return
+        if self._on_terminal is not None:
+            self._on_terminal(run_id)
+
+
+def _closure(call: Call) -> dict[str, Any] | None:
+    return serde.decode_call(call.input)[2]
+
+
+def _completion(call: Call, outcome: Outcome, now: float) -> NewEvent:
+    corr = call.correlation_id
+    if outcome.kind == "completed":
+        return NewEvent("step_completed", now, corr, {"result": outcome.result})
+    if outcome.kind == "retrying":
+        return NewEvent(
+            "step_retrying",
+            now,
+            corr,
+            {"attempt": call.attempt, "error": outcome.error or {}, "retry_at": outcome.retry_at},
+        )
+    return NewEvent("step_failed", now, corr, {"error": outcome.error or {}, "attempt": call.attempt})
+
+
+def _terminal(inst: WorkflowInstance, now: float) -> NewEvent:
+    ok, value = inst.outcome()
+    if ok:
+        try:
+            return NewEvent("run_completed", now, None, {"result": serde.to_builtins(value, "result")})
+        except Exception as exc:
+            value = exc
+    return NewEvent("run_failed", now, None, {"error": serde.encode_error(value)})

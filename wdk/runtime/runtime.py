@@ -1,0 +1,243 @@
+"""The runtime: a world, a queue consumer that advances runs, and a reconciler.
+
+One Runtime belongs to one asyncio loop. The embedded runtime starts on the
+first client call in a loop (`get_runtime()`); `wdk worker` runs the same
+thing as a standalone process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+import weakref
+from typing import Any
+
+from wdk.errors import RunNotFound, WorldError
+from wdk.runtime import compiled
+from wdk.runtime.loader import Loader, default_loader
+from wdk.runtime.orchestrator import Orchestrator
+from wdk.worlds.base import TERMINAL_STATUSES, Lease, RunInfo, World
+
+log = logging.getLogger("wdk")
+
+FLOW = "flow"
+LEASE_SECONDS = 30.0
+POLL_SECONDS = 1.0
+RECONCILE_SECONDS = 30.0
+
+
+def _step_caller(
+    step_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], closure: dict[str, Any] | None
+) -> asyncio.Future[Any]:
+    loop = asyncio.get_running_loop()
+    inst = getattr(loop, "instance", None)
+    if inst is None:
+        raise RuntimeError(f"step {step_id} was called from workflow code outside a workflow run")
+    fut: asyncio.Future[Any] = inst.call_step(step_id, args, kwargs, closure)
+    return fut
+
+
+compiled.set_step_caller(_step_caller)
+
+
+class Runtime:
+    def __init__(
+        self,
+        world: World,
+        *,
+        loader: Loader | None = None,
+        concurrency: int | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.world = world
+        self.loader = loader or default_loader()
+        self.concurrency = concurrency or int(os.environ.get("WDK_CONCURRENCY", "100"))
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.orchestrator = Orchestrator(world, self.loader, on_terminal=self._run_finished)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._active: dict[str, asyncio.Task[Any]] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._slot_free = asyncio.Event()
+        self._stopping = False
+        self._background: list[asyncio.Task[Any]] = []
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self, *, consume: bool = True) -> None:
+        await self.world.open()
+        if consume:
+            self._background = [
+                asyncio.ensure_future(self._consume()),
+                asyncio.ensure_future(self._reconcile_forever()),
+            ]
+
+    async def stop(self) -> None:
+        """Stop taking work; release leased runs (they resume elsewhere or later)."""
+        self._stopping = True
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if not self._background:
+            await self.world.close()
+
+    # --- results -----------------------------------------------------------------
+
+    def _run_finished(self, run_id: str) -> None:
+        for fut in self._waiters.pop(run_id, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_terminal(self, run_id: str, timeout: float | None = None) -> RunInfo:
+        """Wait until a run ends. In-process completions wake us at once; a run
+        finished by another process is seen by a slow poll."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = await self.world.get_run(run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            if run.status in TERMINAL_STATUSES:
+                return run
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(run_id, []).append(fut)
+            wait = POLL_SECONDS
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(fut), wait)
+
+    # --- queue consumer ------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        try:
+            await self._consume_forever()
+        finally:
+            # The loop is going away (asyncio.run returning, or stop()): let the
+            # in-flight runs hand their leases back, then close the store.
+            for task in list(self._active.values()):
+                task.cancel()
+            await asyncio.gather(*self._active.values(), return_exceptions=True)
+            await self.world.close()
+
+    async def _consume_forever(self) -> None:
+        while not self._stopping:
+            free = self.concurrency - len(self._active)
+            leases: list[Lease] = []
+            if free > 0:
+                try:
+                    leases = await self.world.lease(FLOW, self.owner, limit=free, lease_for=LEASE_SECONDS)
+                except WorldError as exc:
+                    log.error("wdk: cannot lease work: %s", exc)
+                    await asyncio.sleep(POLL_SECONDS)
+                    continue
+            for lease in leases:
+                task = asyncio.ensure_future(self._process(lease))
+                self._active[lease.key] = task
+                task.add_done_callback(lambda _t, key=lease.key: self._done(key))
+            if leases:
+                await asyncio.sleep(0)
+                continue
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            nxt = await self.world.next_available_at(FLOW)
+            timeout = POLL_SECONDS if nxt is None else min(POLL_SECONDS, max(0.0, nxt - time.time()))
+            if timeout > 0:
+                await self.world.wait_for_messages(FLOW, timeout)
+
+    def _done(self, key: str) -> None:
+        self._active.pop(key, None)
+        self._slot_free.set()
+
+    async def _process(self, lease: Lease) -> None:
+        heartbeat = asyncio.ensure_future(self._heartbeat(lease))
+        next_at: float | None = None
+        try:
+            next_at = await self.orchestrator.advance(lease.key)
+        except asyncio.CancelledError:
+            # Shutting down: hand the run back at once rather than holding its lease.
+            heartbeat.cancel()
+            with contextlib.suppress(Exception):
+                await self.world.ack(lease, requeue_after=0.0)
+            raise
+        except RunNotFound:
+            next_at = None
+        except Exception:
+            log.exception("wdk: advancing run %s failed; retrying later", lease.key)
+            next_at = time.time() + POLL_SECONDS
+        finally:
+            heartbeat.cancel()
+        delay = None if next_at is None else max(0.0, next_at - time.time())
+        try:
+            await self.world.ack(lease, requeue_after=delay)
+        except WorldError as exc:
+            log.error("wdk: cannot release run %s: %s (its lease will expire)", lease.key, exc)
+
+    async def _heartbeat(self, lease: Lease) -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            await self.world.extend([lease], LEASE_SECONDS)
+
+    # --- reconciler ----------------------------------------------------------------
+
+    async def reconcile(self) -> int:
+        """Queue every unfinished run: messages are hints, the log is the truth."""
+        ids = await self.world.active_run_ids()
+        for run_id in ids:
+            await self.world.enqueue(FLOW, run_id, only_if_absent=True)  # type: ignore[call-arg]
+        return len(ids)
+
+    async def _reconcile_forever(self) -> None:
+        while not self._stopping:
+            try:
+                await self.reconcile()
+            except WorldError as exc:
+                log.error("wdk: reconciler: %s", exc)
+            await asyncio.sleep(RECONCILE_SECONDS)
+
+
+_runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
+_starting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Runtime]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def get_runtime() -> Runtime:
+    """The running loop's runtime, started on first use from the configuration."""
+    loop = asyncio.get_running_loop()
+    rt = _runtimes.get(loop)
+    if rt is not None:
+        return rt
+    pending = _starting.get(loop)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    fut: asyncio.Future[Runtime] = loop.create_future()
+    _starting[loop] = fut
+    try:
+        from wdk.runtime.config import make_world
+
+        rt = Runtime(make_world())
+        await rt.start()
+        _runtimes[loop] = rt
+        fut.set_result(rt)
+        return rt
+    except BaseException as exc:
+        fut.set_exception(exc)
+        fut.exception()  # retrieved: callers that awaited it got it already
+        raise
+    finally:
+        _starting.pop(loop, None)
+
+
+def current_runtime() -> Runtime | None:
+    try:
+        return _runtimes.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None

@@ -1,0 +1,738 @@
+"""Values <-> JSON-compatible data, for every step argument, result, hook payload
+and stream chunk (DESIGN 2.4).
+
+Plain JSON stays itself: a dict of str keys, lists, str, int, finite float, bool
+and None encode to an equal copy, so events read well in the UI. Every other
+supported value becomes a tagged dict ``{"$wdk": "<tag>", "v": ...}``; a user
+dict that itself has a ``"$wdk"`` key (or non-str keys) is written in the tagged
+``dict`` form, so a tag can never be forged by data. Classes are referenced as
+``"module:QualName"`` and re-imported on decode, only when of an allowed kind.
+
+    >>> from_builtins(to_builtins({"at": (1, 2)})) == {"at": (1, 2)}
+    True
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import importlib
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from wdk.errors import SerializationError, StepError
+
+__all__ = [
+    "MAX_DEPTH",
+    "TAG",
+    "decode_call",
+    "decode_error",
+    "dumps",
+    "encode_call",
+    "encode_error",
+    "from_builtins",
+    "loads",
+    "register_type",
+    "to_builtins",
+]
+
+TAG = "$wdk"
+MAX_DEPTH = 128  # tagging at most doubles JSON depth; msgspec recurses ~1000 deep
+_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1  # beyond: tagged, so any JSON reader keeps them exact
+_SUPPORTED = (
+    "None, bool, int, float, str, bytes, list, tuple, dict, set, frozenset, datetime, date, "
+    "time, timedelta, Decimal, UUID, Enum, dataclasses, msgspec.Struct, NamedTuple, "
+    "TypedDict, exceptions"
+)
+_JSON_ENCODER = msgspec.json.Encoder()
+_JSON_DECODER = msgspec.json.Decoder()
+_TAG_BYTES = b'"$wdk"'
+
+Encoder = Callable[[Any, int], Any]
+_ACTIVE = threading.local()  # ids of the exceptions being encoded on this thread
+
+
+class _Fail(Exception):
+    """Raised deep in the encoder. Each container adds its path segment while it
+    unwinds, so the happy path never builds a path string."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.too_deep = False
+        # (prefix, suffix, container) per level, innermost first
+        self.steps: list[tuple[str, str, object]] = []
+
+    def add(self, prefix: str, suffix: str, container: object) -> None:
+        self.steps.append((prefix, suffix, container))
+
+    def to_error(self, root: str) -> SerializationError:
+        path, seen = root, dict[int, str]()
+        for prefix, suffix, container in reversed(self.steps):
+            if self.too_deep and id(container) in seen:
+                return _error(
+                    f"circular reference: the value at {path} is the same object as the one "
+                    f"at {seen[id(container)]}",
+                    path,
+                )
+            seen[id(container)] = path
+            path = f"{prefix}{path}{suffix}"
+        return _error(self.reason.replace("{path}", path), path)
+
+
+def _error(message: str, path: str) -> SerializationError:
+    # The message names the path itself (mid-sentence), so don't let the
+    # constructor append it a second time.
+    err = SerializationError(message)
+    err.path = path
+    return err
+
+
+def _type_name(t: type) -> str:
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+# --- encoding ---------------------------------------------------------------------
+
+
+def to_builtins(value: Any, path: str = "value") -> Any:
+    """JSON-compatible data that `from_builtins` turns back into an equal value of
+    the same type; `SerializationError` naming `path` of the offending part.
+
+    >>> to_builtins({"ids": {3}})
+    {'ids': {'$wdk': 'set', 'v': [3]}}
+    """
+    return _encode_root(_enc, value, path)
+
+
+def dumps(value: Any, path: str = "value") -> bytes:
+    """JSON bytes of `value` (see `to_builtins`)."""
+    return _JSON_ENCODER.encode(to_builtins(value, path))
+
+
+def _enc(x: Any, depth: int) -> Any:
+    t = type(x)
+    if t is str or t is bool or x is None:
+        return x
+    if t is int:
+        return x if _MIN_INT <= x <= _MAX_INT else {TAG: "int", "v": str(x)}
+    if t is float:
+        # x - x is nan exactly for nan and +-inf, which JSON cannot carry.
+        return x if x - x == 0.0 else {TAG: "float", "v": repr(x)}
+    if t is list:
+        return _enc_list(x, depth)
+    if t is dict:
+        return _enc_dict(x, depth)
+    enc = _CLASS_ENC.get(t) or _classify(t)
+    return enc(x, depth)
+
+
+def _enc_items(v: Any, depth: int) -> list[Any]:
+    """Elements of a list/tuple; on failure the segment is `[i]`."""
+    if depth >= MAX_DEPTH:
+        raise _too_deep()
+    out: list[Any] = []
+    append = out.append
+    d = depth + 1
+    x = None
+    try:
+        for x in v:
+            t = type(x)
+            if (
+                t is str
+                or t is bool
+                or x is None
+                or (t is int and _MIN_INT <= x <= _MAX_INT)
+                or (t is float and x - x == 0.0)
+            ):
+                append(x)
+            elif t is dict:  # skip _enc's dispatch for the common list-of-records
+                append(_enc_dict(x, d))
+            else:
+                append(_enc(x, d))
+    except _Fail as fail:
+        # Looked up only on failure: the first identical element fails the same way.
+        i = next(i for i, y in enumerate(v) if y is x)
+        fail.add("", f"[{i}]", v)
+        raise
+    return out
+
+
+_enc_list = _enc_items
+
+
+def _enc_dict(v: dict[Any, Any], depth: int) -> Any:
+    if depth >= MAX_DEPTH:
+        raise _too_deep()
+    if TAG in v:
+        return _enc_map(v, depth)
+    out: dict[str, Any] = {}
+    d = depth + 1
+    k: Any = None
+    try:
+        for k, x in v.items():
+            if type(k) is not str:
+                break
+            t = type(x)
+            if (
+                t is str
+                or t is bool
+                or x is None
+                or (t is int and _MIN_INT <= x <= _MAX_INT)
+                or (t is float and x - x == 0.0)
+            ):
+                out[k] = x
+            elif t is dict:
+                out[k] = _enc_dict(x, d)
+            else:
+                out[k] = _enc(x, d)
+        else:
+            return out
+    except _Fail as fail:
+        fail.add("", f"[{k!r}]", v)
+        raise
+    return _enc_map(v, depth)  # a non-str key: the tagged form keeps every key
+
+
+def _enc_map(v: dict[Any, Any], depth: int) -> Any:
+    pairs: list[list[Any]] = []
+    d = depth + 1
+    for i, (k, x) in enumerate(v.items()):
+        try:
+            ek = _enc(k, d)
+        except _Fail as fail:
+            fail.add("list(", f".keys())[{i}]", v)
+            raise
+        try:
+            pairs.append([ek, _enc(x, d)])
+        except _Fail as fail:
+            fail.add("", f"[{k!r}]", v)
+            raise
+    return {TAG: "dict", "v": pairs}
+
+
+def _too_deep() -> _Fail:
+    fail = _Fail(f"value nested more than {MAX_DEPTH} levels deep at {{path}}")
+    fail.too_deep = True
+    return fail
+
+
+def _enc_tuple(v: tuple[Any, ...], depth: int) -> Any:
+    return {TAG: "tuple", "v": _enc_items(v, depth)}
+
+
+def _set_encoder(tag: str) -> Encoder:
+    def enc(v: Any, depth: int) -> Any:
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
+        try:  # sorted when possible, so equal sets encode to equal bytes
+            items, how = sorted(v), "sorted("
+        except TypeError:
+            items, how = list(v), "list("
+        out = []
+        for i, x in enumerate(items):
+            try:
+                out.append(_enc(x, depth + 1))
+            except _Fail as fail:
+                fail.add(how, f")[{i}]", v)
+                raise
+        return {TAG: tag, "v": out}
+
+    return enc
+
+
+def _tz_fields(tz: tzinfo | None, value: Any) -> dict[str, Any]:
+    """How a tzinfo is kept beside the ISO text: ZoneInfo by key; a fixed offset
+    lives in the ISO text, plus its name when it has a custom one."""
+    if tz is None:
+        return {}
+    if type(tz) is ZoneInfo and tz.key is not None:
+        return {"zone": tz.key}
+    if type(tz) is timezone:
+        name = tz.tzname(None)
+        offset = tz.utcoffset(None)
+        if name != timezone(offset).tzname(None):
+            return {"tzname": name}
+        return {}
+    raise _Fail(
+        f"cannot serialize a {type(value).__name__} with tzinfo of type "
+        f"{_type_name(type(tz))} at {{path}}; use datetime.timezone or zoneinfo.ZoneInfo"
+    )
+
+
+def _time_encoder(tag: str) -> Encoder:
+    """datetime and time: ISO text (wall time when the zone is kept by key)."""
+
+    def enc(v: Any, depth: int) -> Any:
+        extra = _tz_fields(v.tzinfo, v)
+        text = v.replace(tzinfo=None).isoformat() if "zone" in extra else v.isoformat()
+        return {TAG: tag, "v": text, **extra, **({"fold": 1} if v.fold else {})}
+
+    return enc
+
+
+_CLASS_ENC: dict[type, Encoder] = {
+    tuple: _enc_tuple,
+    set: _set_encoder("set"),
+    frozenset: _set_encoder("frozenset"),
+    bytes: lambda v, d: {TAG: "bytes", "v": base64.b64encode(v).decode("ascii")},
+    datetime: _time_encoder("datetime"),
+    date: lambda v, d: {TAG: "date", "v": v.isoformat()},
+    time: _time_encoder("time"),
+    timedelta: lambda v, d: {TAG: "timedelta", "v": [v.days, v.seconds, v.microseconds]},
+    Decimal: lambda v, d: {TAG: "decimal", "v": str(v)},
+    uuid.UUID: lambda v, d: {TAG: "uuid", "v": str(v)},
+}
+_BUILTIN_TYPES = frozenset({str, bool, int, float, list, dict, type(None), *_CLASS_ENC})
+
+# Registered types: class -> (name, encode); name -> (class, decode).
+_REGISTERED: dict[type, tuple[str, Callable[[Any], Any]]] = {}
+_BY_NAME: dict[str, tuple[type, Callable[[Any], Any]]] = {}
+
+
+def register_type(
+    cls: type,
+    encode: Callable[[Any], Any],
+    decode: Callable[[Any], Any],
+    *,
+    name: str | None = None,
+) -> None:
+    """Make instances of `cls` (exactly, not subclasses) serializable:
+    `encode(obj)` returns any serializable value, `decode(that)` rebuilds obj.
+    `name` (default "module:QualName") is what the log stores; a module-level
+    call is re-run on decode by importing that module.
+
+    >>> register_type(Money, lambda m: [m.cents, m.currency], lambda v: Money(*v))
+    """
+    if cls in _BUILTIN_TYPES:
+        raise ValueError(f"{_type_name(cls)} is serialized natively and cannot be registered")
+    key = name or f"{cls.__module__}:{cls.__qualname__}"
+    other = _BY_NAME.get(key)
+    if other is not None and other[0] is not cls:
+        raise ValueError(f"serde name {key!r} is already registered for {_type_name(other[0])}")
+    old = _REGISTERED.get(cls)
+    if old is not None:
+        _BY_NAME.pop(old[0], None)
+    _REGISTERED[cls] = (key, encode)
+    _BY_NAME[key] = (cls, decode)
+    _CLASS_ENC.pop(cls, None)  # drop a cached kind-based encoder
+
+
+def _classify(t: type) -> Encoder:
+    """Find (and cache) the encoder for a class that is not a builtin."""
+    reg = _REGISTERED.get(t)
+    if reg is not None:
+        enc = _custom_encoder(t, *reg)
+    elif issubclass(t, BaseException):
+        enc = _enc_exception
+    elif issubclass(t, enum.Enum):
+        enc = _enum_encoder(_class_ref(t))
+    elif issubclass(t, msgspec.Struct):
+        enc = _struct_encoder(_class_ref(t), t.__struct_fields__)
+    elif dataclasses.is_dataclass(t):
+        enc = _struct_encoder(
+            _class_ref(t), tuple(f.name for f in dataclasses.fields(t)), "dataclass"
+        )
+    elif issubclass(t, tuple) and hasattr(t, "_fields") and hasattr(t, "_make"):
+        enc = _namedtuple_encoder(_class_ref(t), t._fields)
+    else:
+        raise _Fail(
+            f"cannot serialize a value of type {_type_name(t)} at {{path}}; supported: "
+            f"{_SUPPORTED}; or register it with wdk.runtime.serde.register_type()"
+        )
+    _CLASS_ENC[t] = enc
+    return enc
+
+
+def _class_ref(t: type) -> str:
+    """'module:QualName', checked to lead back to `t` (without importing anything)."""
+    if "<locals>" in t.__qualname__:
+        raise _Fail(
+            f"cannot serialize an instance of {_type_name(t)} at {{path}}: a class defined "
+            f"inside a function cannot be re-imported to decode it; define "
+            f"{t.__name__} at module level"
+        )
+    found: Any = sys.modules.get(t.__module__)
+    for part in t.__qualname__.split("."):
+        found = getattr(found, part, None)
+    if found is not t:
+        raise _Fail(
+            f"cannot serialize an instance of {_type_name(t)} at {{path}}: the class is not "
+            f"importable as {t.__module__}:{t.__qualname__}; define it at module level"
+        )
+    return f"{t.__module__}:{t.__qualname__}"
+
+
+def _custom_encoder(t: type, name: str, encode: Callable[[Any], Any]) -> Encoder:
+    def enc(v: Any, depth: int) -> Any:
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
+        try:
+            raw = encode(v)
+        except Exception as exc:
+            raise _Fail(
+                f"the register_type() encoder of {_type_name(t)} failed at {{path}}: {exc!r}"
+            ) from exc
+        return {TAG: "custom", "cls": name, "v": _enc(raw, depth + 1)}
+
+    return enc
+
+
+def _enum_encoder(ref: str) -> Encoder:
+    def enc(v: Any, depth: int) -> Any:
+        try:
+            return {TAG: "enum", "cls": ref, "v": _enc(v.value, depth + 1)}
+        except _Fail as fail:
+            fail.add("", ".value", v)
+            raise
+
+    return enc
+
+
+def _struct_encoder(ref: str, names: tuple[str, ...], tag: str = "struct") -> Encoder:
+    """Dataclasses and msgspec Structs: field name -> encoded attribute."""
+
+    def enc(v: Any, depth: int) -> Any:
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
+        out = {}
+        name = ""
+        try:
+            for name in names:
+                out[name] = _enc(getattr(v, name), depth + 1)
+        except _Fail as fail:
+            fail.add("", f".{name}", v)
+            raise
+        return {TAG: tag, "cls": ref, "v": out}
+
+    return enc
+
+
+def _namedtuple_encoder(ref: str, names: tuple[str, ...]) -> Encoder:
+    def enc(v: Any, depth: int) -> Any:
+        if depth >= MAX_DEPTH:
+            raise _too_deep()
+        out = []
+        for name, x in zip(names, v, strict=True):
+            try:
+                out.append(_enc(x, depth + 1))
+            except _Fail as fail:
+                fail.add("", f".{name}", v)
+                raise
+        return {TAG: "namedtuple", "cls": ref, "v": out}
+
+    return enc
+
+
+def _enc_exception(v: BaseException, depth: int) -> Any:
+    return {TAG: "exception", "v": _encode_error(v, depth, strict=True)}
+
+
+def encode_call(
+    args: tuple[Any, ...], kwargs: dict[str, Any], closure: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """{"args": [...], "kwargs": {...}} (+ "closure"), with error paths such as
+    `args[1]['items'][3]` or `kwargs['user'].address`."""
+    # Encoded as whole containers so that the paths cost nothing until an error.
+    out: dict[str, Any] = {
+        "args": _encode_root(_enc_items, args, "args"),
+        "kwargs": _encode_root(_enc_dict, kwargs, "kwargs"),
+    }
+    if closure is not None:
+        out["closure"] = _encode_root(_enc_dict, closure, "closure")
+    return out
+
+
+def _encode_root(enc: Encoder, value: Any, root: str) -> Any:
+    try:
+        return enc(value, 0)
+    except _Fail as fail:
+        raise fail.to_error(root) from None
+    except RecursionError:
+        raise _error(f"value at {root} is nested too deeply to serialize", root) from None
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+def encode_error(exc: BaseException) -> dict[str, Any]:
+    """A step's (or any) exception as data: type, message, traceback text, args
+    (None when they are not serializable) and the serializable instance attrs."""
+    try:
+        return _encode_error(exc, 0, strict=False)
+    except _Fail as fail:  # only an exception that contains itself gets here
+        raise fail.to_error("exc") from None
+
+
+def _encode_error(exc: BaseException, depth: int, *, strict: bool) -> dict[str, Any]:
+    """`strict` (an exception inside a value): unserializable args are an error
+    with a path; else they become None, so a step's failure is always recorded."""
+    active = _ACTIVE.__dict__.setdefault("ids", set())
+    if id(exc) in active:
+        raise _Fail("circular reference: an exception contains itself at {path}")
+    active.add(id(exc))
+    try:
+        try:
+            args = _enc_items(exc.args, depth + 1)
+        except _Fail as fail:
+            if strict:
+                fail.add("", ".args", exc)
+                raise
+            args = None
+        attrs = {}
+        for key, val in vars(exc).items():
+            if key.startswith("__"):  # __notes__, __wdk_traceback__
+                continue
+            try:
+                attrs[key] = _enc(val, depth + 1)
+            except _Fail:
+                pass  # attrs are extras (a response object, a connection...)
+    finally:
+        active.discard(id(exc))
+    out: dict[str, Any] = {
+        "type": _type_name(type(exc)),
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "args": args,
+    }
+    if attrs:
+        out["attrs"] = attrs
+    return out
+
+
+def decode_error(data: dict[str, Any]) -> BaseException:
+    """Rebuild the original exception type when it imports and constructs from
+    its args, else a `StepError(type, message, traceback)`. Either way the remote
+    traceback text is kept as `__wdk_traceback__` and shown as a note."""
+    type_name, message = data.get("type", "Exception"), data.get("message", "")
+    tb_text = data.get("traceback", "")
+    exc = _rebuild_error(type_name, data.get("args"), data.get("attrs") or {})
+    if exc is None:
+        exc = StepError(type_name, message, tb_text)
+    exc.__wdk_traceback__ = tb_text  # type: ignore[attr-defined]
+    if tb_text:
+        exc.add_note(
+            f"--- the error was raised remotely; its traceback there ---\n{tb_text.rstrip()}"
+        )
+    return exc
+
+
+def _rebuild_error(type_name: str, args: Any, attrs: dict[str, Any]) -> BaseException | None:
+    cls = _import_dotted(type_name)
+    if not (isinstance(cls, type) and issubclass(cls, BaseException)) or args is None:
+        return None
+    try:
+        values = {k: from_builtins(v) for k, v in attrs.items()}
+        if cls is StepError:  # its args are one joined string; its attrs hold the parts
+            return StepError(
+                values["type_name"], values["message"], values.get("traceback_text", "")
+            )
+        exc = cls(*[from_builtins(a) for a in args])
+        for key, val in values.items():
+            setattr(exc, key, val)
+    except Exception:  # e.g. an __init__ that needs keyword arguments
+        return None
+    return exc
+
+
+def _import_dotted(name: str) -> Any:
+    """The object a dotted 'module.Qual.Name' refers to, or None."""
+    parts = name.split(".")
+    if len(parts) == 1:
+        parts = ["builtins", *parts]
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is None:
+            try:
+                module = importlib.import_module(".".join(parts[:cut]))
+            except Exception:
+                continue
+        found: Any = module
+        for part in parts[cut:]:
+            found = getattr(found, part, None)
+        if found is not None:
+            return found
+    return None
+
+
+# --- decoding ---------------------------------------------------------------------
+
+
+def loads(data: bytes | str) -> Any:
+    """The value `dumps` wrote."""
+    if isinstance(data, str):
+        data = data.encode()
+    value = _JSON_DECODER.decode(data)
+    # Without the tag's bytes nothing is tagged: the decoded JSON is the value.
+    return value if _TAG_BYTES not in data else from_builtins(value)
+
+
+def from_builtins(data: Any) -> Any:
+    """The value that `to_builtins` encoded as `data`."""
+    try:
+        return _dec(data)
+    except SerializationError:
+        raise
+    except (RecursionError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SerializationError(f"malformed wdk data: {exc!r}") from exc
+
+
+def _dec(x: Any) -> Any:
+    t = type(x)
+    if t is list:
+        return _dec_list(x)
+    if t is dict:
+        if TAG in x:
+            dec = _DECODERS.get(x[TAG])
+            if dec is None:
+                raise SerializationError(f"unknown wdk tag {x[TAG]!r}")
+            return dec(x["v"], x)
+        return {
+            k: v
+            if (t := type(v)) is str or t is int or t is float or t is bool or v is None
+            else _dec(v)
+            for k, v in x.items()
+        }
+    return x
+
+
+def _dec_list(x: list[Any]) -> list[Any]:
+    return [
+        y if (t := type(y)) is str or t is int or t is float or t is bool or y is None else _dec(y)
+        for y in x
+    ]
+
+
+_CLASSES: dict[tuple[str, str], type] = {}  # (kind, ref) -> class that passed the check
+
+
+def _resolve_class(ref: str, kind: str, ok: Callable[[type], bool]) -> Any:
+    cls = _CLASSES.get((kind, ref))
+    if cls is None:
+        module_name, _, qualname = ref.partition(":")
+        try:
+            # __main__ classes decode in the process that defined them.
+            module = sys.modules.get(module_name) or importlib.import_module(module_name)
+            found: Any = module
+            for part in qualname.split("."):
+                found = getattr(found, part)
+        except (ImportError, AttributeError) as exc:
+            raise SerializationError(f"cannot decode {kind} {ref}: {exc}") from exc
+        if not (isinstance(found, type) and ok(found)):
+            raise SerializationError(f"refusing to decode {ref}: it is not a {kind}")
+        cls = _CLASSES[kind, ref] = found
+    return cls
+
+
+def _dec_dataclass(v: Any, node: dict[str, Any]) -> Any:
+    cls = _resolve_class(node["cls"], "dataclass", dataclasses.is_dataclass)
+    values = _dec(v)
+    # Restore the stored state without re-running __init__/__post_init__ (which
+    # may need InitVars or not be idempotent); fields added since get defaults.
+    obj = cls.__new__(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            object.__setattr__(obj, f.name, values.pop(f.name))
+        elif f.default is not dataclasses.MISSING:
+            object.__setattr__(obj, f.name, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            object.__setattr__(obj, f.name, f.default_factory())
+        else:
+            raise SerializationError(f"cannot decode {node['cls']}: field {f.name!r} is missing")
+    if values:
+        raise SerializationError(f"cannot decode {node['cls']}: unknown fields {sorted(values)}")
+    return obj
+
+
+def _dec_struct(v: Any, node: dict[str, Any]) -> Any:
+    cls = _resolve_class(node["cls"], "msgspec.Struct", lambda c: issubclass(c, msgspec.Struct))
+    return cls(**_dec(v))
+
+
+def _dec_enum(v: Any, node: dict[str, Any]) -> Any:
+    cls = _resolve_class(node["cls"], "Enum", lambda c: issubclass(c, enum.Enum))
+    return cls(_dec(v))
+
+
+def _dec_namedtuple(v: Any, node: dict[str, Any]) -> Any:
+    cls = _resolve_class(
+        node["cls"], "NamedTuple", lambda c: issubclass(c, tuple) and hasattr(c, "_make")
+    )
+    return cls._make(_dec_list(v))
+
+
+def _dec_custom(v: Any, node: dict[str, Any]) -> Any:
+    name = node["cls"]
+    entry = _BY_NAME.get(name)
+    if entry is None and ":" in name:
+        # The default name is "module:QualName": importing the module runs its
+        # register_type() call in a process that has not imported it yet.
+        try:
+            importlib.import_module(name.partition(":")[0])
+        except ImportError:
+            pass
+        entry = _BY_NAME.get(name)
+    if entry is None:
+        raise SerializationError(f"cannot decode {name}: no type is registered under that name")
+    return entry[1](_dec(v))
+
+
+def _dec_time_like(parse: Callable[[str], Any]) -> Callable[[Any, dict[str, Any]], Any]:
+    def dec(v: Any, node: dict[str, Any]) -> Any:
+        value = parse(v)
+        if "zone" in node:
+            value = value.replace(tzinfo=ZoneInfo(node["zone"]))
+        elif "tzname" in node:
+            value = value.replace(tzinfo=timezone(value.utcoffset(), node["tzname"]))
+        return value.replace(fold=1) if node.get("fold") else value
+
+    return dec
+
+
+def _dec_dict(v: Any, node: dict[str, Any]) -> Any:
+    return {_dec(k): _dec(x) for k, x in v}
+
+
+_DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "tuple": lambda v, n: tuple(_dec_list(v)),
+    "set": lambda v, n: set(_dec_list(v)),
+    "frozenset": lambda v, n: frozenset(_dec_list(v)),
+    "dict": _dec_dict,
+    "int": lambda v, n: int(v),
+    "float": lambda v, n: float(v),
+    "bytes": lambda v, n: base64.b64decode(v),
+    "datetime": _dec_time_like(datetime.fromisoformat),
+    "date": lambda v, n: date.fromisoformat(v),
+    "time": _dec_time_like(time.fromisoformat),
+    "timedelta": lambda v, n: timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
+    "decimal": lambda v, n: Decimal(v),
+    "uuid": lambda v, n: uuid.UUID(v),
+    "enum": _dec_enum,
+    "dataclass": _dec_dataclass,
+    "struct": _dec_struct,
+    "namedtuple": _dec_namedtuple,
+    "exception": lambda v, n: decode_error(v),
+    "custom": _dec_custom,
+}
+
+
+def decode_call(
+    data: dict[str, Any],
+) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, Any] | None]:
+    """(args, kwargs, closure) from `encode_call`'s data."""
+    closure = data.get("closure")
+    return (
+        tuple(from_builtins(data.get("args", []))),
+        from_builtins(data.get("kwargs", {})),
+        None if closure is None else from_builtins(closure),
+    )

@@ -1,0 +1,135 @@
+"""Running one attempt of a step, and deciding what its failure means.
+
+A step is the user's real function (async, or sync on a bounded thread
+pool). Its policy comes from function attributes, as in
+`charge.max_retries = 5`, `charge.retry_delay = "2s"`, `charge.timeout = "30s"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from wdk.errors import FatalError, RetryableError
+from wdk.runtime import serde
+from wdk.runtime.durations import parse_duration
+
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_RETRY_DELAY = 1.0
+MAX_RETRY_DELAY = 300.0
+
+
+@dataclass(frozen=True)
+class StepMetadata:
+    """What a running step knows about itself (`wdk.get_step_metadata()`)."""
+
+    step_id: str
+    correlation_id: str
+    attempt: int  # 1 for the first attempt
+    started_at: float
+    run_id: str
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across attempts and unique per step call: safe to pass to a payment API."""
+        return f"{self.run_id}:{self.correlation_id}"
+
+
+_current: contextvars.ContextVar[StepMetadata | None] = contextvars.ContextVar(
+    "wdk_step_metadata", default=None
+)
+
+
+def get_step_metadata() -> StepMetadata:
+    """The running step's metadata. Raises RuntimeError outside a step."""
+    meta = _current.get()
+    if meta is None:
+        raise RuntimeError("get_step_metadata() can only be called while a step is running")
+    return meta
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one attempt: exactly one of result / retry_at / error is meaningful."""
+
+    kind: str  # "completed" | "retrying" | "failed"
+    result: Any = None
+    error: dict[str, Any] | None = None
+    retry_at: float = 0.0
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        workers = int(os.environ.get("WDK_STEP_THREADS", "0")) or min(32, (os.cpu_count() or 1) + 4)
+        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wdk-step")
+    return _pool
+
+
+def _policy_seconds(fn: Any, name: str, default: float | None) -> float | None:
+    value = getattr(fn, name, None)
+    return default if value is None else parse_duration(value)
+
+
+def retry_delay(fn: Any, attempt: int, exc: BaseException) -> float:
+    """Delay before the next attempt: RetryableError.retry_after, else exponential backoff."""
+    if isinstance(exc, RetryableError) and exc.retry_after is not None:
+        return parse_duration(exc.retry_after)  # type: ignore[arg-type]
+    base = _policy_seconds(fn, "retry_delay", DEFAULT_RETRY_DELAY) or 0.0
+    return float(min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))))
+
+
+def max_attempts(fn: Any) -> int:
+    retries = getattr(fn, "max_retries", None)
+    return 1 + (DEFAULT_MAX_RETRIES if retries is None else max(0, int(retries)))
+
+
+async def run_attempt(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    meta: StepMetadata,
+) -> Outcome:
+    """Run one attempt and classify it. Never raises except CancelledError."""
+    token = _current.set(meta)
+    try:
+        timeout = _policy_seconds(fn, "timeout", None)
+        if inspect.iscoroutinefunction(fn):
+            result = await asyncio.wait_for(fn(*args, **kwargs), timeout)
+        else:
+            ctx = contextvars.copy_context()
+            call = functools.partial(ctx.run, fn, *args, **kwargs)
+            loop = asyncio.get_running_loop()
+            result = await asyncio.wait_for(loop.run_in_executor(_thread_pool(), call), timeout)
+            if asyncio.iscoroutine(result):  # a plain def that returned a coroutine
+                result = await asyncio.wait_for(result, timeout)
+        try:
+            encoded = serde.to_builtins(result, "result")
+        except Exception as exc:  # an unserializable result cannot be retried away
+            return Outcome("failed", error=serde.encode_error(exc))
+        return Outcome("completed", result=encoded)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        if isinstance(exc, TimeoutError) and not isinstance(exc, RetryableError):
+            exc = TimeoutError(f"step {meta.step_id} timed out after {getattr(fn, 'timeout', None)}")
+        error = serde.encode_error(exc)
+        error["attempt"] = meta.attempt
+        if isinstance(exc, FatalError) or meta.attempt >= max_attempts(fn):
+            return Outcome("failed", error=error)
+        return Outcome("retrying", error=error, retry_at=time.time() + retry_delay(fn, meta.attempt, exc))
+    finally:
+        _current.reset(token)

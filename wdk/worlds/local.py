@@ -1,0 +1,489 @@
+"""The `local` world: one SQLite file (WAL) under the data dir, no setup.
+
+Every write goes through a group commit: writes requested in the same event
+loop tick run in ONE transaction, each inside its own SAVEPOINT so a conflict
+fails only its own caller. Futures resolve after COMMIT, so nothing a caller
+sees can be lost by a crash (at synchronous=NORMAL: a process crash; FULL: a
+power loss). SQLite is called on the loop thread: a thread hop costs more than
+the query. The SQL lives in `sqlite_log` (events, projections) and
+`sqlite_queue`; this module owns the connection, batching and wake-ups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from wdk.errors import WorldError
+from wdk.worlds import sqlite_log, sqlite_queue
+from wdk.worlds.base import (
+    Event,
+    HookInfo,
+    Lease,
+    NewEvent,
+    NewRun,
+    Page,
+    RunInfo,
+    StepInfo,
+    StreamChunk,
+    WaitInfo,
+)
+from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
+from wdk.worlds.sqlite_schema import FILE_NAME, connect, resolve_data_dir, resolve_synchronous
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+QUEUE_POLL_SECONDS = 0.05
+STREAM_POLL_SECONDS = 0.2
+STREAM_PAGE = 256
+
+_Op = tuple[Callable[[], Any], "asyncio.Future[Any]"]
+
+
+class LocalWorld:
+    """The embedded world: `LocalWorld(".wdk")` keeps everything in `.wdk/wdk.sqlite3`."""
+
+    name = "local"
+
+    def __init__(
+        self, data_dir: str | Path | None = None, *, synchronous: str | None = None
+    ) -> None:
+        self.data_dir = resolve_data_dir(data_dir)
+        self.synchronous = resolve_synchronous(synchronous)
+        self.path = self.data_dir / FILE_NAME
+        self._conn: sqlite3.Connection | None = None
+        self._pending: list[_Op] = []
+        self._flush_scheduled = False
+        self._queue_events: dict[str, asyncio.Event] = {}
+        self._stream_waiters: dict[tuple[str, str], tuple[asyncio.Event, list[int]]] = {}
+
+    def __repr__(self) -> str:
+        return f"LocalWorld({str(self.data_dir)!r}, synchronous={self.synchronous!r})"
+
+    async def open(self) -> None:
+        """Create or migrate the store; WorldError if it is unusable."""
+        if self._conn is None:
+            self._conn = connect(self.data_dir, self.synchronous)
+            self._queue_events = {}
+            self._stream_waiters = {}
+
+    async def close(self) -> None:
+        """Commit what is pending and close the file."""
+        if self._conn is not None:
+            self._flush()
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise WorldError(f"{self!r} is not open: await world.open() first")
+        return self._conn
+
+    # --- group commit ------------------------------------------------------------
+
+    def _write(self, work: Callable[[], Any]) -> asyncio.Future[Any]:
+        """Queue `work` for the next group commit; the future resolves after COMMIT."""
+        self._db  # noqa: B018 -- fail fast when closed, not in the flush
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((work, fut))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return fut
+
+    def _sync(self) -> sqlite3.Connection:
+        # A read sees every write requested before it, even one not awaited yet.
+        if self._pending:
+            self._flush()
+        return self._db
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch = [op for op in self._pending if not op[1].cancelled()]
+        self._pending = []
+        if not batch or self._conn is None:
+            return
+        conn = self._conn
+        outcomes: list[tuple[asyncio.Future[Any], Any, bool]] = []
+        # One op needs no savepoint: on error the whole transaction rolls back.
+        nested = len(batch) > 1
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for work, fut in batch:
+                if nested:
+                    conn.execute("SAVEPOINT op")
+                try:
+                    result = work()
+                except Exception as exc:
+                    if nested:
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
+                    # Callers handle WorldError, not a driver's exception.
+                    failure = (
+                        WorldError(f"{self.path}: {exc}") if isinstance(exc, sqlite3.Error) else exc
+                    )
+                    outcomes.append((fut, failure, False))
+                else:
+                    if nested:
+                        conn.execute("RELEASE op")
+                    outcomes.append((fut, result, True))
+            conn.execute("ROLLBACK" if not nested and not outcomes[0][2] else "COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = WorldError(f"{self.path}: write failed: {exc}")
+            outcomes = [(fut, error, False) for _, fut in batch]
+        for fut, value, ok in outcomes:
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+    # --- events and runs -------------------------------------------------------------
+
+    async def create_run(self, run: NewRun) -> tuple[RunInfo, bool]:
+        """Insert the run and its run_created event; an idempotency key returns the existing run."""
+        result: tuple[RunInfo, bool] = await self._write(
+            functools.partial(sqlite_log.create_run, self._db, run)
+        )
+        return result
+
+    async def append(
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent]
+    ) -> list[Event]:
+        """Append after `expected_seq`, projections in the same transaction (see World.append)."""
+        result: list[Event] = await self._write(
+            functools.partial(sqlite_log.append, self._db, run_id, expected_seq, tuple(events))
+        )
+        return result
+
+    async def read_events(
+        self, run_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[Event]:
+        """Events with seq > after_seq, in order (RunNotFound for an unknown run)."""
+        rows = (
+            self._sync()
+            .execute(
+                "SELECT seq, type, at, correlation_id, payload FROM events "
+                "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (run_id, after_seq, -1 if limit is None else limit),
+            )
+            .fetchall()
+        )
+        if not rows:
+            require_run(self._db, run_id)
+        return [Event(run_id, r[0], r[1], r[2], r[3], _decode(r[4])) for r in rows]
+
+    async def get_run(self, run_id: str) -> RunInfo | None:
+        """The run's projection, or None."""
+        row = (
+            self._sync().execute(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        )
+        return None if row is None else sqlite_log.run_info(row)
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """Newest first, keyset paged: pass `next_cursor` back as `cursor`."""
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if workflow_id is not None:
+            where.append("workflow_id = ?")
+            params.append(workflow_id)
+        if cursor is not None:
+            where.append("(created_at, id) < (?, ?)")
+            params.extend(_decode_cursor(cursor))
+        sql = f"SELECT {RUN_COLS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        rows = self._sync().execute(sql, (*params, max(limit, 0) + 1)).fetchall()
+        items = [sqlite_log.run_info(r) for r in rows[:limit]]
+        more = len(rows) > limit and items
+        next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if more else None
+        return Page(items=list(items), next_cursor=next_cursor)
+
+    async def list_steps(self, run_id: str) -> list[StepInfo]:
+        """The run's steps in creation order."""
+        rows = (
+            self._sync()
+            .execute(f"SELECT {STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
+            .fetchall()
+        )
+        if not rows:
+            require_run(self._db, run_id)
+        return [sqlite_log.step_info(r) for r in rows]
+
+    async def list_waits(self, run_id: str) -> list[WaitInfo]:
+        """The run's waits in creation order."""
+        rows = (
+            self._sync()
+            .execute(
+                "SELECT run_id, correlation_id, resume_at, status, created_at FROM waits "
+                "WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            )
+            .fetchall()
+        )
+        if not rows:
+            require_run(self._db, run_id)
+        return [WaitInfo(*r) for r in rows]
+
+    async def list_hooks(
+        self, run_id: str | None = None, *, status: str | None = None
+    ) -> list[HookInfo]:
+        """Hooks of one run (or all runs), optionally only `active` or `disposed` ones."""
+        where, params = ["1"], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        rows = (
+            self._sync()
+            .execute(
+                f"SELECT {HOOK_COLS} FROM hooks WHERE {' AND '.join(where)} ORDER BY created_at, run_id, seq",
+                params,
+            )
+            .fetchall()
+        )
+        return [sqlite_log.hook_info(r) for r in rows]
+
+    async def get_hook(self, token: str) -> HookInfo | None:
+        """The live hook holding `token`, or None."""
+        row = (
+            self._sync()
+            .execute(
+                f"SELECT {HOOK_COLS} FROM hooks WHERE token = ? AND status = 'active'", (token,)
+            )
+            .fetchone()
+        )
+        return None if row is None else sqlite_log.hook_info(row)
+
+    async def active_run_ids(self, limit: int = 10_000) -> list[str]:
+        """Ids of runs not yet terminal, oldest first (the reconciler's query)."""
+        rows = (
+            self._sync()
+            .execute(
+                "SELECT id FROM runs WHERE status IN ('pending', 'running') ORDER BY created_at LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [r[0] for r in rows]
+
+    # --- queue -------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        queue: str,
+        key: str,
+        payload: bytes = b"",
+        *,
+        delay: float = 0.0,
+        only_if_absent: bool = False,
+    ) -> None:
+        """Add or merge a message (earliest availability wins; a leased one is marked dirty)."""
+        at = time.time() + max(delay, 0.0)
+        await self._write(
+            functools.partial(
+                sqlite_queue.enqueue, self._db, queue, key, bytes(payload), at, only_if_absent
+            )
+        )
+        self._wake_queue(queue)
+
+    async def lease(
+        self, queue: str, owner: str, *, limit: int = 10, lease_for: float = 30.0
+    ) -> list[Lease]:
+        """Take up to `limit` available messages (expired or dead-owner leases included)."""
+        sqlite_queue.register_owner(owner)
+        result: list[Lease] = await self._write(
+            functools.partial(sqlite_queue.lease, self._db, queue, owner, limit, lease_for)
+        )
+        return result
+
+    async def ack(self, lease: Lease, *, requeue_after: float | None = None) -> None:
+        """Delete the message, or keep it for `requeue_after` s; a lost lease is ignored."""
+        kept: bool = await self._write(
+            functools.partial(sqlite_queue.ack, self._db, lease, requeue_after)
+        )
+        if kept:
+            self._wake_queue(lease.queue)
+
+    async def extend(self, leases: Sequence[Lease], lease_for: float = 30.0) -> None:
+        """Push the leases' expiry to now + `lease_for` (lost leases are left alone)."""
+        if leases:
+            until = time.time() + lease_for
+            await self._write(functools.partial(sqlite_queue.extend, self._db, leases, until))
+
+    async def next_available_at(self, queue: str) -> float | None:
+        """Earliest time a message of `queue` can be leased (a lease expiry counts)."""
+        return sqlite_queue.next_available_at(self._sync(), queue)
+
+    async def wait_for_messages(self, queue: str, timeout: float) -> None:
+        """Return when a message may be available: at once on an enqueue in this
+        process, else by polling the table (another process may have enqueued)."""
+        deadline = time.monotonic() + timeout
+        event = self._queue_events.setdefault(queue, asyncio.Event())
+        while True:
+            nxt = await self.next_available_at(queue)
+            now = time.time()
+            if nxt is not None and nxt <= now:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            pause = min(remaining, QUEUE_POLL_SECONDS)
+            if nxt is not None:
+                pause = min(pause, nxt - now)
+            # No await since the check above, so no enqueue of ours can slip between.
+            event.clear()
+            try:
+                async with asyncio.timeout(pause):
+                    await event.wait()
+                return
+            except TimeoutError:
+                pass
+
+    def _wake_queue(self, queue: str) -> None:
+        event = self._queue_events.get(queue)
+        if event is not None:
+            event.set()
+
+    # --- streams ------------------------------------------------------------------------
+
+    async def stream_append(self, run_id: str, namespace: str, chunks: Sequence[bytes]) -> int:
+        """Append chunks in order; returns the index after the last one."""
+        end: int = await self._write(
+            functools.partial(self._do_stream_append, run_id, namespace, [bytes(c) for c in chunks])
+        )
+        self._wake_stream(run_id, namespace)
+        return end
+
+    def _do_stream_append(self, run_id: str, namespace: str, chunks: list[bytes]) -> int:
+        conn = self._db
+        row = conn.execute(
+            "SELECT next_index, closed FROM streams WHERE run_id = ? AND namespace = ?",
+            (run_id, namespace),
+        ).fetchone()
+        if row is None:
+            require_run(self._db, run_id)
+            start = 0
+            conn.execute(
+                "INSERT INTO streams (run_id, namespace, next_index) VALUES (?, ?, 0)",
+                (run_id, namespace),
+            )
+        elif row[1]:
+            raise WorldError(f"stream {namespace!r} of run {run_id} is closed")
+        else:
+            start = row[0]
+        conn.executemany(
+            "INSERT INTO stream_chunks (run_id, namespace, idx, data) VALUES (?, ?, ?, ?)",
+            [(run_id, namespace, start + i, c) for i, c in enumerate(chunks)],
+        )
+        end = start + len(chunks)
+        conn.execute(
+            "UPDATE streams SET next_index = ? WHERE run_id = ? AND namespace = ?",
+            (end, run_id, namespace),
+        )
+        return end
+
+    async def stream_close(self, run_id: str, namespace: str) -> None:
+        """Mark the stream finished (followers stop after its last chunk)."""
+        await self._write(functools.partial(self._do_stream_close, run_id, namespace))
+        self._wake_stream(run_id, namespace)
+
+    def _do_stream_close(self, run_id: str, namespace: str) -> None:
+        require_run(self._db, run_id)
+        self._db.execute(
+            "INSERT INTO streams (run_id, namespace, next_index, closed) VALUES (?, ?, 0, 1) "
+            "ON CONFLICT (run_id, namespace) DO UPDATE SET closed = 1",
+            (run_id, namespace),
+        )
+
+    async def stream_read(
+        self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
+    ) -> tuple[list[StreamChunk], bool]:
+        """Up to `limit` chunks from index `start`, and whether the stream is closed."""
+        conn = self._sync()
+        # Closed flag first: if it says closed, every chunk is already there.
+        row = conn.execute(
+            "SELECT closed FROM streams WHERE run_id = ? AND namespace = ?", (run_id, namespace)
+        ).fetchone()
+        if row is None:
+            require_run(self._db, run_id)
+            return [], False
+        rows = conn.execute(
+            "SELECT idx, data FROM stream_chunks WHERE run_id = ? AND namespace = ? AND idx >= ? "
+            "ORDER BY idx LIMIT ?",
+            (run_id, namespace, start, limit),
+        ).fetchall()
+        return [StreamChunk(r[0], r[1]) for r in rows], bool(row[0])
+
+    async def stream_follow(
+        self, run_id: str, namespace: str, start: int = 0
+    ) -> AsyncIterator[StreamChunk]:
+        """Chunks from `start` in order, waiting for new ones until the stream is closed."""
+        key = (run_id, namespace)
+        event, users = self._stream_waiters.setdefault(key, (asyncio.Event(), [0]))
+        users[0] += 1
+        try:
+            index = start
+            while True:
+                chunks, closed = await self.stream_read(run_id, namespace, index, STREAM_PAGE)
+                for chunk in chunks:
+                    yield chunk
+                    index = chunk.index + 1
+                if chunks:
+                    continue
+                if closed:
+                    return
+                event.clear()  # safe: no await since the read found nothing new
+                try:
+                    async with asyncio.timeout(STREAM_POLL_SECONDS):
+                        await event.wait()
+                except TimeoutError:
+                    pass  # another process may have written: read again
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                self._stream_waiters.pop(key, None)
+
+    def _wake_stream(self, run_id: str, namespace: str) -> None:
+        entry = self._stream_waiters.get((run_id, namespace))
+        if entry is not None:
+            entry[0].set()
+
+
+def _encode_cursor(created_at: float, run_id: str) -> str:
+    return base64.urlsafe_b64encode(_encode([created_at, run_id])).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created_at, run_id = _decode(base64.urlsafe_b64decode(cursor.encode()))
+        return float(created_at), str(run_id)
+    except (ValueError, TypeError, msgspec.DecodeError) as exc:
+        raise ValueError(f"invalid list_runs cursor {cursor!r}") from exc

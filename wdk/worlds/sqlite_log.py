@@ -1,0 +1,378 @@
+"""The local world's event log in SQL: create_run, append, and the projections.
+
+Functions of a connection, called inside the group commit's transaction (see
+`local.py`). Each event type has one `_apply_<type>` that updates the
+projections; the constraints (the events primary key, the one-completion
+index, the live-token index) decide conflicts, never a SELECT beforehand.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from wdk.errors import ConflictError, DuplicateCompletion, HookConflict, RunNotFound
+from wdk.worlds.base import (
+    COMPLETION_TYPES,
+    EVENT_TYPES,
+    TERMINAL_STATUSES,
+    Event,
+    HookInfo,
+    NewEvent,
+    NewRun,
+    RunInfo,
+    StepInfo,
+)
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+RUN_COLS = (
+    "id, workflow_id, status, created_at, updated_at, last_seq, started_at, "
+    "completed_at, idempotency_key, parent_run_id, output, error"
+)
+STEP_COLS = (
+    "run_id, correlation_id, step_id, status, attempt, created_at, updated_at, "
+    "started_at, completed_at, retry_at, error"
+)
+HOOK_COLS = "run_id, correlation_id, token, status, created_at, metadata"
+_TERMINAL_EVENT_STATUS = {
+    "run_completed": "completed",
+    "run_failed": "failed",
+    "run_cancelled": "cancelled",
+}
+# Events that name a step, wait or hook by correlation id.
+_NEEDS_CORRELATION = frozenset(t for t in EVENT_TYPES if t.startswith(("step_", "wait_", "hook_")))
+
+
+def require_run(conn: sqlite3.Connection, run_id: str) -> None:
+    """RunNotFound unless the run exists."""
+    if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+        raise RunNotFound(run_id)
+
+
+def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
+    """Insert a run and its run_created event (or find it by idempotency key)."""
+    if run.idempotency_key is not None:
+        row = conn.execute(
+            f"SELECT {RUN_COLS} FROM runs WHERE idempotency_key = ?", (run.idempotency_key,)
+        ).fetchone()
+        if row is not None:
+            return run_info(row), False
+    try:
+        conn.execute(
+            "INSERT INTO runs (id, workflow_id, status, created_at, updated_at, last_seq, "
+            "idempotency_key, parent_run_id) VALUES (?, ?, 'pending', ?, ?, 0, ?, ?)",
+            (
+                run.run_id,
+                run.workflow_id,
+                run.at,
+                run.at,
+                run.idempotency_key,
+                run.parent_run_id,
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise ConflictError(f"run {run.run_id} already exists") from exc
+    conn.execute(
+        "INSERT INTO events (run_id, seq, type, at, correlation_id, payload) "
+        "VALUES (?, 0, 'run_created', ?, NULL, ?)",
+        (run.run_id, run.at, _encode(run.payload)),
+    )
+    info = RunInfo(
+        id=run.run_id,
+        workflow_id=run.workflow_id,
+        status="pending",
+        created_at=run.at,
+        updated_at=run.at,
+        last_seq=0,
+        idempotency_key=run.idempotency_key,
+        parent_run_id=run.parent_run_id,
+    )
+    return info, True
+
+
+def append(
+    conn: sqlite3.Connection, run_id: str, expected_seq: int, events: tuple[NewEvent, ...]
+) -> list[Event]:
+    """Append events after `expected_seq` and update the projections (see World.append)."""
+    _validate(run_id, events)
+    if events:
+        rows = conn.execute(
+            "UPDATE runs SET last_seq = ?, updated_at = ? WHERE id = ? AND last_seq = ? "
+            "RETURNING status",
+            (expected_seq + len(events), events[-1].at, run_id, expected_seq),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT status FROM runs WHERE id = ? AND last_seq = ?", (run_id, expected_seq)
+        ).fetchall()
+    if not rows:
+        found = conn.execute("SELECT last_seq FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if found is None:
+            raise RunNotFound(run_id)
+        raise ConflictError(
+            f"run {run_id}: append expected seq {expected_seq} but the log is at {found[0]} "
+            "(another writer got there first)"
+        )
+    status = rows[0][0]
+    if not events:
+        return []
+    if status in TERMINAL_STATUSES and any(e.type != "hook_disposed" for e in events):
+        raise ConflictError(f"run {run_id} is already {status}: cannot append {events[0].type}")
+    params = [
+        (run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, _encode(e.payload))
+        for i, e in enumerate(events)
+    ]
+    try:
+        conn.executemany(
+            "INSERT INTO events (run_id, seq, type, at, correlation_id, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            params,
+        )
+    except sqlite3.IntegrityError as exc:
+        cids = [e.correlation_id for e in events if e.type in COMPLETION_TYPES]
+        raise DuplicateCompletion(
+            f"run {run_id}: a completion for correlation id {', '.join(map(str, cids))} "
+            "is already recorded"
+        ) from exc
+    for i, e in enumerate(events):
+        _APPLIERS[e.type](conn, run_id, expected_seq + 1 + i, e)
+    return [
+        Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
+        for i, e in enumerate(events)
+    ]
+
+
+# One projection update per event type (the append already wrote the event).
+
+
+def _apply_run_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    raise ConflictError(f"run {run_id}: run_created is written by create_run only")
+
+
+def _apply_run_started(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    conn.execute(
+        "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?) WHERE id = ?",
+        (e.at, run_id),
+    )
+
+
+def _finish_run(
+    conn: sqlite3.Connection, run_id: str, e: NewEvent, output: bytes | None, error: bytes | None
+) -> None:
+    conn.execute(
+        "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ? WHERE id = ?",
+        (_TERMINAL_EVENT_STATUS[e.type], e.at, output, error, run_id),
+    )
+    # A finished run frees its hook tokens.
+    conn.execute(
+        "UPDATE hooks SET status = 'disposed' WHERE run_id = ? AND status = 'active'", (run_id,)
+    )
+
+
+def _apply_run_completed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    _finish_run(conn, run_id, e, _encode(e.payload.get("result")), None)
+
+
+def _apply_run_failed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    _finish_run(conn, run_id, e, None, _encode(e.payload.get("error") or {}))
+
+
+def _apply_run_cancelled(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    _finish_run(conn, run_id, e, None, None)
+
+
+def _apply_step_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO steps (run_id, correlation_id, seq, step_id, status, attempt, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, 'created', 0, ?, ?)",
+            (run_id, e.correlation_id, seq, _field(e, "step_id"), e.at, e.at),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise ConflictError(f"run {run_id}: step {e.correlation_id} already exists") from exc
+
+
+def _update_step(
+    conn: sqlite3.Connection, run_id: str, e: NewEvent, sets: str, params: tuple[Any, ...]
+) -> None:
+    cur = conn.execute(
+        f"UPDATE steps SET {sets}, updated_at = ? WHERE run_id = ? AND correlation_id = ?",
+        (*params, e.at, run_id, e.correlation_id),
+    )
+    if cur.rowcount == 0:
+        raise ConflictError(f"run {run_id}: {e.type} for unknown step {e.correlation_id}")
+
+
+def _apply_step_started(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    _update_step(
+        conn,
+        run_id,
+        e,
+        "status = 'running', attempt = ?, started_at = coalesce(started_at, ?), retry_at = NULL",
+        (e.payload.get("attempt", 1), e.at),
+    )
+
+
+def _apply_step_retrying(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    p = e.payload
+    _update_step(
+        conn,
+        run_id,
+        e,
+        "status = 'retrying', attempt = coalesce(?, attempt), error = ?, retry_at = ?",
+        (p.get("attempt"), _encode(p.get("error") or {}), p.get("retry_at")),
+    )
+
+
+def _apply_step_completed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    _update_step(
+        conn,
+        run_id,
+        e,
+        "status = 'completed', completed_at = ?, retry_at = NULL, error = NULL",
+        (e.at,),
+    )
+
+
+def _apply_step_failed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    p = e.payload
+    _update_step(
+        conn,
+        run_id,
+        e,
+        "status = 'failed', completed_at = ?, retry_at = NULL, error = ?, "
+        "attempt = coalesce(?, attempt)",
+        (e.at, _encode(p.get("error") or {}), p.get("attempt")),
+    )
+
+
+def _apply_wait_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO waits (run_id, correlation_id, seq, resume_at, status, created_at) "
+            "VALUES (?, ?, ?, ?, 'waiting', ?)",
+            (run_id, e.correlation_id, seq, float(_field(e, "resume_at")), e.at),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise ConflictError(f"run {run_id}: wait {e.correlation_id} already exists") from exc
+
+
+def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    cur = conn.execute(
+        "UPDATE waits SET status = 'completed' WHERE run_id = ? AND correlation_id = ?",
+        (run_id, e.correlation_id),
+    )
+    if cur.rowcount == 0:
+        raise ConflictError(f"run {run_id}: wait_completed for unknown wait {e.correlation_id}")
+
+
+def _apply_hook_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    token = str(_field(e, "token"))
+    try:
+        conn.execute(
+            "INSERT INTO hooks (run_id, correlation_id, seq, token, status, created_at, metadata) "
+            "VALUES (?, ?, ?, ?, 'active', ?, ?)",
+            (
+                run_id,
+                e.correlation_id,
+                seq,
+                token,
+                e.at,
+                _encode(e.payload.get("metadata") or {}),
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        if "hooks.token" in str(exc):
+            raise HookConflict(token) from exc
+        raise ConflictError(f"run {run_id}: hook {e.correlation_id} already exists") from exc
+
+
+def _apply_hook_received(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    found = conn.execute(
+        "SELECT 1 FROM hooks WHERE run_id = ? AND correlation_id = ?",
+        (run_id, e.correlation_id),
+    ).fetchone()
+    if found is None:
+        raise ConflictError(f"run {run_id}: hook_received for unknown hook {e.correlation_id}")
+
+
+def _apply_hook_disposed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    cur = conn.execute(
+        "UPDATE hooks SET status = 'disposed' WHERE run_id = ? AND correlation_id = ?",
+        (run_id, e.correlation_id),
+    )
+    if cur.rowcount == 0:
+        raise ConflictError(f"run {run_id}: hook_disposed for unknown hook {e.correlation_id}")
+
+
+def _validate(run_id: str, events: tuple[NewEvent, ...]) -> None:
+    ended = False
+    for e in events:
+        if e.type not in EVENT_TYPES:
+            raise ValueError(f"run {run_id}: unknown event type {e.type!r}")
+        if e.type in _NEEDS_CORRELATION and not e.correlation_id:
+            raise ValueError(f"run {run_id}: {e.type} needs a correlation_id")
+        if ended and e.type != "hook_disposed":
+            raise ConflictError(f"run {run_id}: {e.type} after the run's terminal event")
+        ended = ended or e.type in _TERMINAL_EVENT_STATUS
+
+
+def _field(e: NewEvent, name: str) -> Any:
+    try:
+        return e.payload[name]
+    except KeyError:
+        raise ValueError(f"{e.type} payload needs {name!r}") from None
+
+
+def run_info(r: Any) -> RunInfo:
+    return RunInfo(
+        id=r[0],
+        workflow_id=r[1],
+        status=r[2],
+        created_at=r[3],
+        updated_at=r[4],
+        last_seq=r[5],
+        started_at=r[6],
+        completed_at=r[7],
+        idempotency_key=r[8],
+        parent_run_id=r[9],
+        output=None if r[10] is None else _decode(r[10]),
+        error=None if r[11] is None else _decode(r[11]),
+    )
+
+
+def step_info(r: Any) -> StepInfo:
+    return StepInfo(
+        run_id=r[0],
+        correlation_id=r[1],
+        step_id=r[2],
+        status=r[3],
+        attempt=r[4],
+        created_at=r[5],
+        updated_at=r[6],
+        started_at=r[7],
+        completed_at=r[8],
+        retry_at=r[9],
+        error=None if r[10] is None else _decode(r[10]),
+    )
+
+
+def hook_info(r: Any) -> HookInfo:
+    return HookInfo(
+        run_id=r[0],
+        correlation_id=r[1],
+        token=r[2],
+        status=r[3],
+        created_at=r[4],
+        metadata=_decode(r[5]),
+    )
+
+
+_APPLIERS: dict[str, Callable[[sqlite3.Connection, str, int, NewEvent], None]] = {
+    t: globals()[f"_apply_{t}"] for t in EVENT_TYPES
+}

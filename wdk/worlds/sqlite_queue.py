@@ -1,0 +1,140 @@
+"""The local world's queue in SQL: one row per (queue, key).
+
+`ready_at` is when a row can be leased: its availability while idle, its lease
+expiry while leased, so one index serves every lease query. `pending_at` is
+the "dirty" flag: the row was enqueued again while leased, and ack keeps it.
+Functions of a connection, called inside the group commit (see `local.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from wdk.worlds.base import Lease
+
+_HOST = socket.gethostname()
+# Owners this process has leased with: a lease carrying our pid but an owner
+# we never used belongs to a dead predecessor that had the same pid.
+_OWNERS_IN_THIS_PROCESS: set[str] = set()
+_tokens = random.Random()
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    queue: str,
+    key: str,
+    payload: bytes,
+    at: float,
+    only_if_absent: bool = False,
+) -> None:
+    """Insert, or merge into the row with this key (the earlier availability wins)."""
+    if only_if_absent:
+        conn.execute(
+            "INSERT INTO queue (queue, key, payload, ready_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (queue, key) DO NOTHING",
+            (queue, key, payload, at),
+        )
+        return
+    conn.execute(
+        # While leased, ready_at is the lease expiry: the new work goes to pending_at.
+        "INSERT INTO queue (queue, key, payload, ready_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (queue, key) DO UPDATE SET payload = excluded.payload, "
+        "ready_at = CASE WHEN owner IS NULL THEN min(ready_at, excluded.ready_at) "
+        "ELSE ready_at END, "
+        "pending_at = CASE WHEN owner IS NULL THEN NULL "
+        "ELSE min(coalesce(pending_at, excluded.ready_at), excluded.ready_at) END",
+        (queue, key, payload, at),
+    )
+
+
+def register_owner(owner: str) -> None:
+    """Remember that this process leases as `owner` (so it is never taken for dead)."""
+    _OWNERS_IN_THIS_PROCESS.add(owner)
+
+
+def lease(
+    conn: sqlite3.Connection, queue: str, owner: str, limit: int, lease_for: float
+) -> list[Lease]:
+    """Lease up to `limit` rows that are ready, oldest first."""
+    now = time.time()
+    holders = conn.execute(
+        "SELECT DISTINCT owner FROM queue WHERE queue = ? AND owner IS NOT NULL AND ready_at > ?",
+        (queue, now),
+    ).fetchall()
+    dead = [(now, queue, h[0], now) for h in holders if owner_is_dead(h[0])]
+    if dead:
+        # A dead process's lease expires now, not at its timeout.
+        conn.executemany(
+            "UPDATE queue SET ready_at = ? WHERE queue = ? AND owner = ? AND ready_at > ?", dead
+        )
+    # A fresh random token per lease: a stale holder's ack or extend matches nothing.
+    token = _tokens.getrandbits(62)
+    rows = conn.execute(
+        "UPDATE queue SET owner = ?, ready_at = ?, token = ?, attempts = attempts + 1, "
+        "pending_at = NULL WHERE rowid IN (SELECT rowid FROM queue WHERE queue = ? "
+        "AND ready_at <= ? ORDER BY ready_at LIMIT ?) RETURNING key, payload, attempts",
+        (owner, now + lease_for, token, queue, now, limit),
+    ).fetchall()
+    return [Lease(queue, r[0], r[1], owner, token, r[2]) for r in rows]
+
+
+def ack(conn: sqlite3.Connection, lease: Lease, requeue_after: float | None) -> bool:
+    """Delete or keep the leased row; True when it stays (requeued or dirty)."""
+    ident = (lease.queue, lease.key, lease.token, lease.owner)
+    match = "queue = ? AND key = ? AND token = ? AND owner = ?"
+    at: float | None = None
+    if requeue_after is None:
+        cur = conn.execute(f"DELETE FROM queue WHERE {match} AND pending_at IS NULL", ident)
+        if cur.rowcount:
+            return False
+    else:
+        at = time.time() + max(requeue_after, 0.0)
+    # Dirty or requeued: keep it, available at the earlier of the two times.
+    cur = conn.execute(
+        "UPDATE queue SET owner = NULL, "
+        "ready_at = min(coalesce(pending_at, ?), coalesce(?, pending_at)), "
+        f"pending_at = NULL, attempts = 0 WHERE {match} "
+        "AND (pending_at IS NOT NULL OR ? IS NOT NULL)",
+        (at, at, *ident, at),
+    )
+    return cur.rowcount > 0
+
+
+def extend(conn: sqlite3.Connection, leases: Sequence[Lease], until: float) -> None:
+    """Move the leases' expiry to `until`; lost leases match nothing."""
+    conn.executemany(
+        "UPDATE queue SET ready_at = ? WHERE queue = ? AND key = ? AND token = ? AND owner = ?",
+        [(until, x.queue, x.key, x.token, x.owner) for x in leases],
+    )
+
+
+def next_available_at(conn: sqlite3.Connection, queue: str) -> float | None:
+    """Earliest ready_at of the queue (a lease expiry counts), or None when empty."""
+    row = conn.execute("SELECT min(ready_at) FROM queue WHERE queue = ?", (queue,)).fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def owner_is_dead(owner: str) -> bool:
+    """Owners are "host:pid:anything"; only owners on this host can be checked."""
+    parts = owner.split(":", 2)
+    if len(parts) < 2 or parts[0] != _HOST or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return owner not in _OWNERS_IN_THIS_PROCESS
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a killed child not yet reaped is a zombie: dead for our purposes
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False

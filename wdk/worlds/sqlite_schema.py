@@ -1,0 +1,251 @@
+"""The local world's SQLite file: opening it safely, the schema and its migrations.
+
+Opening never destroys data: every check that can refuse a file (not SQLite,
+not a wdk store, a newer schema) runs before anything is written to it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from wdk.errors import WorldError
+
+FILE_NAME = "wdk.sqlite3"
+SQLITE_HEADER = b"SQLite format 3\x00"
+SYNCHRONOUS_MODES = ("NORMAL", "FULL")
+BUSY_TIMEOUT_MS = 5000
+
+# The completion types, spelled out because a partial index needs literals;
+# `tests/worlds/test_local_only.py` pins them to base.COMPLETION_TYPES.
+_COMPLETIONS_SQL = "('step_completed', 'step_failed', 'wait_completed')"
+
+# Each entry migrates from version i to i + 1. Append, never edit: a store
+# written by an older wdk is brought forward one step at a time.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            workflow_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            last_seq INTEGER NOT NULL,
+            started_at REAL,
+            completed_at REAL,
+            idempotency_key TEXT UNIQUE,
+            parent_run_id TEXT,
+            output BLOB,
+            error BLOB
+        )""",
+        "CREATE INDEX runs_by_time ON runs (created_at, id)",
+        "CREATE INDEX runs_by_status ON runs (status, created_at, id)",
+        "CREATE INDEX runs_by_workflow ON runs (workflow_id, created_at, id)",
+        # WITHOUT ROWID: the primary key is the table, one b-tree write per event.
+        """CREATE TABLE events (
+            run_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            at REAL NOT NULL,
+            correlation_id TEXT,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID""",
+        # The database, not the runtime, guarantees one completion per call.
+        f"""CREATE UNIQUE INDEX events_one_completion ON events (run_id, correlation_id)
+            WHERE type IN {_COMPLETIONS_SQL}""",
+        # steps / waits / hooks: `seq` is the creating event's seq (listing order).
+        """CREATE TABLE steps (
+            run_id TEXT NOT NULL,
+            correlation_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            step_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            started_at REAL,
+            completed_at REAL,
+            retry_at REAL,
+            error BLOB,
+            PRIMARY KEY (run_id, correlation_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE waits (
+            run_id TEXT NOT NULL,
+            correlation_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            resume_at REAL NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, correlation_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE hooks (
+            run_id TEXT NOT NULL,
+            correlation_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            token TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            metadata BLOB NOT NULL,
+            PRIMARY KEY (run_id, correlation_id)
+        ) WITHOUT ROWID""",
+        # A token is unique among live hooks only: disposing a hook frees it.
+        "CREATE UNIQUE INDEX hooks_live_token ON hooks (token) WHERE status = 'active'",
+        # ready_at is when the row can be leased: its availability while idle,
+        # its lease expiry while leased. pending_at is set when the row was
+        # enqueued again while leased (the "dirty" flag): ack keeps it.
+        """CREATE TABLE queue (
+            queue TEXT NOT NULL,
+            key TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            ready_at REAL NOT NULL,
+            owner TEXT,
+            token INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            pending_at REAL,
+            PRIMARY KEY (queue, key)
+        )""",
+        "CREATE INDEX queue_ready ON queue (queue, ready_at)",
+        "CREATE INDEX queue_owners ON queue (queue, owner) WHERE owner IS NOT NULL",
+        """CREATE TABLE streams (
+            run_id TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            next_index INTEGER NOT NULL,
+            closed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, namespace)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE stream_chunks (
+            run_id TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (run_id, namespace, idx)
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path:
+    """`data_dir`, else $WDK_DATA_DIR, else `.wdk` in the working directory."""
+    if data_dir is None:
+        data_dir = os.environ.get("WDK_DATA_DIR") or ".wdk"
+    return Path(data_dir).expanduser().absolute()
+
+
+def resolve_synchronous(synchronous: str | None) -> str:
+    """`synchronous`, else $WDK_SQLITE_SYNCHRONOUS, else NORMAL; only NORMAL and FULL."""
+    value = synchronous if synchronous is not None else os.environ.get("WDK_SQLITE_SYNCHRONOUS")
+    mode = (value or "NORMAL").strip().upper()
+    if mode not in SYNCHRONOUS_MODES:
+        raise ValueError(
+            f"WDK_SQLITE_SYNCHRONOUS / synchronous must be NORMAL or FULL, got {value!r} "
+            "(NORMAL survives a process crash, FULL also survives power loss)"
+        )
+    return mode
+
+
+def connect(data_dir: Path, synchronous: str) -> sqlite3.Connection:
+    """Open (creating if needed) the store in `data_dir`, migrated to SCHEMA_VERSION."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorldError(
+            f"cannot create the wdk data dir {data_dir}: {exc.strerror or exc}"
+        ) from exc
+    path = data_dir / FILE_NAME
+    _check_header(path)
+    try:
+        conn = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, cached_statements=512
+        )
+    except sqlite3.Error as exc:
+        raise WorldError(
+            f"cannot open {path}: the data dir {data_dir} is not writable ({exc})"
+        ) from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _check_store(conn, path)
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise WorldError(f"{path}: cannot switch to WAL mode (got {mode!r})")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA cache_size = -32000")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        _migrate(conn, path)
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if "readonly" in str(exc) or "unable to open" in str(exc):
+            raise WorldError(f"the wdk data dir {data_dir} is not writable: {exc}") from exc
+        raise WorldError(f"cannot use {path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise WorldError(f"{path} is corrupt or not a SQLite database: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _check_header(path: Path) -> None:
+    # Refuse a non-SQLite file before SQLite touches it (setting WAL would write).
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise WorldError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if head and head != SQLITE_HEADER:
+        raise WorldError(
+            f"{path} is not a SQLite database (corrupt, or another program's file); "
+            "it was left untouched: move it away or set WDK_DATA_DIR"
+        )
+
+
+def _check_store(conn: sqlite3.Connection, path: Path) -> None:
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "wdk_meta" not in tables:
+        raise WorldError(
+            f"{path} is not a wdk store: it is a SQLite file with other tables "
+            f"({', '.join(sorted(tables)[:5])}); it was left untouched"
+        )
+    if tables:
+        _check_version(_stored_version(conn), path)
+
+
+def _stored_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM wdk_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _check_version(version: int, path: Path) -> None:
+    if version > SCHEMA_VERSION:
+        raise WorldError(
+            f"{path} has wdk schema version {version}, but this wdk knows only up to "
+            f"version {SCHEMA_VERSION}: upgrade wdk to open it"
+        )
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    # BEGIN IMMEDIATE: two processes opening a new store at once migrate it once.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        version = _stored_version(conn)
+        _check_version(version, path)
+        for statements in MIGRATIONS[version:]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.execute(
+            "INSERT INTO wdk_meta (key, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
