@@ -8,4 +8,4 @@ echo "== ruff"
 echo "== mypy (strict, wdk/)"
 .venv/bin/mypy
 echo "== pytest"
-exec .venv/bin/pytest "$@"
+exec .venv/bin/pytest -q "$@"

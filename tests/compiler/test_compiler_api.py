@@ -157,3 +157,15 @@ def test_stub_replaces_blank_line_before_compound_statement() -> None:
     out = compile_source(source, "m", "workflow").splitlines()
     assert out[3] == '    return await __wdk__.step_call("step//m//s", (rows,), {})'
     assert out[4] == "    for r in rows:"
+
+
+def test_module_with_two_directives_is_refused() -> None:
+    with pytest.raises(CompileError, match="the module docstring has two directives"):
+        compile_source('"use step"\n"use workflow"\nasync def f():\n    pass\n', "m", "client")
+
+
+def test_too_deep_workflow_is_a_located_error_not_a_crash() -> None:
+    source = 'async def f():\n    "use workflow"\n    x = ' + " + ".join(["1"] * 3000) + "\n"
+    with pytest.raises(CompileError, match="nested too deeply") as raised:
+        compile_source(source, "m", "client", path="deep.py")
+    assert raised.value.diagnostics[0].path == "deep.py"

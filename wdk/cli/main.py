@@ -17,6 +17,7 @@ from collections.abc import Callable
 # Adding a command is one line here plus its module under wdk/cli/.
 COMMANDS: list[str] = [
     "build",
+    "worker",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

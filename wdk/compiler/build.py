@@ -371,10 +371,59 @@ def build(
     old = _load_cache(out, fingerprint)
     result = BuildResult(out_dir=out, scanned=len(files))
 
+    entries, pending = _scan(files, base, out, old, result, check=check)
+    jobs = [(text, module, display) for display, _, text, _, module in pending]
+    compiled = _compile_many(jobs, workers or os.cpu_count() or 1, progress)
+    for (display, path, _, digest, module), outcome in zip(pending, compiled, strict=True):
+        info, outputs, diagnostics = outcome
+        entry = _CacheEntry(
+            hash=digest, directive=True, module=module, info=info, diagnostics=diagnostics
+        )
+        if info is not None:
+            entry.outputs = [_output_rel(mode, module, path) for mode in MODES]
+            if not check:
+                for mode, rel in zip(MODES, entry.outputs, strict=True):
+                    _write(out / rel, outputs[mode].encode())
+        entries[display] = entry
+        result.compiled.append(display)
+
+    _collect(result, entries, files, base)
+    if not check:
+        _sweep(out, old, entries, result)
+        _write_cache(out, fingerprint, entries, old)
+    if result.ok:
+        ordered = sorted(
+            ((e.info, d, e.outputs) for d, e in entries.items() if e.info is not None),
+            key=lambda t: t[0].module,
+        )
+        result.manifest = _manifest(ordered, version)
+        if not check:
+            _write(out / MANIFEST, json.dumps(result.manifest, indent=2).encode() + b"\n")
+    elif not check:
+        # A failed build must not leave a manifest that could be deployed.
+        (out / MANIFEST).unlink(missing_ok=True)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+_Pending = tuple[str, Path, str, str, str]  # display path, path, text, hash, module
+
+
+def _scan(
+    files: list[Path],
+    base: Path,
+    out: Path,
+    old: dict[str, _CacheEntry],
+    result: BuildResult,
+    *,
+    check: bool,
+) -> tuple[dict[str, _CacheEntry], list[_Pending]]:
+    """Read and hash every file; keep the cache entries still valid and list
+    the directive files that need compiling."""
     from wdk.compiler.api import has_directive, module_name_for_path
 
     entries: dict[str, _CacheEntry] = {}
-    pending: list[tuple[str, Path, str, str, str]] = []  # display, path, text, hash, module
+    pending: list[_Pending] = []
     for path in files:
         display = _display(path, base)
         try:
@@ -410,38 +459,7 @@ def build(
             continue
         pending.append((display, path, text, digest, module))
 
-    jobs = [(text, module, display) for display, _, text, _, module in pending]
-    compiled = _compile_many(jobs, workers or os.cpu_count() or 1, progress)
-    for (display, path, _, digest, module), outcome in zip(pending, compiled, strict=True):
-        info, outputs, diagnostics = outcome
-        entry = _CacheEntry(
-            hash=digest, directive=True, module=module, info=info, diagnostics=diagnostics
-        )
-        if info is not None:
-            entry.outputs = [_output_rel(mode, module, path) for mode in MODES]
-            if not check:
-                for mode, rel in zip(MODES, entry.outputs, strict=True):
-                    _write(out / rel, outputs[mode].encode())
-        entries[display] = entry
-        result.compiled.append(display)
-
-    _collect(result, entries, files, base)
-    if not check:
-        _sweep(out, old, entries, result)
-        _write_cache(out, fingerprint, entries, old)
-    if result.ok:
-        ordered = sorted(
-            ((e.info, d, e.outputs) for d, e in entries.items() if e.info is not None),
-            key=lambda t: t[0].module,
-        )
-        result.manifest = _manifest(ordered, version)
-        if not check:
-            _write(out / MANIFEST, json.dumps(result.manifest, indent=2).encode() + b"\n")
-    elif not check:
-        # A failed build must not leave a manifest that could be deployed.
-        (out / MANIFEST).unlink(missing_ok=True)
-    result.seconds = time.perf_counter() - started
-    return result
+    return entries, pending
 
 
 def _collect(

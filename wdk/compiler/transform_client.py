@@ -22,6 +22,10 @@ class WorkflowStubber(cst.CSTTransformer):
         super().__init__()
         self._workflows = {t.node: t for t in targets if t.kind == "workflow"}
 
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # Functions are statements; no expression can hold one worth changing.
+        return not isinstance(node, cst.BaseExpression)
+
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:

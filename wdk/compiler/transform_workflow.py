@@ -25,6 +25,10 @@ class StepProxier(cst.CSTTransformer):
         self._tree = tree
         self._steps = {t.node: t for t in targets if t.kind == "step"}
 
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # Functions are statements; no expression can hold one worth changing.
+        return not isinstance(node, cst.BaseExpression)
+
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:

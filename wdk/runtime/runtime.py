@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -139,7 +140,7 @@ class Runtime:
             for lease in leases:
                 task = asyncio.ensure_future(self._process(lease))
                 self._active[lease.key] = task
-                task.add_done_callback(lambda _t, key=lease.key: self._done(key))
+                task.add_done_callback(functools.partial(self._done, lease.key))
             if leases:
                 await asyncio.sleep(0)
                 continue
@@ -152,7 +153,7 @@ class Runtime:
             if timeout > 0:
                 await self.world.wait_for_messages(FLOW, timeout)
 
-    def _done(self, key: str) -> None:
+    def _done(self, key: str, _task: asyncio.Task[Any]) -> None:
         self._active.pop(key, None)
         self._slot_free.set()
 
@@ -191,7 +192,7 @@ class Runtime:
         """Queue every unfinished run: messages are hints, the log is the truth."""
         ids = await self.world.active_run_ids()
         for run_id in ids:
-            await self.world.enqueue(FLOW, run_id, only_if_absent=True)  # type: ignore[call-arg]
+            await self.world.enqueue(FLOW, run_id, only_if_absent=True)
         return len(ids)
 
     async def _reconcile_forever(self) -> None:

@@ -1,0 +1,29 @@
+"""Workflows the benchmarks run."""
+
+from __future__ import annotations
+
+from wdk import sleep
+
+
+async def noop(i: int) -> int:
+    "use step"
+    return i + 1
+
+
+async def sequential(n: int) -> int:
+    "use workflow"
+    total = 0
+    for _ in range(n):
+        total = await noop(total)
+    return total
+
+
+async def one_step() -> int:
+    "use workflow"
+    return await noop(0)
+
+
+async def sleepy() -> str:
+    "use workflow"
+    await sleep("1h")
+    return "woke"
