@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import libcst as cst
 import pytest
+from compiler_goldens import FIXTURES, case_names, read
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from wdk.compiler.api import analyze_source, compile_source, has_directive, module_name_for_path
 from wdk.compiler.model import ParamInfo
@@ -169,3 +172,16 @@ def test_too_deep_workflow_is_a_located_error_not_a_crash() -> None:
     with pytest.raises(CompileError, match="nested too deeply") as raised:
         compile_source(source, "m", "client", path="deep.py")
     assert raised.value.diagnostics[0].path == "deep.py"
+
+
+@pytest.mark.parametrize("case", [c for c in case_names() if not (FIXTURES / c / "errors.txt").exists()])
+def test_function_positions_match_libcst(case: str) -> None:
+    # analyze_source takes def positions from Python's ast (fast); check them
+    # against libcst's own PositionProvider.
+    source = read(FIXTURES / case / "input.py")
+    wrapper = MetadataWrapper(cst.parse_module(source))
+    positions = wrapper.resolve(PositionProvider)
+    defs = [n for n in positions if isinstance(n, cst.FunctionDef)]
+    expected = {(positions[n].start.line, positions[n].start.column + 1) for n in defs}
+    got = {(f.line, f.column) for f in analyze_source(source, case).functions}
+    assert got and got <= expected

@@ -10,21 +10,16 @@ import ast
 import hashlib
 import re
 import warnings
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import (
-    MetadataWrapper,
-    QualifiedName,
-    QualifiedNameProvider,
-    ScopeProvider,
-)
+from libcst.metadata import MetadataWrapper, QualifiedName, ScopeProvider
 
 from wdk.compiler.collect import Collector, Target
 from wdk.compiler.context import SourceContext
 from wdk.compiler.model import FunctionInfo, ModuleInfo, ParamInfo
-from wdk.compiler.scope import captures, nonlocal_errors
+from wdk.compiler.scope import captures, nonlocal_errors, reduced_module
 from wdk.compiler.validate import check_workflow
 from wdk.errors import CompileError, Diagnostic
 
@@ -57,17 +52,24 @@ def analyze(source: str, module: str, path: str) -> Analysis:
         diagnostics = list(collector.diagnostics)
         targets = collector.targets
         if any(t.kind == "workflow" for t in targets):
-            diagnostics += _check_workflows(wrapper, targets, ctx)
+            diagnostics += _check_workflows(tree, targets, ctx)
+        if diagnostics:
+            diagnostics.sort(key=lambda d: (d.line, d.column))
+            raise CompileError(diagnostics)
+        where = (
+            _def_positions(source, lines, collector.functions) if targets else None
+        ) or ctx.where
+        functions = tuple(_function_info(t, tree, module, where) for t in targets)
     except RecursionError:
-        # libcst recurses once per nesting level (e.g. a very long `a + b + ...`).
-        message = "the file is nested too deeply for the wdk compiler"
-        hint = "split the deepest expression into smaller ones"
-        raise CompileError([Diagnostic(path, 1, 1, message, hint, lines[0])]) from None
-    if diagnostics:
-        diagnostics.sort(key=lambda d: (d.line, d.column))
-        raise CompileError(diagnostics)
-    functions = tuple(_function_info(t, tree, ctx) for t in targets)
+        raise too_deep(path, lines[0]) from None
     return Analysis(tree, tuple(targets), ModuleInfo(module, path, source_hash(source), functions))
+
+
+def too_deep(path: str, first_line: str) -> CompileError:
+    """libcst recurses once per nesting level (e.g. a very long `a + b + ...`)."""
+    message = "the file is nested too deeply for the wdk compiler"
+    hint = "split the deepest expression into smaller ones"
+    return CompileError([Diagnostic(path, 1, 1, message, hint, first_line)])
 
 
 def _parse(source: str, path: str, lines: tuple[str, ...]) -> cst.Module:
@@ -89,16 +91,18 @@ def _parse(source: str, path: str, lines: tuple[str, ...]) -> cst.Module:
 
 
 def _check_workflows(
-    wrapper: MetadataWrapper, targets: list[Target], ctx: SourceContext
+    tree: cst.Module, targets: list[Target], ctx: SourceContext
 ) -> list[Diagnostic]:
     """Captures of nested steps, then the workflow-body checks."""
-    scopes = wrapper.resolve(ScopeProvider)
+    keep = {t.top for t in targets if t.kind == "workflow"}
+    scopes = MetadataWrapper(reduced_module(tree, keep), unsafe_skip_copy=True).resolve(
+        ScopeProvider
+    )
     every = {s for s in scopes.values() if s is not None}
-    names = wrapper.resolve(QualifiedNameProvider)
 
     def qualified(node: cst.CSTNode) -> Collection[QualifiedName]:
-        value = names.get(node)
-        return value() if callable(value) else (value or ())
+        scope = scopes.get(node)
+        return scope.get_qualified_names_for(node) if scope is not None else ()
 
     diagnostics: list[Diagnostic] = []
     steps = [t for t in targets if t.kind == "step"]
@@ -111,13 +115,53 @@ def _check_workflows(
     return diagnostics
 
 
-def _function_info(target: Target, tree: cst.Module, ctx: SourceContext) -> FunctionInfo:
+def _def_positions(
+    source: str, lines: tuple[str, ...], functions: list[cst.FunctionDef]
+) -> Callable[[cst.CSTNode], tuple[int, int]] | None:
+    """(line, column) of each def, from Python's own parser: a small
+    fraction of the cost of libcst's PositionProvider. Both trees list defs in
+    source order; None (use libcst) if they disagree."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, RecursionError):
+            return None
+    found: list[tuple[int, int]] = []
+    pending: list[ast.AST] = [tree]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append((current.lineno, current.col_offset))
+        for field in reversed(_BODIES):  # statement lists only: defs never sit in expressions
+            children = getattr(current, field, None)
+            if isinstance(children, list):
+                pending.extend(reversed(children))
+    if len(found) != len(functions):
+        return None
+    table: dict[cst.CSTNode, tuple[int, int]] = {}
+    for node, (line, offset) in zip(functions, found, strict=True):
+        # ast columns count UTF-8 bytes; ours count characters.
+        text = lines[line - 1].encode("utf-8", "surrogatepass") if line <= len(lines) else b""
+        table[node] = (line, len(text[:offset].decode("utf-8", "replace")) + 1)
+    return table.__getitem__
+
+
+_BODIES = ("body", "handlers", "orelse", "finalbody", "cases")
+
+
+def _function_info(
+    target: Target,
+    tree: cst.Module,
+    module: str,
+    where: Callable[[cst.CSTNode], tuple[int, int]],
+) -> FunctionInfo:
     node = target.node
-    line, column = ctx.where(node)
+    line, column = where(node)
     return FunctionInfo(
         kind=target.kind,
         id=target.id,
-        module=ctx.module,
+        module=module,
         qualname=target.qualname,
         line=line,
         column=column,

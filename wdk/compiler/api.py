@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import libcst as cst
 
-from wdk.compiler.analysis import Analysis, analyze, source_hash
+from wdk.compiler.analysis import Analysis, analyze, source_hash, too_deep
 from wdk.compiler.directives import has_directive
 from wdk.compiler.model import Mode, ModuleInfo
 from wdk.compiler.naming import module_name_for_path
@@ -53,7 +53,10 @@ def compile_source(source: str, module: str, mode: Mode, *, path: str = "<string
     analysis = _analysis(source, module, path)
     if not analysis.targets:
         return source
-    return _compiled(analysis, mode)
+    try:
+        return _compiled(analysis, mode)
+    except RecursionError:
+        raise too_deep(path, source.partition("\n")[0]) from None
 
 
 @lru_cache(maxsize=256)

@@ -31,6 +31,7 @@ class Target:
     qualname: str
     id: str
     method: str | None  # None | "staticmethod" | "classmethod" | "instance"
+    top: cst.CSTNode  # the module-level statement that holds it
     parent: Target | None = None  # the workflow a nested step is defined in
     captures: tuple[str, ...] = ()  # set by the scope pass
 
@@ -63,6 +64,9 @@ class Collector(cst.CSTVisitor):
         # that spells a directive is misplaced.
         self._seen: set[cst.Expr] = set()
         self._scan_lambdas = scan_lambdas
+        self._top: cst.CSTNode | None = None
+        # Every def in source order, to pair with Python's ast for positions.
+        self.functions: list[cst.FunctionDef] = []
 
     # --- module, classes, lambdas ------------------------------------------
 
@@ -107,7 +111,14 @@ class Collector(cst.CSTVisitor):
             if self._scan_lambdas:
                 self._check_lambdas(node)
             return False
+        if self._top is None and isinstance(node, cst.BaseStatement):
+            self._top = node
         return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if original_node is self._top:
+            self._top = None
+        super().on_leave(original_node)
 
     def _check_lambdas(self, root: cst.BaseExpression) -> None:
         stack: list[cst.CSTNode] = [root]
@@ -148,6 +159,7 @@ class Collector(cst.CSTVisitor):
     # --- functions -------------------------------------------------------------
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.functions.append(node)
         frame = _Frame(node, self._prefix() + node.name.value)
         frame.kind = self._directive_of(node)
         if frame.kind is not None:
@@ -261,6 +273,7 @@ class Collector(cst.CSTVisitor):
             qualname=frame.qualname,
             id=function_id(kind, self.ctx.module, frame.qualname),
             method=method,
+            top=self._top or node,
             parent=parent,
         )
 

@@ -1,8 +1,8 @@
 """Pass 2b: what a workflow body may not do.
 
 Names are resolved through imports and aliases (`import subprocess as sp`,
-`from time import sleep as zz`) with libcst's QualifiedNameProvider, so the
-check sees `sp.run` as `subprocess.run`. Code inside a step nested in the
+`from time import sleep as zz`) by libcst's scope analysis, so the check
+sees `sp.run` as `subprocess.run`. Code inside a step nested in the
 workflow is step code and is not checked.
 """
 

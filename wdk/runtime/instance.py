@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import inspect
 import os
+import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,8 +90,8 @@ class WorkflowInstance:
         self._counter += 1
         return correlation_id(self.run_id, kind, self._counter)
 
-    def _new_call(self, kind: str, name: str, **extra: Any) -> Call:
-        call = Call(self._next_id(kind), kind, name, _caller_location(), **extra)
+    def _new_call(self, kind: str, name: str, location: str, **extra: Any) -> Call:
+        call = Call(self._next_id(kind), kind, name, location, **extra)
         self.calls[call.correlation_id] = call
         self._unrecorded.append(call)
         return call
@@ -106,11 +107,11 @@ class WorkflowInstance:
         # before anything is written.
         encoded = serde.encode_call(args, kwargs, closure)
         fut = self.loop.create_future()
-        self._new_call("step", step_id, future=fut, input=encoded)
+        self._new_call("step", step_id, _step_call_site(), future=fut, input=encoded)
         return fut
 
     def _on_timer(self, handle: asyncio.TimerHandle) -> None:
-        self._new_call("wait", "sleep", handle=handle, resume_at=handle.when())
+        self._new_call("wait", "sleep", _caller_location(), handle=handle, resume_at=handle.when())
 
     # --- driving ---------------------------------------------------------------
 
@@ -120,10 +121,11 @@ class WorkflowInstance:
             raise RuntimeError(f"event {event.seq} applied after {self.last_seq} for run {self.run_id}")
         self.last_seq = event.seq
         self.loop.set_time(max(event.at, self.loop.time()))
-        handler = getattr(self, f"_apply_{event.type}", None)
+        handler = _APPLY.get(event.type)
         if handler is not None:
-            handler(event)
-        self.loop.run_until_quiescent()
+            handler(self, event)
+        if self.loop.has_ready():  # only completions wake the workflow
+            self.loop.run_until_quiescent()
 
     def _call_for(self, event: Event) -> Call:
         call = self.calls.get(event.correlation_id or "")
@@ -233,6 +235,26 @@ class WorkflowInstance:
 
     def close(self) -> None:
         self.loop.close()
+
+
+_APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {
+    name[len("_apply_") :]: fn
+    for name, fn in vars(WorkflowInstance).items()
+    if name.startswith("_apply_") and name != "_apply_created"
+}
+
+# Frames between a workflow's step call and `call_step`: the compiled proxy,
+# compiled.step_call, the runtime's step caller. Fixed, so finding the
+# workflow's line costs one frame lookup rather than a walk.
+_STEP_CALL_DEPTH = 4
+
+
+def _step_call_site() -> str:
+    try:
+        frame = sys._getframe(_STEP_CALL_DEPTH + 1)
+    except ValueError:
+        return "<unknown>"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 _SKIP = (

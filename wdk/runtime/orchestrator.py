@@ -37,6 +37,7 @@ log = logging.getLogger("wdk")
 LOAD_RETRY = 10.0
 
 StepTask = asyncio.Task[tuple[Call, Outcome]]
+_INLINE = "<inline>"
 
 
 class Orchestrator:
@@ -133,6 +134,14 @@ class Orchestrator:
                     if self._on_terminal is not None:
                         self._on_terminal(run_id)
                     return None
+                if len(to_start) == 1 and not running and self._next_wake(inst) is None:
+                    # The common case -- one step, nothing to race it -- runs
+                    # inline: no task, no wait set, fewer loop iterations.
+                    # `cancel_local` cancels this task instead of a step task.
+                    running[_INLINE] = asyncio.current_task()  # type: ignore[assignment]
+                    finished = [await self._run_step(inst, to_start[0])]
+                    del running[_INLINE]
+                    continue
                 for call in to_start:
                     running[call.correlation_id] = asyncio.ensure_future(self._run_step(inst, call))
                 if not running:
@@ -151,6 +160,7 @@ class Orchestrator:
                     finished.append((call, outcome))
         finally:
             self._running.pop(run_id, None)
+            running.pop(_INLINE, None)
             for task in running.values():
                 task.cancel()
             if keep:

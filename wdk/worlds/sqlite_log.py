@@ -139,8 +139,22 @@ def append(
             f"run {run_id}: a completion for correlation id {', '.join(map(str, cids))} "
             "is already recorded"
         ) from exc
-    for i, e in enumerate(events):
+    i = 0
+    while i < len(events):
+        e = events[i]
+        nxt = events[i + 1] if i + 1 < len(events) else None
+        if (
+            e.type == "step_created"
+            and nxt is not None
+            and nxt.type == "step_started"
+            and nxt.correlation_id == e.correlation_id
+        ):
+            # An eager step is created and started in one commit: one row write, not two.
+            _insert_started_step(conn, run_id, expected_seq + 1 + i, e, nxt)
+            i += 2
+            continue
         _APPLIERS[e.type](conn, run_id, expected_seq + 1 + i, e)
+        i += 1
     return [
         Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
         for i, e in enumerate(events)
@@ -195,6 +209,28 @@ def _apply_step_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewE
         )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run_id}: step {e.correlation_id} already exists") from exc
+
+
+def _insert_started_step(
+    conn: sqlite3.Connection, run_id: str, seq: int, created: NewEvent, started: NewEvent
+) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO steps (run_id, correlation_id, seq, step_id, status, attempt, "
+            "created_at, updated_at, started_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+            (
+                run_id,
+                created.correlation_id,
+                seq,
+                _field(created, "step_id"),
+                started.payload.get("attempt", 1),
+                created.at,
+                started.at,
+                started.at,
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise ConflictError(f"run {run_id}: step {created.correlation_id} already exists") from exc
 
 
 def _update_step(
