@@ -48,6 +48,7 @@ class Run:
 
     async def status(self) -> str:
         """"pending", "running", "completed", "failed" or "cancelled"."""
+        _outside_workflow("Run.status()")
         rt = await get_runtime()
         run = await rt.world.get_run(self.id)
         if run is None:
@@ -57,6 +58,11 @@ class Run:
     async def result(self, timeout: float | None = None) -> Any:
         """Wait for the run to end and return its result. Raises WorkflowFailed
         (with the failing error's type and message) or WorkflowCancelled."""
+        if _in_workflow():
+            from wdk.runtime.children import AWAIT_CHILD
+            from wdk.runtime.compiled import step_call
+
+            return await step_call(AWAIT_CHILD, (self.id,), {})
         rt = await get_runtime()
         run = await rt.wait_terminal(self.id, timeout)
         if run.status == "completed":
@@ -108,6 +114,15 @@ class Run:
             yield serde.loads(chunk.data)
 
 
+def _outside_workflow(what: str) -> None:
+    if _in_workflow():
+        from wdk.errors import WorkflowSandboxError
+
+        raise WorkflowSandboxError(
+            f"{what} reads live state and is not allowed in a workflow: call it in a \"use step\" function"
+        )
+
+
 def get_run(run_id: str) -> Run:
     """A handle for an existing run id (no I/O; unknown ids fail on first use)."""
     return Run(run_id)
@@ -117,23 +132,62 @@ async def start(
     workflow: Callable[..., Coroutine[Any, Any, Any]] | str,
     *args: Any,
     idempotency_key: str | None = None,
+    _parent_run_id: str | None = None,
     **kwargs: Any,
 ) -> Run:
     """Start a durable run of `workflow` (a workflow function or its id).
 
     With `idempotency_key`, starting again with the same key returns the
-    first run instead of starting another.
+    first run instead of starting another. Inside a workflow, `start()`
+    starts a child run (recorded as a step of the parent) and
+    `await run.result()` waits for it durably.
     """
+    if _in_workflow():
+        return await _start_child(workflow, args, kwargs)
     rt = await get_runtime()
     loader = rt.loader
     workflow_id = workflow if isinstance(workflow, str) else loader.workflow_id_of(workflow)
     # Compile and load now, so broken code fails here and not in a worker.
     loader.workflow_function(workflow_id)
-    payload = {"workflow_id": workflow_id, "input": serde.encode_call(args, kwargs)}
-    new = NewRun(_new_run_id(), workflow_id, time.time(), payload, idempotency_key=idempotency_key)
+    payload = {
+        "workflow_id": workflow_id,
+        "input": serde.encode_call(args, kwargs),
+        # Secret per run: seeds the workflow's deterministic randomness (and
+        # hook tokens), so replay repeats it but outsiders cannot guess it.
+        "seed": os.urandom(16).hex(),
+    }
+    new = NewRun(
+        _new_run_id(),
+        workflow_id,
+        time.time(),
+        payload,
+        idempotency_key=idempotency_key,
+        parent_run_id=_parent_run_id,
+    )
     info, _created = await rt.world.create_run(new)
     await rt.world.enqueue(FLOW, info.id)
     return Run(info.id)
+
+
+def _in_workflow() -> bool:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return getattr(loop, "instance", None) is not None
+
+
+async def _start_child(workflow: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run:
+    from wdk.runtime.children import START_CHILD
+    from wdk.runtime.compiled import step_call
+
+    workflow_id = workflow if isinstance(workflow, str) else getattr(workflow, "__wdk_workflow_id__", None)
+    if workflow_id is None:
+        from wdk.runtime.loader import default_loader
+
+        workflow_id = default_loader().workflow_id_of(workflow)
+    run_id = await step_call(START_CHILD, (workflow_id, list(args), kwargs), {})
+    return Run(run_id)
 
 
 def run_sync(workflow: Callable[..., Coroutine[Any, Any, T]] | str, *args: Any, **kwargs: Any) -> Any:

@@ -160,3 +160,13 @@ async def test_deterministic_time_and_random_across_replay() -> None:
     ok, value = inst.outcome()
     inst.close()
     assert ok and value == first
+
+
+async def test_child_runs() -> None:
+    run = await start(basic.parent, 1)
+    result = await run.result(timeout=20)
+    assert result == [101, "ChildRunFailed"]
+    types = [e.type for e in await run.events()]
+    # start child, await child, start failing child: completed; await it: failed
+    assert types.count("step_completed") == 3
+    assert types.count("step_failed") == 1

@@ -76,7 +76,9 @@ class WorkflowInstance:
         self._counter = 0
         self.terminal: str | None = None  # run_completed / run_failed / run_cancelled once applied
         self.started = False
-        seed = int.from_bytes(hashlib.blake2b(run_id.encode(), digest_size=8).digest(), "big")
+        secret = str(created.payload.get("seed") or run_id)
+        self.secret = secret.encode()
+        seed = int.from_bytes(hashlib.blake2b(self.secret, digest_size=8).digest(), "big")
         self.loop = WorkflowLoop(
             run_id=run_id, seed=seed, start_time=created.at, timer_hook=self._on_timer
         )

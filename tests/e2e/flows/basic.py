@@ -198,3 +198,27 @@ async def nested(x: int) -> int:
         return y * factor
 
     return await scale(x)
+
+
+async def child(x: int) -> int:
+    "use workflow"
+    return await add(x, 100)
+
+
+async def failing_child() -> None:
+    "use workflow"
+    await fatal()
+
+
+async def parent(x: int) -> list[object]:
+    "use workflow"
+    from wdk.api import start
+
+    run = await start(child, x)
+    out: list[object] = [await run.result()]
+    bad = await start(failing_child)
+    try:
+        await bad.result()
+    except Exception as exc:  # a WorkflowFailed
+        out.append(type(exc).__name__)
+    return out

@@ -1,0 +1,56 @@
+"""Child runs: `start()` and `Run.result()` called inside a workflow.
+
+Both are recorded as steps of the parent (so they are durable and happen
+once): starting is idempotent per parent step, and waiting for the result
+is a step that polls the child's status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wdk.errors import FatalError, WorkflowFailed
+from wdk.runtime.steps import get_step_metadata
+
+START_CHILD = "step//wdk.runtime.children//start_child"
+AWAIT_CHILD = "step//wdk.runtime.children//await_child"
+
+
+class ChildRunFailed(WorkflowFailed, FatalError):
+    """A child run failed or was cancelled: raised in the parent as WorkflowFailed, never retried."""
+
+    def __init__(self, run_id: str, error_type: str, message: str, traceback_text: str = "") -> None:
+        WorkflowFailed.__init__(self, run_id, error_type, message, traceback_text)
+        # Constructor arguments, so the parent can rebuild this exact type.
+        self.args = (run_id, error_type, message, traceback_text)
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} failed: {self.error_type}: {self.message}"
+
+
+async def start_child(workflow_id: str, args: list[Any], kwargs: dict[str, Any]) -> str:
+    from wdk.api import start
+
+    meta = get_step_metadata()
+    # The same key on every attempt: a retried start returns the same child.
+    run = await start(
+        workflow_id, *args, idempotency_key=f"child:{meta.idempotency_key}", _parent_run_id=meta.run_id, **kwargs
+    )
+    return run.id
+
+
+async def await_child(run_id: str) -> Any:
+    from wdk.api import get_run
+    from wdk.errors import WorkflowCancelled
+
+    try:
+        return await get_run(run_id).result()
+    except WorkflowCancelled as exc:
+        raise ChildRunFailed(run_id, "WorkflowCancelled", str(exc)) from None
+    except WorkflowFailed as exc:
+        raise ChildRunFailed(run_id, exc.error_type, exc.message, exc.traceback_text) from None
+
+
+# Waiting survives restarts of the worker that waits: each restart is an attempt.
+await_child.max_retries = 1000  # type: ignore[attr-defined]
+await_child.retry_delay = 1.0  # type: ignore[attr-defined]
