@@ -24,6 +24,7 @@ from wdk.errors import (
     WorkflowFailed,
     WorkflowSandboxError,
 )
+from wdk.runtime.hooks import Hook, HookDefinition, create_hook, define_hook
 from wdk.runtime.primitives import WorkflowMetadata, get_workflow_metadata, sleep
 from wdk.runtime.steps import StepMetadata, get_step_metadata
 
@@ -32,6 +33,8 @@ __version__ = "0.1.0"
 __all__ = [
     "CompileError",
     "FatalError",
+    "Hook",
+    "HookDefinition",
     "HookNotFound",
     "NonDeterminismError",
     "RetryableError",
@@ -45,6 +48,8 @@ __all__ = [
     "WorkflowMetadata",
     "WorkflowSandboxError",
     "__version__",
+    "create_hook",
+    "define_hook",
     "get_step_metadata",
     "get_workflow_metadata",
     "install_import_hook",

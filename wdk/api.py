@@ -21,7 +21,7 @@ from wdk.runtime.config import configure
 from wdk.runtime.runtime import FLOW, get_runtime
 from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun
 
-__all__ = ["Run", "configure", "get_run", "run_sync", "start"]
+__all__ = ["Run", "configure", "get_run", "resume_hook", "run_sync", "start"]
 
 T = TypeVar("T")
 
@@ -167,6 +167,53 @@ async def start(
     info, _created = await rt.world.create_run(new)
     await rt.world.enqueue(FLOW, info.id)
     return Run(info.id)
+
+
+async def resume_hook(token: str, payload: Any) -> Run:
+    """Send `payload` to the live hook with this token; its run continues.
+
+    Raises HookNotFound for an unknown or disposed token, ValueError (with the
+    validation message) when a typed hook gets a payload of the wrong shape;
+    in both cases nothing is written and the run keeps waiting.
+    """
+    from wdk.errors import ConflictError, HookNotFound
+
+    _outside_workflow("resume_hook()")
+    rt = await get_runtime()
+    hook = await rt.world.get_hook(token)
+    if hook is None:
+        raise HookNotFound(token)
+    type_ref = hook.metadata.get("payload_type") if isinstance(hook.metadata, dict) else None
+    if isinstance(type_ref, str):
+        payload = _validate_payload(type_ref, payload)
+    data = serde.to_builtins(payload, "payload")
+    for _ in range(100):
+        run = await rt.world.get_run(hook.run_id)
+        if run is None or run.status in TERMINAL_STATUSES:
+            raise HookNotFound(token)
+        event = NewEvent("hook_received", time.time(), hook.correlation_id, {"payload": data})
+        try:
+            await rt.world.append(run.id, run.last_seq, [event])
+        except ConflictError:
+            continue  # the run moved on meanwhile: read it again
+        await rt.world.enqueue(FLOW, run.id)
+        return Run(run.id)
+    raise HookNotFound(token)
+
+
+def _validate_payload(type_ref: str, payload: Any) -> Any:
+    import importlib
+
+    import msgspec
+
+    module, _, qualname = type_ref.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    try:
+        return msgspec.convert(payload, target, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid payload for {qualname}: {exc}") from None
 
 
 def _in_workflow() -> bool:

@@ -18,6 +18,10 @@ from collections.abc import Callable
 COMMANDS: list[str] = [
     "build",
     "worker",
+    "start",
+    "inspect",
+    "cancel",
+    "replay",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

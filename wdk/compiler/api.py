@@ -66,17 +66,23 @@ def _analysis(source: str, module: str, path: str) -> Analysis:
 
 @lru_cache(maxsize=512)
 def _compiled(analysis: Analysis, mode: Mode) -> str:
-    transformer: cst.CSTTransformer
-    if mode == "workflow":
-        transformer = StepProxier(analysis.tree, analysis.targets)
-    else:
-        transformer = WorkflowStubber(analysis.targets)
-    code = analysis.tree.visit(transformer).code
+    code = _transformed(analysis, proxy_steps=mode == "workflow")
     workflows = {t.qualname: t.id for t in analysis.targets if t.kind == "workflow"}
     steps = {t.qualname: t.id for t in analysis.targets if t.kind == "step"}
     newline = analysis.tree.default_newline
     separator = "" if code.endswith(("\n", "\r")) else newline
     return code + separator + registration(mode, workflows, steps) + newline
+
+
+@lru_cache(maxsize=256)
+def _transformed(analysis: Analysis, *, proxy_steps: bool) -> str:
+    # client and step mode differ only in the registration line: one transform.
+    transformer: cst.CSTTransformer
+    if proxy_steps:
+        transformer = StepProxier(analysis.tree, analysis.targets)
+    else:
+        transformer = WorkflowStubber(analysis.targets)
+    return analysis.tree.visit(transformer).code
 
 
 # Re-exported here so `wdk.compiler.api` is the single front door.

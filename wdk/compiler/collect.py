@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from wdk.compiler.context import SourceContext
+from wdk.compiler.context import CONTAINERS, SourceContext
 from wdk.compiler.directives import DIRECTIVES, classify, exact_directive, string_text
 from wdk.compiler.model import Kind
 from wdk.compiler.naming import function_id, nested_qualname
@@ -104,23 +104,25 @@ class Collector(cst.CSTVisitor):
         self._stack.pop()
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        # Statements cannot hide inside expressions, so the walk stops at them;
-        # only a lambda can (pointlessly) spell a directive there. Expressions
-        # can nest thousands deep, and libcst's visitor recurses per level.
-        if isinstance(node, cst.BaseExpression):
-            if self._scan_lambdas:
-                self._check_lambdas(node)
-            return False
+        # Directives live in statements: walk the statement structure only
+        # (and string statements). A lambda is the one expression that can
+        # spell a directive; those are scanned apart when the text has one.
         if self._top is None and isinstance(node, cst.BaseStatement):
             self._top = node
-        return super().on_visit(node)
+        if isinstance(node, (*CONTAINERS, cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            return super().on_visit(node)
+        if isinstance(node, cst.Expr):
+            self.visit_Expr(node)
+        if self._scan_lambdas:
+            self._check_lambdas(node)
+        return False
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         if original_node is self._top:
             self._top = None
         super().on_leave(original_node)
 
-    def _check_lambdas(self, root: cst.BaseExpression) -> None:
+    def _check_lambdas(self, root: cst.CSTNode) -> None:
         stack: list[cst.CSTNode] = [root]
         while stack:
             node = stack.pop()

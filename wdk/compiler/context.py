@@ -11,6 +11,20 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from wdk.errors import Diagnostic
 
+# Nodes that can hold a def or class somewhere below them. The passes only
+# walk these: the rest of the tree (expressions, whitespace) is most of its
+# nodes, and libcst's visitor recurses once per nesting level.
+CONTAINERS = (
+    cst.Module,
+    cst.IndentedBlock,
+    cst.BaseCompoundStatement,
+    cst.Else,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Finally,
+    cst.MatchCase,
+)
+
 
 @dataclass(frozen=True)
 class SourceContext:

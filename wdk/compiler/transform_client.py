@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import libcst as cst
 
 from wdk.compiler.collect import Target
+from wdk.compiler.context import CONTAINERS
 from wdk.compiler.stubs import place_stub, workflow_stub
 
 
@@ -23,8 +24,7 @@ class WorkflowStubber(cst.CSTTransformer):
         self._workflows = {t.node: t for t in targets if t.kind == "workflow"}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        # Functions are statements; no expression can hold one worth changing.
-        return not isinstance(node, cst.BaseExpression)
+        return isinstance(node, CONTAINERS)  # only these can hold a def
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef

@@ -14,6 +14,7 @@ import libcst as cst
 
 from wdk.compiler.analysis import params_of
 from wdk.compiler.collect import Target
+from wdk.compiler.context import CONTAINERS
 from wdk.compiler.stubs import place_stub, step_proxy
 
 
@@ -26,8 +27,7 @@ class StepProxier(cst.CSTTransformer):
         self._steps = {t.node: t for t in targets if t.kind == "step"}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        # Functions are statements; no expression can hold one worth changing.
-        return not isinstance(node, cst.BaseExpression)
+        return isinstance(node, CONTAINERS)  # only these can hold a def
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef

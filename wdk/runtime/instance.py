@@ -23,6 +23,7 @@ from typing import Any
 
 from wdk.errors import NonDeterminismError
 from wdk.runtime import serde
+from wdk.runtime.hooks import Hook
 from wdk.runtime.loop import WorkflowLoop
 from wdk.worlds.base import Event
 
@@ -46,6 +47,7 @@ class Call:
     state: str = NEW
     attempt: int = 0  # attempts started so far
     retry_at: float = 0.0
+    hook: Hook[Any] | None = None
 
 
 def correlation_id(run_id: str, kind: str, n: int) -> str:
@@ -111,6 +113,18 @@ class WorkflowInstance:
         fut = self.loop.create_future()
         self._new_call("step", step_id, _step_call_site(), future=fut, input=encoded)
         return fut
+
+    def create_hook(self, token: str | None, metadata: dict[str, Any]) -> Hook[Any]:
+        n = self._counter + 1
+        if token is None:
+            # 128 bits from the run's secret seed: the same on every replay,
+            # not guessable by anyone who lacks the seed.
+            token = "wdkh_" + hashlib.blake2b(f"hook:{n}".encode(), key=self.secret[:64], digest_size=16).hexdigest()
+        elif not isinstance(token, str) or not token:
+            raise ValueError(f"a hook token must be a non-empty str, not {token!r}")
+        call = self._new_call("hook", token, _caller_location(), input=dict(metadata))
+        call.hook = Hook(token, call.correlation_id)
+        return call.hook
 
     def _on_timer(self, handle: asyncio.TimerHandle) -> None:
         self._new_call("wait", "sleep", _caller_location(), handle=handle, resume_at=handle.when())
@@ -204,6 +218,21 @@ class WorkflowInstance:
         call = self._finish(event)
         if call.handle is not None:
             self.loop.fire_timer(call.handle)
+
+    def _apply_hook_created(self, event: Event) -> None:
+        self._apply_created(event, "hook", str(event.payload.get("token")))
+        call = self.calls[event.correlation_id or ""]
+        if event.payload.get("conflict") and call.hook is not None:
+            call.hook._set_conflict()
+            self.active.pop(call.correlation_id, None)
+
+    def _apply_hook_received(self, event: Event) -> None:
+        call = self._call_for(event)
+        if call.hook is not None:
+            call.hook._deliver(serde.from_builtins(event.payload.get("payload")))
+
+    def _apply_hook_disposed(self, event: Event) -> None:
+        self._finish(event)
 
     def _apply_run_completed(self, event: Event) -> None:
         self.terminal = event.type

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from wdk.errors import ConflictError, NonDeterminismError, RunNotFound, WdkError
+from wdk.errors import ConflictError, HookConflict, NonDeterminismError, RunNotFound, WdkError
 from wdk.runtime import serde
 from wdk.runtime.instance import CREATED, RETRYING, STARTED, Call, WorkflowInstance
 from wdk.runtime.loader import Loader
@@ -55,6 +55,8 @@ class Orchestrator:
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._running: dict[str, dict[str, StepTask]] = {}
         self._on_terminal = on_terminal
+        # Correlation ids of hooks whose token was taken: recorded as conflicts.
+        self._hook_conflicts: set[str] = set()
 
     # --- cache ------------------------------------------------------------------
 
@@ -130,6 +132,9 @@ class Orchestrator:
                         # Someone else wrote (a cancel, a hook, another worker):
                         # our speculative state is void; rebuild from the log.
                         return time.time()
+                    except HookConflict:
+                        await self._find_hook_conflicts(batch)
+                        return time.time()
                 if inst.terminal:
                     if self._on_terminal is not None:
                         self._on_terminal(run_id)
@@ -203,6 +208,8 @@ class Orchestrator:
                 if call.resume_at <= now:
                     todo.append(NewEvent("wait_completed", now, call.correlation_id))
             if not todo and inst.done:
+                # Hooks end with their run: their tokens are free again.
+                todo.extend(NewEvent("hook_disposed", now, c.correlation_id) for c in inst.pending("hook"))
                 todo.append(_terminal(inst, now))
             if not todo:
                 return batch, to_start
@@ -210,7 +217,24 @@ class Orchestrator:
     def _created(self, call: Call, now: float) -> NewEvent:
         if call.kind == "step":
             return NewEvent("step_created", now, call.correlation_id, {"step_id": call.name, "input": call.input})
+        if call.kind == "hook":
+            payload: dict[str, Any] = {"token": call.name, "metadata": call.input}
+            if call.correlation_id in self._hook_conflicts:
+                payload["conflict"] = True
+            return NewEvent("hook_created", now, call.correlation_id, payload)
         return NewEvent("wait_created", now, call.correlation_id, {"resume_at": call.resume_at})
+
+    async def _find_hook_conflicts(self, batch: list[NewEvent]) -> None:
+        """After a HookConflict: which of the batch's new hooks hold a token
+        that is taken (by a live hook, or earlier in the same batch)."""
+        seen: set[str] = set()
+        for ev in batch:
+            if ev.type != "hook_created" or ev.payload.get("conflict"):
+                continue
+            token = str(ev.payload["token"])
+            if token in seen or await self.world.get_hook(token) is not None:
+                self._hook_conflicts.add(ev.correlation_id or "")
+            seen.add(token)
 
     def _restart_crashed(self, call: Call, now: float, to_start: list[Call]) -> NewEvent:
         """A step recorded as started that no one here is running: its worker

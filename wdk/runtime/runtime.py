@@ -225,7 +225,9 @@ async def get_runtime() -> Runtime:
         from wdk.runtime.config import make_world
 
         rt = Runtime(make_world())
-        await rt.start()
+        # WDK_EMBEDDED_WORKER=0: a client-only process that starts and follows
+        # runs while `wdk worker` processes advance them.
+        await rt.start(consume=os.environ.get("WDK_EMBEDDED_WORKER", "1").strip() != "0")
         _runtimes[loop] = rt
         fut.set_result(rt)
         return rt

@@ -312,12 +312,14 @@ def _apply_hook_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewE
     try:
         conn.execute(
             "INSERT INTO hooks (run_id, correlation_id, seq, token, status, created_at, metadata) "
-            "VALUES (?, ?, ?, ?, 'active', ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 e.correlation_id,
                 seq,
                 token,
+                # A hook recorded as conflicting never held its token.
+                "conflict" if e.payload.get("conflict") else "active",
                 e.at,
                 _encode(e.payload.get("metadata") or {}),
             ),

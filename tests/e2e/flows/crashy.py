@@ -1,0 +1,88 @@
+"""A five-step workflow with a durable sleep, for the crash matrix.
+
+Each step appends one line to the ledger file named by $CRASHY_LEDGER
+(O_APPEND, so lines from several processes never interleave). A step kills
+its own process with SIGKILL when $CRASHY_AT is "<step>:start" (before its
+side effect) or "<step>:end" (after it, before its completion is committed);
+the marker file $CRASHY_MARKER makes that happen once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from wdk import get_step_metadata, sleep
+
+SLEEP_SECONDS = 0.25
+
+
+def _append(record: dict[str, object]) -> None:
+    path = os.environ.get("CRASHY_LEDGER")
+    if not path:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(record) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def crash_once() -> None:
+    """SIGKILL this process unless the marker says it already happened."""
+    marker = os.environ["CRASHY_MARKER"]
+    try:
+        os.close(os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _body(name: str, value: int) -> int:
+    meta = get_step_metadata()
+    if os.environ.get("CRASHY_AT") == f"{name}:start":
+        crash_once()
+    _append({"step": name, "attempt": meta.attempt, "pid": os.getpid(), "run": meta.run_id})
+    if os.environ.get("CRASHY_AT") == f"{name}:end":
+        crash_once()
+    return value
+
+
+async def s1(x: int) -> int:
+    "use step"
+    return _body("s1", x + 1)
+
+
+async def s2(x: int) -> int:
+    "use step"
+    return _body("s2", x * 2)
+
+
+async def s3(x: int) -> int:
+    "use step"
+    return _body("s3", x + 3)
+
+
+async def s4(x: int) -> int:
+    "use step"
+    return _body("s4", x * 4)
+
+
+async def s5(x: int) -> int:
+    "use step"
+    return _body("s5", x + 5)
+
+
+def expected(x: int) -> int:
+    return ((((x + 1) * 2) + 3) * 4) + 5
+
+
+async def five(x: int) -> int:
+    "use workflow"
+    a = await s1(x)
+    b = await s2(a)
+    await sleep(SLEEP_SECONDS)
+    c = await s3(b)
+    d = await s4(c)
+    return await s5(d)

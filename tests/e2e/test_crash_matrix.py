@@ -1,0 +1,97 @@
+"""The crash matrix: SIGKILL a process at every boundary of a five-step
+workflow (and during its durable sleep); a `wdk worker` started afterwards on
+the same data dir finishes the run with the right result, and the ledger the
+steps write shows exactly which step bodies ran, in which process, how often.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+from flows import crashy
+from helpers import child_env, read_ledger, run_state, start_in_child, wait_runs, workers
+
+STEPS = ["s1", "s2", "s3", "s4", "s5"]
+ARG = 7
+
+CASES = [
+    # Killed on entering step k: its start is committed, its body never ran.
+    *(pytest.param(s, "start", id=f"kill-entering-{s}") for s in STEPS),
+    # Killed after step k's side effect, before its completion is committed.
+    *(pytest.param(s, "end", id=f"kill-after-effect-{s}") for s in STEPS),
+    # Killed while the run sleeps between s2 and s3.
+    pytest.param("s3", "sleep", id="kill-during-sleep"),
+]
+
+
+def expected_ledger(crash_step: str, when: str) -> list[tuple[str, int, str]]:
+    """(step, attempt, process) in order: "first" is the killed process,
+    "resume" the worker. Steps before the crash ran once, in the first
+    process; the step killed mid-attempt runs again as attempt 2."""
+    k = STEPS.index(crash_step)
+    rows: list[tuple[str, int, str]] = []
+    for i, name in enumerate(STEPS):
+        if i < k:
+            rows.append((name, 1, "first"))
+        elif i == k and when == "end":
+            rows += [(name, 1, "first"), (name, 2, "resume")]
+        elif i == k and when == "start":
+            rows.append((name, 2, "resume"))
+        else:
+            rows.append((name, 1, "resume"))
+    return rows
+
+
+@pytest.mark.parametrize(("crash_step", "when"), CASES)
+async def test_killed_run_resumes_in_a_new_process(
+    crash_step: str, when: str, data_dir: Path, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    env = child_env(subprocess_env, CRASHY_LEDGER=str(ledger), CRASHY_MARKER=str(tmp_path / "crashed"))
+    if when != "sleep":
+        env["CRASHY_AT"] = f"{crash_step}:{when}"
+
+    child = start_in_child(
+        data_dir, "flows.crashy:five", [ARG], env, kill_at_event="wait_created" if when == "sleep" else None
+    )
+    assert child.status == -signal.SIGKILL, child.stderr
+    assert (tmp_path / "crashed").exists() or when == "sleep"
+
+    # What the dead process left: an unfinished run whose last word on the
+    # crashed step is "attempt 1 started" (or, asleep, an open wait).
+    before, events = await run_state(data_dir, child.run_id)
+    assert before.status == "running"
+    types = [e.type for e in events]
+    if when == "sleep":
+        assert "wait_created" in types and "wait_completed" not in types
+    else:
+        last = events[-1]
+        assert last.type == "step_started" and last.payload["attempt"] == 1
+        assert types.count("step_completed") == STEPS.index(crash_step)
+
+    with workers(data_dir, env, tmp_path) as (worker,):
+        runs = await wait_runs(data_dir, [child.run_id])
+    run = runs[child.run_id]
+    assert run.status == "completed", run.error
+    assert run.output == crashy.expected(ARG)
+
+    lines = read_ledger(ledger)
+    assert {line["run"] for line in lines} == {child.run_id}
+    assert all(line["pid"] in (child.pid, worker.pid) for line in lines)
+    seen = [
+        (line["step"], line["attempt"], "resume" if line["pid"] == worker.pid else "first")
+        for line in lines
+    ]
+    assert seen == expected_ledger(crash_step, when)
+
+    _, events = await run_state(data_dir, child.run_id)
+    types = [e.type for e in events]
+    assert types.count("step_completed") == 5
+    assert types.count("wait_created") == types.count("wait_completed") == 1
+    assert types[-1] == "run_completed"
+    # The timer stayed durable across the crash: s3 started only after the wake time.
+    wait = next(e for e in events if e.type == "wait_created")
+    s3_start = [e for e in events if e.type == "step_started" and e.seq > wait.seq][0]
+    assert s3_start.at >= wait.payload["resume_at"]

@@ -1,0 +1,490 @@
+"""The postgres world's schema: its migrations, opening a pool, and errors.
+
+Everything lives in one schema of its own (`wdk` unless configured), reached
+through the connections' search_path, so the SQL elsewhere is unqualified.
+Opening never touches a store it cannot use: a foreign schema, a newer
+version, missing rights are refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import asyncpg
+
+from wdk.errors import WorldError
+
+DEFAULT_SCHEMA = "wdk"
+CONNECT_TIMEOUT = 10.0
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
+
+# The completion types, spelled out because a partial index needs literals;
+# `tests/worlds/test_postgres_only.py` pins them to base.COMPLETION_TYPES.
+COMPLETIONS_SQL = "('step_completed', 'step_failed', 'wait_completed')"
+
+# Status, output and error of the run when one of these events is appended.
+_FINISH_RUN = """
+      UPDATE runs SET status = {status}, completed_at = p_ats[i], output = {output},
+        error = {error} WHERE id = p_run;
+      UPDATE hooks SET status = 'disposed' WHERE run_id = p_run AND status = 'active';"""
+
+# append_events: the whole append in one statement (one round trip). The
+# expected-seq UPDATE takes the run's row lock, so a concurrent writer waits,
+# then finds last_seq moved and conflicts: the log never forks. Any RAISE
+# rolls back the statement, so nothing of a refused batch is written. Codes
+# WDK01 (conflict) and WDK02 (unknown run) are mapped by `pg_log`.
+# Per event: p_names = step_id | token, p_nums = attempt, p_times = retry_at |
+# resume_at, p_blobs = error | metadata | output (extracted by pg_log).
+_APPEND_FUNCTION = (
+    """
+CREATE FUNCTION append_events(
+  p_run text, p_expected integer, p_types text[], p_ats float8[], p_cids text[],
+  p_payloads bytea[], p_names text[], p_nums integer[], p_times float8[], p_blobs bytea[]
+) RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  n integer := coalesce(array_length(p_types, 1), 0);
+  i integer := 1;
+  st text;
+  at_seq integer;
+BEGIN
+  IF n = 0 THEN
+    SELECT status INTO st FROM runs WHERE id = p_run AND last_seq = p_expected;
+  ELSE
+    UPDATE runs SET last_seq = p_expected + n, updated_at = p_ats[n]
+      WHERE id = p_run AND last_seq = p_expected RETURNING status INTO st;
+  END IF;
+  IF NOT FOUND THEN
+    SELECT last_seq INTO at_seq FROM runs WHERE id = p_run;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'WDK02', MESSAGE = p_run;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'WDK01', MESSAGE = format(
+      'run %s: append expected seq %s but the log is at %s (another writer got there first)',
+      p_run, p_expected, at_seq);
+  END IF;
+  IF n = 0 THEN
+    RETURN;
+  END IF;
+  IF st IN ('completed', 'failed', 'cancelled')
+      AND EXISTS (SELECT 1 FROM unnest(p_types) AS t WHERE t <> 'hook_disposed') THEN
+    RAISE EXCEPTION USING ERRCODE = 'WDK01', MESSAGE = format(
+      'run %s is already %s: cannot append %s', p_run, st, p_types[1]);
+  END IF;
+  INSERT INTO events (run_id, seq, type, at, correlation_id, payload)
+    SELECT p_run, p_expected + o::integer, t, a, c, p
+    FROM unnest(p_types, p_ats, p_cids, p_payloads) WITH ORDINALITY AS u (t, a, c, p, o);
+  WHILE i <= n LOOP
+    CASE p_types[i]
+    WHEN 'run_created' THEN
+      RAISE EXCEPTION USING ERRCODE = 'WDK01',
+        MESSAGE = format('run %s: run_created is written by create_run only', p_run);
+    WHEN 'run_started' THEN
+      UPDATE runs SET status = 'running', started_at = coalesce(started_at, p_ats[i])
+        WHERE id = p_run;
+    WHEN 'run_completed' THEN"""
+    + _FINISH_RUN.format(status="'completed'", output="p_blobs[i]", error="NULL")
+    + """
+    WHEN 'run_failed' THEN"""
+    + _FINISH_RUN.format(status="'failed'", output="NULL", error="p_blobs[i]")
+    + """
+    WHEN 'run_cancelled' THEN"""
+    + _FINISH_RUN.format(status="'cancelled'", output="NULL", error="NULL")
+    + """
+    WHEN 'step_created' THEN
+      IF i < n AND p_types[i + 1] = 'step_started' AND p_cids[i + 1] = p_cids[i] THEN
+        -- An eager step is created and started in one commit: one row write.
+        INSERT INTO steps (run_id, correlation_id, seq, step_id, status, attempt,
+            created_at, updated_at, started_at)
+          VALUES (p_run, p_cids[i], p_expected + i, p_names[i], 'running', p_nums[i + 1],
+            p_ats[i], p_ats[i + 1], p_ats[i + 1]);
+        i := i + 1;
+      ELSE
+        INSERT INTO steps (run_id, correlation_id, seq, step_id, status, attempt,
+            created_at, updated_at)
+          VALUES (p_run, p_cids[i], p_expected + i, p_names[i], 'created', 0,
+            p_ats[i], p_ats[i]);
+      END IF;
+    WHEN 'step_started' THEN
+      UPDATE steps SET status = 'running', attempt = p_nums[i],
+          started_at = coalesce(started_at, p_ats[i]), retry_at = NULL, updated_at = p_ats[i]
+        WHERE run_id = p_run AND correlation_id = p_cids[i];
+    WHEN 'step_retrying' THEN
+      UPDATE steps SET status = 'retrying', attempt = coalesce(p_nums[i], attempt),
+          error = p_blobs[i], retry_at = p_times[i], updated_at = p_ats[i]
+        WHERE run_id = p_run AND correlation_id = p_cids[i];
+    WHEN 'step_completed' THEN
+      UPDATE steps SET status = 'completed', completed_at = p_ats[i], retry_at = NULL,
+          error = NULL, updated_at = p_ats[i]
+        WHERE run_id = p_run AND correlation_id = p_cids[i];
+    WHEN 'step_failed' THEN
+      UPDATE steps SET status = 'failed', completed_at = p_ats[i], retry_at = NULL,
+          error = p_blobs[i], attempt = coalesce(p_nums[i], attempt), updated_at = p_ats[i]
+        WHERE run_id = p_run AND correlation_id = p_cids[i];
+    WHEN 'wait_created' THEN
+      INSERT INTO waits (run_id, correlation_id, seq, resume_at, status, created_at)
+        VALUES (p_run, p_cids[i], p_expected + i, p_times[i], 'waiting', p_ats[i]);
+    WHEN 'wait_completed' THEN
+      UPDATE waits SET status = 'completed' WHERE run_id = p_run AND correlation_id = p_cids[i];
+    WHEN 'hook_created' THEN
+      INSERT INTO hooks (run_id, correlation_id, seq, token, status, created_at, metadata)
+        VALUES (p_run, p_cids[i], p_expected + i, p_names[i], 'active', p_ats[i], p_blobs[i]);
+    WHEN 'hook_received' THEN
+      PERFORM 1 FROM hooks WHERE run_id = p_run AND correlation_id = p_cids[i];
+    WHEN 'hook_disposed' THEN
+      UPDATE hooks SET status = 'disposed' WHERE run_id = p_run AND correlation_id = p_cids[i];
+    END CASE;
+    -- Each update above names an existing row; none found is a conflict.
+    IF NOT FOUND THEN
+      RAISE EXCEPTION USING ERRCODE = 'WDK01', MESSAGE = format(
+        'run %s: %s for unknown %s %s', p_run, p_types[i], split_part(p_types[i], '_', 1),
+        p_cids[i]);
+    END IF;
+    i := i + 1;
+  END LOOP;
+END
+$fn$"""
+)
+
+# create_run: returns the existing run for a used idempotency key (and writes
+# nothing), else inserts the run and its run_created event and returns no row.
+_CREATE_RUN_FUNCTION = """
+CREATE FUNCTION create_run(
+  p_id text, p_workflow text, p_at float8, p_payload bytea, p_key text, p_parent text
+) RETURNS SETOF runs LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF p_key IS NOT NULL THEN
+    RETURN QUERY SELECT * FROM runs WHERE idempotency_key = p_key;
+    IF FOUND THEN
+      RETURN;
+    END IF;
+  END IF;
+  INSERT INTO runs (id, workflow_id, status, created_at, updated_at, last_seq,
+      idempotency_key, parent_run_id)
+    VALUES (p_id, p_workflow, 'pending', p_at, p_at, 0, p_key, p_parent)
+    ON CONFLICT (idempotency_key) DO NOTHING;
+  IF NOT FOUND THEN
+    -- A concurrent create with the same key committed first: a fresh snapshot sees it.
+    RETURN QUERY SELECT * FROM runs WHERE idempotency_key = p_key;
+    RETURN;
+  END IF;
+  INSERT INTO events (run_id, seq, type, at, correlation_id, payload)
+    VALUES (p_id, 0, 'run_created', p_at, NULL, p_payload);
+END
+$fn$"""
+
+# stream_append: the stream row is the lock; returns the index after the last
+# chunk, or NULL when the stream is closed. The foreign key refuses unknown runs.
+_STREAM_APPEND_FUNCTION = """
+CREATE FUNCTION stream_append(p_run text, p_ns text, p_chunks bytea[], p_channel text)
+RETURNS integer LANGUAGE plpgsql AS $fn$
+DECLARE
+  n integer := coalesce(array_length(p_chunks, 1), 0);
+  fin integer;
+BEGIN
+  INSERT INTO streams (run_id, namespace, next_index) VALUES (p_run, p_ns, n)
+    ON CONFLICT (run_id, namespace) DO UPDATE SET next_index = streams.next_index + n
+    WHERE NOT streams.closed
+    RETURNING next_index INTO fin;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO stream_chunks (run_id, namespace, idx, data)
+    SELECT p_run, p_ns, fin - n + o::integer - 1, d
+    FROM unnest(p_chunks) WITH ORDINALITY AS u (d, o);
+  PERFORM pg_notify(p_channel, p_run || '/' || p_ns);
+  RETURN fin;
+END
+$fn$"""
+
+# Each entry migrates from version i to i + 1. Append, never edit.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id text PRIMARY KEY,
+            workflow_id text NOT NULL,
+            status text NOT NULL,
+            created_at float8 NOT NULL,
+            updated_at float8 NOT NULL,
+            last_seq integer NOT NULL,
+            started_at float8,
+            completed_at float8,
+            idempotency_key text UNIQUE,
+            parent_run_id text,
+            output bytea,
+            error bytea
+        )""",
+        "CREATE INDEX runs_by_time ON runs (created_at, id)",
+        "CREATE INDEX runs_by_status ON runs (status, created_at, id)",
+        "CREATE INDEX runs_by_workflow ON runs (workflow_id, created_at, id)",
+        """CREATE TABLE events (
+            run_id text NOT NULL,
+            seq integer NOT NULL,
+            type text NOT NULL,
+            at float8 NOT NULL,
+            correlation_id text,
+            payload bytea NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )""",
+        # The database, not the runtime, guarantees one completion per call.
+        f"""CREATE UNIQUE INDEX events_one_completion ON events (run_id, correlation_id)
+            WHERE type IN {COMPLETIONS_SQL}""",
+        # steps / waits / hooks: `seq` is the creating event's seq (listing order).
+        """CREATE TABLE steps (
+            run_id text NOT NULL,
+            correlation_id text NOT NULL,
+            seq integer NOT NULL,
+            step_id text NOT NULL,
+            status text NOT NULL,
+            attempt integer NOT NULL,
+            created_at float8 NOT NULL,
+            updated_at float8 NOT NULL,
+            started_at float8,
+            completed_at float8,
+            retry_at float8,
+            error bytea,
+            PRIMARY KEY (run_id, correlation_id)
+        )""",
+        """CREATE TABLE waits (
+            run_id text NOT NULL,
+            correlation_id text NOT NULL,
+            seq integer NOT NULL,
+            resume_at float8 NOT NULL,
+            status text NOT NULL,
+            created_at float8 NOT NULL,
+            PRIMARY KEY (run_id, correlation_id)
+        )""",
+        """CREATE TABLE hooks (
+            run_id text NOT NULL,
+            correlation_id text NOT NULL,
+            seq integer NOT NULL,
+            token text NOT NULL,
+            status text NOT NULL,
+            created_at float8 NOT NULL,
+            metadata bytea NOT NULL,
+            PRIMARY KEY (run_id, correlation_id)
+        )""",
+        # A token is unique among live hooks only: disposing a hook frees it.
+        "CREATE UNIQUE INDEX hooks_live_token ON hooks (token) WHERE status = 'active'",
+        # available_at is when the row can be leased: its availability while
+        # idle, its lease expiry while leased (one index serves every lease).
+        # pending_at is the dirty flag: enqueued again while leased, so ack
+        # keeps the row, available then. Times are the server's clock.
+        """CREATE TABLE queue (
+            queue text NOT NULL,
+            key text NOT NULL,
+            payload bytea NOT NULL,
+            available_at float8 NOT NULL,
+            owner text,
+            token bigint NOT NULL DEFAULT 0,
+            attempts integer NOT NULL DEFAULT 0,
+            pending_at float8,
+            PRIMARY KEY (queue, key)
+        )""",
+        "CREATE INDEX queue_available ON queue (queue, available_at)",
+        """CREATE TABLE streams (
+            run_id text NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            namespace text NOT NULL,
+            next_index integer NOT NULL,
+            closed boolean NOT NULL DEFAULT false,
+            PRIMARY KEY (run_id, namespace)
+        )""",
+        """CREATE TABLE stream_chunks (
+            run_id text NOT NULL,
+            namespace text NOT NULL,
+            idx integer NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (run_id, namespace, idx)
+        )""",
+        _APPEND_FUNCTION,
+        _CREATE_RUN_FUNCTION,
+        _STREAM_APPEND_FUNCTION,
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def resolve_url(url: str | None) -> str:
+    """`url`, else $WDK_POSTGRES_URL; a WorldError when neither is set."""
+    chosen = url if url is not None else os.environ.get("WDK_POSTGRES_URL")
+    if not chosen:
+        raise WorldError(
+            "the postgres world needs a database URL: set WDK_POSTGRES_URL "
+            "(e.g. postgresql://user:password@host:5432/dbname) or pass url="
+        )
+    return chosen
+
+
+def resolve_schema(schema: str | None) -> str:
+    """`schema`, else $WDK_POSTGRES_SCHEMA, else "wdk"; a plain identifier only."""
+    chosen = schema if schema is not None else os.environ.get("WDK_POSTGRES_SCHEMA")
+    chosen = chosen or DEFAULT_SCHEMA
+    if not _SCHEMA_NAME.match(chosen):
+        raise ValueError(
+            f"postgres schema name {chosen!r} must be letters, digits and _ "
+            "(not starting with a digit, at most 48 characters)"
+        )
+    return chosen
+
+
+def describe(url: str) -> str:
+    """`user@host:port/db` for messages: never the password."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        port = parts.port or 5432
+    except ValueError:
+        return "postgres database (unparsable URL)"
+    user = unquote(parts.username) + "@" if parts.username else ""
+    db = unquote(parts.path.lstrip("/")) or "(default database)"
+    return f"{user}{host}:{port}/{db}"
+
+
+def redact(text: str, url: str) -> str:
+    """`text` with the URL's password (if any) blanked out."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        text = text.replace(str(secret), "***")
+    return text
+
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, server starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+)
+
+
+def connect_error(exc: BaseException, url: str) -> WorldError:
+    """A clear WorldError for a failed connect (bad URL, auth, database, network)."""
+    target = describe(url)
+    detail = redact(str(exc) or type(exc).__name__, url)
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    if sqlstate.startswith("28"):
+        why = "the server refused the user name or password"
+    elif sqlstate == "3D000":
+        why = "the database does not exist"
+    elif isinstance(exc, ValueError):
+        why = "the URL is not a valid postgresql:// URL"
+    elif isinstance(exc, CONNECTION_ERRORS):
+        why = "the server is unreachable"
+    else:
+        why = "cannot connect"
+    return WorldError(f"postgres world: {why} ({target}): {detail}")
+
+
+async def open_pool(
+    url: str, schema: str, *, min_size: int, max_size: int, connect_timeout: float
+) -> asyncpg.Pool:
+    """A pool whose connections see `schema` first, migrated to SCHEMA_VERSION."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise WorldError(
+            f"postgres world: the URL must start with postgresql:// ({describe(url)})"
+        )
+    try:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=connect_timeout,
+            server_settings=server_settings(schema),
+        )
+    except Exception as exc:
+        raise connect_error(exc, url) from exc
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn, schema, url)
+    except BaseException:
+        pool.terminate()
+        raise
+    return pool
+
+
+def server_settings(schema: str) -> dict[str, str]:
+    return {"search_path": f'"{schema}"', "application_name": "wdk"}
+
+
+async def connect(url: str, schema: str, timeout: float) -> asyncpg.Connection:
+    """One connection outside the pool (the LISTEN connection)."""
+    conn: asyncpg.Connection = await asyncpg.connect(
+        url, timeout=timeout, server_settings=server_settings(schema)
+    )
+    return conn
+
+
+async def migrate(conn: asyncpg.Connection, schema: str, url: str) -> None:
+    """Create or migrate `schema`; processes opening at once migrate it once."""
+    where = f"schema {schema!r} of {describe(url)}"
+    try:
+        async with conn.transaction():
+            # The lock lasts until COMMIT: the others wait, then find the work done.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('wdk migrate ' || $1, 0))", schema
+            )
+            version = await _check_store(conn, schema, where)
+            if version is None:
+                await conn.execute(f'CREATE SCHEMA "{schema}"')
+                version = 0
+            if version == SCHEMA_VERSION:
+                return
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS wdk_meta (key text PRIMARY KEY, value text NOT NULL)"
+            )
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS wdk_migrations "
+                "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+                for sql in statements:
+                    await conn.execute(sql)
+                await conn.execute("INSERT INTO wdk_migrations (version) VALUES ($1)", number)
+            await conn.execute(
+                "INSERT INTO wdk_meta (key, value) VALUES ('schema_version', $1) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                str(SCHEMA_VERSION),
+            )
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise WorldError(
+            f"postgres world: cannot create or migrate {where}: the user lacks the rights "
+            f"({exc}); create it once as an owner (open the world as one), or grant CREATE"
+        ) from exc
+    except CONNECTION_ERRORS as exc:
+        raise WorldError(f"postgres world: connection lost while opening {where}: {exc}") from exc
+    except asyncpg.PostgresError as exc:
+        raise WorldError(f"postgres world: cannot open {where}: {exc}") from exc
+
+
+async def _check_store(conn: asyncpg.Connection, schema: str, where: str) -> int | None:
+    """The schema's version (0 when empty), None when it does not exist yet."""
+    exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema)
+    if exists is None:
+        return None
+    tables: list[Any] = await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename", schema
+    )
+    names = [r[0] for r in tables]
+    if not names:
+        return 0
+    if "wdk_meta" not in names:
+        raise WorldError(
+            f"postgres world: {where} is not a wdk schema: it holds other tables "
+            f"({', '.join(names[:5])}); it was left untouched: choose another schema"
+        )
+    raw = await conn.fetchval("SELECT value FROM wdk_meta WHERE key = 'schema_version'")
+    version = int(raw or 0)
+    if version > SCHEMA_VERSION:
+        raise WorldError(
+            f"postgres world: {where} has wdk schema version {version}, but this wdk "
+            f"knows only up to version {SCHEMA_VERSION}: upgrade wdk to use it"
+        )
+    return version
