@@ -27,6 +27,7 @@ from wdk.errors import (
 from wdk.runtime.hooks import Hook, HookDefinition, create_hook, define_hook
 from wdk.runtime.primitives import WorkflowMetadata, get_workflow_metadata, sleep
 from wdk.runtime.steps import StepMetadata, get_step_metadata
+from wdk.runtime.streams import Writable, get_writable
 
 __version__ = "0.1.0"
 
@@ -47,10 +48,12 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowMetadata",
     "WorkflowSandboxError",
+    "Writable",
     "__version__",
     "create_hook",
     "define_hook",
     "get_step_metadata",
+    "get_writable",
     "get_workflow_metadata",
     "install_import_hook",
     "sleep",

@@ -28,7 +28,7 @@ from wdk.errors import NonDeterminismError
 from wdk.runtime import runtime as _runtime  # noqa: F401 -- installs the step caller
 from wdk.runtime import serde
 from wdk.runtime.instance import WorkflowInstance
-from wdk.runtime.loader import Loader, default_loader
+from wdk.runtime.loader import Loader, default_loader, split_id
 from wdk.worlds.base import Event
 
 __all__ = ["ReplayReport", "dump_history", "load_history", "replay_events"]
@@ -44,10 +44,11 @@ class ReplayReport:
 
     run_id: str
     workflow_id: str
-    events: int  # events applied (all of them when ok)
+    events: int  # events in the history
     recorded_status: str  # completed | failed | cancelled | running (no terminal event)
     error: NonDeterminismError | None = None
     diverged_at: int | None = None  # seq of the event that did not match
+    applied: int = 0  # events applied before the divergence (all of them when ok)
     finished: bool = False  # the workflow code returned or raised
     result_matches: bool | None = None  # None when the history has no result to compare
     next_calls: list[str] = field(default_factory=list)  # what the code would do next
@@ -92,6 +93,7 @@ class ReplayReport:
             "run_id": self.run_id,
             "workflow_id": self.workflow_id,
             "events": self.events,
+            "applied": self.applied,
             "recorded_status": self.recorded_status,
             "diverged_at": self.diverged_at,
             "error": error,
@@ -116,10 +118,15 @@ def replay_events(events: Sequence[Event], loader: Loader | None = None) -> Repl
     report = ReplayReport(
         created.run_id,
         workflow_id,
-        0,
+        len(events),
         _STATUS_OF[terminal.type] if terminal is not None else "running",
     )
-    fn = (loader or default_loader()).workflow_function(workflow_id)
+    loader = loader or default_loader()
+    # As in a worker, the workflow's real module is imported too (its steps
+    # live there). The sandboxed copy needs it today: dataclasses defined in a
+    # module with string annotations look their module up in sys.modules.
+    loader.real_module(split_id(workflow_id)[1])
+    fn = loader.workflow_function(workflow_id)
     inst = WorkflowInstance(created.run_id, workflow_id, fn, created)
     try:
         for event in events:
@@ -128,7 +135,7 @@ def replay_events(events: Sequence[Event], loader: Loader | None = None) -> Repl
             except NonDeterminismError as exc:
                 report.error, report.diverged_at = exc, event.seq
                 return report
-            report.events += 1
+            report.applied += 1
         report.finished = inst.done
         report.next_calls = [f"{c.kind} {c.name} ({c.correlation_id}) at {c.location}" for c in inst.take_commands()]
         if terminal is not None:

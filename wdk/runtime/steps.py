@@ -21,6 +21,7 @@ from typing import Any
 from wdk.errors import FatalError, RetryableError
 from wdk.runtime import serde
 from wdk.runtime.durations import parse_duration
+from wdk.runtime.streams import _step_writers, flush_step_writers
 
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_DELAY = 1.0
@@ -103,6 +104,8 @@ async def run_attempt(
 ) -> Outcome:
     """Run one attempt and classify it. Never raises except CancelledError."""
     token = _current.set(meta)
+    writers: list[Any] = []
+    writers_token = _step_writers.set(writers)
     try:
         timeout = _policy_seconds(fn, "timeout", None)
         if inspect.iscoroutinefunction(fn):
@@ -114,6 +117,8 @@ async def run_attempt(
             result = await asyncio.wait_for(loop.run_in_executor(_thread_pool(), call), timeout)
             if asyncio.iscoroutine(result):  # a plain def that returned a coroutine
                 result = await asyncio.wait_for(result, timeout)
+        # Chunks the step wrote are committed before its result is.
+        await flush_step_writers(writers)
         try:
             encoded = serde.to_builtins(result, "result")
         except Exception as exc:  # an unserializable result cannot be retried away
@@ -132,4 +137,5 @@ async def run_attempt(
             return Outcome("failed", error=error)
         return Outcome("retrying", error=error, retry_at=time.time() + retry_delay(fn, meta.attempt, exc))
     finally:
+        _step_writers.reset(writers_token)
         _current.reset(token)

@@ -26,11 +26,11 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
 # `tests/worlds/test_postgres_only.py` pins them to base.COMPLETION_TYPES.
 COMPLETIONS_SQL = "('step_completed', 'step_failed', 'wait_completed')"
 
-# Status, output and error of the run when one of these events is appended.
+# A finished run frees its hook tokens (the runs UPDATE last: it sets FOUND).
 _FINISH_RUN = """
+      UPDATE hooks SET status = 'disposed' WHERE run_id = p_run AND status = 'active';
       UPDATE runs SET status = {status}, completed_at = p_ats[i], output = {output},
-        error = {error} WHERE id = p_run;
-      UPDATE hooks SET status = 'disposed' WHERE run_id = p_run AND status = 'active';"""
+        error = {error} WHERE id = p_run;"""
 
 # append_events: the whole append in one statement (one round trip). The
 # expected-seq UPDATE takes the run's row lock, so a concurrent writer waits,

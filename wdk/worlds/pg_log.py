@@ -1,0 +1,240 @@
+"""The postgres world's event log: create_run, append, and reading projections.
+
+Functions of a connection. An append is ONE statement (the `append_events`
+function of `pg_schema`): the events, the expected-seq check and every
+projection update in one round trip and one transaction. Python validates the
+batch and pulls out the payload fields the projections need; the constraints
+(the one-completion index, the live-token index, the primary keys) decide
+conflicts, and their names say which error to raise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from wdk.errors import ConflictError, DuplicateCompletion, HookConflict, RunNotFound
+from wdk.worlds.base import (
+    COMPLETION_TYPES,
+    EVENT_TYPES,
+    Event,
+    HookInfo,
+    NewEvent,
+    NewRun,
+    RunInfo,
+    StepInfo,
+    WaitInfo,
+)
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+RUN_COLS = (
+    "id, workflow_id, status, created_at, updated_at, last_seq, started_at, "
+    "completed_at, idempotency_key, parent_run_id, output, error"
+)
+STEP_COLS = (
+    "run_id, correlation_id, step_id, status, attempt, created_at, updated_at, "
+    "started_at, completed_at, retry_at, error"
+)
+HOOK_COLS = "run_id, correlation_id, token, status, created_at, metadata"
+WAIT_COLS = "run_id, correlation_id, resume_at, status, created_at"
+
+_TERMINAL = frozenset({"run_completed", "run_failed", "run_cancelled"})
+# Events that name a step, wait or hook by correlation id.
+_NEEDS_CORRELATION = frozenset(t for t in EVENT_TYPES if t.startswith(("step_", "wait_", "hook_")))
+_KEY_DETAIL = re.compile(r"=\((.*)\) already exists")
+_CONFLICT, _NO_RUN = "WDK01", "WDK02"
+
+_APPEND_SQL = (
+    "SELECT append_events($1, $2, $3::text[], $4::float8[], $5::text[], $6::bytea[], "
+    "$7::text[], $8::integer[], $9::float8[], $10::bytea[])"
+)
+
+
+async def require_run(conn: asyncpg.Connection, run_id: str) -> None:
+    """RunNotFound unless the run exists."""
+    if await conn.fetchval("SELECT 1 FROM runs WHERE id = $1", run_id) is None:
+        raise RunNotFound(run_id)
+
+
+async def create_run(conn: asyncpg.Connection, run: NewRun) -> tuple[RunInfo, bool]:
+    """Insert a run and its run_created event (or find it by idempotency key)."""
+    try:
+        row = await conn.fetchrow(
+            f"SELECT {RUN_COLS} FROM create_run($1, $2, $3, $4, $5, $6)",
+            run.run_id,
+            run.workflow_id,
+            run.at,
+            _encode(run.payload),
+            run.idempotency_key,
+            run.parent_run_id,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise ConflictError(f"run {run.run_id} already exists") from exc
+    if row is not None:
+        return run_info(row), False
+    info = RunInfo(
+        id=run.run_id,
+        workflow_id=run.workflow_id,
+        status="pending",
+        created_at=run.at,
+        updated_at=run.at,
+        last_seq=0,
+        idempotency_key=run.idempotency_key,
+        parent_run_id=run.parent_run_id,
+    )
+    return info, True
+
+
+async def append(
+    conn: asyncpg.Connection, run_id: str, expected_seq: int, events: Sequence[NewEvent]
+) -> list[Event]:
+    """Append events after `expected_seq` and update the projections (see World.append)."""
+    args = _append_args(run_id, events)
+    try:
+        await conn.execute(_APPEND_SQL, run_id, expected_seq, *args)
+    except asyncpg.UniqueViolationError as exc:
+        raise _unique_error(exc, run_id, events) from exc
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == _NO_RUN:
+            raise RunNotFound(run_id) from exc
+        if exc.sqlstate == _CONFLICT:
+            raise ConflictError(str(exc)) from exc
+        raise
+    return [
+        Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
+        for i, e in enumerate(events)
+    ]
+
+
+def _append_args(run_id: str, events: Sequence[NewEvent]) -> list[list[Any]]:
+    """The function's arrays: the events, then the projection fields per event."""
+    types, ats, cids, payloads = [], [], [], []
+    names: list[str | None] = []
+    nums: list[int | None] = []
+    times: list[float | None] = []
+    blobs: list[bytes | None] = []
+    ended = False
+    for e in events:
+        if e.type not in EVENT_TYPES:
+            raise ValueError(f"run {run_id}: unknown event type {e.type!r}")
+        if e.type in _NEEDS_CORRELATION and not e.correlation_id:
+            raise ValueError(f"run {run_id}: {e.type} needs a correlation_id")
+        if ended and e.type != "hook_disposed":
+            raise ConflictError(f"run {run_id}: {e.type} after the run's terminal event")
+        ended = ended or e.type in _TERMINAL
+        p = e.payload
+        name, num, when, blob = _projection_fields(e, p)
+        types.append(e.type)
+        ats.append(e.at)
+        cids.append(e.correlation_id)
+        payloads.append(_encode(p))
+        names.append(name)
+        nums.append(num)
+        times.append(when)
+        blobs.append(blob)
+    return [types, ats, cids, payloads, names, nums, times, blobs]
+
+
+def _projection_fields(
+    e: NewEvent, p: dict[str, Any]
+) -> tuple[str | None, int | None, float | None, bytes | None]:
+    """(step_id | token, attempt, retry_at | resume_at, error | metadata | output)."""
+    t = e.type
+    if t == "step_created":
+        return str(_field(e, "step_id")), None, None, None
+    if t == "step_started":
+        return None, p.get("attempt", 1), None, None
+    if t == "step_retrying":
+        return None, p.get("attempt"), p.get("retry_at"), _encode(p.get("error") or {})
+    if t in ("step_failed", "run_failed"):
+        return None, p.get("attempt"), None, _encode(p.get("error") or {})
+    if t == "run_completed":
+        return None, None, None, _encode(p.get("result"))
+    if t == "wait_created":
+        return None, None, float(_field(e, "resume_at")), None
+    if t == "hook_created":
+        return str(_field(e, "token")), None, None, _encode(p.get("metadata") or {})
+    return None, None, None, None
+
+
+def _field(e: NewEvent, name: str) -> Any:
+    try:
+        return e.payload[name]
+    except KeyError:
+        raise ValueError(f"{e.type} payload needs {name!r}") from None
+
+
+def _unique_error(
+    exc: asyncpg.UniqueViolationError, run_id: str, events: Sequence[NewEvent]
+) -> ConflictError | HookConflict:
+    constraint = exc.constraint_name or ""
+    if constraint == "events_one_completion":
+        cids = [e.correlation_id for e in events if e.type in COMPLETION_TYPES]
+        return DuplicateCompletion(
+            f"run {run_id}: a completion for correlation id {', '.join(map(str, cids))} "
+            "is already recorded"
+        )
+    if constraint == "hooks_live_token":
+        found = _KEY_DETAIL.search(exc.detail or "")
+        tokens = [str(e.payload.get("token")) for e in events if e.type == "hook_created"]
+        return HookConflict(found.group(1) if found else ", ".join(tokens))
+    kind = constraint.split("_", 1)[0].rstrip("s") or "row"
+    return ConflictError(f"run {run_id}: {kind} already exists ({exc.detail or constraint})")
+
+
+def run_info(r: Any) -> RunInfo:
+    return RunInfo(
+        id=r[0],
+        workflow_id=r[1],
+        status=r[2],
+        created_at=r[3],
+        updated_at=r[4],
+        last_seq=r[5],
+        started_at=r[6],
+        completed_at=r[7],
+        idempotency_key=r[8],
+        parent_run_id=r[9],
+        output=None if r[10] is None else _decode(r[10]),
+        error=None if r[11] is None else _decode(r[11]),
+    )
+
+
+def step_info(r: Any) -> StepInfo:
+    return StepInfo(
+        run_id=r[0],
+        correlation_id=r[1],
+        step_id=r[2],
+        status=r[3],
+        attempt=r[4],
+        created_at=r[5],
+        updated_at=r[6],
+        started_at=r[7],
+        completed_at=r[8],
+        retry_at=r[9],
+        error=None if r[10] is None else _decode(r[10]),
+    )
+
+
+def hook_info(r: Any) -> HookInfo:
+    return HookInfo(
+        run_id=r[0],
+        correlation_id=r[1],
+        token=r[2],
+        status=r[3],
+        created_at=r[4],
+        metadata=_decode(r[5]),
+    )
+
+
+def wait_info(r: Any) -> WaitInfo:
+    return WaitInfo(r[0], r[1], r[2], r[3], r[4])
+
+
+def event(run_id: str, r: Any) -> Event:
+    return Event(run_id, r[0], r[1], r[2], r[3], _decode(r[4]))

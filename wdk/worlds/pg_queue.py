@@ -1,0 +1,210 @@
+"""The postgres world's queue in SQL, and the LISTEN connection that wakes waiters.
+
+One row per (queue, key). `available_at` is when a row can be leased: its
+availability while idle, its lease expiry while leased. `pending_at` is the
+dirty flag: the row was enqueued again while leased, and ack keeps it. Times
+come from the server's clock, the one clock every machine shares. Leasing is
+one statement: `FOR UPDATE SKIP LOCKED` picks rows no other leaser is taking,
+the UPDATE claims them. Every write that may make a message available sends a
+NOTIFY in its own transaction (delivered on COMMIT), so idle workers in any
+process wake at once; polling is only the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+
+from wdk.worlds.base import Lease
+
+log = logging.getLogger("wdk.worlds.postgres")
+_tokens = random.Random()
+
+_NOW = "extract(epoch FROM clock_timestamp())::float8"
+
+_ENQUEUE = f"""
+WITH row AS (
+  INSERT INTO queue (queue, key, payload, available_at) VALUES ($1, $2, $3, {_NOW} + $4)
+  ON CONFLICT (queue, key) DO UPDATE SET payload = excluded.payload,
+    available_at = CASE WHEN queue.owner IS NULL
+      THEN least(queue.available_at, excluded.available_at) ELSE queue.available_at END,
+    pending_at = CASE WHEN queue.owner IS NULL THEN NULL
+      ELSE least(queue.pending_at, excluded.available_at) END
+  RETURNING 1
+) SELECT pg_notify($5, $1) FROM row"""
+
+_ENQUEUE_IF_ABSENT = f"""
+WITH row AS (
+  INSERT INTO queue (queue, key, payload, available_at) VALUES ($1, $2, $3, {_NOW} + $4)
+  ON CONFLICT (queue, key) DO NOTHING RETURNING 1
+) SELECT pg_notify($5, $1) FROM row"""
+
+_LEASE = f"""
+WITH now AS (SELECT {_NOW} AS t),
+picked AS (
+  SELECT q.key FROM queue q, now
+  WHERE q.queue = $1 AND q.available_at <= now.t
+  ORDER BY q.available_at LIMIT $3 FOR UPDATE OF q SKIP LOCKED
+)
+UPDATE queue q SET owner = $2, available_at = now.t + $4, token = $5,
+  attempts = q.attempts + 1, pending_at = NULL
+FROM picked, now WHERE q.queue = $1 AND q.key = picked.key
+RETURNING q.key, q.payload, q.attempts"""
+
+_MATCH = "queue = $1 AND key = $2 AND token = $3 AND owner = $4"
+
+_ACK_DELETE = f"DELETE FROM queue WHERE {_MATCH} AND pending_at IS NULL"
+
+# Dirty or requeued: keep the row, available at the earlier of the two times.
+_ACK_KEEP = f"""
+WITH row AS (
+  UPDATE queue SET owner = NULL, pending_at = NULL, attempts = 0,
+    available_at = least(pending_at, {_NOW} + $5)
+  WHERE {_MATCH} AND (pending_at IS NOT NULL OR $5::float8 IS NOT NULL)
+  RETURNING 1
+) SELECT pg_notify($6, $1) FROM row"""
+
+_EXTEND = f"UPDATE queue SET available_at = {_NOW} + $5 WHERE {_MATCH}"
+
+NEXT_AVAILABLE = "SELECT min(available_at) FROM queue WHERE queue = $1"
+SECONDS_UNTIL_AVAILABLE = f"SELECT min(available_at) - {_NOW} FROM queue WHERE queue = $1"
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    channel: str,
+    queue: str,
+    key: str,
+    payload: bytes,
+    delay: float,
+    only_if_absent: bool,
+) -> None:
+    """Insert, or merge into the row with this key (the earlier availability wins)."""
+    sql = _ENQUEUE_IF_ABSENT if only_if_absent else _ENQUEUE
+    await conn.execute(sql, queue, key, payload, max(delay, 0.0), channel)
+
+
+async def lease(
+    conn: asyncpg.Connection, queue: str, owner: str, limit: int, lease_for: float
+) -> list[Lease]:
+    """Lease up to `limit` ready rows (idle and due, or lease expired), earliest first."""
+    # A fresh random token per lease: a stale holder's ack or extend matches nothing.
+    token = _tokens.getrandbits(62)
+    rows = await conn.fetch(_LEASE, queue, owner, max(limit, 0), lease_for, token)
+    return [Lease(queue, r[0], r[1], owner, token, r[2]) for r in rows]
+
+
+async def ack(
+    conn: asyncpg.Connection, channel: str, lease: Lease, requeue_after: float | None
+) -> None:
+    """Delete the leased row, or keep it (requeued, or enqueued again while leased)."""
+    ident = (lease.queue, lease.key, lease.token, lease.owner)
+    if requeue_after is None:
+        done = await conn.execute(_ACK_DELETE, *ident)
+        if done != "DELETE 0":
+            return
+    after = None if requeue_after is None else max(requeue_after, 0.0)
+    await conn.execute(_ACK_KEEP, *ident, after, channel)
+
+
+async def extend(conn: asyncpg.Connection, leases: Sequence[Lease], lease_for: float) -> None:
+    """Move the leases' expiry to now + `lease_for`; lost leases match nothing."""
+    await conn.executemany(
+        _EXTEND, [(x.queue, x.key, x.token, x.owner, lease_for) for x in leases]
+    )
+
+
+class Listener:
+    """The LISTEN connection: calls `on_notify(channel, payload)` for each NOTIFY.
+
+    It reconnects with backoff when the connection is lost and calls `on_gap()`
+    once it is back (notifications sent meanwhile are gone: waiters re-check).
+    """
+
+    BACKOFF_START = 0.05
+    BACKOFF_MAX = 2.0
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        channels: Sequence[str],
+        on_notify: Callable[[str, str], None],
+        on_gap: Callable[[], None],
+    ) -> None:
+        self._connect = connect
+        self._channels = tuple(channels)
+        self._on_notify = on_notify
+        self._on_gap = on_gap
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self._closed = False
+        self.reconnects = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def start(self) -> None:
+        """Listen now if the server answers; keep trying in the background otherwise."""
+        try:
+            await self._listen()
+        except Exception as exc:
+            log.warning("wdk: postgres LISTEN connection failed, retrying: %s", exc)
+        self._task = asyncio.ensure_future(self._keep_alive())
+
+    async def _listen(self) -> None:
+        conn = await self._connect()
+        try:
+            for channel in self._channels:
+                await conn.add_listener(channel, self._notified)
+        except BaseException:
+            conn.terminate()
+            raise
+        conn.add_termination_listener(self._terminated)
+        self._conn = conn
+        self._lost.clear()
+
+    def _notified(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
+        self._on_notify(channel, payload)
+
+    def _terminated(self, _conn: Any) -> None:
+        self._lost.set()
+
+    async def _keep_alive(self) -> None:
+        delay = self.BACKOFF_START
+        while not self._closed:
+            if self.connected:
+                await self._lost.wait()
+                delay = self.BACKOFF_START
+                continue
+            self._conn = None
+            try:
+                await self._listen()
+            except Exception as exc:
+                log.warning("wdk: postgres LISTEN reconnect failed (next in %.2fs): %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.BACKOFF_MAX)
+                continue
+            self.reconnects += 1
+            self._on_gap()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), 2.0)
+            except Exception:
+                conn.terminate()
