@@ -53,8 +53,8 @@ __all__ = [
     "create_hook",
     "define_hook",
     "get_step_metadata",
-    "get_writable",
     "get_workflow_metadata",
+    "get_writable",
     "install_import_hook",
     "sleep",
 ]
