@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 from flows import basic
@@ -170,3 +171,24 @@ async def test_child_runs() -> None:
     # start child, await child, start failing child: completed; await it: failed
     assert types.count("step_completed") == 3
     assert types.count("step_failed") == 1
+
+
+async def test_sandbox_violation_fails_run_with_clear_error() -> None:
+    run = await start(basic.does_io)
+    with pytest.raises(WorkflowFailed) as info:
+        await run.result(timeout=10)
+    assert info.value.error_type == "WorkflowSandboxError"
+    assert "shutil.rmtree" in info.value.message
+    assert "use step" in info.value.message
+
+
+async def test_compile_error_refused_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wdk import CompileError
+    from wdk.api import start as start_
+
+    (tmp_path / "broken_flow.py").write_text('def wf():\n    "use workflow"\n    return 1\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(CompileError) as info:
+        await start_("workflow//broken_flow//wf")
+    assert "broken_flow.py:1" in str(info.value)
+    assert "async def" in str(info.value)

@@ -222,3 +222,10 @@ async def parent(x: int) -> list[object]:
     except Exception as exc:  # a WorkflowFailed
         out.append(type(exc).__name__)
     return out
+
+
+async def does_io() -> None:
+    "use workflow"
+    import shutil
+
+    shutil.rmtree("/tmp/definitely-not-here")  # not a name the compiler forbids: the sandbox stops it
