@@ -192,3 +192,11 @@ async def test_compile_error_refused_at_start(tmp_path: Path, monkeypatch: pytes
         await start_("workflow//broken_flow//wf")
     assert "broken_flow.py:1" in str(info.value)
     assert "async def" in str(info.value)
+
+
+def test_run_sync_from_plain_code() -> None:
+    from wdk.api import run_sync
+
+    assert run_sync(basic.three_steps, 1) == 14
+    # A second asyncio.run gets a fresh runtime on the same data dir.
+    assert run_sync(basic.parallel, 2) == [0, 2]

@@ -34,7 +34,10 @@ def world_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--world", default=None, help="world name (default: $WDK_WORLD or local)")
     parent.add_argument(
-        "--data-dir", default=None, metavar="DIR", help="local world folder (default: $WDK_DATA_DIR or .wdk)"
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="local world folder (default: $WDK_DATA_DIR or .wdk)",
     )
     parent.add_argument(
         "--path",
@@ -138,7 +141,7 @@ def print_json(data: Any) -> None:
 
 
 def short_workflow(workflow_id: str) -> str:
-    """"workflow//shop.orders//checkout" -> "shop.orders:checkout"."""
+    """ "workflow//shop.orders//checkout" -> "shop.orders:checkout"."""
     parts = workflow_id.split("//")
     return f"{parts[1]}:{parts[2]}" if len(parts) == 3 else workflow_id
 

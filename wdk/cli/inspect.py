@@ -57,20 +57,32 @@ def register(subparsers: Any) -> None:
     made = {}
     for name, text in _VIEWS.items():
         made[name] = views.add_parser(
-            name, help=text, description=f"wdk inspect {name}: {text}.", epilog=EXAMPLES,
-            formatter_class=common.formatter(), parents=parents,
+            name,
+            help=text,
+            description=f"wdk inspect {name}: {text}.",
+            epilog=EXAMPLES,
+            formatter_class=common.formatter(),
+            parents=parents,
         )
         made[name].set_defaults(func=run_inspect, view=name)
     runs = made["runs"]
-    runs.add_argument("--status", default=None, choices=["pending", "running", "completed", "failed", "cancelled"])
+    runs.add_argument(
+        "--status", default=None, choices=["pending", "running", "completed", "failed", "cancelled"]
+    )
     runs.add_argument("--workflow", default=None, metavar="WF", help="MODULE:FUNC or a workflow id")
-    runs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    runs.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)"
+    )
     runs.add_argument("--cursor", default=None, help="continue a previous listing")
     for name in ("run", "steps", "events", "streams"):
         made[name].add_argument("run_id", metavar="RUN", help="run id")
-    made["hooks"].add_argument("run_id", nargs="?", default=None, metavar="RUN", help="only this run's hooks")
+    made["hooks"].add_argument(
+        "run_id", nargs="?", default=None, metavar="RUN", help="only this run's hooks"
+    )
     made["hooks"].add_argument("--all", action="store_true", help="disposed hooks too")
-    made["streams"].add_argument("--namespace", default="default", help="stream namespace (default: default)")
+    made["streams"].add_argument(
+        "--namespace", default="default", help="stream namespace (default: default)"
+    )
     parser.set_defaults(func=_usage(parser))
 
 
@@ -101,7 +113,9 @@ async def _runs(world: World, args: argparse.Namespace) -> None:
     if args.limit < 1:
         raise CommandError("--limit must be at least 1")
     workflow_id = common.workflow_id_from(args.workflow) if args.workflow else None
-    page = await world.list_runs(status=args.status, workflow_id=workflow_id, limit=args.limit, cursor=args.cursor)
+    page = await world.list_runs(
+        status=args.status, workflow_id=workflow_id, limit=args.limit, cursor=args.cursor
+    )
     runs: list[RunInfo] = page.items
     if args.json:
         common.print_json({"runs": runs, "next_cursor": page.next_cursor})
@@ -113,8 +127,11 @@ async def _runs(world: World, args: argparse.Namespace) -> None:
     table = _table("run", "workflow", "status", "created", "duration")
     for run in runs:
         table.add_row(
-            run.id, common.short_workflow(run.workflow_id), common.styled(run.status),
-            common.fmt_time(run.created_at), common.fmt_duration(common.run_duration(run)),
+            run.id,
+            common.short_workflow(run.workflow_id),
+            common.styled(run.status),
+            common.fmt_time(run.created_at),
+            common.fmt_duration(common.run_duration(run)),
         )
     out.print(table)
     if page.next_cursor:
@@ -140,7 +157,9 @@ async def _run(world: World, args: argparse.Namespace) -> None:
         f" [dim]created {common.fmt_time(run.created_at)}, {common.fmt_duration(common.run_duration(run))}[/]"
     )
     tree = Tree(label)
-    calls: list[tuple[int, str, str]] = [(_position(s.correlation_id), s.correlation_id, _step_line(s, origin)) for s in steps]
+    calls: list[tuple[int, str, str]] = [
+        (_position(s.correlation_id), s.correlation_id, _step_line(s, origin)) for s in steps
+    ]
     calls += [(_position(w.correlation_id), w.correlation_id, _wait_line(w, origin)) for w in waits]
     for _, _, line in sorted(calls):
         tree.add(line)
@@ -225,10 +244,19 @@ async def _steps(world: World, args: argparse.Namespace) -> None:
     for step in steps:
         begin = step.started_at or step.created_at
         took = step.completed_at - begin if step.completed_at is not None else None
-        error = f"{_type(step.error.get('type'))}: {step.error.get('message', '')}" if step.error else ""
+        error = (
+            f"{_type(step.error.get('type'))}: {step.error.get('message', '')}"
+            if step.error
+            else ""
+        )
         table.add_row(
-            str(_position(step.correlation_id)), _short_step(step.step_id), common.styled(step.status),
-            str(step.attempt), _offset(begin, run.created_at), common.fmt_duration(took), error,
+            str(_position(step.correlation_id)),
+            _short_step(step.step_id),
+            common.styled(step.status),
+            str(step.attempt),
+            _offset(begin, run.created_at),
+            common.fmt_duration(took),
+            error,
         )
     _print_table(table, len(steps), "steps")
 
@@ -242,8 +270,11 @@ async def _events(world: World, args: argparse.Namespace) -> None:
     table = _table("seq", "time", "type", "correlation", "payload")
     for event in events:
         table.add_row(
-            str(event.seq), _offset(event.at, run.created_at), event.type,
-            event.correlation_id or "", _compact(event.payload) if event.payload else "",
+            str(event.seq),
+            _offset(event.at, run.created_at),
+            event.type,
+            event.correlation_id or "",
+            _compact(event.payload) if event.payload else "",
         )
     _print_table(table, len(events), "events")
 
@@ -258,7 +289,9 @@ async def _hooks(world: World, args: argparse.Namespace) -> None:
         return
     table = _table("token", "run", "status", "created")
     for hook in hooks:
-        table.add_row(hook.token, hook.run_id, common.styled(hook.status), common.fmt_time(hook.created_at))
+        table.add_row(
+            hook.token, hook.run_id, common.styled(hook.status), common.fmt_time(hook.created_at)
+        )
     _print_table(table, len(hooks), "hooks" if status is None else "live hooks")
 
 
@@ -275,7 +308,13 @@ async def _streams(world: World, args: argparse.Namespace) -> None:
             break
         start = page[-1].index + 1
     if args.json:
-        common.print_json({"namespace": args.namespace, "closed": closed, "chunks": [{"index": i, "value": v} for i, v in chunks]})
+        common.print_json(
+            {
+                "namespace": args.namespace,
+                "closed": closed,
+                "chunks": [{"index": i, "value": v} for i, v in chunks],
+            }
+        )
         return
     table = _table("index", "chunk")
     for index, value in chunks:

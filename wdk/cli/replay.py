@@ -36,9 +36,15 @@ def register(subparsers: Any) -> None:
         formatter_class=common.formatter(),
         parents=[common.world_options(), common.json_option()],
     )
-    parser.add_argument("run_id", nargs="?", default=None, metavar="RUN", help="run id (or use --history)")
-    parser.add_argument("--history", default=None, metavar="FILE", help="replay a history file instead")
-    parser.add_argument("--save", default=None, metavar="FILE", help="write the run's history to FILE")
+    parser.add_argument(
+        "run_id", nargs="?", default=None, metavar="RUN", help="run id (or use --history)"
+    )
+    parser.add_argument(
+        "--history", default=None, metavar="FILE", help="replay a history file instead"
+    )
+    parser.add_argument(
+        "--save", default=None, metavar="FILE", help="write the run's history to FILE"
+    )
     parser.set_defaults(func=run_replay)
 
 

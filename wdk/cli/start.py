@@ -37,12 +37,27 @@ def register(subparsers: Any) -> None:
         formatter_class=common.formatter(),
         parents=[common.world_options()],
     )
-    parser.add_argument("target", metavar="MODULE:FUNC", help="the workflow, e.g. shop.orders:checkout")
-    parser.add_argument("args_json", nargs="?", default=None, metavar="ARGS_JSON", help="positional arguments")
-    parser.add_argument("--kwargs", default=None, metavar="JSON", help="keyword arguments as a JSON object")
-    parser.add_argument("--wait", action="store_true", help="run it in this process and print the result")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="with --wait: give up after")
-    parser.add_argument("--idempotency-key", default=None, metavar="KEY", help="a second start returns the first run")
+    parser.add_argument(
+        "target", metavar="MODULE:FUNC", help="the workflow, e.g. shop.orders:checkout"
+    )
+    parser.add_argument(
+        "args_json", nargs="?", default=None, metavar="ARGS_JSON", help="positional arguments"
+    )
+    parser.add_argument(
+        "--kwargs", default=None, metavar="JSON", help="keyword arguments as a JSON object"
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="run it in this process and print the result"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="with --wait: give up after"
+    )
+    parser.add_argument(
+        "--idempotency-key",
+        default=None,
+        metavar="KEY",
+        help="a second start returns the first run",
+    )
     parser.set_defaults(func=run_start)
 
 
@@ -52,7 +67,9 @@ def run_start(args: argparse.Namespace) -> int:
     return asyncio.run(_start(args, call_args, call_kwargs))
 
 
-def _parse_arguments(args_json: str | None, kwargs_json: str | None) -> tuple[list[Any], dict[str, Any]]:
+def _parse_arguments(
+    args_json: str | None, kwargs_json: str | None
+) -> tuple[list[Any], dict[str, Any]]:
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     if args_json is not None:
@@ -87,7 +104,9 @@ def resolve_target(target: str) -> Any:
             f"cannot import {module_name!r}: {exc} (run from your project folder, or pass --path DIR)"
         ) from None
     except Exception as exc:
-        raise CommandError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+        raise CommandError(
+            f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+        ) from None
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
         if obj is None:
@@ -95,7 +114,9 @@ def resolve_target(target: str) -> Any:
     return obj
 
 
-async def _start(args: argparse.Namespace, call_args: list[Any], call_kwargs: dict[str, Any]) -> int:
+async def _start(
+    args: argparse.Namespace, call_args: list[Any], call_kwargs: dict[str, Any]
+) -> int:
     from wdk.errors import WorkflowCancelled, WorkflowFailed
 
     common.setup(args)
@@ -115,7 +136,9 @@ async def _start(args: argparse.Namespace, call_args: list[Any], call_kwargs: di
     except (WorkflowFailed, WorkflowCancelled) as exc:
         raise CommandError(str(exc)) from None
     except TimeoutError as exc:
-        raise CommandError(f"{exc} (it goes on in the background: `wdk worker` resumes it)") from None
+        raise CommandError(
+            f"{exc} (it goes on in the background: `wdk worker` resumes it)"
+        ) from None
     finally:
         rt = current_runtime()
         if rt is not None:
@@ -124,7 +147,9 @@ async def _start(args: argparse.Namespace, call_args: list[Any], call_kwargs: di
     return 0
 
 
-async def _start_run(workflow: Any, args: list[Any], kwargs: dict[str, Any], key: str | None) -> Any:
+async def _start_run(
+    workflow: Any, args: list[Any], kwargs: dict[str, Any], key: str | None
+) -> Any:
     from wdk import api
     from wdk.errors import WdkError
 
@@ -135,7 +160,9 @@ async def _start_run(workflow: Any, args: list[Any], kwargs: dict[str, Any], key
 
 
 def _name(workflow: Any) -> str:
-    return workflow if isinstance(workflow, str) else getattr(workflow, "__qualname__", repr(workflow))
+    return (
+        workflow if isinstance(workflow, str) else getattr(workflow, "__qualname__", repr(workflow))
+    )
 
 
 def _result_json(result: Any) -> str:

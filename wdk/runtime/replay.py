@@ -137,7 +137,9 @@ def replay_events(events: Sequence[Event], loader: Loader | None = None) -> Repl
                 return report
             report.applied += 1
         report.finished = inst.done
-        report.next_calls = [f"{c.kind} {c.name} ({c.correlation_id}) at {c.location}" for c in inst.take_commands()]
+        report.next_calls = [
+            f"{c.kind} {c.name} ({c.correlation_id}) at {c.location}" for c in inst.take_commands()
+        ]
         if terminal is not None:
             _check_end(inst, terminal, report)
     finally:
@@ -238,5 +240,7 @@ def load_history(path: str | Path) -> list[Event]:
     except msgspec.DecodeError as exc:
         raise ValueError(f"{path} is not JSON: {exc}") from exc
     if history.format != HISTORY_FORMAT:
-        raise ValueError(f"{path}: unknown history format {history.format!r} (expected {HISTORY_FORMAT})")
+        raise ValueError(
+            f"{path}: unknown history format {history.format!r} (expected {HISTORY_FORMAT})"
+        )
     return history.events

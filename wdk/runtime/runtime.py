@@ -27,9 +27,11 @@ from wdk.worlds.base import TERMINAL_STATUSES, Lease, RunInfo, World
 log = logging.getLogger("wdk")
 
 FLOW = "flow"
-LEASE_SECONDS = 30.0
+# A run's lease: renewed every third of it while the run is advanced; a
+# worker that died loses its runs after this long (WDK_LEASE_SECONDS).
+LEASE_SECONDS = float(os.environ.get("WDK_LEASE_SECONDS", "30"))
 POLL_SECONDS = 1.0
-RECONCILE_SECONDS = 30.0
+RECONCILE_SECONDS = float(os.environ.get("WDK_RECONCILE_SECONDS", "30"))
 
 
 def _step_caller(
@@ -191,8 +193,10 @@ class Runtime:
     async def reconcile(self) -> int:
         """Queue every unfinished run: messages are hints, the log is the truth."""
         ids = await self.world.active_run_ids()
-        for run_id in ids:
-            await self.world.enqueue(FLOW, run_id, only_if_absent=True)
+        for i in range(0, len(ids), 500):
+            # Concurrent enqueues share one commit in worlds that group them.
+            chunk = ids[i : i + 500]
+            await asyncio.gather(*(self.world.enqueue(FLOW, r, only_if_absent=True) for r in chunk))
         return len(ids)
 
     async def _reconcile_forever(self) -> None:

@@ -411,7 +411,8 @@ async def open_pool(
 
 
 def server_settings(schema: str) -> dict[str, str]:
-    return {"search_path": f'"{schema}"', "application_name": "wdk"}
+    # application_name names the schema: an operator can tell the wdk stores apart.
+    return {"search_path": f'"{schema}"', "application_name": f"wdk {schema}"}
 
 
 async def connect(url: str, schema: str, timeout: float) -> asyncpg.Connection:

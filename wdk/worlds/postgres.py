@@ -1,0 +1,476 @@
+"""The `postgres` world: every process and machine shares one PostgreSQL database.
+
+`PostgresWorld("postgresql://user:pw@host/db")` keeps everything in one schema
+(`wdk` by default), migrated on open. Each write is one statement in its own
+transaction, so it is committed before the caller's await returns; the server
+groups concurrent commits. Idle waiters are woken by LISTEN/NOTIFY on one
+dedicated connection per world (opened on first wait). The SQL lives in
+`pg_schema` (tables, functions, migrations), `pg_log` and `pg_queue`; this
+module owns the pool, error translation and wake-ups.
+
+Errors: a lost or refused connection is a WorldError, never a driver
+exception; the pool reconnects on later calls. Reads are retried once on a
+lost connection (they are safe to repeat), writes are not (a write may have
+committed before the connection dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+import msgspec
+
+from wdk.errors import RunNotFound, WdkError, WorldError
+from wdk.worlds import pg_log, pg_queue
+from wdk.worlds.base import (
+    Event,
+    HookInfo,
+    Lease,
+    NewEvent,
+    NewRun,
+    Page,
+    RunInfo,
+    StepInfo,
+    StreamChunk,
+    WaitInfo,
+)
+from wdk.worlds.pg_log import HOOK_COLS, RUN_COLS, STEP_COLS, WAIT_COLS, require_run
+from wdk.worlds.pg_schema import (
+    CONNECT_TIMEOUT,
+    CONNECTION_ERRORS,
+    connect,
+    describe,
+    open_pool,
+    redact,
+    resolve_schema,
+    resolve_url,
+)
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+T = TypeVar("T")
+_Op = Callable[[asyncpg.Connection], Awaitable[T]]
+
+# Fallback polls: NOTIFY wakes waiters; these only bound a missed wake-up.
+QUEUE_POLL_SECONDS = 1.0
+STREAM_POLL_SECONDS = 1.0
+DOWN_POLL_SECONDS = 0.25  # while the LISTEN connection is being re-established
+STREAM_PAGE = 256
+
+
+class PostgresWorld:
+    """The scale-out world: `PostgresWorld(url, schema="wdk")`.
+
+    `url` defaults to $WDK_POSTGRES_URL, `schema` to $WDK_POSTGRES_SCHEMA, else "wdk".
+    """
+
+    name = "postgres"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        schema: str | None = None,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self.url = resolve_url(url)
+        self.schema = resolve_schema(schema)
+        self.target = f"{describe(self.url)} schema {self.schema!r}"
+        self._min, self._max = max(min_connections, 0), max(max_connections, 1)
+        self._connect_timeout = connect_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._listener: pg_queue.Listener | None = None
+        self._listener_lock = asyncio.Lock()
+        self.queue_channel = f"{self.schema}.queue"
+        self.stream_channel = f"{self.schema}.stream"
+        self._queue_events: dict[str, asyncio.Event] = {}
+        self._stream_events: dict[str, tuple[asyncio.Event, list[int]]] = {}
+
+    def __repr__(self) -> str:
+        return f"PostgresWorld({self.target})"
+
+    async def open(self) -> None:
+        """Connect and create or migrate the schema; WorldError if unusable."""
+        if self._pool is None:
+            self._pool = await open_pool(
+                self.url,
+                self.schema,
+                min_size=min(self._min, self._max),
+                max_size=self._max,
+                connect_timeout=self._connect_timeout,
+            )
+
+    async def close(self) -> None:
+        """Stop listening and close the pool (waiting briefly for calls in flight)."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 5.0)
+            except Exception:  # a dead server or a stuck call: drop the connections
+                pool.terminate()
+        self._wake_all()
+
+    # --- calls -----------------------------------------------------------------------
+
+    async def _call(self, op: _Op[T], *, read: bool = False) -> T:
+        """Run `op` on a pooled connection, turning driver errors into WorldError."""
+        if self._pool is None:
+            raise WorldError(f"{self!r} is not open: await world.open() first")
+        for attempt in (1, 2):
+            try:
+                async with self._pool.acquire(timeout=self._connect_timeout) as conn:
+                    return await op(conn)
+            except (WdkError, ValueError):
+                raise
+            except CONNECTION_ERRORS as exc:
+                if read and attempt == 1:
+                    continue  # the pool replaces the dead connection: try once more
+                raise WorldError(
+                    f"postgres world: lost the connection to {self.target}: "
+                    f"{redact(str(exc) or type(exc).__name__, self.url)}"
+                ) from exc
+            except asyncpg.PostgresError as exc:
+                raise WorldError(f"postgres world ({self.target}): {exc}") from exc
+        raise AssertionError("unreachable")
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        rows: list[Any] = await self._call(lambda c: c.fetch(sql, *args), read=True)
+        return rows
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self._call(lambda c: c.fetchrow(sql, *args), read=True)
+
+    async def _exists(self, run_id: str) -> None:
+        await self._call(functools.partial(require_run, run_id=run_id), read=True)
+
+    # --- events and runs -----------------------------------------------------------------
+
+    async def create_run(self, run: NewRun) -> tuple[RunInfo, bool]:
+        """Insert the run and its run_created event; an idempotency key returns the existing run."""
+        return await self._call(functools.partial(pg_log.create_run, run=run))
+
+    async def append(
+        self, run_id: str, expected_seq: int, events: Sequence[NewEvent]
+    ) -> list[Event]:
+        """Append after `expected_seq`, projections in the same transaction (see World.append)."""
+        batch = tuple(events)
+        return await self._call(
+            lambda c: pg_log.append(c, run_id, expected_seq, batch)
+        )
+
+    async def read_events(
+        self, run_id: str, after_seq: int = -1, limit: int | None = None
+    ) -> list[Event]:
+        """Events with seq > after_seq, in order (RunNotFound for an unknown run)."""
+        rows = await self._fetch(
+            "SELECT seq, type, at, correlation_id, payload FROM events "
+            "WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            run_id,
+            after_seq,
+            limit,
+        )
+        if not rows:
+            await self._exists(run_id)
+        return [pg_log.event(run_id, r) for r in rows]
+
+    async def get_run(self, run_id: str) -> RunInfo | None:
+        """The run's projection, or None."""
+        row = await self._fetchrow(f"SELECT {RUN_COLS} FROM runs WHERE id = $1", run_id)
+        return None if row is None else pg_log.run_info(row)
+
+    async def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """Newest first, keyset paged: pass `next_cursor` back as `cursor`."""
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            params.append(status)
+            where.append(f"status = ${len(params)}")
+        if workflow_id is not None:
+            params.append(workflow_id)
+            where.append(f"workflow_id = ${len(params)}")
+        if cursor is not None:
+            params.extend(_decode_cursor(cursor))
+            where.append(f"(created_at, id) < (${len(params) - 1}, ${len(params)})")
+        sql = f"SELECT {RUN_COLS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        limit = max(limit, 0)
+        sql += f" ORDER BY created_at DESC, id DESC LIMIT ${len(params) + 1}"
+        rows = await self._fetch(sql, *params, limit + 1)
+        items = [pg_log.run_info(r) for r in rows[:limit]]
+        more = len(rows) > limit and items
+        next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if more else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def list_steps(self, run_id: str) -> list[StepInfo]:
+        """The run's steps in creation order."""
+        rows = await self._fetch(
+            f"SELECT {STEP_COLS} FROM steps WHERE run_id = $1 ORDER BY seq", run_id
+        )
+        if not rows:
+            await self._exists(run_id)
+        return [pg_log.step_info(r) for r in rows]
+
+    async def list_waits(self, run_id: str) -> list[WaitInfo]:
+        """The run's waits in creation order."""
+        rows = await self._fetch(
+            f"SELECT {WAIT_COLS} FROM waits WHERE run_id = $1 ORDER BY seq", run_id
+        )
+        if not rows:
+            await self._exists(run_id)
+        return [pg_log.wait_info(r) for r in rows]
+
+    async def list_hooks(
+        self, run_id: str | None = None, *, status: str | None = None
+    ) -> list[HookInfo]:
+        """Hooks of one run (or all runs), optionally only `active` or `disposed` ones."""
+        rows = await self._fetch(
+            f"SELECT {HOOK_COLS} FROM hooks WHERE ($1::text IS NULL OR run_id = $1) "
+            "AND ($2::text IS NULL OR status = $2) ORDER BY created_at, run_id, seq",
+            run_id,
+            status,
+        )
+        return [pg_log.hook_info(r) for r in rows]
+
+    async def get_hook(self, token: str) -> HookInfo | None:
+        """The live hook holding `token`, or None."""
+        row = await self._fetchrow(
+            f"SELECT {HOOK_COLS} FROM hooks WHERE token = $1 AND status = 'active'", token
+        )
+        return None if row is None else pg_log.hook_info(row)
+
+    async def active_run_ids(self, limit: int = 10_000) -> list[str]:
+        """Ids of runs not yet terminal, oldest first (the reconciler's query)."""
+        rows = await self._fetch(
+            "SELECT id FROM runs WHERE status IN ('pending', 'running') "
+            "ORDER BY created_at LIMIT $1",
+            limit,
+        )
+        return [r[0] for r in rows]
+
+    # --- queue -------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        queue: str,
+        key: str,
+        payload: bytes = b"",
+        *,
+        delay: float = 0.0,
+        only_if_absent: bool = False,
+    ) -> None:
+        """Add or merge a message (earliest availability wins; a leased one is marked dirty)."""
+        data = bytes(payload)
+        await self._call(
+            lambda c: pg_queue.enqueue(
+                c, self.queue_channel, queue, key, data, delay, only_if_absent
+            )
+        )
+
+    async def lease(
+        self, queue: str, owner: str, *, limit: int = 10, lease_for: float = 30.0
+    ) -> list[Lease]:
+        """Take up to `limit` available messages (expired leases included)."""
+        return await self._call(lambda c: pg_queue.lease(c, queue, owner, limit, lease_for))
+
+    async def ack(self, lease: Lease, *, requeue_after: float | None = None) -> None:
+        """Delete the message, or keep it for `requeue_after` s; a lost lease is ignored."""
+        await self._call(lambda c: pg_queue.ack(c, self.queue_channel, lease, requeue_after))
+
+    async def extend(self, leases: Sequence[Lease], lease_for: float = 30.0) -> None:
+        """Push the leases' expiry to now + `lease_for` (lost leases are left alone)."""
+        if leases:
+            batch = tuple(leases)
+            await self._call(lambda c: pg_queue.extend(c, batch, lease_for))
+
+    async def next_available_at(self, queue: str) -> float | None:
+        """Earliest time (server clock) a message of `queue` can be leased, or None."""
+        row = await self._fetchrow(pg_queue.NEXT_AVAILABLE, queue)
+        return None if row[0] is None else float(row[0])
+
+    async def wait_for_messages(self, queue: str, timeout: float) -> None:
+        """Return when a message may be available (or after `timeout`): at once on a
+        NOTIFY from any process, else when the earliest message falls due."""
+        deadline = time.monotonic() + timeout
+        listening = await self._ensure_listener()
+        event = self._queue_events.setdefault(queue, asyncio.Event())
+        while True:
+            # Clear before the check: a NOTIFY arriving during it is not missed.
+            event.clear()
+            try:
+                row = await self._fetchrow(pg_queue.SECONDS_UNTIL_AVAILABLE, queue)
+                due_in = None if row[0] is None else float(row[0])
+            except WorldError:
+                due_in, listening = None, False  # server away: poll until it is back
+            if due_in is not None and due_in <= 0:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            pause = min(remaining, QUEUE_POLL_SECONDS if listening else DOWN_POLL_SECONDS)
+            if due_in is not None:
+                pause = min(pause, due_in)
+            await _wait(event, pause)
+            listening = listening and self._listening()
+
+    async def _ensure_listener(self) -> bool:
+        """Start the LISTEN connection on first use; True while it is connected."""
+        if self._listener is None and self._pool is not None:
+            async with self._listener_lock:
+                if self._listener is None:
+                    listener = pg_queue.Listener(
+                        lambda: connect(self.url, self.schema, self._connect_timeout),
+                        (self.queue_channel, self.stream_channel),
+                        self._notified,
+                        self._wake_all,
+                    )
+                    await listener.start()
+                    self._listener = listener
+        return self._listening()
+
+    def _listening(self) -> bool:
+        return self._listener is not None and self._listener.connected
+
+    def _notified(self, channel: str, payload: str) -> None:
+        if channel == self.queue_channel:
+            event = self._queue_events.get(payload)
+            if event is not None:
+                event.set()
+        else:
+            entry = self._stream_events.get(payload)
+            if entry is not None:
+                entry[0].set()
+
+    def _wake_all(self) -> None:
+        for event in self._queue_events.values():
+            event.set()
+        for entry in self._stream_events.values():
+            entry[0].set()
+
+    # --- streams ------------------------------------------------------------------------
+
+    async def stream_append(self, run_id: str, namespace: str, chunks: Sequence[bytes]) -> int:
+        """Append chunks in order; returns the index after the last one."""
+        data = [bytes(c) for c in chunks]
+
+        async def op(conn: asyncpg.Connection) -> int:
+            try:
+                end = await conn.fetchval(
+                    "SELECT stream_append($1, $2, $3::bytea[], $4)",
+                    run_id,
+                    namespace,
+                    data,
+                    self.stream_channel,
+                )
+            except asyncpg.ForeignKeyViolationError as exc:
+                raise RunNotFound(run_id) from exc
+            if end is None:
+                raise WorldError(f"stream {namespace!r} of run {run_id} is closed")
+            return int(end)
+
+        return await self._call(op)
+
+    async def stream_close(self, run_id: str, namespace: str) -> None:
+        """Mark the stream finished (followers stop after its last chunk)."""
+
+        async def op(conn: asyncpg.Connection) -> None:
+            try:
+                await conn.execute(
+                    "WITH s AS (INSERT INTO streams (run_id, namespace, next_index, closed) "
+                    "VALUES ($1, $2, 0, true) ON CONFLICT (run_id, namespace) "
+                    "DO UPDATE SET closed = true RETURNING 1) "
+                    "SELECT pg_notify($3, $1 || '/' || $2) FROM s",
+                    run_id,
+                    namespace,
+                    self.stream_channel,
+                )
+            except asyncpg.ForeignKeyViolationError as exc:
+                raise RunNotFound(run_id) from exc
+
+        await self._call(op)
+
+    async def stream_read(
+        self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
+    ) -> tuple[list[StreamChunk], bool]:
+        """Up to `limit` chunks from index `start`, and whether the stream is closed."""
+        # One statement, one snapshot: if it says closed, every chunk is there.
+        rows = await self._fetch(
+            "SELECT s.closed, c.idx, c.data FROM streams s LEFT JOIN LATERAL ("
+            "SELECT idx, data FROM stream_chunks WHERE run_id = s.run_id "
+            "AND namespace = s.namespace AND idx >= $3 ORDER BY idx LIMIT $4) c ON true "
+            "WHERE s.run_id = $1 AND s.namespace = $2 ORDER BY c.idx",
+            run_id,
+            namespace,
+            start,
+            limit,
+        )
+        if not rows:
+            await self._exists(run_id)
+            return [], False
+        chunks = [StreamChunk(r[1], r[2]) for r in rows if r[1] is not None]
+        return chunks, bool(rows[0][0])
+
+    async def stream_follow(
+        self, run_id: str, namespace: str, start: int = 0
+    ) -> AsyncIterator[StreamChunk]:
+        """Chunks from `start` in order, waiting (woken by NOTIFY) until the stream is closed."""
+        key = f"{run_id}/{namespace}"
+        event, users = self._stream_events.setdefault(key, (asyncio.Event(), [0]))
+        users[0] += 1
+        try:
+            listening = await self._ensure_listener()
+            index = start
+            while True:
+                event.clear()  # before the read: a NOTIFY during it is not missed
+                chunks, closed = await self.stream_read(run_id, namespace, index, STREAM_PAGE)
+                for chunk in chunks:
+                    yield chunk
+                    index = chunk.index + 1
+                if chunks:
+                    continue
+                if closed:
+                    return
+                await _wait(event, STREAM_POLL_SECONDS if listening else DOWN_POLL_SECONDS)
+                listening = self._listening()
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                self._stream_events.pop(key, None)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(max(seconds, 0.0)):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
+def _encode_cursor(created_at: float, run_id: str) -> str:
+    return base64.urlsafe_b64encode(_encode([created_at, run_id])).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created_at, run_id = _decode(base64.urlsafe_b64decode(cursor.encode()))
+        return float(created_at), str(run_id)
+    except (ValueError, TypeError, msgspec.DecodeError) as exc:
+        raise ValueError(f"invalid list_runs cursor {cursor!r}") from exc
