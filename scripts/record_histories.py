@@ -56,7 +56,9 @@ def make_divergent() -> None:
     renamed = "step//flows.replayable//fetch_cost"
     for i, event in enumerate(events):
         if event.type == "step_created":
-            events[i] = msgspec.structs.replace(event, payload={**event.payload, "step_id": renamed})
+            events[i] = msgspec.structs.replace(
+                event, payload={**event.payload, "step_id": renamed}
+            )
             break
     dump_history(events, OUT / f"{DIVERGENT}.json")
     print(f"derived {DIVERGENT}: first step renamed to {renamed}")

@@ -28,6 +28,7 @@ from wdk.runtime.hooks import Hook, HookDefinition, create_hook, define_hook
 from wdk.runtime.primitives import WorkflowMetadata, get_workflow_metadata, sleep
 from wdk.runtime.steps import StepMetadata, get_step_metadata
 from wdk.runtime.streams import Writable, get_writable
+from wdk.runtime.webhooks import Webhook, WebhookRequest, WebhookResponse, create_webhook
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,9 @@ __all__ = [
     "SerializationError",
     "StepError",
     "StepMetadata",
+    "Webhook",
+    "WebhookRequest",
+    "WebhookResponse",
     "WorkflowCalledDirectly",
     "WorkflowCancelled",
     "WorkflowFailed",
@@ -51,6 +55,7 @@ __all__ = [
     "Writable",
     "__version__",
     "create_hook",
+    "create_webhook",
     "define_hook",
     "get_step_metadata",
     "get_workflow_metadata",

@@ -13,15 +13,19 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wdk.errors import RunNotFound, WorkflowCancelled, WorkflowFailed
 from wdk.runtime import serde
 from wdk.runtime.config import configure
 from wdk.runtime.runtime import FLOW, get_runtime
-from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun
+from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo
 
-__all__ = ["Run", "configure", "get_run", "resume_hook", "run_sync", "start"]
+if TYPE_CHECKING:
+    from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
+    from wdk.server.client import ServerClient
+
+__all__ = ["Run", "configure", "get_run", "resume_hook", "resume_webhook", "run_sync", "start"]
 
 T = TypeVar("T")
 
@@ -49,6 +53,9 @@ class Run:
     async def status(self) -> str:
         """"pending", "running", "completed", "failed" or "cancelled"."""
         _outside_workflow("Run.status()")
+        remote = _remote()
+        if remote is not None:
+            return (await remote.get_run(self.id)).status
         rt = await get_runtime()
         run = await rt.world.get_run(self.id)
         if run is None:
@@ -63,22 +70,17 @@ class Run:
             from wdk.runtime.compiled import step_call
 
             return await step_call(AWAIT_CHILD, (self.id,), {})
+        remote = _remote()
+        if remote is not None:
+            return _outcome(await remote.wait_terminal(self.id, timeout))
         rt = await get_runtime()
-        run = await rt.wait_terminal(self.id, timeout)
-        if run.status == "completed":
-            return serde.from_builtins(run.output)
-        if run.status == "cancelled":
-            raise WorkflowCancelled(self.id)
-        error = run.error or {}
-        raise WorkflowFailed(
-            self.id,
-            str(error.get("type", "Error")).rsplit(".", 1)[-1],
-            str(error.get("message", "")),
-            str(error.get("traceback", "")),
-        )
+        return _outcome(await rt.wait_terminal(self.id, timeout))
 
     async def events(self) -> list[Event]:
         """The run's whole event log, in order."""
+        remote = _remote()
+        if remote is not None:
+            return await remote.events(self.id)
         rt = await get_runtime()
         if await rt.world.get_run(self.id) is None:
             raise RunNotFound(self.id)
@@ -87,6 +89,9 @@ class Run:
     async def cancel(self) -> None:
         """Cancel the run: it ends `cancelled` whether it sleeps, waits or runs
         a step (an async step in this process is cancelled too). No-op once ended."""
+        remote = _remote()
+        if remote is not None:
+            return await remote.cancel(self.id)
         rt = await get_runtime()
         while True:
             run = await rt.world.get_run(self.id)
@@ -109,9 +114,28 @@ class Run:
     async def stream(self, namespace: str | None = None, start: int = 0) -> AsyncIterator[Any]:
         """Chunks written by the run's steps, from index `start`, following the
         stream until it is closed."""
+        remote = _remote()
+        if remote is not None:
+            async for value in remote.stream(self.id, namespace, start):
+                yield value
+            return
         rt = await get_runtime()
         async for chunk in rt.world.stream_follow(self.id, namespace or "default", start):
             yield serde.loads(chunk.data)
+
+
+def _outcome(run: RunInfo) -> Any:
+    if run.status == "completed":
+        return serde.from_builtins(run.output)
+    if run.status == "cancelled":
+        raise WorkflowCancelled(run.id)
+    error = run.error or {}
+    raise WorkflowFailed(
+        run.id,
+        str(error.get("type", "Error")).rsplit(".", 1)[-1],
+        str(error.get("message", "")),
+        str(error.get("traceback", "")),
+    )
 
 
 def _outside_workflow(what: str) -> None:
@@ -144,6 +168,12 @@ async def start(
     """
     if _in_workflow():
         return await _start_child(workflow, args, kwargs)
+    remote = _remote()
+    if remote is not None:
+        from wdk.runtime.loader import default_loader
+
+        workflow_id = workflow if isinstance(workflow, str) else default_loader().workflow_id_of(workflow)
+        return Run(await remote.start(workflow_id, args, kwargs, idempotency_key))
     rt = await get_runtime()
     loader = rt.loader
     workflow_id = workflow if isinstance(workflow, str) else loader.workflow_id_of(workflow)
@@ -176,9 +206,16 @@ async def resume_hook(token: str, payload: Any) -> Run:
     validation message) when a typed hook gets a payload of the wrong shape;
     in both cases nothing is written and the run keeps waiting.
     """
+    _outside_workflow("resume_hook()")
+    remote = _remote()
+    if remote is not None:
+        return Run(await remote.resume_hook(token, payload))
+    return await _resume_hook_local(token, payload)
+
+
+async def _resume_hook_local(token: str, payload: Any) -> Run:
     from wdk.errors import ConflictError, HookNotFound
 
-    _outside_workflow("resume_hook()")
     rt = await get_runtime()
     hook = await rt.world.get_hook(token)
     if hook is None:
@@ -199,6 +236,37 @@ async def resume_hook(token: str, payload: Any) -> Run:
         await rt.world.enqueue(FLOW, run.id)
         return Run(run.id)
     raise HookNotFound(token)
+
+
+async def resume_webhook(token: str, request: WebhookRequest | None = None) -> WebhookResponse:
+    """Deliver `request` to the webhook with this token, as its URL would, and
+    return the HTTP reply (202, the fixed response, or the one the workflow
+    gave with `respond_with`). Raises HookNotFound for an unknown token.
+
+        reply = await resume_webhook(token, WebhookRequest.make("POST", body={"ok": True}))
+    """
+    from wdk.runtime.webhooks import WebhookRequest, deliver
+
+    _outside_workflow("resume_webhook()")
+    request = request if request is not None else WebhookRequest()
+    remote = _remote()
+    if remote is not None:
+        response: WebhookResponse = await remote.resume_webhook(token, request)
+        return response
+    _, response = await deliver(token, request)
+    return response
+
+
+def _remote() -> ServerClient | None:
+    """The HTTP client when `configure(server_url=...)` (or WDK_SERVER_URL) is set."""
+    from wdk.runtime.config import settings
+
+    url = settings.server_url or os.environ.get("WDK_SERVER_URL")
+    if not url:
+        return None
+    from wdk.server.client import ServerClient
+
+    return ServerClient(url)
 
 
 def _validate_payload(type_ref: str, payload: Any) -> Any:

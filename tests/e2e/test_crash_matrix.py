@@ -10,8 +10,8 @@ import signal
 from pathlib import Path
 
 import pytest
+from e2e_support import child_env, read_ledger, run_state, start_in_child, wait_runs, workers
 from flows import crashy
-from helpers import child_env, read_ledger, run_state, start_in_child, wait_runs, workers
 
 STEPS = ["s1", "s2", "s3", "s4", "s5"]
 ARG = 7
@@ -49,12 +49,18 @@ async def test_killed_run_resumes_in_a_new_process(
     crash_step: str, when: str, data_dir: Path, tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:
     ledger = tmp_path / "ledger.jsonl"
-    env = child_env(subprocess_env, CRASHY_LEDGER=str(ledger), CRASHY_MARKER=str(tmp_path / "crashed"))
+    env = child_env(
+        subprocess_env, CRASHY_LEDGER=str(ledger), CRASHY_MARKER=str(tmp_path / "crashed")
+    )
     if when != "sleep":
         env["CRASHY_AT"] = f"{crash_step}:{when}"
 
     child = start_in_child(
-        data_dir, "flows.crashy:five", [ARG], env, kill_at_event="wait_created" if when == "sleep" else None
+        data_dir,
+        "flows.crashy:five",
+        [ARG],
+        env,
+        kill_at_event="wait_created" if when == "sleep" else None,
     )
     assert child.status == -signal.SIGKILL, child.stderr
     assert (tmp_path / "crashed").exists() or when == "sleep"
@@ -93,5 +99,5 @@ async def test_killed_run_resumes_in_a_new_process(
     assert types[-1] == "run_completed"
     # The timer stayed durable across the crash: s3 started only after the wake time.
     wait = next(e for e in events if e.type == "wait_created")
-    s3_start = [e for e in events if e.type == "step_started" and e.seq > wait.seq][0]
+    s3_start = next(e for e in events if e.type == "step_started" and e.seq > wait.seq)
     assert s3_start.at >= wait.payload["resume_at"]

@@ -200,3 +200,8 @@ def test_run_sync_from_plain_code() -> None:
     assert run_sync(basic.three_steps, 1) == 14
     # A second asyncio.run gets a fresh runtime on the same data dir.
     assert run_sync(basic.parallel, 2) == [0, 2]
+
+
+async def test_dataclass_built_in_workflow_code() -> None:
+    run = await start(basic.builds_dataclass, "o7")
+    assert await run.result(timeout=10) == basic.Order("O7", ["a", "gift"])

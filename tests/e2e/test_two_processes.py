@@ -5,13 +5,14 @@ Leases keep each step attempt in one process at a time."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from e2e_support import child_env, read_ledger, workers
 from flows import ledger as flows
-from helpers import child_env, read_ledger, workers
 
 from wdk.api import start
 from wdk.runtime.runtime import get_runtime
@@ -55,7 +56,7 @@ async def test_two_workers_finish_200_runs_without_overlapping_attempts(
         numbers = [a["attempt"] for a in attempts]
         assert len(numbers) == len(set(numbers)), f"{key}: attempt numbers repeat: {numbers}"
         spans = sorted((a["t0"], a["t1"]) for a in attempts)
-        for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (begin, _) in itertools.pairwise(spans):
             assert end <= begin, f"{key}: two attempts overlapped in time: {spans}"
     # Nothing failed or crashed, so no step needed a second attempt at all.
     assert len(lines) == RUNS * flows.STEPS

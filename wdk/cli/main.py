@@ -22,6 +22,7 @@ COMMANDS: list[str] = [
     "inspect",
     "cancel",
     "replay",
+    "serve",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

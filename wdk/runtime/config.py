@@ -17,22 +17,32 @@ from wdk.worlds.base import World
 class Settings:
     world: str | World | None = None  # name ("local", "postgres") or an instance
     data_dir: str | None = None
+    server_url: str | None = None  # set: wdk.api talks to a `wdk serve` over HTTP
     options: dict[str, Any] = field(default_factory=dict)
 
 
 settings = Settings()
 
 
-def configure(*, world: str | World | None = None, data_dir: str | Path | None = None, **options: Any) -> None:
+def configure(
+    *,
+    world: str | World | None = None,
+    data_dir: str | Path | None = None,
+    server_url: str | None = None,
+    **options: Any,
+) -> None:
     """Choose the world for runtimes started from now on.
 
         configure(data_dir="/var/lib/myapp/wdk")          # local world, another folder
         configure(world="postgres", url="postgresql://...")  # scale out
+        configure(server_url="http://127.0.0.1:3000")     # client of a `wdk serve`
     """
     if world is not None:
         settings.world = world
     if data_dir is not None:
         settings.data_dir = str(data_dir)
+    if server_url is not None:
+        settings.server_url = server_url or None
     settings.options.update(options)
 
 
@@ -41,6 +51,7 @@ def reset() -> None:
     global settings
     settings.world = None
     settings.data_dir = None
+    settings.server_url = None
     settings.options.clear()
 
 

@@ -16,7 +16,6 @@ import os
 import sys
 import types
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from wdk.compiler import analyze_source, compile_source, has_directive, module_name_for_path
@@ -128,6 +127,9 @@ class Loader:
         """The sandboxed workflow function for an id."""
         _, module, qualname = split_id(workflow_id)
         code, path = self.workflow_source(module)
+        # The real module first: its classes are shared with the sandbox (and
+        # dataclasses with string annotations need it to resolve them).
+        self.real_module(module)
         namespace = self.sandbox.load(module, code, path)
         obj = _lookup(namespace, qualname)
         if obj is None or workflow_id not in namespace.get("__wdk_workflows__", {}).values():
@@ -150,7 +152,9 @@ class Loader:
                     return candidate
         try:
             return importlib.import_module(module)
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise  # the module is there, its own import failed: keep that traceback
             raise WorkflowNotFound(f"cannot import module {module!r}: {exc}") from exc
 
     def step_function(self, step_id: str, closure: dict[str, Any] | None = None) -> Callable[..., Any]:
@@ -208,7 +212,3 @@ def default_loader() -> Loader:
     if _default is None:
         _default = Loader()
     return _default
-
-
-def _path_hint(path: str) -> Path:
-    return Path(path)

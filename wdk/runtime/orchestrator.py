@@ -37,6 +37,11 @@ log = logging.getLogger("wdk")
 LOAD_RETRY = 10.0
 
 StepTask = asyncio.Task[tuple[Call, Outcome]]
+
+
+class _CannotLoad(WdkError):
+    """The run's workflow code cannot be loaded here (yet): retried, never failed."""
+
 _INLINE = "<inline>"
 
 
@@ -87,7 +92,10 @@ class Orchestrator:
                 raise RunNotFound(run_id)
             created = events[0]
             workflow_id = str(created.payload.get("workflow_id"))
-            fn = self.loader.workflow_function(workflow_id)
+            try:
+                fn = self.loader.workflow_function(workflow_id)
+            except Exception as exc:  # broken user code: any error while loading it
+                raise _CannotLoad(f"{workflow_id}: {type(exc).__name__}: {exc}") from exc
             inst = WorkflowInstance(run_id, workflow_id, fn, created)
         try:
             for event in events:
@@ -109,8 +117,8 @@ class Orchestrator:
             return None
         except RunNotFound:
             raise
-        except (WdkError, ImportError, SyntaxError, OSError) as exc:
-            log.error("wdk: cannot load the workflow of run %s, will retry: %s", run_id, exc)
+        except _CannotLoad as exc:
+            log.error("wdk: cannot load the workflow of run %s, will retry in %ss: %s", run_id, LOAD_RETRY, exc)
             return time.time() + LOAD_RETRY
         if inst.terminal:
             inst.close()

@@ -191,6 +191,7 @@ class Sandbox:
             else:
                 self._resolved[module_name] = previous
             raise
+        _share_classes(namespace, module_name)
         return module
 
     # --- the import guard -------------------------------------------------------------
@@ -309,3 +310,21 @@ class Sandbox:
             return self.resolve(name)
 
         return PartialModule(importlib, (), {"import_module": import_module})
+
+
+def _share_classes(namespace: dict[str, Any], module_name: str) -> None:
+    """Use the real module's classes in place of the sandbox's copies.
+
+    Data crosses between the workflow and its steps as dataclasses, enums and
+    structs; if the workflow had its own copy of each class, values built on
+    one side would not be instances of the other side's class (and could not
+    be serialized by reference). Functions stay sandboxed; classes are shared.
+    """
+    real = sys.modules.get(module_name)
+    if real is None:
+        return
+    for name, obj in list(namespace.items()):
+        if isinstance(obj, type) and obj.__module__ == module_name:
+            twin = getattr(real, name, None)
+            if isinstance(twin, type) and twin.__qualname__ == obj.__qualname__:
+                namespace[name] = twin

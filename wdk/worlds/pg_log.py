@@ -144,7 +144,7 @@ def _append_args(run_id: str, events: Sequence[NewEvent]) -> list[list[Any]]:
 def _projection_fields(
     e: NewEvent, p: dict[str, Any]
 ) -> tuple[str | None, int | None, float | None, bytes | None]:
-    """(step_id | token, attempt, retry_at | resume_at, error | metadata | output)."""
+    """(step_id | token, attempt | conflict, retry_at | resume_at, error | metadata | output)."""
     t = e.type
     if t == "step_created":
         return str(_field(e, "step_id")), None, None, None
@@ -159,7 +159,8 @@ def _projection_fields(
     if t == "wait_created":
         return None, None, float(_field(e, "resume_at")), None
     if t == "hook_created":
-        return str(_field(e, "token")), None, None, _encode(p.get("metadata") or {})
+        conflict = 1 if p.get("conflict") else None
+        return str(_field(e, "token")), conflict, None, _encode(p.get("metadata") or {})
     return None, None, None, None
 
 

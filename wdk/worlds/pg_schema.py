@@ -37,7 +37,7 @@ _FINISH_RUN = """
 # then finds last_seq moved and conflicts: the log never forks. Any RAISE
 # rolls back the statement, so nothing of a refused batch is written. Codes
 # WDK01 (conflict) and WDK02 (unknown run) are mapped by `pg_log`.
-# Per event: p_names = step_id | token, p_nums = attempt, p_times = retry_at |
+# Per event: p_names = step_id | token, p_nums = attempt | hook conflict flag, p_times = retry_at |
 # resume_at, p_blobs = error | metadata | output (extracted by pg_log).
 _APPEND_FUNCTION = (
     """
@@ -131,7 +131,9 @@ BEGIN
       UPDATE waits SET status = 'completed' WHERE run_id = p_run AND correlation_id = p_cids[i];
     WHEN 'hook_created' THEN
       INSERT INTO hooks (run_id, correlation_id, seq, token, status, created_at, metadata)
-        VALUES (p_run, p_cids[i], p_expected + i, p_names[i], 'active', p_ats[i], p_blobs[i]);
+        VALUES (p_run, p_cids[i], p_expected + i, p_names[i],
+          -- A hook recorded as conflicting (p_nums = 1) never held its token.
+          CASE WHEN p_nums[i] = 1 THEN 'conflict' ELSE 'active' END, p_ats[i], p_blobs[i]);
     WHEN 'hook_received' THEN
       PERFORM 1 FROM hooks WHERE run_id = p_run AND correlation_id = p_cids[i];
     WHEN 'hook_disposed' THEN
@@ -359,6 +361,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncio.TimeoutError,
     asyncpg.InterfaceError,
+    # A connection killed mid-call can fail the pool's reset on release this way.
+    asyncpg.InternalClientError,
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, server starting up
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections

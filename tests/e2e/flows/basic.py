@@ -229,3 +229,11 @@ async def does_io() -> None:
     import shutil
 
     shutil.rmtree("/tmp/definitely-not-here")  # not a name the compiler forbids: the sandbox stops it
+
+
+async def builds_dataclass(order_id: str) -> Order:
+    "use workflow"
+    order = Order(order_id, ["a"])  # made by workflow code, sent to a step, and back
+    back = await echo_order(order)
+    assert isinstance(back, Order)
+    return back

@@ -15,7 +15,7 @@ import signal
 
 from wdk import get_step_metadata, sleep
 
-SLEEP_SECONDS = 0.25
+SLEEP_SECONDS = 0.3
 
 
 def _append(record: dict[str, object]) -> None:

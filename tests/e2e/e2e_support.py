@@ -4,7 +4,7 @@ Test side: `start_in_child` starts a run in a fresh process (which may die
 mid-run), `Worker` runs `python -m wdk worker` on a data dir, `wait_runs`
 follows runs through the local world, `read_ledger` reads the steps' logs.
 
-Child side (`python helpers.py --data-dir D --workflow flows.crashy:five
+Child side (`python e2e_support.py --data-dir D --workflow flows.crashy:five
 --args '[1]'`): starts the run with `wdk.api`, prints its id, then waits for
 its result -- or SIGKILLs itself once the run's log holds an event of the
 type given by `--kill-at-event`.
@@ -56,7 +56,7 @@ def start_in_child(
     kill_at_event: str | None = None,
 ) -> Child:
     """Run the child-side runner to the end (or its death)."""
-    cmd = [sys.executable, str(E2E / "helpers.py"), "--data-dir", str(data_dir)]
+    cmd = [sys.executable, str(E2E / "e2e_support.py"), "--data-dir", str(data_dir)]
     cmd += ["--workflow", workflow, "--args", json.dumps(args)]
     if kill_at_event:
         cmd += ["--kill-at-event", kill_at_event]
@@ -118,7 +118,9 @@ def workers(
         assert codes == [0] * len(started), f"workers exited with {codes}"
 
 
-async def wait_runs(data_dir: Path, run_ids: Iterable[str], timeout: float = 20.0) -> dict[str, RunInfo]:
+async def wait_runs(
+    data_dir: Path, run_ids: Iterable[str], timeout: float = 20.0
+) -> dict[str, RunInfo]:
     """Poll the store until every run ended; AssertionError naming the stragglers."""
     pending = set(run_ids)
     done: dict[str, RunInfo] = {}
@@ -134,7 +136,9 @@ async def wait_runs(data_dir: Path, run_ids: Iterable[str], timeout: float = 20.
                     done[run_id] = run
                     pending.discard(run_id)
             if pending:
-                assert time.monotonic() < deadline, f"{len(pending)} runs unfinished after {timeout} s"
+                assert time.monotonic() < deadline, (
+                    f"{len(pending)} runs unfinished after {timeout} s"
+                )
                 await asyncio.sleep(0.05)
         return done
     finally:
@@ -187,7 +191,9 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--workflow", required=True, help="module:function")
     parser.add_argument("--args", default="[]", help="JSON list of arguments")
-    parser.add_argument("--kill-at-event", default=None, help="SIGKILL self once the log has this event type")
+    parser.add_argument(
+        "--kill-at-event", default=None, help="SIGKILL self once the log has this event type"
+    )
     asyncio.run(_child(parser.parse_args()))
 
 

@@ -1,0 +1,308 @@
+"""`wdk start`, `wdk inspect`, `wdk cancel`, `wdk replay`, in process through
+`wdk.cli.main.main` (plus one subprocess run of `python -m wdk`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wdk.cli.main import main
+from wdk.runtime import config, serde
+from wdk.worlds import create_world
+
+TESTS = Path(__file__).resolve().parent.parent
+E2E = str(TESTS / "e2e")
+HISTORIES = TESTS / "histories"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config() -> Iterator[None]:
+    config.reset()
+    yield
+    config.reset()
+
+
+@pytest.fixture
+def wdk(tmp_path: Path, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run `wdk ARGS...` on a fresh data dir; returns (exit code, stdout, stderr)."""
+    data_dir = str(tmp_path / "wdk")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([*args, "--data-dir", data_dir, "--path", E2E])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.data_dir = data_dir  # type: ignore[attr-defined]
+    return run
+
+
+def _start(wdk, *args: str) -> str:  # type: ignore[no-untyped-def]
+    code, out, err = wdk("start", *args)
+    assert code == 0, err
+    run_id = out.strip()
+    assert run_id.startswith("wrun_")
+    return run_id
+
+
+@pytest.mark.parametrize("command", ["start", "inspect", "cancel", "replay"])
+def test_every_command_has_help_with_an_example(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"wdk {command}" in out and "examples:" in out
+
+
+def test_inspect_views_have_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for view in ("runs", "run", "steps", "events", "hooks", "streams"):
+        assert main(["inspect", view, "--help"]) == 0
+        assert "--json" in capsys.readouterr().out
+
+
+def test_start_wait_prints_the_result_as_json(wdk) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = wdk("start", "flows.basic:three_steps", "[4]", "--wait")
+    assert code == 0, err
+    assert json.loads(out) == 20
+    assert err.startswith("started wrun_")
+
+
+def test_start_wait_with_kwargs_and_a_single_argument(wdk) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = wdk("start", "flows.basic:three_steps", "--kwargs", '{"x": 1}', "--wait")
+    assert (code, json.loads(out)) == (0, 14), err
+    code, out, err = wdk("start", "flows.basic:parallel", "3", "--wait")
+    assert (code, json.loads(out)) == (0, [0, 2, 4]), err
+
+
+def test_start_wait_failed_run_exits_1_with_type_and_message(wdk) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = wdk("start", "flows.basic:fails_fatally", "--wait")
+    assert code == 1 and out == ""
+    assert "FatalError: card declined" in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuch_module_xyz:f"], "cannot import 'nosuch_module_xyz'"),
+        (["flows.basic:nope"], "has no 'nope'"),
+        (["flows.basic"], "expected MODULE:FUNC"),
+        (["flows.basic:three_steps", "[1,"], "ARGS_JSON is not valid JSON"),
+        (["flows.basic:three_steps", "[1]", "--kwargs", "[]"], "--kwargs must be a JSON object"),
+        (["flows.basic:add", "[1, 2]"], "cannot start add"),
+    ],
+)
+def test_start_bad_input_is_one_clear_line(wdk, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = wdk("start", *args)
+    assert code == 1
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_start_without_wait_queues_then_cancel(wdk) -> None:  # type: ignore[no-untyped-def]
+    run_id = _start(wdk, "flows.basic:three_steps", "[1]")
+    code, out, _ = wdk("inspect", "runs", "--json")
+    runs = json.loads(out)["runs"]
+    assert [(r["id"], r["status"]) for r in runs] == [(run_id, "pending")]  # nothing ran it
+    code, out, _ = wdk("inspect", "run", run_id)
+    assert code == 0 and "pending" in out and "no steps yet" in out
+
+    code, out, _ = wdk("cancel", run_id)
+    assert (code, out.strip()) == (0, f"{run_id}: cancelled")
+    code, out, _ = wdk("cancel", run_id)
+    assert (code, out.strip()) == (0, f"{run_id}: already cancelled; nothing to cancel")
+    code, out, _ = wdk("inspect", "runs", "--status", "cancelled")
+    assert run_id in out and "cancelled" in out
+    code, out, _ = wdk("replay", run_id)  # a cancel before the first step still replays
+    assert code == 0 and "replays cleanly" in out
+
+
+def test_start_with_idempotency_key_returns_the_same_run(wdk) -> None:  # type: ignore[no-untyped-def]
+    first = _start(wdk, "flows.basic:three_steps", "[1]", "--idempotency-key", "k1")
+    assert _start(wdk, "flows.basic:three_steps", "[1]", "--idempotency-key", "k1") == first
+    assert _start(wdk, "flows.basic:three_steps", "[1]", "--idempotency-key", "k2") != first
+
+
+def _completed_run(wdk) -> str:  # type: ignore[no-untyped-def]
+    code, _, err = wdk("start", "flows.basic:three_steps", "[4]", "--wait")
+    assert code == 0, err
+    return _run_id(err)
+
+
+def _run_id(stderr: str) -> str:
+    """The id from `started wrun_...`, the first line `start --wait` writes to stderr."""
+    return stderr.split()[1]
+
+
+def test_inspect_runs_table_and_filters(wdk) -> None:  # type: ignore[no-untyped-def]
+    done = _completed_run(wdk)
+    queued = _start(wdk, "flows.basic:parallel", "[2]")
+    code, out, _ = wdk("inspect", "runs")
+    assert code == 0
+    for text in (
+        done,
+        queued,
+        "flows.basic:three_steps",
+        "flows.basic:parallel",
+        "completed",
+        "pending",
+    ):
+        assert text in out
+    assert out.index(queued) < out.index(done)  # newest first
+    _, out, _ = wdk("inspect", "runs", "--workflow", "flows.basic:parallel")
+    assert queued in out and done not in out
+    _, out, _ = wdk("inspect", "runs", "--status", "completed", "--json")
+    assert [r["id"] for r in json.loads(out)["runs"]] == [done]
+    _, out, _ = wdk("inspect", "runs", "--limit", "1", "--json")
+    page = json.loads(out)
+    assert len(page["runs"]) == 1 and page["next_cursor"]
+    _, out, _ = wdk("inspect", "runs", "--limit", "1", "--cursor", page["next_cursor"], "--json")
+    assert [r["id"] for r in json.loads(out)["runs"]] == [done]
+    _, out, _ = wdk("inspect", "runs", "--status", "failed")
+    assert "no runs match" in out
+
+
+def test_inspect_run_tree_steps_and_events(wdk) -> None:  # type: ignore[no-untyped-def]
+    run_id = _completed_run(wdk)
+    code, out, _ = wdk("inspect", "run", run_id)
+    assert code == 0
+    lines = out.splitlines()
+    assert run_id in lines[0] and "completed" in lines[0]
+    steps = [line for line in lines if "step " in line]
+    assert [s.split("step ")[1].split()[0] for s in steps] == ["add", "double", "add"]
+    assert all("1 attempt" in s for s in steps)
+    assert "result 20" in out
+
+    _, out, _ = wdk("inspect", "run", run_id, "--json")
+    data = json.loads(out)
+    assert data["run"]["output"] == 20 and len(data["steps"]) == 3 and data["waits"] == []
+
+    _, out, _ = wdk("inspect", "steps", run_id, "--json")
+    assert [s["status"] for s in json.loads(out)] == ["completed"] * 3
+    _, out, _ = wdk("inspect", "steps", run_id)
+    assert "3 steps" in out and "double" in out
+
+    _, out, _ = wdk("inspect", "events", run_id, "--json")
+    types = [e["type"] for e in json.loads(out)]
+    assert types[0] == "run_created" and types[-1] == "run_completed"
+    _, out, _ = wdk("inspect", "events", run_id)
+    assert f"{len(types)} events" in out and "step_completed" in out
+
+
+def test_inspect_run_shows_retries_waits_and_errors(wdk) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = wdk("start", "flows.basic:sleeper", "0.01", "--wait")
+    assert code == 0, err
+    _, out, _ = wdk("inspect", "run", _run_id(err))
+    assert "sleep until" in out and "completed" in out
+    code, _, err = wdk("start", "flows.basic:retrying", "1", "--wait")
+    assert code == 0, err
+    _, out, _ = wdk("inspect", "run", _run_id(err))
+    assert "2 attempts" in out
+    code, _, err = wdk("start", "flows.basic:fails_fatally", "--wait")
+    _, out, _ = wdk("inspect", "run", _run_id(err))
+    assert "failed" in out and "FatalError: card declined" in out
+
+
+def test_inspect_hooks_and_streams(wdk) -> None:  # type: ignore[no-untyped-def]
+    run_id = _start(wdk, "flows.basic:three_steps", "[1]")
+
+    async def write() -> None:
+        world = create_world("local", data_dir=wdk.data_dir)
+        await world.open()
+        run = await world.get_run(run_id)
+        assert run is not None
+        from wdk.worlds.base import NewEvent
+
+        await world.append(
+            run_id, run.last_seq, [NewEvent("hook_created", 1.0, "hook_1_x", {"token": "tok_1"})]
+        )
+        await world.stream_append(
+            run_id, "progress", [serde.dumps({"done": 1}), serde.dumps("half")]
+        )
+        await world.stream_close(run_id, "progress")
+        await world.close()
+
+    asyncio.run(write())
+    code, out, _ = wdk("inspect", "hooks")
+    assert code == 0 and "tok_1" in out and run_id in out and "1 live hooks" in out
+    _, out, _ = wdk("inspect", "hooks", run_id, "--json")
+    assert [h["token"] for h in json.loads(out)] == ["tok_1"]
+    _, out, _ = wdk("inspect", "run", run_id)
+    assert "hook tok_1" in out
+    _, out, _ = wdk("inspect", "streams", run_id, "--namespace", "progress")
+    assert '{"done":1}' in out and '"half"' in out and "(closed)" in out
+    _, out, _ = wdk("inspect", "streams", run_id, "--namespace", "progress", "--json")
+    assert json.loads(out) == {
+        "namespace": "progress",
+        "closed": True,
+        "chunks": [{"index": 0, "value": {"done": 1}}, {"index": 1, "value": "half"}],
+    }
+    _, out, _ = wdk("inspect", "streams", run_id)
+    assert "0 chunks in stream 'default' (open)" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "run", "wrun_nope"],
+        ["inspect", "steps", "wrun_nope"],
+        ["inspect", "events", "wrun_nope"],
+        ["inspect", "hooks", "wrun_nope"],
+        ["inspect", "streams", "wrun_nope"],
+        ["cancel", "wrun_nope"],
+        ["replay", "wrun_nope"],
+    ],
+)
+def test_unknown_run_id_is_one_clear_line(wdk, args: list[str]) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = wdk(*args)
+    assert code == 1 and out == ""
+    assert err.startswith("wdk: error: no run with id 'wrun_nope'") and err.count("\n") == 1
+
+
+def test_replay_run_from_the_world_and_save(wdk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run_id = _completed_run(wdk)
+    saved = tmp_path / "h.json"
+    code, out, _ = wdk("replay", run_id, "--save", str(saved))
+    assert code == 0 and "replays cleanly" in out and "recorded result" in out
+    code, out, _ = wdk("replay", "--history", str(saved), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["run_id"] == run_id and report["result_matches"]
+
+
+def test_replay_divergent_history_exits_1(wdk) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = wdk("replay", "--history", str(HISTORIES / "divergent_step_renamed.json"))
+    assert code == 1
+    assert "DIVERGES at event 2" in out
+    assert "history has: step step//flows.replayable//fetch_cost" in out
+    assert "code called: step step//flows.replayable//fetch_price" in out
+    assert "replayable.py:" in out
+    code, out, _ = wdk(
+        "replay", "--history", str(HISTORIES / "divergent_step_renamed.json"), "--json"
+    )
+    assert code == 1 and json.loads(out)["error"]["location"].split(":")[-1].isdigit()
+
+
+def test_replay_argument_errors(wdk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = wdk("replay")
+    assert code == 1 and "give a run id or --history" in err
+    code, _, err = wdk("replay", "--history", str(tmp_path / "missing.json"))
+    assert code == 1 and "missing.json" in err
+
+
+def test_python_m_wdk_start_wait_in_a_fresh_process(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": E2E, "WDK_DATA_DIR": str(tmp_path / "wdk")}
+    done = subprocess.run(
+        [sys.executable, "-m", "wdk", "start", "flows.basic:three_steps", "[2]", "--wait"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == 16

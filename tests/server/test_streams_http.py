@@ -1,0 +1,131 @@
+"""A run's stream over HTTP: NDJSON and SSE, live, resumed, and big."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+
+import aiohttp
+import pytest
+import server_flows
+from support import WELL_KNOWN
+
+from wdk.api import start
+from wdk.server.app import Server
+
+
+def _url(server: Server, run_id: str, **params: object) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"{server.url}{WELL_KNOWN}/runs/{run_id}/stream" + (f"?{query}" if query else "")
+
+
+async def test_ndjson_read_while_written_then_resumed_from_k(server: Server) -> None:
+    run = await start(server_flows.chunks, 30, 4, 0.01)
+    got: list[dict[str, object]] = []
+    async with aiohttp.ClientSession() as http:
+        async with http.get(_url(server, run.id)) as resp:
+            assert resp.status == 200
+            assert resp.headers["content-type"].startswith("application/x-ndjson")
+            async for line in resp.content:
+                got.append(json.loads(line))
+                if len(got) == 10:
+                    break  # disconnect mid-stream, while the step still writes
+        assert await run.status() == "running"
+        async with http.get(_url(server, run.id, start=10)) as resp:
+            rest = [json.loads(line) async for line in resp.content]
+    assert [c["i"] for c in got + rest] == list(range(30))
+    assert await run.result(timeout=10) == 30
+
+
+async def test_sse_read_while_written_then_resumed_with_last_event_id(server: Server) -> None:
+    run = await start(server_flows.chunks, 20, 4, 0.01)
+    events: list[tuple[int, dict[str, object]]] = []
+    async with aiohttp.ClientSession() as http:
+        headers = {"accept": "text/event-stream"}
+        async with http.get(_url(server, run.id), headers=headers) as resp:
+            assert resp.headers["content-type"].startswith("text/event-stream")
+            ident = None
+            async for raw in resp.content:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("id: "):
+                    ident = int(line[4:])
+                elif line.startswith("data: "):
+                    events.append((ident or 0, json.loads(line[6:])))
+                    if len(events) == 5:
+                        break
+        assert await run.status() == "running"
+        last = events[-1][0]
+        tail: list[str] = []
+        async with http.get(_url(server, run.id), headers={**headers, "last-event-id": str(last)}) as resp:
+            async for raw in resp.content:
+                tail.append(raw.decode())
+    text = "".join(tail)
+    rest = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ") and '"i"' in line]
+    assert [e[1]["i"] for e in events] + [c["i"] for c in rest] == list(range(20))
+    assert 'event: end\ndata: {"next":20}' in text
+    await run.result(timeout=10)
+
+
+async def test_stream_errors(server: Server) -> None:
+    run = await start(server_flows.chunks, 1, 1, 0)
+    await run.result(timeout=10)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(_url(server, "wrun_nope")) as resp:
+            assert resp.status == 404
+            assert (await resp.json())["type"] == "RunNotFound"
+        for bad in ("x", "-1", "1e3"):
+            async with http.get(_url(server, run.id, start=bad)) as resp:
+                assert resp.status == 400
+        async with http.get(_url(server, run.id, start=5)) as resp:  # past the end of a closed stream
+            assert resp.status == 200 and await resp.read() == b""
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _rss_kib() -> int:
+    return _status_kib("VmRSS")
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM (the kernel's peak RSS) to the current RSS, where allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+async def test_100_mb_stream_read_over_http_in_bounded_memory(server: Server) -> None:
+    n, size = 100_000, 1000  # ~1 KB per chunk as JSON: ~100 MB
+    t0 = time.monotonic()
+    run = await start(server_flows.chunks, n, size, 0)
+    assert await run.result(timeout=50) == n
+    written = time.monotonic() - t0
+    base = _rss_kib()
+    exact = _reset_peak()
+    peak = base
+    count = total = 0
+    async with aiohttp.ClientSession() as http, http.get(_url(server, run.id)) as resp:
+        async for line in resp.content:
+            total += len(line)
+            if count % 5000 == 0:
+                assert json.loads(line)["i"] == count
+                peak = max(peak, _rss_kib())
+            count += 1
+    peak = max(peak, _rss_kib(), _status_kib("VmHWM") if exact else 0)
+    assert count == n
+    assert total >= 100_000_000
+    growth_mb = (peak - base) / 1024
+    print(f"100 MB stream: written in {written:.1f} s, read in {time.monotonic() - t0 - written:.1f} s, "
+          f"peak RSS growth {growth_mb:.1f} MB ({'VmHWM' if exact else 'sampled'})")
+    assert growth_mb < 50, f"RSS grew by {growth_mb:.1f} MB while reading"

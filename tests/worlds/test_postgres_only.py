@@ -1,0 +1,350 @@
+"""The postgres world's own promises: migrations, bad input, many processes, lost connections.
+
+Each test uses a fresh schema and drops it; all skip (saying why) without a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from conftest import drop_schema, require_postgres, unique_schema
+from world_support import ev, new_run, owner
+
+from wdk.errors import ConflictError, WorldError
+from wdk.worlds import COMPLETION_TYPES, create_world
+
+asyncpg = pytest.importorskip("asyncpg")
+
+from wdk.worlds.pg_schema import COMPLETIONS_SQL, SCHEMA_VERSION  # noqa: E402
+from wdk.worlds.postgres import PostgresWorld  # noqa: E402
+
+PASSWORD = "s3cr3t-Pw"
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[tuple[str, str]]:
+    """(url, schema): a schema name nobody uses, dropped after the test."""
+    url, schema = require_postgres(), unique_schema()
+    try:
+        yield url, schema
+    finally:
+        await drop_schema(url, schema)
+
+
+async def opened(url: str, schema: str) -> PostgresWorld:
+    world = PostgresWorld(url, schema=schema)
+    await world.open()
+    return world
+
+
+async def admin(url: str) -> asyncpg.Connection:
+    conn: asyncpg.Connection = await asyncpg.connect(url)
+    return conn
+
+
+def test_completion_literals_match_the_protocol() -> None:
+    assert set(COMPLETIONS_SQL.strip("()").replace("'", "").split(", ")) == COMPLETION_TYPES
+
+
+async def test_many_opens_at_once_migrate_once(target: tuple[str, str]) -> None:
+    url, schema = target
+    worlds = [PostgresWorld(url, schema=schema) for _ in range(6)]
+    await asyncio.gather(*(w.open() for w in worlds))
+    try:
+        run = await new_run(worlds[0])
+        assert (await worlds[-1].get_run(run)) is not None
+        conn = await admin(url)
+        try:
+            rows = await conn.fetch(f'SELECT version FROM "{schema}".wdk_migrations')
+            version = await conn.fetchval(
+                f"SELECT value FROM \"{schema}\".wdk_meta WHERE key = 'schema_version'"
+            )
+        finally:
+            await conn.close()
+        assert sorted(r[0] for r in rows) == list(range(1, SCHEMA_VERSION + 1))
+        assert version == str(SCHEMA_VERSION)
+    finally:
+        await asyncio.gather(*(w.close() for w in worlds))
+
+
+async def test_a_newer_schema_is_refused(target: tuple[str, str]) -> None:
+    url, schema = target
+    world = await opened(url, schema)
+    await new_run(world, "keep")
+    await world.close()
+    conn = await admin(url)
+    newer = SCHEMA_VERSION + 7
+    try:
+        await conn.execute(
+            f"UPDATE \"{schema}\".wdk_meta SET value = $1 WHERE key = 'schema_version'", str(newer)
+        )
+    finally:
+        await conn.close()
+    with pytest.raises(WorldError) as info:
+        await opened(url, schema)
+    text = str(info.value)
+    assert f"version {newer}" in text and f"version {SCHEMA_VERSION}" in text
+    assert "upgrade wdk" in text and schema in text
+
+
+async def test_a_foreign_schema_is_left_alone(target: tuple[str, str]) -> None:
+    url, schema = target
+    conn = await admin(url)
+    try:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+        await conn.execute(f'CREATE TABLE "{schema}".invoices (id int)')
+        with pytest.raises(WorldError, match=r"not a wdk schema.*invoices"):
+            await opened(url, schema)
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)
+        assert [r[0] for r in tables] == ["invoices"]
+    finally:
+        await conn.close()
+
+
+def _with(url: str, **parts: str) -> str:
+    user = parts.get("user", "postgres")
+    host = parts.get("host", "127.0.0.1")
+    port = parts.get("port", url.rsplit(":", 1)[1].split("/")[0])
+    db = parts.get("db", url.rsplit("/", 1)[1])
+    return f"postgresql://{user}:{PASSWORD}@{host}:{port}/{db}"
+
+
+@pytest.mark.parametrize(
+    ("parts", "why"),
+    [
+        ({"db": "no_such_db_wdk"}, "database does not exist"),
+        ({"user": "no_such_role_wdk"}, "user name or password"),
+        ({"port": "1"}, "unreachable"),
+    ],
+)
+async def test_bad_targets_fail_at_open_without_the_password(
+    parts: dict[str, str], why: str
+) -> None:
+    url = _with(require_postgres(), **parts)
+    world = PostgresWorld(url, schema=unique_schema(), connect_timeout=3)
+    started = time.monotonic()
+    with pytest.raises(WorldError) as info:
+        await world.open()
+    text = str(info.value)
+    assert why in text and PASSWORD not in text
+    assert "127.0.0.1" in text and parts.get("db", parts.get("port", "")) in text
+    assert time.monotonic() - started < 5
+    with pytest.raises(WorldError, match="not open"):
+        await world.get_run("x")
+
+
+async def test_bad_urls_and_missing_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for url in (f"mysql://root:{PASSWORD}@db/x", "not a url at all"):
+        with pytest.raises(WorldError) as info:
+            await PostgresWorld(url, schema="s").open()
+        assert "postgresql://" in str(info.value) and PASSWORD not in str(info.value)
+    monkeypatch.delenv("WDK_POSTGRES_URL", raising=False)
+    with pytest.raises(WorldError, match="WDK_POSTGRES_URL"):
+        PostgresWorld()
+    with pytest.raises(ValueError, match="schema name"):
+        PostgresWorld("postgresql://h/db", schema='bad"name')
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WDK_POSTGRES_URL", "postgresql://u@h:5433/db")
+    monkeypatch.delenv("WDK_POSTGRES_SCHEMA", raising=False)
+    world = PostgresWorld()
+    assert (world.url, world.schema) == ("postgresql://u@h:5433/db", "wdk")
+    monkeypatch.setenv("WDK_POSTGRES_SCHEMA", "tenant_a")
+    assert PostgresWorld().schema == "tenant_a"
+    chosen = create_world("postgres", url="postgresql://x@y/z", schema="other")
+    assert isinstance(chosen, PostgresWorld) and (chosen.url, chosen.schema) == (
+        "postgresql://x@y/z",
+        "other",
+    )
+    assert "u@h:5433/db" in repr(world)
+
+
+async def test_no_rights_to_create_the_schema(target: tuple[str, str]) -> None:
+    url, schema = target
+    role = f"wdk_norights_{uuid.uuid4().hex[:8]}"
+    conn = await admin(url)
+    await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
+    try:
+        limited = url.replace("postgres@", f"{role}:{PASSWORD}@", 1)
+        assert limited != url, "the test URL must name the user postgres"
+        with pytest.raises(WorldError) as info:
+            await opened(limited, schema)
+        text = str(info.value)
+        assert "rights" in text and schema in text and PASSWORD not in text
+        exists = await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema)
+        assert exists is None
+    finally:
+        await conn.execute(f"DROP ROLE {role}")
+        await conn.close()
+
+
+async def test_a_notify_wakes_a_waiter_in_another_process(target: tuple[str, str]) -> None:
+    url, schema = target
+    a, b = await opened(url, schema), await opened(url, schema)
+    try:
+        await a.wait_for_messages("q", timeout=0.01)  # starts a's LISTEN connection
+
+        async def later() -> None:
+            await asyncio.sleep(0.05)
+            await b.enqueue("q", "k", b"x")
+
+        task = asyncio.create_task(later())
+        started = time.monotonic()
+        await a.wait_for_messages("q", timeout=5)
+        assert time.monotonic() - started < 0.5
+        await task
+        [lease] = await a.lease("q", owner("a"))
+        assert lease.payload == b"x"
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_follow_a_stream_written_by_another_process(target: tuple[str, str]) -> None:
+    url, schema = target
+    a, b = await opened(url, schema), await opened(url, schema)
+    try:
+        run = await new_run(a)
+
+        async def produce() -> None:
+            for i in range(5):
+                await asyncio.sleep(0.02)
+                await b.stream_append(run, "out", [str(i).encode()])
+            await b.stream_close(run, "out")
+
+        started = time.monotonic()
+        got, _ = await asyncio.gather(
+            asyncio.wait_for(_collect(a, run), 5), produce()
+        )
+        assert got == [b"0", b"1", b"2", b"3", b"4"]
+        assert time.monotonic() - started < 0.9  # woken by NOTIFY, not the 1 s poll
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def _collect(world: PostgresWorld, run: str) -> list[bytes]:
+    return [c.data async for c in world.stream_follow(run, "out")]
+
+
+async def test_concurrent_leasers_never_share_a_message(target: tuple[str, str]) -> None:
+    url, schema = target
+    worlds = [await opened(url, schema) for _ in range(4)]
+    try:
+        for i in range(120):
+            await worlds[0].enqueue("q", f"k{i}")
+        taken: list[str] = []
+
+        async def leaser(world: PostgresWorld, name: str) -> None:
+            while leases := await world.lease("q", owner(name), limit=7):
+                taken.extend(x.key for x in leases)
+
+        await asyncio.gather(*(leaser(w, f"w{n}") for n, w in enumerate(worlds)))
+        assert sorted(taken) == sorted(f"k{i}" for i in range(120))
+    finally:
+        await asyncio.gather(*(w.close() for w in worlds))
+
+
+async def _terminate_backends(url: str, schema: str) -> int:
+    """Kill every server connection of this world (and only its: others share the server)."""
+    conn = await admin(url)
+    try:
+        killed = await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND application_name = $1",
+            f"wdk {schema}",
+        )
+    finally:
+        await conn.close()
+    return len(killed)
+
+
+async def test_the_world_survives_lost_connections(target: tuple[str, str]) -> None:
+    url, schema = target
+    world, other = await opened(url, schema), await opened(url, schema)
+    try:
+        run = await new_run(world, started=True)
+        await world.wait_for_messages("q", timeout=0.01)  # LISTEN connection up
+        assert world._listener is not None and world._listener.connected
+        errors: list[BaseException] = []
+        stop = asyncio.Event()
+
+        async def writer() -> int:
+            written = 0
+            while not stop.is_set():
+                info = await world.get_run(run) if errors else None
+                seq = info.last_seq if info else 1 + written
+                try:
+                    await world.append(run, seq, [ev("wait_created", f"w{seq}", resume_at=0)])
+                    written += 1
+                except WorldError as exc:  # includes a ConflictError after a lost reply
+                    errors.append(exc)
+                    await asyncio.sleep(0.01)
+            return written
+
+        task = asyncio.create_task(writer())
+        await asyncio.sleep(0.1)
+        assert await _terminate_backends(url, schema) >= 2
+        await asyncio.sleep(0.3)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        assert all(isinstance(e, WorldError) for e in errors)
+        events = await world.read_events(run)
+        assert [e.seq for e in events] == list(range(len(events)))
+
+        # Everything works again, the LISTEN connection included.
+        deadline = time.monotonic() + 5
+        while world._listener.reconnects < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert world._listener.connected and world._listener.reconnects >= 1
+        waiter = asyncio.create_task(world.wait_for_messages("q", timeout=5))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await other.enqueue("q", "after")
+        await asyncio.wait_for(waiter, 5)
+        assert time.monotonic() - started < 0.5
+        assert [x.key for x in await world.lease("q", owner())] == ["after"]
+    finally:
+        await world.close()
+        await other.close()
+
+
+async def test_a_write_on_a_dead_connection_is_a_world_error(target: tuple[str, str]) -> None:
+    url, schema = target
+    world = PostgresWorld(url, schema=schema, min_connections=1, max_connections=1)
+    await world.open()
+    try:
+        run = await new_run(world)
+        assert await _terminate_backends(url, schema) == 1
+        # The pool may not have noticed yet: the write fails cleanly or succeeds.
+        try:
+            await world.append(run, 0, [ev("run_started")])
+        except ConflictError:
+            raise
+        except WorldError as exc:
+            assert "lost the connection" in str(exc)
+        info = await world.get_run(run)  # a read retries on a fresh connection
+        assert info is not None
+        await world.append(run, info.last_seq, [ev("run_cancelled")])
+        assert (await world.get_run(run)).status == "cancelled"  # type: ignore[union-attr]
+    finally:
+        await world.close()
+
+
+async def test_waiting_while_the_server_is_away_does_not_raise(target: tuple[str, str]) -> None:
+    url, schema = target
+    world = await opened(url, schema)
+    try:
+        await world.wait_for_messages("q", timeout=0.01)
+        await _terminate_backends(url, schema)
+        started = time.monotonic()
+        await world.wait_for_messages("q", timeout=0.3)
+        assert time.monotonic() - started < 1.5
+    finally:
+        await world.close()

@@ -1,0 +1,82 @@
+"""`wdk serve`: the runtime HTTP server (flow, step, webhook, stream, JSON API)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from typing import Any
+
+HELP = "serve the runtime over HTTP: webhooks, streams, the JSON API; also works the queue"
+EXAMPLES = """\
+examples:
+  wdk serve                                  # http://127.0.0.1:3000, local world in ./.wdk
+  wdk serve --port 8080 --path src           # find workflow modules under src/
+  WDK_SECRET=... WDK_BASE_URL=https://app.example.com wdk serve --host 0.0.0.0
+
+clients in other processes: wdk.api.configure(server_url="http://127.0.0.1:3000")
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help=HELP,
+        description=f"wdk serve: {HELP}.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="port (default 3000; 0: any free port)")
+    parser.add_argument("--world", default=None, help="world name (default: $WDK_WORLD or local)")
+    parser.add_argument("--data-dir", default=None, help="local world folder (default: $WDK_DATA_DIR or .wdk)")
+    parser.add_argument(
+        "--path", action="append", default=[], metavar="DIR",
+        help="add a folder to sys.path so workflow modules can be found (default: the current folder)",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no start/stop messages")
+    parser.set_defaults(func=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    for path in [*args.path, os.getcwd()]:
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    return asyncio.run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from wdk.compiler.hook import install_import_hook
+    from wdk.runtime.config import configure, settings
+    from wdk.runtime.runtime import current_runtime
+    from wdk.server.app import start_server
+    from wdk.server.signing import load_secret
+
+    install_import_hook()
+    # This process is the server: its own wdk.api calls must stay local.
+    os.environ.pop("WDK_SERVER_URL", None)
+    settings.server_url = None
+    configure(world=args.world, data_dir=args.data_dir)
+    secret, generated = load_secret()
+    server = await start_server(args.host, args.port, secret=secret)
+    # Webhook URLs made by this process point at it unless configured otherwise.
+    os.environ.setdefault("WDK_BASE_URL", server.url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if not args.quiet:
+        rt = current_runtime()
+        world = rt.world.name if rt is not None else "?"
+        note = " (no WDK_SECRET: flow/step endpoints use a generated secret)" if generated else ""
+        print(f"wdk serve on {server.url} with the {world} world{note}; Ctrl-C to stop", flush=True)
+    await stop.wait()
+    if not args.quiet:
+        print("wdk serve: stopping", flush=True)
+    await server.close()
+    rt = current_runtime()
+    if rt is not None:
+        await rt.stop()
+    return 0

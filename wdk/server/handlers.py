@@ -1,0 +1,154 @@
+"""The well-known handlers (DESIGN 2.2): flow, step, webhook, stream.
+
+    POST /.well-known/workflow/v1/flow      {"run_id"}                     signed: advance the run
+    POST /.well-known/workflow/v1/step      {"run_id", "correlation_id"}   signed: run its pending step
+    ANY  /.well-known/workflow/v1/webhook/{token}                          deliver to a webhook
+    GET  /.well-known/workflow/v1/runs/{id}/stream?namespace=&start=       NDJSON, or SSE
+
+Flow and step only enqueue the run: the queue is how work moves, and the
+runtime that leases it does the rest (so a duplicate request costs nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from wdk.runtime.runtime import FLOW
+from wdk.server.app import (
+    RUNTIME,
+    SECRET,
+    WEBHOOK_MAX_BYTES,
+    WELL_KNOWN,
+    BadRequest,
+    NotFound,
+    clean,
+    error_response,
+    expect_handler,
+    json_response,
+)
+from wdk.server.signing import HEADER, verify
+from wdk.server.streaming import parse_start, send_stream, wants_sse
+
+
+def add_routes(app: web.Application) -> None:
+    add = app.router.add_route
+    add("POST", f"{WELL_KNOWN}/flow", flow, expect_handler=expect_handler)
+    add("POST", f"{WELL_KNOWN}/step", step, expect_handler=expect_handler)
+    add("*", WELL_KNOWN + "/webhook/{token}", webhook, expect_handler=expect_handler)
+    add("GET", WELL_KNOWN + "/runs/{run_id}/stream", stream, expect_handler=expect_handler)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def str_field(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{name!r} must be a non-empty string")
+    return value
+
+
+async def _signed(request: web.Request) -> bytes:
+    body = await request.read()
+    if not verify(body, request.headers.get(HEADER), request.app[SECRET]):
+        raise web.HTTPUnauthorized(
+            text=msgspec.json.encode(
+                {"error": f"missing or bad {HEADER} (HMAC-SHA256 of the body with WDK_SECRET)", "type": "Unauthorized"}
+            ).decode(),
+            content_type="application/json",
+        )
+    return body
+
+
+async def flow(request: web.Request) -> web.StreamResponse:
+    data = json_object(await _signed(request))
+    run_id = str_field(data, "run_id")
+    world = request.app[RUNTIME].world
+    from wdk.errors import RunNotFound
+
+    if await world.get_run(run_id) is None:
+        raise RunNotFound(run_id)
+    await world.enqueue(FLOW, run_id)
+    return json_response({"ok": True, "run_id": run_id}, status=202)
+
+
+async def step(request: web.Request) -> web.StreamResponse:
+    data = json_object(await _signed(request))
+    run_id = str_field(data, "run_id")
+    correlation_id = str_field(data, "correlation_id")
+    world = request.app[RUNTIME].world
+    from wdk.errors import RunNotFound
+
+    if await world.get_run(run_id) is None:
+        raise RunNotFound(run_id)
+    if not any(s.correlation_id == correlation_id for s in await world.list_steps(run_id)):
+        raise NotFound(f"run {run_id} has no step {correlation_id!r}")
+    await world.enqueue(FLOW, run_id)
+    return json_response({"ok": True, "run_id": run_id, "correlation_id": correlation_id}, status=202)
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    too_big = error_response(413, f"the body is larger than {limit} bytes (WDK_WEBHOOK_MAX_BYTES)", "TooLarge")
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length,
+                                            text=too_big.text, content_type="application/json")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        part = await request.content.readany()
+        if not part:
+            return b"".join(parts)
+        size += len(part)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size,
+                                                text=too_big.text, content_type="application/json")
+        parts.append(part)
+
+
+_DROP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer"}
+
+
+async def webhook(request: web.Request) -> web.StreamResponse:
+    from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
+
+    token = request.match_info["token"]
+    body = await _read_limited(request, request.app[WEBHOOK_MAX_BYTES])
+    headers: dict[str, str] = {}
+    for name in request.headers:
+        key = clean(name).lower()
+        if key not in headers:
+            headers[key] = clean(", ".join(request.headers.getall(name)))
+    delivered = WebhookRequest(clean(request.method), clean(str(request.url)), headers, body)
+    # Shielded: a client that hangs up after the hook_received append must not
+    # leave the run un-enqueued.
+    try:
+        _, reply = await asyncio.shield(deliver(token, delivered))
+    except NoResponse as exc:
+        return error_response(502, str(exc), "NoResponse")
+    out_headers = {k: v for k, v in reply.headers.items() if k not in _DROP}
+    no_body = reply.status in (204, 304) or request.method == "HEAD"
+    return web.Response(status=reply.status, body=None if no_body else reply.body, headers=out_headers)
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    from wdk.errors import RunNotFound
+
+    run_id = request.match_info["run_id"]
+    sse = wants_sse(request)
+    start = parse_start(request, sse)
+    namespace = request.query.get("namespace") or "default"
+    world = request.app[RUNTIME].world
+    if await world.get_run(run_id) is None:
+        raise RunNotFound(run_id)
+    return await send_stream(request, world, run_id, namespace, start, sse)

@@ -1,0 +1,252 @@
+"""The JSON API that `configure(server_url=...)` clients use.
+
+    POST /api/runs                {"workflow": "module:func" | id, "args", "kwargs", "idempotency_key"?}
+    GET  /api/runs                ?status=&workflow=&limit=&cursor=
+    GET  /api/runs/{id}           ?wait=<s>: hold until the run ends (at most 60 s)
+    GET  /api/runs/{id}/events    ?after=&limit=
+    POST /api/runs/{id}/cancel
+    POST /api/hooks/{token}       {"payload": ...}
+
+Values (args, results, payloads) are in wdk's serde form: plain JSON is
+itself, other types are tagged. A tagged class is only decoded when its
+module is already imported here: a request never makes the server import
+(and so run) a module it names. Likewise a workflow is found by file, and
+only in a module that has directives.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from wdk.errors import RunNotFound
+from wdk.runtime import serde
+from wdk.server.app import RUNTIME, BadRequest, expect_handler, json_response
+from wdk.server.handlers import json_object
+from wdk.worlds.base import TERMINAL_STATUSES
+
+MAX_WAIT = 60.0
+STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+
+
+def add_routes(app: web.Application) -> None:
+    for method, path, handler in (
+        ("POST", "/api/runs", start_run),
+        ("GET", "/api/runs", list_runs),
+        ("GET", "/api/runs/{run_id}", get_run),
+        ("GET", "/api/runs/{run_id}/events", list_events),
+        ("POST", "/api/runs/{run_id}/cancel", cancel_run),
+        ("POST", "/api/hooks/{token}", resume_hook),
+    ):
+        app.router.add_route(method, path, handler, expect_handler=expect_handler)
+
+
+class StartBody(msgspec.Struct, forbid_unknown_fields=True):
+    workflow: str
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    idempotency_key: str | None = None
+
+
+# --- values ---------------------------------------------------------------------------
+
+
+def _check_refs(data: Any) -> None:
+    """Refuse tagged classes whose module is not loaded (decoding would import it)."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if serde.TAG in node:
+                ref = node.get("cls")
+                if isinstance(ref, str) and ref.partition(":")[0] not in sys.modules and ":" in ref:
+                    raise BadRequest(f"cannot decode {ref}: its module is not loaded on the server")
+                if node.get(serde.TAG) == "exception" and isinstance(node.get("v"), dict):
+                    name = str(node["v"].get("type", ""))
+                    module = name.rpartition(".")[0]
+                    if module and module not in sys.modules:
+                        raise BadRequest(f"cannot decode exception {name}: its module is not loaded")
+            stack.extend(node.values())
+
+
+def decode_value(data: Any, what: str) -> Any:
+    _check_refs(data)
+    try:
+        return serde.from_builtins(data)
+    except Exception as exc:  # malformed tags: any error is the client's
+        raise BadRequest(f"cannot decode {what}: {exc}") from None
+
+
+def _run_json(run: Any) -> Any:
+    return msgspec.to_builtins(run)
+
+
+# --- workflows --------------------------------------------------------------------------
+
+
+def _find_source(module: str) -> str | None:
+    """The file of `module`, found on sys.path without importing anything."""
+    parts = module.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        file = getattr(loaded, "__file__", None)
+        return file if isinstance(file, str) and file.endswith(".py") else None
+    rel = os.path.join(*parts)
+    for entry in sys.path:
+        base = entry or os.getcwd()
+        for candidate in (rel + ".py", os.path.join(rel, "__init__.py")):
+            path = os.path.join(base, candidate)
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def workflow_id_for(runtime: Any, name: str) -> str:
+    """"module:func" or "workflow//module//func" -> the id, checked to name a
+    module with directives."""
+    from wdk.compiler import has_directive
+    from wdk.runtime.loader import WorkflowNotFound, split_id
+
+    if name.startswith("workflow//"):
+        workflow_id = name
+    elif ":" in name:
+        module, _, qualname = name.partition(":")
+        workflow_id = f"workflow//{module}//{qualname}"
+    else:
+        raise BadRequest(f"workflow must be 'module:function' or a workflow id, not {name!r}")
+    kind, module, qualname = split_id(workflow_id)
+    if kind != "workflow":
+        raise BadRequest(f"{name!r} is not a workflow id")
+    path = _find_source(module)
+    source = ""
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                source = f.read()
+        except (OSError, UnicodeDecodeError):
+            pass
+    if not has_directive(source):
+        raise WorkflowNotFound(f"no workflow module {module!r} on the server's path")
+    runtime.loader.paths.setdefault(module, path)
+    return workflow_id
+
+
+# --- handlers ---------------------------------------------------------------------------
+
+
+async def start_run(request: web.Request) -> web.StreamResponse:
+    from wdk.api import start
+
+    try:
+        body = msgspec.json.decode(await request.read(), type=StartBody)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BadRequest(f"bad start request: {exc}") from None
+    rt = request.app[RUNTIME]
+    workflow_id = workflow_id_for(rt, body.workflow)
+    args = decode_value(body.args, "args")
+    kwargs = decode_value(body.kwargs, "kwargs")
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
+        raise BadRequest("kwargs must map argument names to values")
+    for reserved in ("idempotency_key", "_parent_run_id"):
+        if reserved in kwargs:
+            raise BadRequest(f"{reserved!r} cannot be a workflow argument here")
+    run = await start(workflow_id, *args, idempotency_key=body.idempotency_key, **kwargs)
+    return json_response({"run_id": run.id}, status=201)
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+async def list_runs(request: web.Request) -> web.StreamResponse:
+    status = request.query.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+    workflow = request.query.get("workflow") or None
+    if workflow is not None and not workflow.startswith("workflow//"):
+        module, sep, qualname = workflow.partition(":")
+        if not sep:
+            raise BadRequest("workflow must be 'module:function' or a workflow id")
+        workflow = f"workflow//{module}//{qualname}"
+    limit = _int(request, "limit", 100, 1, 1000)
+    world = request.app[RUNTIME].world
+    try:
+        page = await world.list_runs(
+            status=status, workflow_id=workflow, limit=limit, cursor=request.query.get("cursor") or None
+        )
+    except ValueError as exc:  # a cursor that is not ours
+        raise BadRequest(str(exc)) from None
+    return json_response({"runs": [_run_json(r) for r in page.items], "next_cursor": page.next_cursor})
+
+
+async def get_run(request: web.Request) -> web.StreamResponse:
+    run_id = request.match_info["run_id"]
+    raw = request.query.get("wait") or "0"
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise BadRequest(f"wait must be a number of seconds, not {raw!r}") from None
+    if not 0 <= wait <= MAX_WAIT:  # also refuses nan
+        raise BadRequest(f"wait must be between 0 and {MAX_WAIT:g} seconds")
+    rt = request.app[RUNTIME]
+    run = await rt.world.get_run(run_id)
+    if run is None:
+        raise RunNotFound(run_id)
+    if wait > 0 and run.status not in TERMINAL_STATUSES:
+        try:
+            run = await rt.wait_terminal(run_id, wait)
+        except TimeoutError:
+            run = await rt.world.get_run(run_id)
+    return json_response(_run_json(run))
+
+
+async def list_events(request: web.Request) -> web.StreamResponse:
+    run_id = request.match_info["run_id"]
+    after = _int(request, "after", -1, -1, 2**62)
+    limit = _int(request, "limit", 0, 0, 100_000)
+    world = request.app[RUNTIME].world
+    if await world.get_run(run_id) is None:
+        raise RunNotFound(run_id)
+    events = await world.read_events(run_id, after, limit or None)
+    return json_response({"events": msgspec.to_builtins(events)})
+
+
+async def cancel_run(request: web.Request) -> web.StreamResponse:
+    from wdk.api import Run
+
+    run_id = request.match_info["run_id"]
+    rt = request.app[RUNTIME]
+    if await rt.world.get_run(run_id) is None:
+        raise RunNotFound(run_id)
+    await Run(run_id).cancel()
+    run = await rt.world.get_run(run_id)
+    return json_response({"run_id": run_id, "status": run.status if run else "cancelled"})
+
+
+async def resume_hook(request: web.Request) -> web.StreamResponse:
+    from wdk.api import _resume_hook_local
+
+    token = request.match_info["token"]
+    data = json_object(await request.read())
+    if "payload" not in data or set(data) - {"payload"}:
+        raise BadRequest('the body must be {"payload": <value>}')
+    payload = decode_value(data["payload"], "payload")
+    run = await _resume_hook_local(token, payload)
+    return json_response({"run_id": run.id})

@@ -1,0 +1,113 @@
+"""A run's stream over HTTP: chunked NDJSON, or Server-Sent Events.
+
+NDJSON: one chunk per line, in wdk's serde JSON (plain JSON values are
+themselves), from index `start`; the body ends when the stream is closed.
+SSE (`Accept: text/event-stream`): `id: <index>` and `data: <json>` per
+chunk, so a browser's EventSource resumes by itself (`Last-Event-ID`); a
+final `event: end`; a `: keep-alive` comment every 15 s of silence.
+
+Catching up reads whole pages and writes each page in one piece; only when
+the reader has caught up does it follow the live stream, one wake at a time.
+Memory is one page, whatever the stream's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from wdk.worlds.base import StreamChunk, World
+
+PAGE = 512
+KEEPALIVE_SECONDS = 15.0
+
+NDJSON = "application/x-ndjson"
+EVENT_STREAM = "text/event-stream"
+
+
+def wants_sse(request: web.Request) -> bool:
+    return EVENT_STREAM in request.headers.get("accept", "")
+
+
+def _encode(chunks: list[StreamChunk], sse: bool) -> bytes:
+    if sse:
+        return b"".join(b"id: %d\ndata: %s\n\n" % (c.index, c.data) for c in chunks)
+    return b"".join(c.data + b"\n" for c in chunks)
+
+
+async def _next_live(world: World, run_id: str, namespace: str, index: int, wait: float) -> StreamChunk | bool | None:
+    """The chunk at `index` once written; None when the stream closed first;
+    False when `wait` seconds passed with nothing."""
+    follower: AsyncIterator[StreamChunk] = world.stream_follow(run_id, namespace, index)
+    try:
+        return await asyncio.wait_for(anext(follower, None), wait)
+    except TimeoutError:
+        return False
+    finally:
+        aclose = getattr(follower, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+
+async def send_stream(
+    request: web.Request, world: World, run_id: str, namespace: str, start: int, sse: bool
+) -> web.StreamResponse:
+    resp = web.StreamResponse(
+        status=200,
+        headers={
+            "content-type": (EVENT_STREAM if sse else NDJSON) + "; charset=utf-8",
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",  # proxies: do not hold chunks back
+            "x-wdk-stream-start": str(start),
+        },
+    )
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    index = start
+    try:
+        while True:
+            chunks, closed = await world.stream_read(run_id, namespace, index, PAGE)
+            if chunks:
+                await resp.write(_encode(chunks, sse))
+                index = chunks[-1].index + 1
+                continue
+            if closed:
+                break
+            live = await _next_live(world, run_id, namespace, index, KEEPALIVE_SECONDS)
+            if live is None:
+                break
+            if live is False:
+                if request.transport is None or request.transport.is_closing():
+                    return resp  # the reader went away
+                if sse:
+                    await resp.write(b": keep-alive\n\n")
+                continue
+            assert isinstance(live, StreamChunk)
+            await resp.write(_encode([live], sse))
+            index = live.index + 1
+        if sse:
+            await resp.write(b'event: end\ndata: {"next":%d}\n\n' % index)
+        await resp.write_eof()
+    except ConnectionError:
+        pass  # the reader went away mid-write
+    return resp
+
+
+def parse_start(request: web.Request, sse: bool) -> int:
+    """`?start=` (default 0), or one past SSE's `Last-Event-ID`."""
+    from wdk.server.app import BadRequest
+
+    raw: Any = request.query.get("start", "0") or "0"
+    last = request.headers.get("last-event-id") if sse else None
+    try:
+        start = int(last) + 1 if last else int(raw)
+    except ValueError:
+        raise BadRequest(f"start must be an integer, not {raw!r}") from None
+    if start < 0 or start > 2**62:
+        raise BadRequest(f"start must be between 0 and 2**62, not {start}")
+    return start
