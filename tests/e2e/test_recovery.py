@@ -4,6 +4,7 @@ store file and a tiny warm-instance cache: no run is lost or failed for it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import hashlib
 import sqlite3
 import traceback
@@ -179,6 +180,7 @@ async def test_run_whose_module_broke_waits_for_the_fix(
     # This process resumes it, cannot load the code, says so and retries
     # (every 0.1 s here, not every LOAD_RETRY) without touching the run.
     monkeypatch.setattr(orchestrator, "LOAD_RETRY", 0.1)
+    caplog.set_level(logging.DEBUG, logger="wdk")  # retries after the first are logged quietly
     rt = await get_runtime()
     message = f"cannot load the workflow of run {child.run_id}"
     for _ in range(200):
@@ -187,6 +189,8 @@ async def test_run_whose_module_broke_waits_for_the_fix(
         await asyncio.sleep(0.05)
     else:
         pytest.fail(f"the run was not retried: {caplog.text}")
+    errors = [r for r in caplog.records if message in r.getMessage() and r.levelno >= logging.ERROR]
+    assert len(errors) == 1  # said once, not on every retry
     assert await get_run(child.run_id).status() == "running"
     _, after = await run_state(data_dir, child.run_id)
     assert [e.seq for e in after] == [e.seq for e in before]

@@ -41,6 +41,11 @@ class Env:
         return path
 
     def module(self, dotted: str, text: str, *, package: bool = False) -> Path:
+        # A module of the same name imported elsewhere in the test session
+        # (another test folder's helper) must not stand in for this one.
+        top = dotted.split(".")[0]
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+            del sys.modules[name]
         rel = Path(*dotted.split("."))
         path = self.project / rel / "__init__.py" if package else self.project / f"{rel}.py"
         return self.write(path, text)

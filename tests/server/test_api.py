@@ -10,14 +10,13 @@ from typing import Any
 
 import aiohttp
 import server_flows
+from conftest import SECRET
 from flows import hooks
 from support import WELL_KNOWN, hook_token
 
 from wdk.api import start
 from wdk.server.app import Server
 from wdk.server.signing import HEADER, sign
-
-from conftest import SECRET
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 import server_flows
+from conftest import SECRET
 from flows import webhooks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,13 +30,13 @@ from wdk.api import get_run, start
 from wdk.server.app import Server, start_server
 from wdk.server.signing import sign
 
-from conftest import SECRET
-
 W = "/.well-known/workflow/v1"
+# Each endpoint with the method it expects (used two times in three).
 TEMPLATES = [
-    W + "/flow", W + "/step", W + "/webhook/{token}", W + "/runs/{run}/stream",
-    "/api/runs", "/api/runs/{run}", "/api/runs/{run}/events", "/api/runs/{run}/cancel",
-    "/api/hooks/{token}", "/{junk}", W + "/{junk}", "/api/{junk}",
+    ("POST", W + "/flow"), ("POST", W + "/step"), ("POST", W + "/webhook/{token}"),
+    ("GET", W + "/runs/{run}/stream"), ("POST", "/api/runs"), ("GET", "/api/runs"), ("GET", "/api/runs/{run}"),
+    ("GET", "/api/runs/{run}/events"), ("POST", "/api/runs/{run}/cancel"), ("POST", "/api/hooks/{token}"),
+    ("GET", "/{junk}"), ("POST", W + "/{junk}"), ("GET", "/api/{junk}"),
 ]
 KEYS = ["run_id", "correlation_id", "workflow", "args", "kwargs", "payload", "idempotency_key", "$wdk", "v", "cls"]
 TAGS = ["tuple", "set", "dict", "int", "float", "bytes", "datetime", "decimal", "uuid", "dataclass",
@@ -43,7 +44,7 @@ TAGS = ["tuple", "set", "dict", "int", "float", "bytes", "datetime", "decimal", 
 
 text = st.text(max_size=30)
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text | st.sampled_from(
-    ["server_flows:adder", "flows.hooks:one_payload", "workflow//server_flows//adder", "wrun_x"] + TAGS
+    ["server_flows:adder", "flows.hooks:one_payload", "workflow//server_flows//adder", "wrun_x", *TAGS]
 )
 json_values = st.recursive(
     scalars,
@@ -57,15 +58,19 @@ bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(st.sampled_from(KEYS), json_values, max_size=5).map(lambda v: json.dumps(v).encode()),
 )
-methods = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]) | st.text(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ-_", min_size=1, max_size=10
+methods = st.one_of(
+    st.none(), st.none(),  # the endpoint's own method
+    st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]),
+    st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_", min_size=1, max_size=10),
 )
 header_names = st.sampled_from(
     ["content-type", "accept", "last-event-id", "x-wdk-signature", "x-custom", "transfer-encoding", "expect"]
 ) | st.text("abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=12)
-header_values = st.sampled_from(
-    ["application/json", "text/event-stream", "chunked", "sha256=00", "1", "-1", "100-continue"]
-) | st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=40)
+header_values = st.one_of(
+    st.sampled_from(["application/json", "text/event-stream", "chunked", "sha256=00", "1", "-1", "100-continue"]),
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+    st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=40),
+)
 queries = st.dictionaries(
     st.sampled_from(["start", "namespace", "wait", "limit", "cursor", "status", "workflow", "after"]) | text,
     st.sampled_from(["0", "1", "-1", "0.5", "nan", "inf", "running", "1e9", ""]) | text,
@@ -150,15 +155,16 @@ def test_fuzz_never_500_never_loses_events(threaded: tuple[Server, Call]) -> Non
     before = call(_snapshot(ids))
     sent: list[int | None] = []
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
-        method=methods, template=st.sampled_from(TEMPLATES), pick=st.integers(0, 11), junk=text,
-        query=queries, headers=st.dictionaries(header_names, header_values, max_size=4),
+        method=methods, endpoint=st.sampled_from(TEMPLATES), pick=st.integers(0, 11), junk=text,
+        query=queries, headers=st.dictionaries(header_names, header_values, max_size=3),
         body=bodies, signed=st.booleans(),
     )
-    def check(method: str, template: str, pick: int, junk: str, query: dict[str, str],
+    def check(method: str | None, endpoint: tuple[str, str], pick: int, junk: str, query: dict[str, str],
               headers: dict[str, str], body: bytes, signed: bool) -> None:
-        path = _fill(template, ids, pick, junk)
+        method = method or endpoint[0]
+        path = _fill(endpoint[1], ids, pick, junk)
         if query:
             path += "?" + urlencode(query)
         if signed:
@@ -178,5 +184,6 @@ def test_fuzz_never_500_never_loses_events(threaded: tuple[Server, Call]) -> Non
     assert after["chunks"] == before["chunks"]
     assert after["waiting"][: len(before["waiting"])] == before["waiting"]
     answered = [s for s in sent if s is not None]
-    import collections; print(len(sent), collections.Counter(sent), len(after["waiting"]) - len(before["waiting"]))
     assert len(answered) >= len(sent) // 2, "most requests should get an answer"
+    # Enough requests got past the HTTP parser and the checks to reach the handlers.
+    assert sum(1 for s in answered if s in (200, 201, 202, 401, 404, 405, 413)) >= len(sent) // 4

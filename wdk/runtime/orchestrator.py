@@ -33,8 +33,9 @@ from wdk.worlds.base import Event, NewEvent, World
 log = logging.getLogger("wdk")
 
 # A run whose code cannot be loaded is retried this often (seconds) rather
-# than failed: fixing the code resumes it with nothing lost.
-LOAD_RETRY = 10.0
+# than failed: fixing the code (and restarting the worker) resumes it with
+# nothing lost. Short, because a fresh worker inherits the queued retry time.
+LOAD_RETRY = float(os.environ.get("WDK_LOAD_RETRY", "2"))
 
 StepTask = asyncio.Task[tuple[Call, Outcome]]
 
@@ -62,6 +63,7 @@ class Orchestrator:
         self._on_terminal = on_terminal
         # Correlation ids of hooks whose token was taken: recorded as conflicts.
         self._hook_conflicts: set[str] = set()
+        self._load_failed: set[str] = set()
 
     # --- cache ------------------------------------------------------------------
 
@@ -118,7 +120,10 @@ class Orchestrator:
         except RunNotFound:
             raise
         except _CannotLoad as exc:
-            log.error("wdk: cannot load the workflow of run %s, will retry in %ss: %s", run_id, LOAD_RETRY, exc)
+            # Said once per run and process; the retries are quiet.
+            level = logging.DEBUG if run_id in self._load_failed else logging.ERROR
+            self._load_failed.add(run_id)
+            log.log(level, "wdk: cannot load the workflow of run %s, retrying every %ss: %s", run_id, LOAD_RETRY, exc)
             return time.time() + LOAD_RETRY
         if inst.terminal:
             inst.close()

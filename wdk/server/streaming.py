@@ -23,6 +23,7 @@ from aiohttp import web
 from wdk.worlds.base import StreamChunk, World
 
 PAGE = 512
+FIRST_PAGE = 8
 KEEPALIVE_SECONDS = 15.0
 
 NDJSON = "application/x-ndjson"
@@ -69,12 +70,17 @@ async def send_stream(
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     index = start
+    page = FIRST_PAGE  # small first: the first chunk goes out at once; then whole pages
     try:
         while True:
-            chunks, closed = await world.stream_read(run_id, namespace, index, PAGE)
+            chunks, closed = await world.stream_read(run_id, namespace, index, page)
+            page = min(page * 4, PAGE)
             if chunks:
                 await resp.write(_encode(chunks, sse))
                 index = chunks[-1].index + 1
+                # Yield: a local world reads without awaiting, and a long
+                # catch-up must not hold the loop (other requests, the runtime).
+                await asyncio.sleep(0)
                 continue
             if closed:
                 break

@@ -93,6 +93,7 @@ class PostgresWorld:
         self.stream_channel = f"{self.schema}.stream"
         self._queue_events: dict[str, asyncio.Event] = {}
         self._stream_events: dict[str, tuple[asyncio.Event, list[int]]] = {}
+        self._run_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
     def __repr__(self) -> str:
         return f"PostgresWorld({self.target})"
@@ -165,9 +166,18 @@ class PostgresWorld:
     ) -> list[Event]:
         """Append after `expected_seq`, projections in the same transaction (see World.append)."""
         batch = tuple(events)
-        return await self._call(
-            lambda c: pg_log.append(c, run_id, expected_seq, batch)
-        )
+        # Appends to one run from this process go in the order they were asked
+        # for (as in the local world): on two connections the later one could
+        # otherwise win the row lock and turn the earlier into the conflict.
+        lock, users = self._run_locks.setdefault(run_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                return await self._call(lambda c: pg_log.append(c, run_id, expected_seq, batch))
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._run_locks[run_id]
 
     async def read_events(
         self, run_id: str, after_seq: int = -1, limit: int | None = None
