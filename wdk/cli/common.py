@@ -9,7 +9,6 @@ so running them next to a worker never steals its work.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -94,24 +93,17 @@ async def client_runtime(args: argparse.Namespace) -> AsyncIterator[Runtime]:
     """A runtime that serves `wdk.api` calls in this loop but consumes no work:
     the API (start, cancel) writes to the world and a worker does the rest."""
     from wdk.errors import WorldError
-    from wdk.runtime import runtime as runtime_module
-    from wdk.runtime.config import make_world
+    from wdk.runtime.runtime import get_runtime, shutdown_runtime
 
     setup(args)
     try:
-        rt = runtime_module.Runtime(make_world())
-        await rt.start(consume=False)
+        rt = await get_runtime(consume=False)
     except WorldError as exc:
         raise CommandError(str(exc)) from None
-    loop = asyncio.get_running_loop()
-    # get_runtime() returns the loop's registered runtime: registering ours
-    # first keeps it from starting a consuming one.
-    runtime_module._runtimes[loop] = rt
     try:
         yield rt
     finally:
-        runtime_module._runtimes.pop(loop, None)
-        await rt.stop()
+        await shutdown_runtime()
 
 
 async def require_run(world: World, run_id: str) -> RunInfo:

@@ -18,6 +18,7 @@ class Settings:
     world: str | World | None = None  # name ("local", "postgres") or an instance
     data_dir: str | None = None
     server_url: str | None = None  # set: wdk.api talks to a `wdk serve` over HTTP
+    worker: bool | None = None  # None: WDK_EMBEDDED_WORKER decides (default: consume)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -29,6 +30,7 @@ def configure(
     world: str | World | None = None,
     data_dir: str | Path | None = None,
     server_url: str | None = None,
+    worker: bool | None = None,
     **options: Any,
 ) -> None:
     """Choose the world for runtimes started from now on.
@@ -36,7 +38,10 @@ def configure(
         configure(data_dir="/var/lib/myapp/wdk")          # local world, another folder
         configure(world="postgres", url="postgresql://...")  # scale out
         configure(server_url="http://127.0.0.1:3000")     # client of a `wdk serve`
+        configure(worker=False)   # only start/follow runs here; `wdk worker` runs them
     """
+    if worker is not None:
+        settings.worker = worker
     if world is not None:
         settings.world = world
     if data_dir is not None:
@@ -52,6 +57,7 @@ def reset() -> None:
     settings.world = None
     settings.data_dir = None
     settings.server_url = None
+    settings.worker = None
     settings.options.clear()
 
 

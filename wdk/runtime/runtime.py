@@ -214,8 +214,12 @@ _starting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[R
 )
 
 
-async def get_runtime() -> Runtime:
-    """The running loop's runtime, started on first use from the configuration."""
+async def get_runtime(*, consume: bool | None = None) -> Runtime:
+    """The running loop's runtime, started on first use from the configuration.
+
+    `consume=False` (or `configure(worker=False)`, or WDK_EMBEDDED_WORKER=0)
+    starts a client-only runtime: it starts and follows runs while `wdk worker`
+    processes advance them. It only matters for the call that starts it."""
     loop = asyncio.get_running_loop()
     rt = _runtimes.get(loop)
     if rt is not None:
@@ -226,12 +230,14 @@ async def get_runtime() -> Runtime:
     fut: asyncio.Future[Runtime] = loop.create_future()
     _starting[loop] = fut
     try:
-        from wdk.runtime.config import make_world
+        from wdk.runtime.config import make_world, settings
 
         rt = Runtime(make_world())
-        # WDK_EMBEDDED_WORKER=0: a client-only process that starts and follows
-        # runs while `wdk worker` processes advance them.
-        await rt.start(consume=os.environ.get("WDK_EMBEDDED_WORKER", "1").strip() != "0")
+        if consume is None:
+            consume = settings.worker
+        if consume is None:
+            consume = os.environ.get("WDK_EMBEDDED_WORKER", "1").strip() != "0"
+        await rt.start(consume=consume)
         _runtimes[loop] = rt
         fut.set_result(rt)
         return rt
@@ -241,6 +247,14 @@ async def get_runtime() -> Runtime:
         raise
     finally:
         _starting.pop(loop, None)
+
+
+async def shutdown_runtime() -> None:
+    """Stop the running loop's runtime (if any) and forget it: the next client
+    call in this loop starts a new one from the configuration."""
+    rt = _runtimes.pop(asyncio.get_running_loop(), None)
+    if rt is not None:
+        await rt.stop()
 
 
 def current_runtime() -> Runtime | None:
