@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/venv.sh
 echo "== ruff"
 .venv/bin/ruff check wdk tests bench examples scripts
-echo "== mypy (strict, wdk/)"
+echo "== mypy (strict, wdk/ and the typed usage example)"
 .venv/bin/mypy
+.venv/bin/mypy --strict tests/typing
 echo "== pytest"
 exec .venv/bin/pytest -q "$@"
