@@ -33,5 +33,5 @@ async def test_wdk_serve_process(data_dir: Path, subprocess_env: dict[str, str])
                 assert resp.status == 401
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(proc.communicate(), 20)
+        _out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err.decode()

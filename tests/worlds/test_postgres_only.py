@@ -19,7 +19,7 @@ from wdk.worlds import COMPLETION_TYPES, create_world
 
 asyncpg = pytest.importorskip("asyncpg")
 
-from wdk.worlds.pg_schema import COMPLETIONS_SQL, SCHEMA_VERSION  # noqa: E402
+from wdk.worlds.pg_schema import COMPLETIONS_SQL, SCHEMA_VERSION, connect_error  # noqa: E402
 from wdk.worlds.postgres import PostgresWorld  # noqa: E402
 
 PASSWORD = "s3cr3t-Pw"
@@ -135,6 +135,15 @@ async def test_bad_targets_fail_at_open_without_the_password(
     assert time.monotonic() - started < 5
     with pytest.raises(WorldError, match="not open"):
         await world.get_run("x")
+
+
+def test_a_wrong_password_is_named_and_not_shown() -> None:
+    # The test server trusts local users, so the server's answer is built here.
+    url = f"postgresql://app:{PASSWORD}@db.example:5433/orders"
+    refused = asyncpg.InvalidPasswordError(f'password authentication failed for user "app" {PASSWORD}')
+    text = str(connect_error(refused, url))
+    assert "refused the user name or password" in text and "app@db.example:5433/orders" in text
+    assert PASSWORD not in text
 
 
 async def test_bad_urls_and_missing_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ changes made by `configure()` since.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ def make_world() -> World:
     if settings.world is not None and not isinstance(settings.world, str):
         return settings.world
     options = dict(settings.options)
-    if settings.data_dir is not None:
-        options["data_dir"] = settings.data_dir
-    return create_world(settings.world, **options)
+    name = settings.world or os.environ.get("WDK_WORLD") or "local"
+    if settings.data_dir is not None and name == "local":
+        options["data_dir"] = settings.data_dir  # a folder only means something to the local world
+    return create_world(name, **options)

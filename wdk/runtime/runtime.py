@@ -150,10 +150,15 @@ class Runtime:
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
-            nxt = await self.world.next_available_at(FLOW)
-            timeout = POLL_SECONDS if nxt is None else min(POLL_SECONDS, max(0.0, nxt - time.time()))
-            if timeout > 0:
-                await self.world.wait_for_messages(FLOW, timeout)
+            try:
+                nxt = await self.world.next_available_at(FLOW)
+                timeout = POLL_SECONDS if nxt is None else min(POLL_SECONDS, max(0.0, nxt - time.time()))
+                if timeout > 0:
+                    await self.world.wait_for_messages(FLOW, timeout)
+            except WorldError as exc:
+                # The store went away: keep trying, it may come back.
+                log.error("wdk: waiting for work: %s", exc)
+                await asyncio.sleep(POLL_SECONDS)
 
     def _done(self, key: str, _task: asyncio.Task[Any]) -> None:
         self._active.pop(key, None)
@@ -186,7 +191,10 @@ class Runtime:
     async def _heartbeat(self, lease: Lease) -> None:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
-            await self.world.extend([lease], LEASE_SECONDS)
+            try:
+                await self.world.extend([lease], LEASE_SECONDS)
+            except WorldError as exc:
+                log.warning("wdk: cannot renew the lease of run %s: %s", lease.key, exc)
 
     # --- reconciler ----------------------------------------------------------------
 

@@ -130,7 +130,7 @@ class PostgresWorld:
             raise WorldError(f"{self!r} is not open: await world.open() first")
         for attempt in (1, 2):
             try:
-                async with self._pool.acquire(timeout=self._connect_timeout) as conn:
+                async with self._pool.acquire() as conn:
                     return await op(conn)
             except (WdkError, ValueError):
                 raise
@@ -252,11 +252,15 @@ class PostgresWorld:
         self, run_id: str | None = None, *, status: str | None = None
     ) -> list[HookInfo]:
         """Hooks of one run (or all runs), optionally only `active` or `disposed` ones."""
+        where, params = ["true"], []
+        for column, value in (("run_id", run_id), ("status", status)):
+            if value is not None:
+                params.append(value)
+                where.append(f"{column} = ${len(params)}")
         rows = await self._fetch(
-            f"SELECT {HOOK_COLS} FROM hooks WHERE ($1::text IS NULL OR run_id = $1) "
-            "AND ($2::text IS NULL OR status = $2) ORDER BY created_at, run_id, seq",
-            run_id,
-            status,
+            f"SELECT {HOOK_COLS} FROM hooks WHERE {' AND '.join(where)} "
+            "ORDER BY created_at, run_id, seq",
+            *params,
         )
         return [pg_log.hook_info(r) for r in rows]
 
