@@ -1,31 +1,122 @@
-"""End-to-end fixtures: every test gets its own data dir and a fresh runtime
-(the embedded runtime belongs to the test's event loop)."""
+"""End-to-end fixtures: every test runs once per world, with a fresh store and
+a fresh runtime (the embedded runtime belongs to the test's event loop).
+
+- local: its own data dir (`data_dir`).
+- postgres: its own schema on the test server (see `tests/worlds/conftest.py`
+  for the URL), dropped afterwards; skipped, saying why, without a server.
+  WDK_WORLD / WDK_POSTGRES_URL / WDK_POSTGRES_SCHEMA are set, so child
+  processes (`subprocess_env`) use the same schema, and the subprocess
+  helpers' "open the local world on data_dir" opens that schema instead.
+
+Markers: `local_only("why")` (the test opens the SQLite file, ...) and
+`postgres_only` pick one world; `serial` marks a test that disrupts others
+sharing the server (it restarts it).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+import e2e_support
 import pytest
 
 from wdk.runtime import config
+from wdk.worlds import World
 
 HERE = Path(__file__).resolve().parent
+WORLD_NAMES = ("local", "postgres")
+# A SIGKILLed process's runs are leased this long on postgres (there is no
+# dead-pid check there): short, so the tests that kill one do not wait 30 s.
+CHILD_LEASE_SECONDS = "1.5"
+
+
+def _world_fixtures() -> ModuleType:
+    """tests/worlds/conftest.py: the test server's URL, its probe, schema helpers."""
+    spec = importlib.util.spec_from_file_location(
+        "wdk_e2e_world_fixtures", HERE.parent / "worlds" / "conftest.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+worlds = _world_fixtures()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "local_only(reason): run on the local world only")
+    config.addinivalue_line("markers", "postgres_only: run on the postgres world only")
+    config.addinivalue_line("markers", "serial: disrupts other tests using the same server")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "e2e_world" not in metafunc.fixturenames:
+        return
+    names: tuple[str, ...] = WORLD_NAMES
+    if metafunc.definition.get_closest_marker("local_only"):
+        names = ("local",)
+    elif metafunc.definition.get_closest_marker("postgres_only"):
+        names = ("postgres",)
+    metafunc.parametrize("e2e_world", names, indirect=True)
+
+
+def _in_thread(coro: Any) -> Any:
+    # A thread of its own: pytest-asyncio's loop may still be around.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path) -> Iterator[Path]:
+def e2e_world(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The world this test runs on, configured for the process and its children."""
+    name: str = request.param
     config.reset()
-    d = tmp_path / "wdk"
-    config.configure(world="local", data_dir=d)
-    yield d
-    config.reset()
+    if name == "local":
+        config.configure(world="local", data_dir=tmp_path / "wdk")
+        yield name
+        config.reset()
+        return
+    url = worlds.require_postgres()
+    schema = worlds.unique_schema()
+    monkeypatch.setenv("WDK_WORLD", "postgres")
+    monkeypatch.setenv("WDK_POSTGRES_URL", url)
+    monkeypatch.setenv("WDK_POSTGRES_SCHEMA", schema)
+    monkeypatch.setenv("WDK_LEASE_SECONDS", CHILD_LEASE_SECONDS)
+    monkeypatch.setattr(e2e_support, "create_world", _schema_world)
+    config.configure(world="postgres", url=url, schema=schema)
+    try:
+        yield name
+    finally:
+        config.reset()
+        _in_thread(worlds.drop_schema(url, schema))
+
+
+def _schema_world(_name: str | None = None, **_options: Any) -> World:
+    """The helpers' world: this test's postgres schema (from the environment)."""
+    from wdk.worlds.postgres import PostgresWorld
+
+    return PostgresWorld()
 
 
 @pytest.fixture
-def subprocess_env() -> dict[str, str]:
-    """Environment for child processes that import the test flows."""
+def data_dir(e2e_world: str, tmp_path: Path) -> Path:
+    """The local world's folder (on postgres, only a path the helpers pass along)."""
+    return tmp_path / "wdk"
+
+
+@pytest.fixture
+def subprocess_env(e2e_world: str) -> dict[str, str]:
+    """Environment for child processes that import the test flows (and use this test's world)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
     return env

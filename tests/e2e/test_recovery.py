@@ -4,8 +4,8 @@ store file and a tiny warm-instance cache: no run is lost or failed for it."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import hashlib
+import logging
 import sqlite3
 import traceback
 import uuid
@@ -46,6 +46,7 @@ def _table_counts(data_dir: Path) -> tuple[int, ...]:
 # --- lost queue messages -------------------------------------------------------------
 
 
+@pytest.mark.local_only("deletes the queue rows with sqlite3")
 @pytest.mark.parametrize("phase", ["asleep", "never-leased"])
 def test_dropping_every_queue_message_loses_no_run(
     phase: str, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -104,6 +105,7 @@ def _module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> tup
     return name, path
 
 
+@pytest.mark.local_only("counts rows in the SQLite file")
 @pytest.mark.parametrize("case", sorted(BROKEN))
 async def test_start_with_uncompilable_module_names_the_line_and_writes_nothing(
     case: str, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -116,6 +118,7 @@ async def test_start_with_uncompilable_module_names_the_line_and_writes_nothing(
     assert _table_counts(data_dir) == (0, 0, 0)
 
 
+@pytest.mark.local_only("counts rows in the SQLite file")
 async def test_start_with_unimportable_module_raises_and_writes_nothing(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,6 +228,7 @@ STORES: dict[str, tuple[Callable[[Path], object], str]] = {
 }
 
 
+@pytest.mark.local_only("corrupts the SQLite file")
 @pytest.mark.parametrize("kind", sorted(STORES))
 async def test_unusable_store_file_is_a_clear_error_and_left_untouched(
     kind: str, data_dir: Path
