@@ -31,7 +31,9 @@ FLOW = "flow"
 # worker that died loses its runs after this long (WDK_LEASE_SECONDS).
 LEASE_SECONDS = float(os.environ.get("WDK_LEASE_SECONDS", "30"))
 POLL_SECONDS = 1.0
+CANCEL_CHECK_SECONDS = 1.0  # how soon a step notices its run was cancelled elsewhere
 RECONCILE_SECONDS = float(os.environ.get("WDK_RECONCILE_SECONDS", "30"))
+RELEASE_BACKOFF = 0.05  # first retry of a failed ack; doubles up to POLL_SECONDS
 
 
 def _step_caller(
@@ -99,12 +101,21 @@ class Runtime:
         """Wait until a run ends. In-process completions wake us at once; a run
         finished by another process is seen by a slow poll."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        seen = False
         while True:
-            run = await self.world.get_run(run_id)
-            if run is None:
-                raise RunNotFound(run_id)
-            if run.status in TERMINAL_STATUSES:
-                return run
+            try:
+                run = await self.world.get_run(run_id)
+            except WorldError as exc:
+                if not seen:
+                    raise
+                # The store went away after we found the run (a restart): keep waiting.
+                log.warning("wdk: waiting for run %s: %s", run_id, exc)
+            else:
+                if run is None:
+                    raise RunNotFound(run_id)
+                if run.status in TERMINAL_STATUSES:
+                    return run
+                seen = True
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.setdefault(run_id, []).append(fut)
             wait = POLL_SECONDS
@@ -182,19 +193,42 @@ class Runtime:
             next_at = time.time() + POLL_SECONDS
         finally:
             heartbeat.cancel()
-        delay = None if next_at is None else max(0.0, next_at - time.time())
-        try:
-            await self.world.ack(lease, requeue_after=delay)
-        except WorldError as exc:
-            log.error("wdk: cannot release run %s: %s (its lease will expire)", lease.key, exc)
+        await self._release(lease, next_at)
+
+    async def _release(self, lease: Lease, next_at: float | None) -> None:
+        """Ack the run's message, retrying while the store is away (a restart):
+        left to its lease, the run would wait out LEASE_SECONDS."""
+        backoff, deadline = RELEASE_BACKOFF, time.monotonic() + LEASE_SECONDS
+        while True:
+            delay = None if next_at is None else max(0.0, next_at - time.time())
+            try:
+                await self.world.ack(lease, requeue_after=delay)
+                return
+            except WorldError as exc:
+                if self._stopping or time.monotonic() + backoff > deadline:
+                    log.error("wdk: cannot release run %s: %s (its lease will expire)", lease.key, exc)
+                    return
+                log.warning("wdk: cannot release run %s yet, retrying: %s", lease.key, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, POLL_SECONDS)
 
     async def _heartbeat(self, lease: Lease) -> None:
+        """While a run is advanced here: renew its lease, and notice when it was
+        cancelled from another process (its in-flight steps are cancelled)."""
+        renewed = time.monotonic()
         while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)
+            await asyncio.sleep(min(CANCEL_CHECK_SECONDS, LEASE_SECONDS / 3))
             try:
-                await self.world.extend([lease], LEASE_SECONDS)
+                if time.monotonic() - renewed >= LEASE_SECONDS / 3:
+                    await self.world.extend([lease], LEASE_SECONDS)
+                    renewed = time.monotonic()
+                run = await self.world.get_run(lease.key)
             except WorldError as exc:
                 log.warning("wdk: cannot renew the lease of run %s: %s", lease.key, exc)
+                continue
+            if run is not None and run.status in TERMINAL_STATUSES:
+                self.orchestrator.cancel_local(lease.key)
+                return
 
     # --- reconciler ----------------------------------------------------------------
 
