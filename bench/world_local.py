@@ -10,6 +10,10 @@ For each synchronous mode (NORMAL, FULL) prints one JSON line per scenario:
   (one commit per step, as an eager step can write them).
 - "concurrent-3x1": 200 runs, one task each, doing "3x1" at once; group
   commit merges the appends of one loop tick into one transaction.
+- "sequential-round" / "concurrent-round": the runtime's own pattern, one
+  append per step round (step k's step_completed, step k+1's step_created and
+  step_started), with real-looking run and correlation ids; one run, then 200
+  runs at once. `us_per_append` is the world's cost per round.
 Figures are appends/s, events/s and the equivalent steps/s (3 events/step).
 """
 
@@ -17,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
+import os
 import tempfile
 import time
 
@@ -45,6 +51,66 @@ async def _steps(world: LocalWorld, run_id: str, steps: int, batched: bool) -> i
             seq += len(batch)
             appends += 1
     return appends
+
+
+def _cid(run_id: str, n: int) -> str:
+    # The runtime's correlation ids (wdk.runtime.instance.correlation_id): not
+    # in key order, so the steps rows land all over their b-tree, as in real runs.
+    return f"step_{n}_{hashlib.blake2b(f'{run_id}:{n}'.encode(), digest_size=8).hexdigest()}"
+
+
+def _round(run_id: str, i: int) -> list[NewEvent]:
+    now = time.time()
+    return [
+        NewEvent("step_completed", now, _cid(run_id, i - 1), {"result": i}),
+        NewEvent(
+            "step_created",
+            now,
+            _cid(run_id, i),
+            {"step_id": "step//bench_flows//noop", "input": {"args": [i], "kwargs": {}}},
+        ),
+        NewEvent("step_started", now, _cid(run_id, i), {"attempt": 1}),
+    ]
+
+
+async def _rounds(world: LocalWorld, run_id: str, steps: int) -> int:
+    """Like the runtime: one append per step round; returns the number of appends."""
+    now = time.time()
+    first = [
+        NewEvent("run_started", now),
+        NewEvent("step_created", now, _cid(run_id, 0), {"step_id": "s", "input": {}}),
+        NewEvent("step_started", now, _cid(run_id, 0), {"attempt": 1}),
+    ]
+    await world.append(run_id, 0, first)
+    seq = len(first)
+    for i in range(1, steps + 1):
+        await world.append(run_id, seq, _round(run_id, i))
+        seq += 3
+    return steps + 1
+
+
+async def _round_scenario(synchronous: str, runs: int, steps: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        world = LocalWorld(tmp, synchronous=synchronous)
+        await world.open()
+        ids = [f"wrun_{int(time.time() * 1000):012x}{os.urandom(10).hex()}" for _ in range(runs)]
+        for run_id in ids:
+            await world.create_run(NewRun(run_id, "wf", time.time(), {"input": {}}))
+        started = time.perf_counter()
+        counts = await asyncio.gather(*(_rounds(world, run_id, steps) for run_id in ids))
+        elapsed = time.perf_counter() - started
+        await world.close()
+    appends = sum(counts)
+    return {
+        "scenario": ("sequential" if runs == 1 else "concurrent") + "-round",
+        "synchronous": synchronous,
+        "runs": runs,
+        "steps_per_run": steps,
+        "seconds": round(elapsed, 3),
+        "us_per_append": round(elapsed / appends * 1e6, 1),
+        "appends_per_s": round(appends / elapsed),
+        "steps_per_s": round(runs * steps / elapsed),
+    }
 
 
 async def _scenario(
@@ -84,6 +150,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(_scenario(synchronous, 1, args.steps, batched=True))))
         per_run = max(1, args.steps // 30)
         print(json.dumps(asyncio.run(_scenario(synchronous, args.runs, per_run))))
+        print(json.dumps(asyncio.run(_round_scenario(synchronous, 1, args.steps))))
+        print(json.dumps(asyncio.run(_round_scenario(synchronous, args.runs, per_run))))
 
 
 if __name__ == "__main__":

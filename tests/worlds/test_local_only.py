@@ -18,7 +18,7 @@ from world_support import T0, ev, new_run, owner
 from wdk.errors import WorldError
 from wdk.worlds import COMPLETION_TYPES, World, create_world
 from wdk.worlds.local import LocalWorld
-from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, SCHEMA_VERSION
+from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, MIGRATIONS, SCHEMA_VERSION
 
 
 async def opened(path: Path, **options: str) -> LocalWorld:
@@ -166,6 +166,46 @@ async def test_read_only_data_dir(tmp_path: Path) -> None:
             await opened(tmp_path)
     finally:
         tmp_path.chmod(0o700)
+
+
+async def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    # Version 1 kept last_seq and updated_at in the run row; version 2 reads
+    # them from the run's last event.
+    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', '1')")
+        for sql in MIGRATIONS[0]:
+            conn.execute(sql)
+        conn.execute(
+            "INSERT INTO runs (id, workflow_id, status, created_at, updated_at, last_seq, "
+            "started_at, idempotency_key) VALUES ('old', 'wf', 'running', ?, ?, 1, ?, 'k')",
+            (T0, T0 + 1, T0 + 1),
+        )
+        conn.executemany(
+            "INSERT INTO events (run_id, seq, type, at, payload) VALUES ('old', ?, ?, ?, '{}')",
+            [(0, "run_created", T0), (1, "run_started", T0 + 1)],
+        )
+    conn.close()
+    world = await opened(tmp_path)
+    info = await world.get_run("old")
+    assert info is not None
+    assert (info.status, info.last_seq, info.updated_at, info.started_at) == (
+        "running",
+        1,
+        T0 + 1,
+        T0 + 1,
+    )
+    await world.append("old", 1, [ev("wait_created", "w", T0 + 2, resume_at=T0 + 9)])
+    info = await world.get_run("old")
+    assert info is not None and (info.last_seq, info.updated_at) == (2, T0 + 2)
+    assert [r.id for r in (await world.list_runs(status="running")).items] == ["old"]
+    assert world._db.execute("SELECT id FROM runs WHERE idempotency_key = 'k'").fetchone() == (
+        "old",
+    )
+    columns = {r[1] for r in world._db.execute("PRAGMA table_info(runs)")}
+    assert "last_seq" not in columns and "updated_at" not in columns
+    await world.close()
 
 
 def test_completion_index_matches_the_protocol() -> None:

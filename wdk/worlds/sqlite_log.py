@@ -4,6 +4,9 @@ Functions of a connection, called inside the group commit's transaction (see
 `local.py`). Each event type has one `_apply_<type>` that updates the
 projections; the constraints (the events primary key, the one-completion
 index, the live-token index) decide conflicts, never a SELECT beforehand.
+The one read is the expected-seq check: a run's last seq is its last event's
+(the run row is not written per append: a page written at every commit costs
+more than the read), and the group commit's write lock keeps it current.
 """
 
 from __future__ import annotations
@@ -30,9 +33,12 @@ from wdk.worlds.base import (
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
+# updated_at and last_seq are the run's last event's (see schema version 2).
 RUN_COLS = (
-    "id, workflow_id, status, created_at, updated_at, last_seq, started_at, "
-    "completed_at, idempotency_key, parent_run_id, output, error"
+    "id, workflow_id, status, created_at, "
+    "(SELECT at FROM events WHERE run_id = runs.id ORDER BY seq DESC LIMIT 1), "
+    "(SELECT max(seq) FROM events WHERE run_id = runs.id), "
+    "started_at, completed_at, idempotency_key, parent_run_id, output, error"
 )
 STEP_COLS = (
     "run_id, correlation_id, step_id, status, attempt, created_at, updated_at, "
@@ -46,6 +52,9 @@ _TERMINAL_EVENT_STATUS = {
 }
 # Events that name a step, wait or hook by correlation id.
 _NEEDS_CORRELATION = frozenset(t for t in EVENT_TYPES if t.startswith(("step_", "wait_", "hook_")))
+_RUN_STATE = (
+    "SELECT status, (SELECT max(seq) FROM events WHERE run_id = ?1) FROM runs WHERE id = ?1"
+)
 
 
 def require_run(conn: sqlite3.Connection, run_id: str) -> None:
@@ -64,16 +73,9 @@ def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
             return run_info(row), False
     try:
         conn.execute(
-            "INSERT INTO runs (id, workflow_id, status, created_at, updated_at, last_seq, "
-            "idempotency_key, parent_run_id) VALUES (?, ?, 'pending', ?, ?, 0, ?, ?)",
-            (
-                run.run_id,
-                run.workflow_id,
-                run.at,
-                run.at,
-                run.idempotency_key,
-                run.parent_run_id,
-            ),
+            "INSERT INTO runs (id, workflow_id, status, created_at, idempotency_key, "
+            "parent_run_id) VALUES (?, ?, 'pending', ?, ?, ?)",
+            (run.run_id, run.workflow_id, run.at, run.idempotency_key, run.parent_run_id),
         )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run.run_id} already exists") from exc
@@ -100,25 +102,17 @@ def append(
 ) -> list[Event]:
     """Append events after `expected_seq` and update the projections (see World.append)."""
     _validate(run_id, events)
-    if events:
-        rows = conn.execute(
-            "UPDATE runs SET last_seq = ?, updated_at = ? WHERE id = ? AND last_seq = ? "
-            "RETURNING status",
-            (expected_seq + len(events), events[-1].at, run_id, expected_seq),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT status FROM runs WHERE id = ? AND last_seq = ?", (run_id, expected_seq)
-        ).fetchall()
-    if not rows:
-        found = conn.execute("SELECT last_seq FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if found is None:
-            raise RunNotFound(run_id)
+    # The group commit holds the write lock: nothing can append between this
+    # read and the inserts below (and the events primary key forbids a fork).
+    row = conn.execute(_RUN_STATE, (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(run_id)
+    status, last_seq = row
+    if last_seq != expected_seq:
         raise ConflictError(
-            f"run {run_id}: append expected seq {expected_seq} but the log is at {found[0]} "
+            f"run {run_id}: append expected seq {expected_seq} but the log is at {last_seq} "
             "(another writer got there first)"
         )
-    status = rows[0][0]
     if not events:
         return []
     if status in TERMINAL_STATUSES and any(e.type != "hook_disposed" for e in events):
