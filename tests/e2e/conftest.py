@@ -37,18 +37,22 @@ WORLD_NAMES = ("local", "postgres")
 CHILD_LEASE_SECONDS = "1.5"
 
 
-def _world_fixtures() -> ModuleType:
-    """tests/worlds/conftest.py: the test server's URL, its probe, schema helpers."""
-    spec = importlib.util.spec_from_file_location(
-        "wdk_e2e_world_fixtures", HERE.parent / "worlds" / "conftest.py"
-    )
+def _pg_support() -> ModuleType:
+    """tests/worlds/pg_support.py: the test server's URL, its probe, schema helpers
+    (registered under its own name, so the worlds folder shares this copy)."""
+    import sys
+
+    if "pg_support" in sys.modules:
+        return sys.modules["pg_support"]
+    spec = importlib.util.spec_from_file_location("pg_support", HERE.parent / "worlds" / "pg_support.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules["pg_support"] = module
     spec.loader.exec_module(module)
     return module
 
 
-worlds = _world_fixtures()
+worlds = _pg_support()
 
 
 def pytest_configure(config: pytest.Config) -> None:

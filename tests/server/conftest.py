@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from support import SECRET
 
 from wdk.runtime import config
 from wdk.server.app import Server, start_server
@@ -20,7 +21,6 @@ for _path in (str(E2E), str(HERE)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-SECRET = "test-secret-0123456789"
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,8 @@ import time
 
 from wdk.api import Run
 
+SECRET = "test-secret-0123456789"  # the test server's WDK_SECRET
+
 WELL_KNOWN = "/.well-known/workflow/v1"
 
 

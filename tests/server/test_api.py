@@ -10,9 +10,8 @@ from typing import Any
 
 import aiohttp
 import server_flows
-from conftest import SECRET
 from flows import hooks
-from support import WELL_KNOWN, hook_token
+from support import SECRET, WELL_KNOWN, hook_token
 
 from wdk.api import start
 from wdk.server.app import Server

@@ -20,11 +20,10 @@ from urllib.parse import quote, urlencode
 
 import pytest
 import server_flows
-from conftest import SECRET
 from flows import webhooks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import hook_token
+from support import SECRET, hook_token
 
 from wdk.api import get_run, start
 from wdk.server.app import Server, start_server

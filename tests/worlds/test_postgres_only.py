@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import drop_schema, require_postgres, unique_schema
+from pg_support import drop_schema, require_postgres, unique_schema
 from world_support import ev, new_run, owner
 
 from wdk.errors import ConflictError, WorldError
