@@ -36,6 +36,7 @@ from wdk.worlds.base import (
     StreamChunk,
     WaitInfo,
 )
+from wdk.worlds.rows import hook_info, run_info, step_info
 from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import FILE_NAME, connect, resolve_data_dir, resolve_synchronous
 
@@ -192,7 +193,7 @@ class LocalWorld:
         row = (
             self._sync().execute(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         )
-        return None if row is None else sqlite_log.run_info(row)
+        return None if row is None else run_info(row)
 
     async def list_runs(
         self,
@@ -219,7 +220,7 @@ class LocalWorld:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         rows = self._sync().execute(sql, (*params, max(limit, 0) + 1)).fetchall()
-        items = [sqlite_log.run_info(r) for r in rows[:limit]]
+        items = [run_info(r) for r in rows[:limit]]
         more = len(rows) > limit and items
         next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if more else None
         return Page(items=list(items), next_cursor=next_cursor)
@@ -233,7 +234,7 @@ class LocalWorld:
         )
         if not rows:
             require_run(self._db, run_id)
-        return [sqlite_log.step_info(r) for r in rows]
+        return [step_info(r) for r in rows]
 
     async def list_waits(self, run_id: str) -> list[WaitInfo]:
         """The run's waits in creation order."""
@@ -269,7 +270,7 @@ class LocalWorld:
             )
             .fetchall()
         )
-        return [sqlite_log.hook_info(r) for r in rows]
+        return [hook_info(r) for r in rows]
 
     async def get_hook(self, token: str) -> HookInfo | None:
         """The live hook holding `token`, or None."""
@@ -280,7 +281,7 @@ class LocalWorld:
             )
             .fetchone()
         )
-        return None if row is None else sqlite_log.hook_info(row)
+        return None if row is None else hook_info(row)
 
     async def active_run_ids(self, limit: int = 10_000) -> list[str]:
         """Ids of runs not yet terminal, oldest first (the reconciler's query)."""

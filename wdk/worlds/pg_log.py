@@ -20,15 +20,13 @@ import msgspec
 from wdk.errors import ConflictError, DuplicateCompletion, HookConflict, RunNotFound
 from wdk.worlds.base import (
     COMPLETION_TYPES,
-    EVENT_TYPES,
     Event,
-    HookInfo,
     NewEvent,
     NewRun,
     RunInfo,
-    StepInfo,
     WaitInfo,
 )
+from wdk.worlds.rows import required_field, run_info, validate_batch
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -45,8 +43,6 @@ HOOK_COLS = "run_id, correlation_id, token, status, created_at, metadata"
 WAIT_COLS = "run_id, correlation_id, resume_at, status, created_at"
 
 _TERMINAL = frozenset({"run_completed", "run_failed", "run_cancelled"})
-# Events that name a step, wait or hook by correlation id.
-_NEEDS_CORRELATION = frozenset(t for t in EVENT_TYPES if t.startswith(("step_", "wait_", "hook_")))
 _KEY_DETAIL = re.compile(r"=\((.*)\) already exists")
 _CONFLICT, _NO_RUN = "WDK01", "WDK02"
 
@@ -119,15 +115,8 @@ def _append_args(run_id: str, events: Sequence[NewEvent]) -> list[list[Any]]:
     nums: list[int | None] = []
     times: list[float | None] = []
     blobs: list[bytes | None] = []
-    ended = False
+    validate_batch(run_id, events)
     for e in events:
-        if e.type not in EVENT_TYPES:
-            raise ValueError(f"run {run_id}: unknown event type {e.type!r}")
-        if e.type in _NEEDS_CORRELATION and not e.correlation_id:
-            raise ValueError(f"run {run_id}: {e.type} needs a correlation_id")
-        if ended and e.type != "hook_disposed":
-            raise ConflictError(f"run {run_id}: {e.type} after the run's terminal event")
-        ended = ended or e.type in _TERMINAL
         p = e.payload
         name, num, when, blob = _projection_fields(e, p)
         types.append(e.type)
@@ -147,7 +136,7 @@ def _projection_fields(
     """(step_id | token, attempt | conflict, retry_at | resume_at, error | metadata | output)."""
     t = e.type
     if t == "step_created":
-        return str(_field(e, "step_id")), None, None, None
+        return str(required_field(e, "step_id")), None, None, None
     if t == "step_started":
         return None, p.get("attempt", 1), None, None
     if t == "step_retrying":
@@ -157,18 +146,11 @@ def _projection_fields(
     if t == "run_completed":
         return None, None, None, _encode(p.get("result"))
     if t == "wait_created":
-        return None, None, float(_field(e, "resume_at")), None
+        return None, None, float(required_field(e, "resume_at")), None
     if t == "hook_created":
         conflict = 1 if p.get("conflict") else None
-        return str(_field(e, "token")), conflict, None, _encode(p.get("metadata") or {})
+        return str(required_field(e, "token")), conflict, None, _encode(p.get("metadata") or {})
     return None, None, None, None
-
-
-def _field(e: NewEvent, name: str) -> Any:
-    try:
-        return e.payload[name]
-    except KeyError:
-        raise ValueError(f"{e.type} payload needs {name!r}") from None
 
 
 def _unique_error(
@@ -187,50 +169,6 @@ def _unique_error(
         return HookConflict(found.group(1) if found else ", ".join(tokens))
     kind = constraint.split("_", 1)[0].rstrip("s") or "row"
     return ConflictError(f"run {run_id}: {kind} already exists ({exc.detail or constraint})")
-
-
-def run_info(r: Any) -> RunInfo:
-    return RunInfo(
-        id=r[0],
-        workflow_id=r[1],
-        status=r[2],
-        created_at=r[3],
-        updated_at=r[4],
-        last_seq=r[5],
-        started_at=r[6],
-        completed_at=r[7],
-        idempotency_key=r[8],
-        parent_run_id=r[9],
-        output=None if r[10] is None else _decode(r[10]),
-        error=None if r[11] is None else _decode(r[11]),
-    )
-
-
-def step_info(r: Any) -> StepInfo:
-    return StepInfo(
-        run_id=r[0],
-        correlation_id=r[1],
-        step_id=r[2],
-        status=r[3],
-        attempt=r[4],
-        created_at=r[5],
-        updated_at=r[6],
-        started_at=r[7],
-        completed_at=r[8],
-        retry_at=r[9],
-        error=None if r[10] is None else _decode(r[10]),
-    )
-
-
-def hook_info(r: Any) -> HookInfo:
-    return HookInfo(
-        run_id=r[0],
-        correlation_id=r[1],
-        token=r[2],
-        status=r[3],
-        created_at=r[4],
-        metadata=_decode(r[5]),
-    )
 
 
 def wait_info(r: Any) -> WaitInfo:

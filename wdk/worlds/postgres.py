@@ -51,6 +51,7 @@ from wdk.worlds.pg_schema import (
     resolve_schema,
     resolve_url,
 )
+from wdk.worlds.rows import hook_info, run_info, step_info
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -197,7 +198,7 @@ class PostgresWorld:
     async def get_run(self, run_id: str) -> RunInfo | None:
         """The run's projection, or None."""
         row = await self._fetchrow(f"SELECT {RUN_COLS} FROM runs WHERE id = $1", run_id)
-        return None if row is None else pg_log.run_info(row)
+        return None if row is None else run_info(row)
 
     async def list_runs(
         self,
@@ -225,7 +226,7 @@ class PostgresWorld:
         limit = max(limit, 0)
         sql += f" ORDER BY created_at DESC, id DESC LIMIT ${len(params) + 1}"
         rows = await self._fetch(sql, *params, limit + 1)
-        items = [pg_log.run_info(r) for r in rows[:limit]]
+        items = [run_info(r) for r in rows[:limit]]
         more = len(rows) > limit and items
         next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if more else None
         return Page(items=items, next_cursor=next_cursor)
@@ -237,7 +238,7 @@ class PostgresWorld:
         )
         if not rows:
             await self._exists(run_id)
-        return [pg_log.step_info(r) for r in rows]
+        return [step_info(r) for r in rows]
 
     async def list_waits(self, run_id: str) -> list[WaitInfo]:
         """The run's waits in creation order."""
@@ -262,14 +263,14 @@ class PostgresWorld:
             "ORDER BY created_at, run_id, seq",
             *params,
         )
-        return [pg_log.hook_info(r) for r in rows]
+        return [hook_info(r) for r in rows]
 
     async def get_hook(self, token: str) -> HookInfo | None:
         """The live hook holding `token`, or None."""
         row = await self._fetchrow(
             f"SELECT {HOOK_COLS} FROM hooks WHERE token = $1 AND status = 'active'", token
         )
-        return None if row is None else pg_log.hook_info(row)
+        return None if row is None else hook_info(row)
 
     async def active_run_ids(self, limit: int = 10_000) -> list[str]:
         """Ids of runs not yet terminal, oldest first (the reconciler's query)."""

@@ -23,12 +23,11 @@ from wdk.worlds.base import (
     EVENT_TYPES,
     TERMINAL_STATUSES,
     Event,
-    HookInfo,
     NewEvent,
     NewRun,
     RunInfo,
-    StepInfo,
 )
+from wdk.worlds.rows import required_field, run_info, validate_batch
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -51,7 +50,6 @@ _TERMINAL_EVENT_STATUS = {
     "run_cancelled": "cancelled",
 }
 # Events that name a step, wait or hook by correlation id.
-_NEEDS_CORRELATION = frozenset(t for t in EVENT_TYPES if t.startswith(("step_", "wait_", "hook_")))
 _RUN_STATE = (
     "SELECT status, (SELECT max(seq) FROM events WHERE run_id = ?1) FROM runs WHERE id = ?1"
 )
@@ -101,7 +99,7 @@ def append(
     conn: sqlite3.Connection, run_id: str, expected_seq: int, events: tuple[NewEvent, ...]
 ) -> list[Event]:
     """Append events after `expected_seq` and update the projections (see World.append)."""
-    _validate(run_id, events)
+    validate_batch(run_id, events)
     # The group commit holds the write lock: nothing can append between this
     # read and the inserts below (and the events primary key forbids a fork).
     row = conn.execute(_RUN_STATE, (run_id,)).fetchone()
@@ -199,7 +197,7 @@ def _apply_step_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewE
         conn.execute(
             "INSERT INTO steps (run_id, correlation_id, seq, step_id, status, attempt, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, 'created', 0, ?, ?)",
-            (run_id, e.correlation_id, seq, _field(e, "step_id"), e.at, e.at),
+            (run_id, e.correlation_id, seq, required_field(e, "step_id"), e.at, e.at),
         )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run_id}: step {e.correlation_id} already exists") from exc
@@ -216,7 +214,7 @@ def _insert_started_step(
                 run_id,
                 created.correlation_id,
                 seq,
-                _field(created, "step_id"),
+                required_field(created, "step_id"),
                 started.payload.get("attempt", 1),
                 created.at,
                 started.at,
@@ -286,7 +284,7 @@ def _apply_wait_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewE
         conn.execute(
             "INSERT INTO waits (run_id, correlation_id, seq, resume_at, status, created_at) "
             "VALUES (?, ?, ?, ?, 'waiting', ?)",
-            (run_id, e.correlation_id, seq, float(_field(e, "resume_at")), e.at),
+            (run_id, e.correlation_id, seq, float(required_field(e, "resume_at")), e.at),
         )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run_id}: wait {e.correlation_id} already exists") from exc
@@ -302,7 +300,7 @@ def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, seq: int, e: Ne
 
 
 def _apply_hook_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
-    token = str(_field(e, "token"))
+    token = str(required_field(e, "token"))
     try:
         conn.execute(
             "INSERT INTO hooks (run_id, correlation_id, seq, token, status, created_at, metadata) "
@@ -340,69 +338,6 @@ def _apply_hook_disposed(conn: sqlite3.Connection, run_id: str, seq: int, e: New
     )
     if cur.rowcount == 0:
         raise ConflictError(f"run {run_id}: hook_disposed for unknown hook {e.correlation_id}")
-
-
-def _validate(run_id: str, events: tuple[NewEvent, ...]) -> None:
-    ended = False
-    for e in events:
-        if e.type not in EVENT_TYPES:
-            raise ValueError(f"run {run_id}: unknown event type {e.type!r}")
-        if e.type in _NEEDS_CORRELATION and not e.correlation_id:
-            raise ValueError(f"run {run_id}: {e.type} needs a correlation_id")
-        if ended and e.type != "hook_disposed":
-            raise ConflictError(f"run {run_id}: {e.type} after the run's terminal event")
-        ended = ended or e.type in _TERMINAL_EVENT_STATUS
-
-
-def _field(e: NewEvent, name: str) -> Any:
-    try:
-        return e.payload[name]
-    except KeyError:
-        raise ValueError(f"{e.type} payload needs {name!r}") from None
-
-
-def run_info(r: Any) -> RunInfo:
-    return RunInfo(
-        id=r[0],
-        workflow_id=r[1],
-        status=r[2],
-        created_at=r[3],
-        updated_at=r[4],
-        last_seq=r[5],
-        started_at=r[6],
-        completed_at=r[7],
-        idempotency_key=r[8],
-        parent_run_id=r[9],
-        output=None if r[10] is None else _decode(r[10]),
-        error=None if r[11] is None else _decode(r[11]),
-    )
-
-
-def step_info(r: Any) -> StepInfo:
-    return StepInfo(
-        run_id=r[0],
-        correlation_id=r[1],
-        step_id=r[2],
-        status=r[3],
-        attempt=r[4],
-        created_at=r[5],
-        updated_at=r[6],
-        started_at=r[7],
-        completed_at=r[8],
-        retry_at=r[9],
-        error=None if r[10] is None else _decode(r[10]),
-    )
-
-
-def hook_info(r: Any) -> HookInfo:
-    return HookInfo(
-        run_id=r[0],
-        correlation_id=r[1],
-        token=r[2],
-        status=r[3],
-        created_at=r[4],
-        metadata=_decode(r[5]),
-    )
 
 
 _APPLIERS: dict[str, Callable[[sqlite3.Connection, str, int, NewEvent], None]] = {

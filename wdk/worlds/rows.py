@@ -1,0 +1,87 @@
+"""What every SQL world shares: checking a batch before it is written, and
+turning result rows into the protocol's structs (same column order in each)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from wdk.errors import ConflictError
+from wdk.worlds.base import EVENT_TYPES, TERMINAL_TYPES, HookInfo, NewEvent, RunInfo, StepInfo
+
+encode = msgspec.json.Encoder().encode
+decode = msgspec.json.Decoder().decode
+
+# Events that name a step, wait or hook by correlation id.
+NEEDS_CORRELATION = frozenset(t for t in EVENT_TYPES if t.startswith(("step_", "wait_", "hook_")))
+
+
+def validate_batch(run_id: str, events: Sequence[NewEvent]) -> None:
+    """Refuse a batch the log must never hold, before anything is written."""
+    ended = False
+    for e in events:
+        if e.type not in EVENT_TYPES:
+            raise ValueError(f"run {run_id}: unknown event type {e.type!r}")
+        if e.type in NEEDS_CORRELATION and not e.correlation_id:
+            raise ValueError(f"run {run_id}: {e.type} needs a correlation_id")
+        if ended and e.type != "hook_disposed":
+            raise ConflictError(f"run {run_id}: {e.type} after the run's terminal event")
+        ended = ended or e.type in TERMINAL_TYPES
+
+
+def required_field(e: NewEvent, name: str) -> Any:
+    try:
+        return e.payload[name]
+    except KeyError:
+        raise ValueError(f"{e.type} payload needs {name!r}") from None
+
+
+def run_info(r: Any) -> RunInfo:
+    """id, workflow_id, status, created_at, updated_at, last_seq, started_at,
+    completed_at, idempotency_key, parent_run_id, output, error."""
+    return RunInfo(
+        id=r[0],
+        workflow_id=r[1],
+        status=r[2],
+        created_at=r[3],
+        updated_at=r[4],
+        last_seq=r[5],
+        started_at=r[6],
+        completed_at=r[7],
+        idempotency_key=r[8],
+        parent_run_id=r[9],
+        output=None if r[10] is None else decode(r[10]),
+        error=None if r[11] is None else decode(r[11]),
+    )
+
+
+def step_info(r: Any) -> StepInfo:
+    """run_id, correlation_id, step_id, status, attempt, created_at, updated_at,
+    started_at, completed_at, retry_at, error."""
+    return StepInfo(
+        run_id=r[0],
+        correlation_id=r[1],
+        step_id=r[2],
+        status=r[3],
+        attempt=r[4],
+        created_at=r[5],
+        updated_at=r[6],
+        started_at=r[7],
+        completed_at=r[8],
+        retry_at=r[9],
+        error=None if r[10] is None else decode(r[10]),
+    )
+
+
+def hook_info(r: Any) -> HookInfo:
+    """run_id, correlation_id, token, status, created_at, metadata."""
+    return HookInfo(
+        run_id=r[0],
+        correlation_id=r[1],
+        token=r[2],
+        status=r[3],
+        created_at=r[4],
+        metadata=decode(r[5]),
+    )
