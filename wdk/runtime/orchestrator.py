@@ -117,14 +117,13 @@ class Orchestrator:
         except NonDeterminismError as exc:
             await self._fail_unloadable(run_id, exc)
             return None
-        except RunNotFound:
-            raise
         except _CannotLoad as exc:
             # Said once per run and process; the retries are quiet.
             level = logging.DEBUG if run_id in self._load_failed else logging.ERROR
             self._load_failed.add(run_id)
             log.log(level, "wdk: cannot load the workflow of run %s, retrying every %ss: %s", run_id, LOAD_RETRY, exc)
             return time.time() + LOAD_RETRY
+        self._load_failed.discard(run_id)
         if inst.terminal:
             inst.close()
             return None
