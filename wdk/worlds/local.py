@@ -12,7 +12,6 @@ the query. The SQL lives in `sqlite_log` (events, projections) and
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import sqlite3
 import time
@@ -36,7 +35,7 @@ from wdk.worlds.base import (
     StreamChunk,
     WaitInfo,
 )
-from wdk.worlds.rows import hook_info, run_info, step_info
+from wdk.worlds.rows import decode_cursor, encode_cursor, hook_info, run_info, step_info
 from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import FILE_NAME, connect, resolve_data_dir, resolve_synchronous
 
@@ -214,7 +213,7 @@ class LocalWorld:
             params.append(workflow_id)
         if cursor is not None:
             where.append("(created_at, id) < (?, ?)")
-            params.extend(_decode_cursor(cursor))
+            params.extend(decode_cursor(cursor))
         sql = f"SELECT {RUN_COLS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -222,7 +221,7 @@ class LocalWorld:
         rows = self._sync().execute(sql, (*params, max(limit, 0) + 1)).fetchall()
         items = [run_info(r) for r in rows[:limit]]
         more = len(rows) > limit and items
-        next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if more else None
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
         return Page(items=list(items), next_cursor=next_cursor)
 
     async def list_steps(self, run_id: str) -> list[StepInfo]:
@@ -477,14 +476,3 @@ class LocalWorld:
         if entry is not None:
             entry[0].set()
 
-
-def _encode_cursor(created_at: float, run_id: str) -> str:
-    return base64.urlsafe_b64encode(_encode([created_at, run_id])).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        created_at, run_id = _decode(base64.urlsafe_b64decode(cursor.encode()))
-        return float(created_at), str(run_id)
-    except (ValueError, TypeError, msgspec.DecodeError) as exc:
-        raise ValueError(f"invalid list_runs cursor {cursor!r}") from exc

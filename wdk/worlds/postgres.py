@@ -17,7 +17,6 @@ committed before the connection dropped).
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -51,7 +50,7 @@ from wdk.worlds.pg_schema import (
     resolve_schema,
     resolve_url,
 )
-from wdk.worlds.rows import hook_info, run_info, step_info
+from wdk.worlds.rows import decode_cursor, encode_cursor, hook_info, run_info, step_info
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -218,7 +217,7 @@ class PostgresWorld:
             params.append(workflow_id)
             where.append(f"workflow_id = ${len(params)}")
         if cursor is not None:
-            params.extend(_decode_cursor(cursor))
+            params.extend(decode_cursor(cursor))
             where.append(f"(created_at, id) < (${len(params) - 1}, ${len(params)})")
         sql = f"SELECT {RUN_COLS} FROM runs"
         if where:
@@ -228,7 +227,7 @@ class PostgresWorld:
         rows = await self._fetch(sql, *params, limit + 1)
         items = [run_info(r) for r in rows[:limit]]
         more = len(rows) > limit and items
-        next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if more else None
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
         return Page(items=items, next_cursor=next_cursor)
 
     async def list_steps(self, run_id: str) -> list[StepInfo]:
@@ -478,14 +477,3 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
     except TimeoutError:
         pass
 
-
-def _encode_cursor(created_at: float, run_id: str) -> str:
-    return base64.urlsafe_b64encode(_encode([created_at, run_id])).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        created_at, run_id = _decode(base64.urlsafe_b64decode(cursor.encode()))
-        return float(created_at), str(run_id)
-    except (ValueError, TypeError, msgspec.DecodeError) as exc:
-        raise ValueError(f"invalid list_runs cursor {cursor!r}") from exc

@@ -3,6 +3,7 @@ turning result rows into the protocol's structs (same column order in each)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,3 +86,16 @@ def hook_info(r: Any) -> HookInfo:
         created_at=r[4],
         metadata=decode(r[5]),
     )
+
+
+def encode_cursor(created_at: float, run_id: str) -> str:
+    """list_runs' keyset cursor: opaque to callers, (created_at, id) inside."""
+    return base64.urlsafe_b64encode(encode([created_at, run_id])).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created_at, run_id = decode(base64.urlsafe_b64decode(cursor.encode()))
+        return float(created_at), str(run_id)
+    except (ValueError, TypeError, msgspec.DecodeError) as exc:
+        raise ValueError(f"invalid list_runs cursor {cursor!r}") from exc
