@@ -23,6 +23,7 @@ COMMANDS: list[str] = [
     "cancel",
     "replay",
     "serve",
+    "dev",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

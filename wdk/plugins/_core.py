@@ -1,0 +1,170 @@
+"""The webhook and run-stream endpoints without a framework.
+
+Each plugin reads the request its own way, calls `webhook_reply` or
+`open_stream`, and writes the answer its own way. What they answer is what
+`wdk serve` answers (`wdk/server/handlers.py`): 202 by default, the fixed or
+computed reply, 413 over WDK_WEBHOOK_MAX_BYTES, 404 for an unknown token or
+run, NDJSON or Server-Sent Events for a stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from wdk.errors import RunNotFound
+from wdk.server.app import DEFAULT_WEBHOOK_MAX_BYTES, WELL_KNOWN, BadRequest, _classify, clean
+
+log = logging.getLogger("wdk.plugins")
+
+WEBHOOK_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+WEBHOOK_PATH = WELL_KNOWN + "/webhook/"
+# Hop-by-hop headers a workflow's reply must not set (the framework does).
+_DROP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer"}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Stream:
+    headers: dict[str, str]
+    chunks: AsyncIterator[bytes]
+
+
+def error_reply(status: int, message: str, kind: str, ident: str | None = None) -> Reply:
+    body: dict[str, str] = {"error": clean(message), "type": kind}
+    if ident is not None:
+        body["id"] = clean(ident)
+    return Reply(status, msgspec.json.encode(body), {"content-type": "application/json"})
+
+
+def webhook_limit() -> int:
+    return int(os.environ.get("WDK_WEBHOOK_MAX_BYTES", DEFAULT_WEBHOOK_MAX_BYTES))
+
+
+def too_large(limit: int) -> Reply:
+    return error_reply(413, f"the body is larger than {limit} bytes (WDK_WEBHOOK_MAX_BYTES)", "TooLarge")
+
+
+def _failure(exc: Exception) -> Reply:
+    status, ident = _classify(exc)
+    message = str(exc) or type(exc).__name__
+    if status >= 500:
+        log.error("wdk: webhook delivery failed", exc_info=exc)
+    if status == 500:
+        message = "internal error (see the server log)"
+    return error_reply(status, message, type(exc).__name__, ident)
+
+
+async def webhook_reply(
+    token: str, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+) -> Reply:
+    """Deliver one HTTP request to the webhook `token`; the reply to send back."""
+    from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
+
+    merged: dict[str, str] = {}
+    for name, value in headers:
+        key = clean(name).lower()
+        merged[key] = f"{merged[key]}, {clean(value)}" if key in merged else clean(value)
+    request = WebhookRequest(clean(method), clean(url), merged, body)
+    try:
+        # Shielded: a client that hangs up after the hook_received append must
+        # not leave the run un-enqueued.
+        _, reply = await asyncio.shield(deliver(token, request))
+    except NoResponse as exc:
+        return error_reply(502, str(exc), "NoResponse")
+    except Exception as exc:
+        return _failure(exc)
+    out = {k: v for k, v in reply.headers.items() if k not in _DROP}
+    no_body = reply.status in (204, 304) or method.upper() == "HEAD"
+    return Reply(reply.status, b"" if no_body else reply.body, out)
+
+
+def parse_start(start: str | None, last_event_id: str | None, sse: bool) -> int:
+    """`?start=` (default 0), or one past SSE's `Last-Event-ID`."""
+    raw = start or "0"
+    last = last_event_id if sse else None
+    try:
+        value = int(last) + 1 if last else int(raw)
+    except ValueError:
+        raise BadRequest(f"start must be an integer, not {raw!r}") from None
+    if value < 0 or value > 2**62:
+        raise BadRequest(f"start must be between 0 and 2**62, not {value}")
+    return value
+
+
+async def open_stream(
+    run_id: str,
+    *,
+    accept: str = "",
+    start: str | None = None,
+    last_event_id: str | None = None,
+    namespace: str | None = None,
+) -> Reply | Stream:
+    """A run's stream (NDJSON, or SSE when `accept` asks for it), or the error reply."""
+    from wdk.runtime.runtime import get_runtime
+    from wdk.server.streaming import EVENT_STREAM, NDJSON
+
+    sse = EVENT_STREAM in accept
+    try:
+        first = parse_start(start, last_event_id, sse)
+        world = (await get_runtime()).world
+        if await world.get_run(run_id) is None:
+            raise RunNotFound(run_id)
+    except Exception as exc:
+        return _failure(exc)
+    headers = {
+        "content-type": (EVENT_STREAM if sse else NDJSON) + "; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+        "x-wdk-stream-start": str(first),
+    }
+    return Stream(headers, _chunks(run_id, namespace or "default", first, sse))
+
+
+async def _chunks(run_id: str, namespace: str, index: int, sse: bool) -> AsyncIterator[bytes]:
+    """The body of `wdk/server/streaming.py`'s send_stream, as an async iterator
+    (the framework notices a reader that went away and closes it)."""
+    from wdk.runtime.runtime import get_runtime
+    from wdk.server.streaming import FIRST_PAGE, KEEPALIVE_SECONDS, PAGE, _encode, _next_live
+    from wdk.worlds.base import StreamChunk
+
+    world = (await get_runtime()).world
+    page = FIRST_PAGE
+    while True:
+        chunks, closed = await world.stream_read(run_id, namespace, index, page)
+        page = min(page * 4, PAGE)
+        if chunks:
+            yield _encode(chunks, sse)
+            index = chunks[-1].index + 1
+            await asyncio.sleep(0)
+            continue
+        if closed:
+            break
+        live = await _next_live(world, run_id, namespace, index, KEEPALIVE_SECONDS)
+        if live is None:
+            break
+        if live is False:
+            if sse:
+                yield b": keep-alive\n\n"
+            continue
+        assert isinstance(live, StreamChunk)
+        yield _encode([live], sse)
+        index = live.index + 1
+    if sse:
+        yield b'event: end\ndata: {"next":%d}\n\n' % index
+
+
+def missing(plugin: str, framework: str, extra: str) -> ImportError:
+    """The error a plugin raises when its framework is not installed."""
+    return ImportError(f"wdk.plugins.{plugin} needs {framework}: pip install 'wdk[{extra}]'")

@@ -1,0 +1,77 @@
+"""aiohttp: the runtime in the app's event loop, `wdk serve`'s routes on the app.
+
+    from aiohttp import web
+    from wdk.api import start
+    import wdk.plugins.aiohttp
+
+    async def place(request: web.Request) -> web.Response:
+        run = await start(process_order, request.match_info["order_id"])
+        return web.json_response({"run_id": run.id})
+
+    app = web.Application()
+    app.router.add_post("/orders/{order_id}", place)
+    wdk.plugins.aiohttp.setup(app)
+    web.run_app(app)
+
+The app gets the flow, step, webhook and stream endpoints under
+/.well-known/workflow/v1/ and (unless `api=False`) the JSON API under /api/
+that `configure(server_url=...)` clients use. Errors on those routes are
+answered as `wdk serve` answers them; the app's own routes are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aiohttp import web
+
+from wdk.server.app import (
+    DEFAULT_WEBHOOK_MAX_BYTES,
+    RUNTIME,
+    SECRET,
+    WEBHOOK_MAX_BYTES,
+    Handler,
+    error_edge,
+)
+
+__all__ = ["setup"]
+
+
+def setup(
+    app: web.Application, *, secret: str | None = None, webhook_max_bytes: int | None = None, api: bool = True
+) -> None:
+    """Run wdk's runtime with `app` (started on startup, stopped on cleanup) and
+    add `wdk serve`'s routes to it."""
+    from wdk.server import handlers, jsonapi
+    from wdk.server.signing import load_secret
+
+    app[SECRET] = secret or load_secret()[0]
+    limit = webhook_max_bytes or int(os.environ.get("WDK_WEBHOOK_MAX_BYTES", DEFAULT_WEBHOOK_MAX_BYTES))
+    app[WEBHOOK_MAX_BYTES] = limit
+    before = set(app.router.routes())
+    handlers.add_routes(app)
+    if api:
+        jsonapi.add_routes(app)
+    ours = frozenset(app.router.routes()) - before
+
+    @web.middleware
+    async def wdk_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.route in ours:
+            return await error_edge(request, handler)
+        return await handler(request)
+
+    app.middlewares.append(wdk_errors)
+    app.on_startup.append(_startup)
+    app.on_cleanup.append(_cleanup)
+
+
+async def _startup(app: web.Application) -> None:
+    from wdk.runtime.runtime import get_runtime
+
+    app[RUNTIME] = await get_runtime()
+
+
+async def _cleanup(app: web.Application) -> None:
+    from wdk.runtime.runtime import shutdown_runtime
+
+    await shutdown_runtime()

@@ -1,0 +1,102 @@
+"""Starlette and FastAPI: the runtime in the app's event loop, wdk's endpoints as routes.
+
+    from fastapi import FastAPI
+    from wdk.api import start
+    import wdk.plugins.starlette
+
+    app = FastAPI()
+    wdk.plugins.starlette.setup(app)
+
+    @app.post("/orders/{order_id}")
+    async def place(order_id: str) -> dict[str, str]:
+        run = await start(process_order, order_id)
+        return {"run_id": run.id}
+
+The runtime starts with the app (its lifespan) and stops with it, so it
+advances runs while the app serves. Webhook URLs point at WDK_BASE_URL: set
+it to the app's public address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from wdk.plugins._core import (
+    WEBHOOK_METHODS,
+    WEBHOOK_PATH,
+    Reply,
+    open_stream,
+    too_large,
+    webhook_limit,
+    webhook_reply,
+)
+from wdk.server.app import WELL_KNOWN
+
+try:
+    from starlette.requests import Request
+    from starlette.responses import Response, StreamingResponse
+    from starlette.routing import Route
+except ImportError:  # pragma: no cover - depends on the environment
+    from wdk.plugins._core import missing
+
+    raise missing("starlette", "starlette (or FastAPI)", "fastapi") from None
+
+__all__ = ["setup"]
+
+
+def setup(app: Any) -> None:
+    """Run wdk's runtime with `app` (a Starlette or FastAPI app) and mount the
+    webhook and run-stream endpoints under /.well-known/workflow/v1/."""
+    router = app.router
+    user_lifespan = router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        from wdk.runtime.runtime import get_runtime, shutdown_runtime
+
+        # Started first and stopped last: the app's own lifespan may use wdk.
+        await get_runtime()
+        try:
+            async with user_lifespan(app) as state:
+                yield state
+        finally:
+            await shutdown_runtime()
+
+    router.lifespan_context = lifespan
+    router.routes.append(Route(WEBHOOK_PATH + "{token}", webhook, methods=list(WEBHOOK_METHODS)))
+    router.routes.append(Route(WELL_KNOWN + "/runs/{run_id}/stream", stream, methods=["GET"]))
+
+
+def _response(reply: Reply) -> Response:
+    return Response(reply.body, reply.status, reply.headers)
+
+
+async def webhook(request: Request) -> Response:
+    limit = webhook_limit()
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return _response(too_large(limit))
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            return _response(too_large(limit))
+    reply = await webhook_reply(
+        request.path_params["token"], request.method, str(request.url), request.headers.items(), bytes(body)
+    )
+    return _response(reply)
+
+
+async def stream(request: Request) -> Response:
+    opened = await open_stream(
+        request.path_params["run_id"],
+        accept=request.headers.get("accept", ""),
+        start=request.query_params.get("start"),
+        last_event_id=request.headers.get("last-event-id"),
+        namespace=request.query_params.get("namespace"),
+    )
+    if isinstance(opened, Reply):
+        return _response(opened)
+    return StreamingResponse(opened.chunks, headers=opened.headers)
