@@ -24,6 +24,7 @@ COMMANDS: list[str] = [
     "replay",
     "serve",
     "dev",
+    "web",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
