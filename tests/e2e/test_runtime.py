@@ -210,3 +210,15 @@ def test_run_sync_from_plain_code() -> None:
 async def test_dataclass_built_in_workflow_code() -> None:
     run = await start(basic.builds_dataclass, "o7")
     assert await run.result(timeout=10) == basic.Order("O7", ["a", "gift"])
+
+
+async def test_module_level_clients_load_and_stay_out_of_workflows() -> None:
+    from flows import module_state
+
+    run = await start(module_state.record, "o1")
+    assert await run.result(timeout=10) >= 1
+    bad = await start(module_state.misuses_client)
+    with pytest.raises(WorkflowFailed) as info:
+        await bad.result(timeout=10)
+    assert info.value.error_type == "WorkflowSandboxError"
+    assert "sqlite3.connect().execute" in info.value.message

@@ -159,10 +159,57 @@ def test_third_party_import_loads_but_use_raises(sandbox: Sandbox) -> None:
     ],
 )
 def test_restricted_uses_name_the_call(sandbox: Sandbox, source: str, dotted: str) -> None:
+    # The imports at module level, the use inside a workflow function.
+    lines = source.splitlines()
+    imports = [line for line in lines if line.startswith(("import ", "from "))]
+    body = [line for line in lines if line not in imports]
+    text = "\n".join([*imports, "async def wf():", *(f"    {line}" for line in body or ["pass"])])
     with pytest.raises(WorkflowSandboxError) as info:
-        load(sandbox, source)
+        ns = load(sandbox, text)
+        loop = WorkflowLoop(run_id="r", seed=1, start_time=START, timer_hook=lambda h: None)
+        task = loop.create_task(ns["wf"]())
+        loop.run_until_quiescent()
+        try:
+            task.result()
+        finally:
+            loop.close()
     assert str(info.value).startswith(f"{dotted} is not allowed in a workflow")
     assert '"use step"' in str(info.value)
+
+
+def test_module_level_code_may_build_restricted_values(sandbox: Sandbox) -> None:
+    """Steps' module-level objects (clients, apps, models) load in the sandbox as
+    restricted values; workflow code that uses one is refused, naming it."""
+    ns = load(
+        sandbox,
+        """
+        import os
+        import fakehttp
+
+        client = fakehttp.Client(timeout=5)
+        HOME = os.environ["HOME"]
+        route = fakehttp.router.get("/x")
+
+        @route
+        def handler():
+            return 1
+
+        class Order(fakehttp.Base):
+            id: str
+
+        async def wf():
+            return await client.get("/orders")
+        """,
+    )
+    assert repr(ns["client"]) == "<restricted fakehttp.Client()>"
+    assert repr(ns["HOME"]) == "<restricted os.environ[...]>"
+    assert isinstance(ns["Order"], type)
+    loop = WorkflowLoop(run_id="r", seed=1, start_time=START, timer_hook=lambda h: None)
+    task = loop.create_task(ns["wf"]())
+    loop.run_until_quiescent()
+    with pytest.raises(WorkflowSandboxError, match=r"^fakehttp\.Client\(\)\.get is not allowed"):
+        task.result()
+    loop.close()
 
 
 def test_pure_names_of_partial_modules_pass(sandbox: Sandbox) -> None:
@@ -239,7 +286,7 @@ def test_importlib_import_module_goes_through_the_guard(sandbox: Sandbox) -> Non
     with pytest.raises(WorkflowSandboxError, match=r"time\.time\(\) called outside a workflow run"):
         ns["clock"].time()
     with pytest.raises(WorkflowSandboxError, match=r"importlib\.reload is not allowed"):
-        load(sandbox, "import importlib\nimportlib.reload(importlib)", name="other")
+        load(sandbox, "import importlib\n", name="other")["importlib"].reload(ns["proxy"])
 
 
 # --- builtins ---------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from wdk.errors import WorkflowSandboxError
+from wdk.runtime import sandbox_modules
 from wdk.runtime.sandbox_modules import (
     DETERMINISTIC,
     PartialModule,
@@ -182,6 +183,7 @@ class Sandbox:
         previous = self._resolved.get(module_name, _MISSING)
         self._loaded[key] = module
         self._resolved[module_name] = module
+        sandbox_modules.loading += 1
         try:
             exec(code, namespace)
         except BaseException:
@@ -191,6 +193,8 @@ class Sandbox:
             else:
                 self._resolved[module_name] = previous
             raise
+        finally:
+            sandbox_modules.loading -= 1
         _share_classes(namespace, module_name)
         return module
 

@@ -113,6 +113,40 @@ for _dunder in (
 ).split():
     setattr(RestrictedProxy, _dunder, RestrictedProxy._wdk_refuse)
 
+# > 0 while the sandbox runs a module's top-level code. Module-level code may
+# build objects from restricted modules (`client = httpx.AsyncClient()`,
+# `app = FastAPI()`, `@app.get(...)`, `class Order(BaseModel)`): steps use the
+# real module's objects, so in the sandbox such a value only has to exist.
+# It stays a restricted proxy, refused when workflow code uses it.
+loading = 0
+
+
+def _call_while_loading(self: RestrictedProxy, *args: Any, **kwargs: Any) -> Any:
+    if loading:
+        name: str = object.__getattribute__(self, "_wdk_name")
+        return RestrictedProxy(f"{name}()", object.__getattribute__(self, "_wdk_passthrough"))
+    self._wdk_refuse()
+
+
+def _getitem_while_loading(self: RestrictedProxy, item: Any) -> Any:
+    if loading:
+        name: str = object.__getattribute__(self, "_wdk_name")
+        return RestrictedProxy(f"{name}[...]", object.__getattribute__(self, "_wdk_passthrough"))
+    self._wdk_refuse()
+
+
+def _mro_entries_while_loading(self: RestrictedProxy, bases: tuple[Any, ...]) -> tuple[Any, ...]:
+    # The sandbox's copy of such a class is replaced by the real one after
+    # loading (sandbox._share_classes); here the restricted base just drops out.
+    if loading:
+        return ()
+    self._wdk_refuse()
+
+
+setattr(RestrictedProxy, "__call__", _call_while_loading)  # noqa: B010
+setattr(RestrictedProxy, "__getitem__", _getitem_while_loading)  # noqa: B010
+setattr(RestrictedProxy, "__mro_entries__", _mro_entries_while_loading)  # noqa: B010
+
 
 class PartialModule(types.ModuleType):
     """A real module of which only `allowed` names (and `overrides`) may be used."""
