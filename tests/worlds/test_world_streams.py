@@ -8,7 +8,7 @@ import pytest
 from world_support import new_run
 
 from wdk.errors import RunNotFound, WorldError
-from wdk.worlds import StreamChunk, World
+from wdk.worlds import StreamChunk, StreamInfo, World
 
 
 async def test_append_and_read_in_order(world: World) -> None:
@@ -50,11 +50,25 @@ async def test_close(world: World) -> None:
     assert [c async for c in world.stream_follow(run, "empty")] == []
 
 
+async def test_list_streams(world: World) -> None:
+    run = await new_run(world)
+    assert await world.list_streams(run) == []
+    await world.stream_append(run, "tokens", [b"a", b"b", b"c"])
+    await world.stream_append(run, "progress", [b"1"])
+    await world.stream_close(run, "progress")
+    assert await world.list_streams(run) == [
+        StreamInfo("progress", 1, True),
+        StreamInfo("tokens", 3, False),
+    ]
+
+
 async def test_unknown_run(world: World) -> None:
     with pytest.raises(RunNotFound):
         await world.stream_append("nope", "out", [b"x"])
     with pytest.raises(RunNotFound):
         await world.stream_read("nope", "out")
+    with pytest.raises(RunNotFound):
+        await world.list_streams("nope")
 
 
 async def test_follow_while_another_task_writes(world: World) -> None:

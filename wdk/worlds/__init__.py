@@ -27,6 +27,7 @@ from wdk.worlds.base import (
     RunStatus,
     StepInfo,
     StreamChunk,
+    StreamInfo,
     WaitInfo,
     World,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "RunStatus",
     "StepInfo",
     "StreamChunk",
+    "StreamInfo",
     "WaitInfo",
     "World",
     "create_world",

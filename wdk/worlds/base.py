@@ -151,6 +151,14 @@ class StreamChunk(msgspec.Struct, frozen=True):
     data: bytes
 
 
+class StreamInfo(msgspec.Struct, frozen=True):
+    """One stream of a run: how many chunks it has and whether it is closed."""
+
+    namespace: str
+    length: int
+    closed: bool
+
+
 @runtime_checkable
 class World(Protocol):
     """A store plus a queue. All methods are coroutines and safe to call
@@ -246,6 +254,9 @@ class World(Protocol):
         """Append chunks; returns the index after the last one written."""
 
     async def stream_close(self, run_id: str, namespace: str) -> None: ...
+
+    async def list_streams(self, run_id: str) -> list[StreamInfo]:
+        """The run's streams, by namespace (RunNotFound for an unknown run)."""
 
     async def stream_read(
         self, run_id: str, namespace: str, start: int = 0, limit: int = 1000

@@ -33,6 +33,7 @@ from wdk.worlds.base import (
     RunInfo,
     StepInfo,
     StreamChunk,
+    StreamInfo,
     WaitInfo,
 )
 from wdk.worlds.rows import decode_cursor, encode_cursor, hook_info, run_info, step_info
@@ -414,6 +415,20 @@ class LocalWorld:
         """Mark the stream finished (followers stop after its last chunk)."""
         await self._write(functools.partial(self._do_stream_close, run_id, namespace))
         self._wake_stream(run_id, namespace)
+
+    async def list_streams(self, run_id: str) -> list[StreamInfo]:
+        """The run's streams, by namespace."""
+        rows = (
+            self._sync()
+            .execute(
+                "SELECT namespace, next_index, closed FROM streams WHERE run_id = ? ORDER BY namespace",
+                (run_id,),
+            )
+            .fetchall()
+        )
+        if not rows:
+            require_run(self._db, run_id)
+        return [StreamInfo(r[0], r[1], bool(r[2])) for r in rows]
 
     def _do_stream_close(self, run_id: str, namespace: str) -> None:
         require_run(self._db, run_id)

@@ -37,6 +37,7 @@ from wdk.worlds.base import (
     RunInfo,
     StepInfo,
     StreamChunk,
+    StreamInfo,
     WaitInfo,
 )
 from wdk.worlds.pg_log import HOOK_COLS, RUN_COLS, STEP_COLS, WAIT_COLS, require_run
@@ -420,6 +421,16 @@ class PostgresWorld:
                 raise RunNotFound(run_id) from exc
 
         await self._call(op)
+
+    async def list_streams(self, run_id: str) -> list[StreamInfo]:
+        """The run's streams, by namespace."""
+        rows = await self._fetch(
+            "SELECT namespace, next_index, closed FROM streams WHERE run_id = $1 ORDER BY namespace",
+            run_id,
+        )
+        if not rows:
+            await self._exists(run_id)
+        return [StreamInfo(r[0], r[1], bool(r[2])) for r in rows]
 
     async def stream_read(
         self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
