@@ -21,42 +21,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import tempfile
 import time
 
+from world_scenarios import run_steps
+
+from wdk.runtime.instance import correlation_id
 from wdk.worlds.base import NewEvent, NewRun
 from wdk.worlds.local import LocalWorld
 
 
-def _step_events(i: int) -> list[NewEvent]:
-    cid, now = f"c{i}", time.time()
-    return [
-        NewEvent("step_created", now, cid, {"step_id": "s", "input": {"i": i}}),
-        NewEvent("step_started", now, cid, {"attempt": 1}),
-        NewEvent("step_completed", now, cid, {"result": i}),
-    ]
-
-
-async def _steps(world: LocalWorld, run_id: str, steps: int, batched: bool) -> int:
-    """Run `steps` steps; returns the number of appends made."""
-    await world.append(run_id, 0, [NewEvent("run_started", time.time())])
-    seq, appends = 1, 1
-    for i in range(steps):
-        events = _step_events(i)
-        for batch in [events] if batched else [[e] for e in events]:
-            await world.append(run_id, seq, batch)
-            seq += len(batch)
-            appends += 1
-    return appends
-
-
 def _cid(run_id: str, n: int) -> str:
-    # The runtime's correlation ids (wdk.runtime.instance.correlation_id): not
-    # in key order, so the steps rows land all over their b-tree, as in real runs.
-    return f"step_{n}_{hashlib.blake2b(f'{run_id}:{n}'.encode(), digest_size=8).hexdigest()}"
+    # The runtime's own correlation ids: not in key order, so the steps rows
+    # land all over their b-tree, as in real runs.
+    return correlation_id(run_id, "step", n)
 
 
 def _round(run_id: str, i: int) -> list[NewEvent]:
@@ -123,7 +103,7 @@ async def _scenario(
         for run_id in ids:
             await world.create_run(NewRun(run_id, "wf", time.time(), {"input": {}}))
         started = time.perf_counter()
-        counts = await asyncio.gather(*(_steps(world, run_id, steps, batched) for run_id in ids))
+        counts = await asyncio.gather(*(run_steps(world, run_id, steps, batched) for run_id in ids))
         elapsed = time.perf_counter() - started
         await world.close()
     appends = sum(counts)

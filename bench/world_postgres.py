@@ -23,31 +23,10 @@ import time
 import uuid
 
 import asyncpg
+from world_scenarios import run_steps
 
-from wdk.worlds.base import NewEvent, NewRun
+from wdk.worlds.base import NewRun
 from wdk.worlds.postgres import PostgresWorld
-
-
-def _step_events(i: int) -> list[NewEvent]:
-    cid, now = f"c{i}", time.time()
-    return [
-        NewEvent("step_created", now, cid, {"step_id": "s", "input": {"i": i}}),
-        NewEvent("step_started", now, cid, {"attempt": 1}),
-        NewEvent("step_completed", now, cid, {"result": i}),
-    ]
-
-
-async def _steps(world: PostgresWorld, run_id: str, steps: int, batched: bool) -> int:
-    """Run `steps` steps; returns the number of appends made."""
-    await world.append(run_id, 0, [NewEvent("run_started", time.time())])
-    seq, appends = 1, 1
-    for i in range(steps):
-        events = _step_events(i)
-        for batch in [events] if batched else [[e] for e in events]:
-            await world.append(run_id, seq, batch)
-            seq += len(batch)
-            appends += 1
-    return appends
 
 
 async def _scenario(
@@ -62,7 +41,7 @@ async def _scenario(
             *(world.create_run(NewRun(r, "wf", time.time(), {"input": {}})) for r in ids)
         )
         started = time.perf_counter()
-        counts = await asyncio.gather(*(_steps(world, r, steps, batched) for r in ids))
+        counts = await asyncio.gather(*(run_steps(world, r, steps, batched) for r in ids))
         elapsed = time.perf_counter() - started
     finally:
         await world.close()

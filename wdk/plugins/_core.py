@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from wdk.errors import RunNotFound
-from wdk.server.app import DEFAULT_WEBHOOK_MAX_BYTES, WELL_KNOWN, BadRequest, _classify, clean
+from wdk.server.app import DEFAULT_WEBHOOK_MAX_BYTES, WELL_KNOWN, classify_error, clean
 
 log = logging.getLogger("wdk.plugins")
 
@@ -57,7 +57,7 @@ def too_large(limit: int) -> Reply:
 
 
 def _failure(exc: Exception) -> Reply:
-    status, ident = _classify(exc)
+    status, ident = classify_error(exc)
     message = str(exc) or type(exc).__name__
     if status >= 500:
         log.error("wdk: webhook delivery failed", exc_info=exc)
@@ -90,19 +90,6 @@ async def webhook_reply(
     return Reply(reply.status, b"" if no_body else reply.body, out)
 
 
-def parse_start(start: str | None, last_event_id: str | None, sse: bool) -> int:
-    """`?start=` (default 0), or one past SSE's `Last-Event-ID`."""
-    raw = start or "0"
-    last = last_event_id if sse else None
-    try:
-        value = int(last) + 1 if last else int(raw)
-    except ValueError:
-        raise BadRequest(f"start must be an integer, not {raw!r}") from None
-    if value < 0 or value > 2**62:
-        raise BadRequest(f"start must be between 0 and 2**62, not {value}")
-    return value
-
-
 async def open_stream(
     run_id: str,
     *,
@@ -113,56 +100,18 @@ async def open_stream(
 ) -> Reply | Stream:
     """A run's stream (NDJSON, or SSE when `accept` asks for it), or the error reply."""
     from wdk.runtime.runtime import get_runtime
-    from wdk.server.streaming import EVENT_STREAM, NDJSON
+    from wdk.server.streaming import EVENT_STREAM, parse_start_values, stream_body, stream_headers
 
     sse = EVENT_STREAM in accept
     try:
-        first = parse_start(start, last_event_id, sse)
+        first = parse_start_values(start, last_event_id, sse)
         world = (await get_runtime()).world
         if await world.get_run(run_id) is None:
             raise RunNotFound(run_id)
     except Exception as exc:
         return _failure(exc)
-    headers = {
-        "content-type": (EVENT_STREAM if sse else NDJSON) + "; charset=utf-8",
-        "cache-control": "no-cache",
-        "x-accel-buffering": "no",
-        "x-wdk-stream-start": str(first),
-    }
-    return Stream(headers, _chunks(run_id, namespace or "default", first, sse))
-
-
-async def _chunks(run_id: str, namespace: str, index: int, sse: bool) -> AsyncIterator[bytes]:
-    """The body of `wdk/server/streaming.py`'s send_stream, as an async iterator
-    (the framework notices a reader that went away and closes it)."""
-    from wdk.runtime.runtime import get_runtime
-    from wdk.server.streaming import FIRST_PAGE, KEEPALIVE_SECONDS, PAGE, _encode, _next_live
-    from wdk.worlds.base import StreamChunk
-
-    world = (await get_runtime()).world
-    page = FIRST_PAGE
-    while True:
-        chunks, closed = await world.stream_read(run_id, namespace, index, page)
-        page = min(page * 4, PAGE)
-        if chunks:
-            yield _encode(chunks, sse)
-            index = chunks[-1].index + 1
-            await asyncio.sleep(0)
-            continue
-        if closed:
-            break
-        live = await _next_live(world, run_id, namespace, index, KEEPALIVE_SECONDS)
-        if live is None:
-            break
-        if live is False:
-            if sse:
-                yield b": keep-alive\n\n"
-            continue
-        assert isinstance(live, StreamChunk)
-        yield _encode([live], sse)
-        index = live.index + 1
-    if sse:
-        yield b'event: end\ndata: {"next":%d}\n\n' % index
+    # The framework notices a reader that went away and closes the iterator.
+    return Stream(stream_headers(sse, first), stream_body(world, run_id, namespace or "default", first, sse))
 
 
 def missing(plugin: str, framework: str, extra: str) -> ImportError:

@@ -95,7 +95,7 @@ def json_response(value: Any, status: int = 200) -> web.Response:
     return web.Response(body=msgspec.json.encode(value), status=status, content_type="application/json")
 
 
-def _classify(exc: Exception) -> tuple[int, str | None]:
+def classify_error(exc: Exception) -> tuple[int, str | None]:
     """(status, id) for an exception escaping a handler."""
     if isinstance(exc, RunNotFound):
         return 404, exc.run_id
@@ -127,7 +127,7 @@ async def error_edge(request: web.Request, handler: Handler) -> web.StreamRespon
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        status, ident = _classify(exc)
+        status, ident = classify_error(exc)
         if status >= 500:
             log.exception("wdk server: %s %s failed", request.method, request.rel_url)
         message = str(exc) or type(exc).__name__

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -34,7 +33,7 @@ def wants_sse(request: web.Request) -> bool:
     return EVENT_STREAM in request.headers.get("accept", "")
 
 
-def _encode(chunks: list[StreamChunk], sse: bool) -> bytes:
+def encode_chunks(chunks: list[StreamChunk], sse: bool) -> bytes:
     if sse:
         return b"".join(b"id: %d\ndata: %s\n\n" % (c.index, c.data) for c in chunks)
     return b"".join(c.data + b"\n" for c in chunks)
@@ -55,65 +54,89 @@ async def _next_live(world: World, run_id: str, namespace: str, index: int, wait
                 await aclose()
 
 
+def stream_headers(sse: bool, start: int) -> dict[str, str]:
+    return {
+        "content-type": (EVENT_STREAM if sse else NDJSON) + "; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",  # proxies: do not hold chunks back
+        "x-wdk-stream-start": str(start),
+    }
+
+
+async def stream_body(
+    world: World,
+    run_id: str,
+    namespace: str,
+    index: int,
+    sse: bool,
+    reader_gone: Callable[[], bool] = lambda: False,
+) -> AsyncIterator[bytes]:
+    """A run's stream from `index` as response body pieces (NDJSON lines, or SSE
+    events ending with `event: end`), following it live until it is closed.
+    Shared by `wdk serve` and the framework plugins."""
+    page = FIRST_PAGE  # small first: the first chunk goes out at once; then whole pages
+    while True:
+        chunks, closed = await world.stream_read(run_id, namespace, index, page)
+        page = min(page * 4, PAGE)
+        if chunks:
+            yield encode_chunks(chunks, sse)
+            index = chunks[-1].index + 1
+            # Yield: a local world reads without awaiting, and a long
+            # catch-up must not hold the loop (other requests, the runtime).
+            await asyncio.sleep(0)
+            continue
+        if closed:
+            break
+        live = await _next_live(world, run_id, namespace, index, KEEPALIVE_SECONDS)
+        if live is None:
+            break
+        if live is False:
+            if reader_gone():
+                return
+            if sse:
+                yield b": keep-alive\n\n"
+            continue
+        assert isinstance(live, StreamChunk)
+        yield encode_chunks([live], sse)
+        index = live.index + 1
+    if sse:
+        yield b'event: end\ndata: {"next":%d}\n\n' % index
+
+
 async def send_stream(
     request: web.Request, world: World, run_id: str, namespace: str, start: int, sse: bool
 ) -> web.StreamResponse:
-    resp = web.StreamResponse(
-        status=200,
-        headers={
-            "content-type": (EVENT_STREAM if sse else NDJSON) + "; charset=utf-8",
-            "cache-control": "no-cache",
-            "x-accel-buffering": "no",  # proxies: do not hold chunks back
-            "x-wdk-stream-start": str(start),
-        },
-    )
+    resp = web.StreamResponse(status=200, headers=stream_headers(sse, start))
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    index = start
-    page = FIRST_PAGE  # small first: the first chunk goes out at once; then whole pages
+
+    def reader_gone() -> bool:
+        return request.transport is None or request.transport.is_closing()
+
     try:
-        while True:
-            chunks, closed = await world.stream_read(run_id, namespace, index, page)
-            page = min(page * 4, PAGE)
-            if chunks:
-                await resp.write(_encode(chunks, sse))
-                index = chunks[-1].index + 1
-                # Yield: a local world reads without awaiting, and a long
-                # catch-up must not hold the loop (other requests, the runtime).
-                await asyncio.sleep(0)
-                continue
-            if closed:
-                break
-            live = await _next_live(world, run_id, namespace, index, KEEPALIVE_SECONDS)
-            if live is None:
-                break
-            if live is False:
-                if request.transport is None or request.transport.is_closing():
-                    return resp  # the reader went away
-                if sse:
-                    await resp.write(b": keep-alive\n\n")
-                continue
-            assert isinstance(live, StreamChunk)
-            await resp.write(_encode([live], sse))
-            index = live.index + 1
-        if sse:
-            await resp.write(b'event: end\ndata: {"next":%d}\n\n' % index)
-        await resp.write_eof()
+        async for piece in stream_body(world, run_id, namespace, start, sse, reader_gone):
+            await resp.write(piece)
+        if not reader_gone():
+            await resp.write_eof()
     except ConnectionError:
         pass  # the reader went away mid-write
     return resp
 
 
-def parse_start(request: web.Request, sse: bool) -> int:
+def parse_start_values(start: str | None, last_event_id: str | None, sse: bool) -> int:
     """`?start=` (default 0), or one past SSE's `Last-Event-ID`."""
     from wdk.server.app import BadRequest
 
-    raw: Any = request.query.get("start", "0") or "0"
-    last = request.headers.get("last-event-id") if sse else None
+    raw = start or "0"
+    last = last_event_id if sse else None
     try:
-        start = int(last) + 1 if last else int(raw)
+        value = int(last) + 1 if last else int(raw)
     except ValueError:
         raise BadRequest(f"start must be an integer, not {raw!r}") from None
-    if start < 0 or start > 2**62:
-        raise BadRequest(f"start must be between 0 and 2**62, not {start}")
-    return start
+    if value < 0 or value > 2**62:
+        raise BadRequest(f"start must be between 0 and 2**62, not {value}")
+    return value
+
+
+def parse_start(request: web.Request, sse: bool) -> int:
+    return parse_start_values(request.query.get("start"), request.headers.get("last-event-id"), sse)
