@@ -37,6 +37,14 @@ class StepMetadata:
     attempt: int  # 1 for the first attempt
     started_at: float
     run_id: str
+    # Restarts of this attempt after its worker died (they do not use up retries).
+    recovery: int = 0
+
+    @property
+    def attempt_key(self) -> str:
+        """Names this one execution of the step (attempt and recovery): what a
+        stream chunk written by it is tagged with, so it can be rolled back."""
+        return f"{self.correlation_id}#{self.attempt}.{self.recovery}"
 
     @property
     def idempotency_key(self) -> str:
