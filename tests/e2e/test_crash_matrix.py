@@ -26,21 +26,22 @@ CASES = [
 ]
 
 
-def expected_ledger(crash_step: str, when: str) -> list[tuple[str, int, str]]:
-    """(step, attempt, process) in order: "first" is the killed process,
-    "resume" the worker. Steps before the crash ran once, in the first
-    process; the step killed mid-attempt runs again as attempt 2."""
+def expected_ledger(crash_step: str, when: str) -> list[tuple[str, int, int, str]]:
+    """(step, attempt, recovery, process) in order: "first" is the killed
+    process, "resume" the worker. Steps before the crash ran once, in the
+    first process; the step killed mid-attempt runs again as the same attempt
+    (a crash is not the step's failure: no retry is used up), recovery 1."""
     k = STEPS.index(crash_step)
-    rows: list[tuple[str, int, str]] = []
+    rows: list[tuple[str, int, int, str]] = []
     for i, name in enumerate(STEPS):
         if i < k:
-            rows.append((name, 1, "first"))
+            rows.append((name, 1, 0, "first"))
         elif i == k and when == "end":
-            rows += [(name, 1, "first"), (name, 2, "resume")]
+            rows += [(name, 1, 0, "first"), (name, 1, 1, "resume")]
         elif i == k and when == "start":
-            rows.append((name, 2, "resume"))
+            rows.append((name, 1, 1, "resume"))
         else:
-            rows.append((name, 1, "resume"))
+            rows.append((name, 1, 0, "resume"))
     return rows
 
 
@@ -87,7 +88,7 @@ async def test_killed_run_resumes_in_a_new_process(
     assert {line["run"] for line in lines} == {child.run_id}
     assert all(line["pid"] in (child.pid, worker.pid) for line in lines)
     seen = [
-        (line["step"], line["attempt"], "resume" if line["pid"] == worker.pid else "first")
+        (line["step"], line["attempt"], line["recovery"], "resume" if line["pid"] == worker.pid else "first")
         for line in lines
     ]
     assert seen == expected_ledger(crash_step, when)

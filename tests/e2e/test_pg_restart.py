@@ -132,9 +132,9 @@ async def test_runs_in_flight_complete_after_the_server_restarts(
         by_step[(line["run"], line["corr"])].append(line)
     assert len(by_step) == RUNS * 2
     for key, attempts in by_step.items():
-        numbers = [a["attempt"] for a in attempts]
+        numbers = [(a["attempt"], a["recovery"]) for a in attempts]
         assert len(numbers) == len(set(numbers)), (key, attempts)
-        for lost in sorted(attempts, key=lambda a: a["attempt"])[:-1]:
+        for lost in sorted(attempts, key=lambda a: (a["attempt"], a["recovery"]))[:-1]:
             assert lost["t1"] > down - 0.5 and lost["t0"] < up + 0.5, (key, attempts, down, up)
     pids = {a["pid"] for attempts in by_step.values() for a in attempts}
     assert pids == {os.getpid(), worker.pid}, "both the worker and this process ran steps"

@@ -95,10 +95,10 @@ async def test_four_workers_finish_500_runs_and_survive_a_sigkill(
     assert {r["run_id"]: r["count"] for r in completions} == dict.fromkeys(expected, scale.STEPS)
 
     lines = read_ledger(path)
-    by_attempt: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+    by_attempt: dict[tuple[str, str, int, int], list[int]] = defaultdict(list)
     by_step: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for line in lines:
-        by_attempt[(line["run"], line["corr"], line["attempt"])].append(line["pid"])
+        by_attempt[(line["run"], line["corr"], line["attempt"], line["recovery"])].append(line["pid"])
         by_step[(line["run"], line["corr"])].append(line)
     assert len(by_step) == RUNS * scale.STEPS
     assert [k for k, pids in by_attempt.items() if len(pids) > 1] == []
@@ -106,7 +106,7 @@ async def test_four_workers_finish_500_runs_and_survive_a_sigkill(
     # died, and its completion was lost with it: the later attempt is elsewhere.
     again = {k: v for k, v in by_step.items() if len(v) > 1}
     for key, attempts in again.items():
-        attempts.sort(key=lambda a: a["attempt"])
+        attempts.sort(key=lambda a: (a["attempt"], a["recovery"]))
         assert {a["pid"] for a in attempts[:-1]} == {victim.pid}, (key, attempts)
         assert attempts[-1]["pid"] != victim.pid, (key, attempts)
     assert len(again) <= 25  # at most one step in flight per run it held

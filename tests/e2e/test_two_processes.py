@@ -53,7 +53,7 @@ async def test_two_workers_finish_200_runs_without_overlapping_attempts(
     assert worked == pids, f"both workers should have run steps, saw pids {worked} of {pids}"
 
     for key, attempts in by_call.items():
-        numbers = [a["attempt"] for a in attempts]
+        numbers = [(a["attempt"], a["recovery"]) for a in attempts]
         assert len(numbers) == len(set(numbers)), f"{key}: attempt numbers repeat: {numbers}"
         spans = sorted((a["t0"], a["t1"]) for a in attempts)
         for (_, end), (begin, _) in itertools.pairwise(spans):

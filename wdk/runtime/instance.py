@@ -46,6 +46,7 @@ class Call:
     recorded: bool = False  # the log has its *_created event
     state: str = NEW
     attempt: int = 0  # attempts started so far
+    recovery: int = 0  # restarts of the current attempt after its worker died
     retry_at: float = 0.0
     hook: Hook[Any] | None = None
 
@@ -192,6 +193,7 @@ class WorkflowInstance:
         call = self._call_for(event)
         call.state = STARTED
         call.attempt = int(event.payload.get("attempt", call.attempt + 1))
+        call.recovery = int(event.payload.get("recovery", 0))
 
     def _apply_step_retrying(self, event: Event) -> None:
         call = self._call_for(event)

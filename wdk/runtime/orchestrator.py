@@ -20,14 +20,21 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from wdk.errors import ConflictError, HookConflict, NonDeterminismError, RunNotFound, WdkError
+from wdk.errors import (
+    ConflictError,
+    HookConflict,
+    NonDeterminismError,
+    RunNotFound,
+    WdkError,
+    WorldError,
+)
 from wdk.runtime import serde
 from wdk.runtime.instance import CREATED, RETRYING, STARTED, Call, WorkflowInstance
 from wdk.runtime.loader import Loader
-from wdk.runtime.steps import Outcome, StepMetadata, max_attempts, run_attempt
+from wdk.runtime.steps import Outcome, StepMetadata, run_attempt
 from wdk.worlds.base import Event, NewEvent, World
 
 log = logging.getLogger("wdk")
@@ -36,6 +43,11 @@ log = logging.getLogger("wdk")
 # than failed: fixing the code (and restarting the worker) resumes it with
 # nothing lost. Short, because a fresh worker inherits the queued retry time.
 LOAD_RETRY = float(os.environ.get("WDK_LOAD_RETRY", "2"))
+# How often one attempt of a step may be restarted because the worker running
+# it died. Such restarts are not the step's failures and use none of its
+# retries; this bound only stops a step that kills its worker every time.
+MAX_RECOVERIES = int(os.environ.get("WDK_MAX_RECOVERIES", "20"))
+APPEND_BACKOFF_MAX = 1.0  # seconds between tries while the store is away
 
 StepTask = asyncio.Task[tuple[Call, Outcome]]
 
@@ -109,9 +121,14 @@ class Orchestrator:
 
     # --- the flow handler ---------------------------------------------------------
 
-    async def advance(self, run_id: str) -> float | None:
+    async def advance(
+        self, run_id: str, still_held: Callable[[], Awaitable[bool]] | None = None
+    ) -> float | None:
         """Make all the progress possible now. Returns when the run next needs
-        attention (unix time), or None (finished, or waiting on the outside)."""
+        attention (unix time), or None (finished, or waiting on the outside).
+
+        `still_held()` says whether this worker still holds the run's lease:
+        asked when the log changed under us, before anything is redone."""
         try:
             inst = await self._load(run_id)
         except NonDeterminismError as exc:
@@ -129,24 +146,33 @@ class Orchestrator:
             return None
         running: dict[str, StepTask] = {}
         self._running[run_id] = running
+        # Outcomes of attempts that ran here and are not recorded yet. They
+        # survive a conflict: the log is re-read and they are recorded on top.
         finished: list[tuple[Call, Outcome]] = []
         keep = False
         try:
             while True:
                 now = time.time()
                 batch, to_start = self._collect(inst, finished, running, now)
-                finished = []
                 if batch:
-                    expected = inst.last_seq - len(batch)
                     try:
-                        await self.world.append(run_id, expected, batch)
-                    except ConflictError:
-                        # Someone else wrote (a cancel, a hook, another worker):
-                        # our speculative state is void; rebuild from the log.
-                        return time.time()
-                    except HookConflict:
-                        await self._find_hook_conflicts(batch)
-                        return time.time()
+                        await self._append(run_id, inst.last_seq - len(batch), batch)
+                    except (ConflictError, HookConflict) as exc:
+                        # Someone else wrote (a hook payload, a webhook request, a
+                        # cancel): our speculative state is void. Rebuild it from
+                        # the log and go on; the steps running here keep running
+                        # and their outcomes are recorded on top of what arrived.
+                        if isinstance(exc, HookConflict):
+                            await self._find_hook_conflicts(batch)
+                        if still_held is not None and not await still_held():
+                            log.warning("wdk: run %s was taken over by another worker; stopping here", run_id)
+                            return None
+                        inst.close()
+                        inst = await self._load(run_id)
+                        if inst.terminal:
+                            return None  # cancelled: `finally` cancels our steps
+                        continue
+                finished = []
                 if inst.terminal:
                     if self._on_terminal is not None:
                         self._on_terminal(run_id)
@@ -185,6 +211,26 @@ class Orchestrator:
             else:
                 inst.close()
 
+    async def _append(self, run_id: str, expected: int, batch: list[NewEvent]) -> None:
+        """Append, waiting out a store that is away (a restart, a dropped
+        connection): giving up would throw away outcomes of steps that ran.
+        A write that landed although its answer was lost shows up as a
+        conflict on the next try, and the log is re-read."""
+        backoff = 0.05
+        warned = False
+        while True:
+            try:
+                await self.world.append(run_id, expected, batch)
+                return
+            except (ConflictError, HookConflict):
+                raise
+            except WorldError as exc:
+                if not warned:
+                    log.warning("wdk: cannot record run %s yet, retrying: %s", run_id, exc)
+                    warned = True
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, APPEND_BACKOFF_MAX)
+
     def _collect(
         self,
         inst: WorkflowInstance,
@@ -198,7 +244,14 @@ class Orchestrator:
         todo: list[NewEvent] = []
         if not inst.started:
             todo.append(NewEvent("run_started", now))
-        todo.extend(_completion(call, outcome, now) for call, outcome in finished)
+        for call, outcome in finished:
+            current = inst.calls.get(call.correlation_id)
+            if current is None or not _same_execution(current, call):
+                # Fenced: the log moved on (another worker restarted this step,
+                # or it ended): this execution's outcome must not be recorded.
+                log.warning("wdk: dropped the outcome of %s in run %s: the step moved on", call.name, inst.run_id)
+                continue
+            todo.append(_completion(current, outcome, now))
         while True:
             for new in todo:
                 inst.apply(Event(inst.run_id, inst.last_seq + 1, new.type, new.at, new.correlation_id, new.payload))
@@ -249,24 +302,26 @@ class Orchestrator:
             seen.add(token)
 
     def _restart_crashed(self, call: Call, now: float, to_start: list[Call]) -> NewEvent:
-        """A step recorded as started that no one here is running: its worker
-        died mid-attempt. That attempt counts; start the next or give up."""
-        try:
-            limit = max_attempts(self.loader.step_function(call.name, _closure(call)))
-        except Exception:
-            limit = max_attempts(None)
-        if call.attempt >= limit:
+        """A step recorded as started that no one here is running: the worker
+        that ran it died mid-attempt. That is not the step's failure: the same
+        attempt runs again (a recovery), and its retries are left untouched."""
+        if call.recovery >= MAX_RECOVERIES:
             error = {
                 "type": "wdk.errors.StepError",
-                "message": f"the worker running attempt {call.attempt} of {call.name} stopped",
+                "message": (
+                    f"the worker running attempt {call.attempt} of {call.name} stopped "
+                    f"{call.recovery + 1} times (WDK_MAX_RECOVERIES={MAX_RECOVERIES}); giving up"
+                ),
                 "traceback": "",
             }
             return NewEvent("step_failed", now, call.correlation_id, {"error": error, "attempt": call.attempt})
         to_start.append(call)
-        return NewEvent("step_started", now, call.correlation_id, {"attempt": call.attempt + 1})
+        return NewEvent(
+            "step_started", now, call.correlation_id, {"attempt": call.attempt, "recovery": call.recovery + 1}
+        )
 
     async def _run_step(self, inst: WorkflowInstance, call: Call) -> tuple[Call, Outcome]:
-        meta = StepMetadata(call.name, call.correlation_id, call.attempt, time.time(), inst.run_id)
+        meta = StepMetadata(call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery)
         try:
             args, kwargs, closure = serde.decode_call(call.input)
             fn = self.loader.step_function(call.name, closure)
@@ -295,8 +350,9 @@ class Orchestrator:
             self._on_terminal(run_id)
 
 
-def _closure(call: Call) -> dict[str, Any] | None:
-    return serde.decode_call(call.input)[2]
+def _same_execution(current: Call, ran: Call) -> bool:
+    """Whether the log still has `ran`'s execution of the step as the running one."""
+    return current.state == STARTED and (current.attempt, current.recovery) == (ran.attempt, ran.recovery)
 
 
 def _completion(call: Call, outcome: Outcome, now: float) -> NewEvent:

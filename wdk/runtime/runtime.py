@@ -20,6 +20,7 @@ from typing import Any
 
 from wdk.errors import RunNotFound, WorldError
 from wdk.runtime import compiled
+from wdk.runtime.leases import LeaseKeeper
 from wdk.runtime.loader import Loader, default_loader
 from wdk.runtime.orchestrator import Orchestrator
 from wdk.worlds.base import TERMINAL_STATUSES, Lease, RunInfo, World
@@ -27,8 +28,9 @@ from wdk.worlds.base import TERMINAL_STATUSES, Lease, RunInfo, World
 log = logging.getLogger("wdk")
 
 FLOW = "flow"
-# A run's lease: renewed every third of it while the run is advanced; a
-# worker that died loses its runs after this long (WDK_LEASE_SECONDS).
+# A run's lease: renewed every third of it (from a thread: see leases.py)
+# while the run is advanced; a worker that died or froze loses its runs after
+# this long (WDK_LEASE_SECONDS).
 LEASE_SECONDS = float(os.environ.get("WDK_LEASE_SECONDS", "30"))
 POLL_SECONDS = 1.0
 CANCEL_CHECK_SECONDS = 1.0  # how soon a step notices its run was cancelled elsewhere
@@ -70,12 +72,17 @@ class Runtime:
         self._slot_free = asyncio.Event()
         self._stopping = False
         self._background: list[asyncio.Task[Any]] = []
+        self._keeper: LeaseKeeper | None = None
+        self._lost: set[str] = set()  # runs whose lease another worker took
 
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self, *, consume: bool = True) -> None:
         await self.world.open()
         if consume:
+            self._keeper = LeaseKeeper(
+                self.world.lease_renewer(), LEASE_SECONDS, asyncio.get_running_loop(), self._lease_lost
+            )
             self._background = [
                 asyncio.ensure_future(self._consume()),
                 asyncio.ensure_future(self._reconcile_forever()),
@@ -137,6 +144,8 @@ class Runtime:
             for task in list(self._active.values()):
                 task.cancel()
             await asyncio.gather(*self._active.values(), return_exceptions=True)
+            if self._keeper is not None:
+                self._keeper.close()
             await self.world.close()
 
     async def _consume_forever(self) -> None:
@@ -177,12 +186,20 @@ class Runtime:
 
     async def _process(self, lease: Lease) -> None:
         heartbeat = asyncio.ensure_future(self._heartbeat(lease))
+        if self._keeper is not None:
+            self._keeper.hold(lease)
         next_at: float | None = None
         try:
-            next_at = await self.orchestrator.advance(lease.key)
+            next_at = await self.orchestrator.advance(lease.key, functools.partial(self._still_held, lease))
         except asyncio.CancelledError:
-            # Shutting down: hand the run back at once rather than holding its lease.
             heartbeat.cancel()
+            if self._keeper is not None:
+                self._keeper.release(lease)
+            if lease.key in self._lost:
+                # Another worker owns the run now: stop here, hand nothing back.
+                self._lost.discard(lease.key)
+                return
+            # Shutting down: hand the run back at once rather than holding its lease.
             with contextlib.suppress(Exception):
                 await self.world.ack(lease, requeue_after=0.0)
             raise
@@ -193,7 +210,31 @@ class Runtime:
             next_at = time.time() + POLL_SECONDS
         finally:
             heartbeat.cancel()
+        if self._keeper is not None:
+            self._keeper.release(lease)
+        if lease.key in self._lost:
+            self._lost.discard(lease.key)
+            return
         await self._release(lease, next_at)
+
+    async def _still_held(self, lease: Lease) -> bool:
+        """Whether this worker still holds the run (renewing it on the way): the
+        orchestrator asks before it acts on a log that changed under it."""
+        try:
+            lost = await self.world.extend([lease], LEASE_SECONDS)
+        except WorldError:
+            return True  # cannot tell: the next append's expected seq still fences
+        if lost:
+            self._lost.add(lease.key)
+            return False
+        return True
+
+    def _lease_lost(self, lease: Lease) -> None:
+        """Called from the lease thread: another worker took this run."""
+        task = self._active.get(lease.key)
+        if task is not None and not task.done():
+            self._lost.add(lease.key)
+            task.cancel()
 
     async def _release(self, lease: Lease, next_at: float | None) -> None:
         """Ack the run's message, retrying while the store is away (a restart):
@@ -213,18 +254,15 @@ class Runtime:
             backoff = min(backoff * 2, POLL_SECONDS)
 
     async def _heartbeat(self, lease: Lease) -> None:
-        """While a run is advanced here: renew its lease, and notice when it was
-        cancelled from another process (its in-flight steps are cancelled)."""
-        renewed = time.monotonic()
+        """While a run is advanced here, notice when it was cancelled from
+        another process (its in-flight steps are cancelled). The lease itself is
+        renewed by the lease thread."""
         while True:
-            await asyncio.sleep(min(CANCEL_CHECK_SECONDS, LEASE_SECONDS / 3))
+            await asyncio.sleep(CANCEL_CHECK_SECONDS)
             try:
-                if time.monotonic() - renewed >= LEASE_SECONDS / 3:
-                    await self.world.extend([lease], LEASE_SECONDS)
-                    renewed = time.monotonic()
                 run = await self.world.get_run(lease.key)
             except WorldError as exc:
-                log.warning("wdk: cannot renew the lease of run %s: %s", lease.key, exc)
+                log.warning("wdk: cannot check run %s: %s", lease.key, exc)
                 continue
             if run is not None and run.status in TERMINAL_STATUSES:
                 self.orchestrator.cancel_local(lease.key)

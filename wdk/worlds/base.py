@@ -159,6 +159,17 @@ class StreamInfo(msgspec.Struct, frozen=True):
     closed: bool
 
 
+class LeaseRenewer(Protocol):
+    """Renews leases with blocking calls from one thread of the runtime's own, on
+    a connection of its own, so that a blocked event loop cannot stall it."""
+
+    def extend(self, leases: Sequence[Lease], lease_for: float) -> list[Lease]:
+        """Like `World.extend`: push expiries forward; returns the leases that were lost."""
+        ...
+
+    def close(self) -> None: ...
+
+
 @runtime_checkable
 class World(Protocol):
     """A store plus a queue. All methods are coroutines and safe to call
@@ -239,8 +250,13 @@ class World(Protocol):
         seconds from now. A message enqueued again while leased is kept and
         available at once. A lease that was lost (expired and taken) is ignored."""
 
-    async def extend(self, leases: Sequence[Lease], lease_for: float = 30.0) -> None:
-        """Heartbeat: push the leases' expiry forward."""
+    async def extend(self, leases: Sequence[Lease], lease_for: float = 30.0) -> list[Lease]:
+        """Heartbeat: push the leases' expiry forward. Returns the leases that were
+        lost (acked, or expired and taken by another owner); those are left alone."""
+
+    def lease_renewer(self) -> LeaseRenewer:
+        """A renewer the runtime calls from its lease thread (see LeaseRenewer)."""
+        ...
 
     async def next_available_at(self, queue: str) -> float | None:
         """Earliest time a message of this queue becomes available, or None."""

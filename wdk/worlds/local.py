@@ -38,7 +38,13 @@ from wdk.worlds.base import (
 )
 from wdk.worlds.rows import decode_cursor, encode_cursor, hook_info, run_info, step_info
 from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
-from wdk.worlds.sqlite_schema import FILE_NAME, connect, resolve_data_dir, resolve_synchronous
+from wdk.worlds.sqlite_schema import (
+    BUSY_TIMEOUT_MS,
+    FILE_NAME,
+    connect,
+    resolve_data_dir,
+    resolve_synchronous,
+)
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -333,11 +339,17 @@ class LocalWorld:
         if kept:
             self._wake_queue(lease.queue)
 
-    async def extend(self, leases: Sequence[Lease], lease_for: float = 30.0) -> None:
-        """Push the leases' expiry to now + `lease_for` (lost leases are left alone)."""
-        if leases:
-            until = time.time() + lease_for
-            await self._write(functools.partial(sqlite_queue.extend, self._db, leases, until))
+    async def extend(self, leases: Sequence[Lease], lease_for: float = 30.0) -> list[Lease]:
+        """Push the leases' expiry to now + `lease_for`; returns the ones that were lost."""
+        if not leases:
+            return []
+        until = time.time() + lease_for
+        lost: list[Lease] = await self._write(functools.partial(sqlite_queue.extend, self._db, leases, until))
+        return lost
+
+    def lease_renewer(self) -> sqlite_queue.SqliteLeaseRenewer:
+        """A renewer for another thread, on a connection of its own."""
+        return sqlite_queue.SqliteLeaseRenewer(str(self.path), BUSY_TIMEOUT_MS)
 
     async def next_available_at(self, queue: str) -> float | None:
         """Earliest time a message of `queue` can be leased (a lease expiry counts)."""

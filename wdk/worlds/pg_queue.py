@@ -70,7 +70,12 @@ WITH row AS (
   RETURNING 1
 ) SELECT pg_notify($6, $1) FROM row"""
 
-_EXTEND = f"UPDATE queue SET available_at = {_NOW} + $5 WHERE {_MATCH}"
+# One statement for every lease; the rows it returns are the leases still held.
+_EXTEND = f"""
+UPDATE queue q SET available_at = {_NOW} + $5
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS l(queue, key, token, owner)
+WHERE q.queue = l.queue AND q.key = l.key AND q.token = l.token AND q.owner = l.owner
+RETURNING q.queue, q.key, q.token, q.owner"""
 
 NEXT_AVAILABLE = "SELECT min(available_at) FROM queue WHERE queue = $1"
 SECONDS_UNTIL_AVAILABLE = f"SELECT min(available_at) - {_NOW} FROM queue WHERE queue = $1"
@@ -113,11 +118,54 @@ async def ack(
     await conn.execute(_ACK_KEEP, *ident, after, channel)
 
 
-async def extend(conn: asyncpg.Connection, leases: Sequence[Lease], lease_for: float) -> None:
-    """Move the leases' expiry to now + `lease_for`; lost leases match nothing."""
-    await conn.executemany(
-        _EXTEND, [(x.queue, x.key, x.token, x.owner, lease_for) for x in leases]
+async def extend(conn: asyncpg.Connection, leases: Sequence[Lease], lease_for: float) -> list[Lease]:
+    """Move the leases' expiry to now + `lease_for`; returns the leases that were
+    lost (acked, or expired and taken by another owner): those match nothing."""
+    rows = await conn.fetch(
+        _EXTEND,
+        [x.queue for x in leases],
+        [x.key for x in leases],
+        [x.token for x in leases],
+        [x.owner for x in leases],
+        lease_for,
     )
+    held = {(r[0], r[1], r[2], r[3]) for r in rows}
+    return [x for x in leases if (x.queue, x.key, x.token, x.owner) not in held]
+
+
+class PgLeaseRenewer:
+    """Renews leases from the runtime's lease thread, on an event loop and a
+    connection of its own: a worker whose main loop is blocked still holds its runs."""
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        self._connect = connect
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: asyncpg.Connection | None = None
+
+    def extend(self, leases: Sequence[Lease], lease_for: float) -> list[Lease]:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(self._extend(leases, lease_for))
+
+    async def _extend(self, leases: Sequence[Lease], lease_for: float) -> list[Lease]:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await self._connect()
+        try:
+            return await extend(self._conn, leases, lease_for)
+        except BaseException:
+            conn, self._conn = self._conn, None  # a fresh connection next time
+            conn.terminate()
+            raise
+
+    def close(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.wait_for(self._conn.close(), 2.0))
+            self._conn = None
+        loop.close()
 
 
 class Listener:

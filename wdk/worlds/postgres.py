@@ -310,11 +310,16 @@ class PostgresWorld:
         """Delete the message, or keep it for `requeue_after` s; a lost lease is ignored."""
         await self._call(lambda c: pg_queue.ack(c, self.queue_channel, lease, requeue_after))
 
-    async def extend(self, leases: Sequence[Lease], lease_for: float = 30.0) -> None:
-        """Push the leases' expiry to now + `lease_for` (lost leases are left alone)."""
-        if leases:
-            batch = tuple(leases)
-            await self._call(lambda c: pg_queue.extend(c, batch, lease_for))
+    async def extend(self, leases: Sequence[Lease], lease_for: float = 30.0) -> list[Lease]:
+        """Push the leases' expiry to now + `lease_for`; returns the ones that were lost."""
+        if not leases:
+            return []
+        batch = tuple(leases)
+        return await self._call(lambda c: pg_queue.extend(c, batch, lease_for))
+
+    def lease_renewer(self) -> pg_queue.PgLeaseRenewer:
+        """A renewer for another thread, on a loop and a connection of its own."""
+        return pg_queue.PgLeaseRenewer(lambda: connect(self.url, self.schema, self._connect_timeout))
 
     async def next_available_at(self, queue: str) -> float | None:
         """Earliest time (server clock) a message of `queue` can be leased, or None."""

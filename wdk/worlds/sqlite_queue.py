@@ -105,12 +105,50 @@ def ack(conn: sqlite3.Connection, lease: Lease, requeue_after: float | None) -> 
     return cur.rowcount > 0
 
 
-def extend(conn: sqlite3.Connection, leases: Sequence[Lease], until: float) -> None:
-    """Move the leases' expiry to `until`; lost leases match nothing."""
-    conn.executemany(
-        "UPDATE queue SET ready_at = ? WHERE queue = ? AND key = ? AND token = ? AND owner = ?",
-        [(until, x.queue, x.key, x.token, x.owner) for x in leases],
-    )
+def extend(conn: sqlite3.Connection, leases: Sequence[Lease], until: float) -> list[Lease]:
+    """Move the leases' expiry to `until`; returns the leases that were lost
+    (acked, or expired and taken by another owner): those match nothing."""
+    lost: list[Lease] = []
+    for x in leases:
+        cur = conn.execute(
+            "UPDATE queue SET ready_at = ? WHERE queue = ? AND key = ? AND token = ? AND owner = ?",
+            (until, x.queue, x.key, x.token, x.owner),
+        )
+        if cur.rowcount == 0:
+            lost.append(x)
+    return lost
+
+
+class SqliteLeaseRenewer:
+    """Renews leases on a connection of its own, from the runtime's lease thread:
+    a worker whose event loop is blocked (a step that never yields) still holds
+    its runs. Opened lazily in the thread that uses it; SQLite's own locking
+    keeps it safe beside the world's connection."""
+
+    def __init__(self, path: str, busy_timeout_ms: int) -> None:
+        self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._conn: sqlite3.Connection | None = None
+
+    def extend(self, leases: Sequence[Lease], lease_for: float) -> list[Lease]:
+        if self._conn is None:
+            self._conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
+            )
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            lost = extend(conn, leases, time.time() + lease_for)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return lost
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def next_available_at(conn: sqlite3.Connection, queue: str) -> float | None:

@@ -43,7 +43,9 @@ def _body(name: str, value: int) -> int:
     meta = get_step_metadata()
     if os.environ.get("CRASHY_AT") == f"{name}:start":
         crash_once()
-    _append({"step": name, "attempt": meta.attempt, "pid": os.getpid(), "run": meta.run_id})
+    _append(
+        {"step": name, "attempt": meta.attempt, "recovery": meta.recovery, "pid": os.getpid(), "run": meta.run_id}
+    )
     if os.environ.get("CRASHY_AT") == f"{name}:end":
         crash_once()
     return value

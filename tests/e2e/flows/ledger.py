@@ -35,6 +35,7 @@ async def work(x: int, i: int) -> int:
             "run": meta.run_id,
             "corr": meta.correlation_id,
             "attempt": meta.attempt,
+            "recovery": meta.recovery,
             "pid": os.getpid(),
             "t0": t0,
             "t1": time.monotonic(),

@@ -31,7 +31,7 @@ async def slow(x: int, i: int) -> int:
     meta = get_step_metadata()
     t0 = time.monotonic()
     await asyncio.sleep(SLOW)
-    record = {"run": meta.run_id, "corr": meta.correlation_id, "attempt": meta.attempt}
+    record = {"run": meta.run_id, "corr": meta.correlation_id, "attempt": meta.attempt, "recovery": meta.recovery}
     _append({**record, "pid": os.getpid(), "t0": t0, "t1": time.monotonic()})
     return x * 2 + i
 
