@@ -102,3 +102,70 @@ async def test_killed_run_resumes_in_a_new_process(
     wait = next(e for e in events if e.type == "wait_created")
     s3_start = next(e for e in events if e.type == "step_started" and e.seq > wait.seq)
     assert s3_start.at >= wait.payload["resume_at"]
+
+
+MIXED_CASES = [
+    pytest.param(s, when, id=f"mixed-kill-{'entering' if when == 'start' else 'after-effect'}-{s}")
+    for s in crashy.MIXED_STEPS
+    for when in ("start", "end")
+]
+
+
+def expected_mixed(crash_step: str, when: str) -> list[tuple[str, int, int, str]]:
+    k = crashy.MIXED_STEPS.index(crash_step)
+    rows: list[tuple[str, int, int, str]] = []
+    for i, name in enumerate(crashy.MIXED_STEPS):
+        if i < k:
+            rows.append((name, 1, 0, "first"))
+        elif i == k and when == "end":
+            rows += [(name, 1, 0, "first"), (name, 1, 1, "resume")]
+        elif i == k:
+            rows.append((name, 1, 1, "resume"))
+        else:
+            rows.append((name, 1, 0, "resume"))
+    return rows
+
+
+@pytest.mark.parametrize(("crash_step", "when"), MIXED_CASES)
+async def test_killed_mixed_run_resumes(
+    crash_step: str, when: str, data_dir: Path, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """A sync step, a child run, a hook resumed from a step, and a stream: a
+    SIGKILL at each of their boundaries, then a worker finishes the run."""
+    ledger = tmp_path / "ledger.jsonl"
+    env = child_env(
+        subprocess_env,
+        CRASHY_LEDGER=str(ledger),
+        CRASHY_MARKER=str(tmp_path / "crashed"),
+        CRASHY_AT=f"{crash_step}:{when}",
+    )
+    child = start_in_child(data_dir, "flows.crashy:mixed", [ARG], env)
+    assert child.status == -signal.SIGKILL, child.stderr
+
+    with workers(data_dir, env, tmp_path) as (worker,):
+        runs = await wait_runs(data_dir, [child.run_id])
+    run = runs[child.run_id]
+    assert run.status == "completed", run.error
+    assert run.output == crashy.mixed_expected(ARG)
+
+    lines = read_ledger(ledger)
+    seen = [
+        (line["step"], line["attempt"], line["recovery"], "resume" if line["pid"] == worker.pid else "first")
+        for line in lines
+    ]
+    assert seen == expected_mixed(crash_step, when)
+    # c1 ran in the child run, everything else in the parent.
+    assert {line["run"] for line in lines if line["step"] != "c1"} == {child.run_id}
+    child_runs = {line["run"] for line in lines if line["step"] == "c1"}
+    assert len(child_runs) == 1 and child.run_id not in child_runs
+    [child_run_id] = child_runs
+    child_state = await wait_runs(data_dir, [child_run_id])
+    assert child_state[child_run_id].status == "completed"
+
+    _, events = await run_state(data_dir, child.run_id)
+    types = [e.type for e in events]
+    assert types[-1] == "run_completed"
+    completions = [e.correlation_id for e in events if e.type == "step_completed"]
+    assert len(completions) == len(set(completions))
+    # The hook got its payload (twice when the resuming step ran twice).
+    assert types.count("hook_received") == (2 if (crash_step, when) == ("resume", "end") else 1)

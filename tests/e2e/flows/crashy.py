@@ -13,7 +13,8 @@ import json
 import os
 import signal
 
-from wdk import get_step_metadata, sleep
+from wdk import Writable, create_hook, get_step_metadata, get_writable, sleep
+from wdk.api import start
 
 SLEEP_SECONDS = 0.3
 
@@ -39,15 +40,20 @@ def crash_once() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _body(name: str, value: int) -> int:
-    meta = get_step_metadata()
-    if os.environ.get("CRASHY_AT") == f"{name}:start":
+def crash_point(name: str, when: str) -> None:
+    """SIGKILL here (once) when $CRASHY_AT is "<name>:<when>"."""
+    if os.environ.get("CRASHY_AT") == f"{name}:{when}":
         crash_once()
+
+
+def _body(name: str, value: int, *, entered: bool = False) -> int:
+    meta = get_step_metadata()
+    if not entered:
+        crash_point(name, "start")
     _append(
         {"step": name, "attempt": meta.attempt, "recovery": meta.recovery, "pid": os.getpid(), "run": meta.run_id}
     )
-    if os.environ.get("CRASHY_AT") == f"{name}:end":
-        crash_once()
+    crash_point(name, "end")
     return value
 
 
@@ -88,3 +94,56 @@ async def five(x: int) -> int:
     c = await s3(b)
     d = await s4(c)
     return await s5(d)
+
+
+# --- the mixed workflow: a sync step, a child run, a hook, a stream ---------------
+
+
+def sync_step(x: int) -> int:
+    "use step"
+    return _body("sync", x + 1)
+
+
+async def c1(x: int) -> int:
+    "use step"
+    return _body("c1", x * 3)
+
+
+async def child_flow(x: int) -> int:
+    "use workflow"
+    return await c1(x)
+
+
+async def resume_own(token: str, value: int) -> None:
+    "use step"
+    from wdk.api import resume_hook
+
+    crash_point("resume", "start")
+    # Delivered while this step runs: the run's log moves under its worker.
+    await resume_hook(token, value)
+    _body("resume", value, entered=True)
+
+
+async def streamer(x: int, out: Writable) -> int:
+    "use step"
+    for i in range(3):
+        await out.write(f"{x}:{i}")
+    return _body("stream", x + 10)
+
+
+MIXED_STEPS = ["sync", "c1", "resume", "stream"]
+
+
+def mixed_expected(x: int) -> int:
+    return (x + 1) * 3 + 10
+
+
+async def mixed(x: int) -> int:
+    "use workflow"
+    a = await sync_step(x)
+    child = await start(child_flow, a)
+    b = await child.result()
+    hook = create_hook(f"crashy-{x}")
+    await resume_own(hook.token, b)
+    payload = await hook
+    return await streamer(payload, get_writable())
