@@ -135,12 +135,21 @@ class StepThreads:
     def _serve(self, call: _Call | None) -> None:
         inbox: queue.SimpleQueue[_Call] = queue.SimpleQueue()
         while call is not None:
-            self._execute(call)
+            try:
+                ok, value = True, call.fn()
+            except BaseException as exc:  # the caller decides what it means
+                ok, value = False, exc
+            self._give_back(call)
+            # Idle before answering: the caller's next call finds this thread.
+            with self._lock:
+                self._idle.append(inbox)
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone
+                call.loop.call_soon_threadsafe(_answer, call.answer, ok, value)
+            del value
             call = self._next(inbox)
 
     def _next(self, inbox: queue.SimpleQueue[_Call]) -> _Call | None:
-        with self._lock:
-            self._idle.append(inbox)
+        """The next call handed to this idle thread, or None after IDLE_SECONDS."""
         try:
             return inbox.get(timeout=IDLE_SECONDS)
         except queue.Empty:
@@ -149,15 +158,6 @@ class StepThreads:
                     self._idle.remove(inbox)
                     return None
             return inbox.get()  # a call was handed to us as we timed out
-
-    def _execute(self, call: _Call) -> None:
-        try:
-            ok, value = True, call.fn()
-        except BaseException as exc:  # the caller decides what it means
-            ok, value = False, exc
-        self._give_back(call)
-        with contextlib.suppress(RuntimeError):  # the caller's loop is gone
-            call.loop.call_soon_threadsafe(_answer, call.answer, ok, value)
 
 
 def _answer(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
