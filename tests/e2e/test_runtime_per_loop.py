@@ -16,7 +16,13 @@ from flows import family
 from wdk.api import start
 from wdk.cli.worker import start_worker
 from wdk.runtime.config import make_world
-from wdk.runtime.runtime import Runtime, current_runtime, get_runtime, install_runtime, shutdown_runtime
+from wdk.runtime.runtime import (
+    Runtime,
+    current_runtime,
+    get_runtime,
+    install_runtime,
+    shutdown_runtime,
+)
 
 
 def _open_descriptors(path: Path) -> int:

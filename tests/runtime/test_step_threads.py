@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -111,3 +114,23 @@ async def test_results_errors_and_threads() -> None:
     assert threads.running == 0
     with pytest.raises(ValueError, match="at least 1"):
         StepThreads(0)
+
+
+_FORK = """
+import asyncio, os, sys
+from wdk.runtime.steps import step_threads
+
+asyncio.run(step_threads().run(lambda: None))  # leaves an idle thread behind
+pid = os.fork()
+if pid == 0:  # the child has no thread: it must not hand its call to the parent's
+    ok = asyncio.run(asyncio.wait_for(step_threads().run(lambda: "child"), 10)) == "child"
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_threads_of_its_own() -> None:
+    done = subprocess.run([sys.executable, "-c", _FORK], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -50,6 +51,7 @@ class StepThreads:
         if limit < 1:
             raise ValueError(f"the step thread limit must be at least 1, got {limit}")
         self.limit = limit
+        self.pid = os.getpid()  # the process whose threads these are
         self._lock = threading.Lock()
         self._running = 0  # calls holding a slot
         self._waiters: collections.deque[_Waiter] = collections.deque()

@@ -1,8 +1,9 @@
 """Running one attempt of a step, and deciding what its failure means.
 
 A step is the user's real function (async, or sync on the step threads of
-`step_threads`, where a timed-out call gives its slot back). Its policy comes from function attributes, as in
-`charge.max_retries = 5`, `charge.retry_delay = "2s"`, `charge.timeout = "30s"`.
+`step_threads`, where a timed-out call gives its slot back). Its policy comes
+from function attributes, as in `charge.max_retries = 5`,
+`charge.retry_delay = "2s"`, `charge.timeout = "30s"`.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def step_threads() -> StepThreads:
     """The process's sync-step threads: at most WDK_STEP_THREADS (default cpus + 4,
     at most 32) plain-def steps run at once."""
     global _threads
-    if _threads is None:
+    # A forked child has none of its parent's threads: it starts its own.
+    if _threads is None or _threads.pid != os.getpid():
         limit = int(os.environ.get("WDK_STEP_THREADS", "0")) or min(32, (os.cpu_count() or 1) + 4)
         _threads = StepThreads(limit)
     return _threads
