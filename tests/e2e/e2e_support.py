@@ -40,6 +40,7 @@ class Child:
     status: int  # -9 when it was SIGKILLed
     run_id: str
     stderr: str
+    stdout: str = ""  # the run id, then (unless it died) its result as JSON
 
 
 def child_env(base: dict[str, str], **extra: str) -> dict[str, str]:
@@ -64,7 +65,7 @@ def start_in_child(
     out, err = proc.communicate(timeout=CHILD_TIMEOUT)
     lines = out.decode().split()
     assert lines, f"the child printed no run id (status {proc.returncode}): {err.decode()}"
-    return Child(proc.pid, proc.returncode, lines[0], err.decode())
+    return Child(proc.pid, proc.returncode, lines[0], err.decode(), out.decode())
 
 
 class Worker:

@@ -216,9 +216,10 @@ def _foreign_db(path: Path) -> None:
 
 
 STORES: dict[str, tuple[Callable[[Path], object], str]] = {
+    # A SQLite header over garbage: SQLite itself calls it "not a database".
     "corrupt": (
         lambda p: p.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 16),
-        "is corrupt",
+        "is not a SQLite database",
     ),
     "not-sqlite": (
         lambda p: p.write_bytes(b"hello, I am a text file\n" * 50),

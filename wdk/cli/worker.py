@@ -6,7 +6,10 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wdk.runtime.runtime import Runtime
 
 HELP = "run workflows and steps from the queue until stopped (SIGTERM/Ctrl-C: graceful)"
 EXAMPLES = """\
@@ -45,15 +48,27 @@ def run_worker(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(args))
 
 
+async def start_worker(concurrency: int | None = None) -> Runtime:
+    """The worker's runtime, started and installed as this loop's runtime: the
+    one `get_runtime()` returns here, so a workflow that starts a child run
+    uses it instead of opening the store a second time."""
+    from wdk.runtime.config import make_world
+    from wdk.runtime.runtime import Runtime, install_runtime
+
+    runtime = Runtime(make_world(), concurrency=concurrency)
+    await runtime.start()
+    install_runtime(runtime)  # no await since start(): nothing could start another
+    return runtime
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from wdk.compiler.hook import install_import_hook
-    from wdk.runtime.config import configure, make_world
-    from wdk.runtime.runtime import Runtime
+    from wdk.runtime.config import configure
+    from wdk.runtime.runtime import shutdown_runtime
 
     install_import_hook()
     configure(world=args.world, data_dir=args.data_dir)
-    runtime = Runtime(make_world(), concurrency=args.concurrency)
-    await runtime.start()
+    runtime = await start_worker(args.concurrency)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -63,5 +78,5 @@ async def _serve(args: argparse.Namespace) -> int:
     await stop.wait()
     if not args.quiet:
         print("wdk worker: stopping (in-flight runs are handed back)", flush=True)
-    await runtime.stop()
+    await shutdown_runtime()
     return 0

@@ -329,6 +329,19 @@ async def get_runtime(*, consume: bool | None = None) -> Runtime:
         _starting.pop(loop, None)
 
 
+def install_runtime(rt: Runtime) -> None:
+    """Make `rt` the running loop's runtime, the one `get_runtime()` and
+    `current_runtime()` return in this loop, for a process that builds its
+    runtime itself (`wdk worker`). Without it, the first client call in the
+    loop (a step starting a child run) would start a second runtime, with a
+    second connection to the store and a second queue consumer."""
+    loop = asyncio.get_running_loop()
+    have = _runtimes.get(loop)
+    if (have is not None and have is not rt) or loop in _starting:
+        raise RuntimeError("this event loop already has a wdk runtime")
+    _runtimes[loop] = rt
+
+
 async def shutdown_runtime() -> None:
     """Stop the running loop's runtime (if any) and forget it: the next client
     call in this loop starts a new one from the configuration."""

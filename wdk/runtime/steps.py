@@ -1,8 +1,9 @@
 """Running one attempt of a step, and deciding what its failure means.
 
-A step is the user's real function (async, or sync on a bounded thread
-pool). Its policy comes from function attributes, as in
-`charge.max_retries = 5`, `charge.retry_delay = "2s"`, `charge.timeout = "30s"`.
+A step is the user's real function (async, or sync on the step threads of
+`step_threads`, where a timed-out call gives its slot back). Its policy comes
+from function attributes, as in `charge.max_retries = 5`,
+`charge.retry_delay = "2s"`, `charge.timeout = "30s"`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import inspect
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from wdk.errors import FatalError, RetryableError
 from wdk.runtime import serde
 from wdk.runtime.durations import parse_duration
+from wdk.runtime.step_threads import StepThreads
 from wdk.runtime.streams import _step_writers, flush_step_writers
 
 DEFAULT_MAX_RETRIES = 3
@@ -75,15 +76,18 @@ class Outcome:
     retry_at: float = 0.0
 
 
-_pool: ThreadPoolExecutor | None = None
+_threads: StepThreads | None = None
 
 
-def _thread_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        workers = int(os.environ.get("WDK_STEP_THREADS", "0")) or min(32, (os.cpu_count() or 1) + 4)
-        _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="wdk-step")
-    return _pool
+def step_threads() -> StepThreads:
+    """The process's sync-step threads: at most WDK_STEP_THREADS (default cpus + 4,
+    at most 32) plain-def steps run at once."""
+    global _threads
+    # A forked child has none of its parent's threads: it starts its own.
+    if _threads is None or _threads.pid != os.getpid():
+        limit = int(os.environ.get("WDK_STEP_THREADS", "0")) or min(32, (os.cpu_count() or 1) + 4)
+        _threads = StepThreads(limit)
+    return _threads
 
 
 def _policy_seconds(fn: Any, name: str, default: float | None) -> float | None:
@@ -121,8 +125,7 @@ async def run_attempt(
         else:
             ctx = contextvars.copy_context()
             call = functools.partial(ctx.run, fn, *args, **kwargs)
-            loop = asyncio.get_running_loop()
-            result = await asyncio.wait_for(loop.run_in_executor(_thread_pool(), call), timeout)
+            result = await step_threads().run(call, timeout)
             if asyncio.iscoroutine(result):  # a plain def that returned a coroutine
                 result = await asyncio.wait_for(result, timeout)
         # Chunks the step wrote are committed before its result is.

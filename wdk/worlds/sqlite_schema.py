@@ -2,6 +2,12 @@
 
 Opening never destroys data: every check that can refuse a file (not SQLite,
 not a wdk store, a newer schema) runs before anything is written to it.
+
+Only SQLite opens the file. POSIX record locks belong to the process, and
+closing any descriptor of a file drops all of the process's locks on it: one
+`open(path).close()` here would make another process's SQLite believe it is
+the last user, checkpoint, and delete `-wal`/`-shm` under our live connection
+(every later write lost). SQLite itself never closes a descriptor early.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from pathlib import Path
 from wdk.errors import WorldError
 
 FILE_NAME = "wdk.sqlite3"
-SQLITE_HEADER = b"SQLite format 3\x00"
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 BUSY_TIMEOUT_MS = 5000
 
@@ -179,7 +184,6 @@ def connect(data_dir: Path, synchronous: str) -> sqlite3.Connection:
             f"cannot create the wdk data dir {data_dir}: {exc.strerror or exc}"
         ) from exc
     path = data_dir / FILE_NAME
-    _check_header(path)
     try:
         conn = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, cached_statements=512
@@ -190,6 +194,7 @@ def connect(data_dir: Path, synchronous: str) -> sqlite3.Connection:
         ) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # The first read: refuses a file that is not SQLite, before any write.
         _check_store(conn, path)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -205,27 +210,16 @@ def connect(data_dir: Path, synchronous: str) -> sqlite3.Connection:
         raise WorldError(f"cannot use {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if exc.sqlite_errorname == "SQLITE_NOTADB":
+            raise WorldError(
+                f"{path} is not a SQLite database (another program's file, or a corrupt "
+                "header); it was left untouched: move it away or set WDK_DATA_DIR"
+            ) from exc
         raise WorldError(f"{path} is corrupt or not a SQLite database: {exc}") from exc
     except BaseException:
         conn.close()
         raise
     return conn
-
-
-def _check_header(path: Path) -> None:
-    # Refuse a non-SQLite file before SQLite touches it (setting WAL would write).
-    try:
-        with path.open("rb") as f:
-            head = f.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise WorldError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if head and head != SQLITE_HEADER:
-        raise WorldError(
-            f"{path} is not a SQLite database (corrupt, or another program's file); "
-            "it was left untouched: move it away or set WDK_DATA_DIR"
-        )
 
 
 def _check_store(conn: sqlite3.Connection, path: Path) -> None:
