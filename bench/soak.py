@@ -75,7 +75,6 @@ async def soak(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> dict
             kills += 1
             procs[i] = start_worker(env, tmp / f"worker{i}.log")
         deadline = time.monotonic() + args.settle
-        states: dict[str, object] = {}
         while time.monotonic() < deadline:
             infos = [await world.get_run(r.id) for r in runs]
             if all(x is not None and x.status in TERMINAL_STATUSES for x in infos):
