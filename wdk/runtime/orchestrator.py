@@ -28,14 +28,16 @@ from wdk.runtime import serde
 from wdk.runtime.instance import CREATED, RETRYING, STARTED, Call, WorkflowInstance
 from wdk.runtime.loader import Loader
 from wdk.runtime.steps import Outcome, StepMetadata, max_attempts, run_attempt
-from wdk.worlds.base import Event, NewEvent, World
+from wdk.worlds.base import TERMINAL_TYPES, Event, NewEvent, World
 
 log = logging.getLogger("wdk")
 
-# A run whose code cannot be loaded is retried this often (seconds) rather
-# than failed: fixing the code (and restarting the worker) resumes it with
-# nothing lost. Short, because a fresh worker inherits the queued retry time.
+# A run whose code cannot be loaded is retried rather than failed: fixing the
+# code (and restarting the worker) resumes it with nothing lost. The first
+# retry comes after LOAD_RETRY seconds, each next one after twice as long, up
+# to LOAD_RETRY_MAX: short, because a fresh worker inherits the queued time.
 LOAD_RETRY = float(os.environ.get("WDK_LOAD_RETRY", "2"))
+LOAD_RETRY_MAX = 30.0
 
 StepTask = asyncio.Task[tuple[Call, Outcome]]
 
@@ -63,7 +65,7 @@ class Orchestrator:
         self._on_terminal = on_terminal
         # Correlation ids of hooks whose token was taken: recorded as conflicts.
         self._hook_conflicts: set[str] = set()
-        self._load_failed: set[str] = set()
+        self._load_failed: dict[str, int] = {}  # run id -> failed loads in a row
 
     # --- cache ------------------------------------------------------------------
 
@@ -86,9 +88,15 @@ class Orchestrator:
         for task in self._running.get(run_id, {}).values():
             task.cancel()
 
-    async def _load(self, run_id: str) -> WorkflowInstance:
+    async def _load(self, run_id: str) -> WorkflowInstance | None:
+        """The run's instance, up to date with the log; None once the run ended
+        (a terminal run never needs its code: it may not even load)."""
         inst = self._cache.pop(run_id, None)
         events = await self.world.read_events(run_id, inst.last_seq if inst else -1)
+        if any(e.type in TERMINAL_TYPES for e in events):
+            if inst is not None:
+                inst.close()
+            return None
         if inst is None:
             if not events or events[0].type != "run_created":
                 raise RunNotFound(run_id)
@@ -98,7 +106,7 @@ class Orchestrator:
                 fn = self.loader.workflow_function(workflow_id)
             except Exception as exc:  # broken user code: any error while loading it
                 raise _CannotLoad(f"{workflow_id}: {type(exc).__name__}: {exc}") from exc
-            inst = WorkflowInstance(run_id, workflow_id, fn, created)
+            inst = WorkflowInstance(run_id, workflow_id, fn, created, self.loader.sandbox)
         try:
             for event in events:
                 inst.apply(event)
@@ -118,14 +126,20 @@ class Orchestrator:
             await self._fail_unloadable(run_id, exc)
             return None
         except _CannotLoad as exc:
-            # Said once per run and process; the retries are quiet.
-            level = logging.DEBUG if run_id in self._load_failed else logging.ERROR
-            self._load_failed.add(run_id)
-            log.log(level, "wdk: cannot load the workflow of run %s, retrying every %ss: %s", run_id, LOAD_RETRY, exc)
-            return time.time() + LOAD_RETRY
-        self._load_failed.discard(run_id)
-        if inst.terminal:
-            inst.close()
+            # Said once per run and process (no traceback); the retries, ever
+            # further apart, are quiet.
+            failures = self._load_failed.get(run_id, 0) + 1
+            self._load_failed[run_id] = failures
+            delay = min(LOAD_RETRY * 2 ** (failures - 1), LOAD_RETRY_MAX)
+            level = logging.ERROR if failures == 1 else logging.DEBUG
+            log.log(level, "wdk: cannot load the workflow of run %s (retrying in %gs, then less often): %s",
+                    run_id, delay, exc)
+            return time.time() + delay
+        if self._load_failed.pop(run_id, None) is not None and inst is not None:
+            log.info("wdk: the workflow of run %s loads now; resuming it", run_id)
+        if inst is None or inst.terminal:
+            if inst is not None:
+                inst.close()
             return None
         running: dict[str, StepTask] = {}
         self._running[run_id] = running
