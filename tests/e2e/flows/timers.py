@@ -1,0 +1,15 @@
+"""Workflows whose timers come from helper code (tests/e2e/test_waits_end.py)."""
+
+from __future__ import annotations
+
+from flows.net_helpers import fetch_status, pause
+
+
+async def checks_url(url: str) -> int:
+    "use workflow"
+    return await fetch_status(url)
+
+
+async def pauses_in_a_helper(seconds: float) -> float:
+    "use workflow"
+    return await pause(seconds)
