@@ -132,8 +132,7 @@ class Orchestrator:
             self._load_failed[run_id] = failures
             delay = min(LOAD_RETRY * 2 ** (failures - 1), LOAD_RETRY_MAX)
             level = logging.ERROR if failures == 1 else logging.DEBUG
-            log.log(level, "wdk: cannot load the workflow of run %s (retrying in %gs, then less often): %s",
-                    run_id, delay, exc)
+            log.log(level, "wdk: cannot load the workflow of run %s (retrying in %gs): %s", run_id, delay, exc)
             return time.time() + delay
         if self._load_failed.pop(run_id, None) is not None and inst is not None:
             log.info("wdk: the workflow of run %s loads now; resuming it", run_id)
