@@ -13,3 +13,17 @@ async def checks_url(url: str) -> int:
 async def pauses_in_a_helper(seconds: float) -> float:
     "use workflow"
     return await pause(seconds)
+
+
+async def boom() -> None:
+    "use step"
+    from wdk import FatalError
+
+    raise FatalError("boom")
+
+
+async def fails_while_sleeping() -> None:
+    "use workflow"
+    import asyncio
+
+    await asyncio.gather(asyncio.sleep(3600), boom())
