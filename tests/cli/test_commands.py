@@ -155,10 +155,10 @@ def test_inspect_run_shows_a_cancelled_runs_sleep_as_cancelled(wdk) -> None:  # 
 
     asyncio.run(advance_until_it_sleeps())
     assert wdk("cancel", run_id)[:2] == (0, f"{run_id}: cancelled\n")
-    code, out, _ = wdk("inspect", "run", run_id)
+    _, out, _ = wdk("inspect", "run", run_id)
     [sleep_line] = [line for line in out.splitlines() if "sleep until" in line]
     assert "cancelled" in sleep_line and "waiting" not in sleep_line
-    code, out, _ = wdk("inspect", "run", run_id, "--json")
+    _, out, _ = wdk("inspect", "run", run_id, "--json")
     assert [w["status"] for w in json.loads(out)["waits"]] == ["cancelled"]
 
 

@@ -130,7 +130,7 @@ class Orchestrator:
             # further apart, are quiet.
             failures = self._load_failed.get(run_id, 0) + 1
             self._load_failed[run_id] = failures
-            delay = min(LOAD_RETRY * 2 ** (failures - 1), LOAD_RETRY_MAX)
+            delay: float = min(LOAD_RETRY * 2.0 ** (failures - 1), LOAD_RETRY_MAX)
             level = logging.ERROR if failures == 1 else logging.DEBUG
             log.log(level, "wdk: cannot load the workflow of run %s (retrying in %gs): %s", run_id, delay, exc)
             return time.time() + delay
