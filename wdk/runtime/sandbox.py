@@ -27,7 +27,7 @@ import sys
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from wdk.errors import WorkflowSandboxError
 from wdk.runtime import sandbox_modules
@@ -151,7 +151,7 @@ class Sandbox:
         self._loaded: dict[tuple[str, str], types.ModuleType] = {}
         self._resolved: dict[str, Any] = {}
         self._imports: dict[tuple[str, tuple[str, ...]], Any] = {}
-        self._kinds: dict[str, str] = {}  # module name -> _USER | _PLUMBING | _REFUSED (timers)
+        self._kinds: dict[str, _Kind] = {}  # module name -> what its code is, for timers
 
     # --- loading ------------------------------------------------------------------
 
@@ -324,7 +324,7 @@ class Sandbox:
         if culprit is not None:
             raise _timer_refused(culprit, None)
 
-    def _frame_kind(self, frame: types.FrameType) -> str:
+    def _frame_kind(self, frame: types.FrameType) -> _Kind:
         namespace = frame.f_globals
         name = namespace.get("__name__")
         if namespace.get("__wdk_sandboxed__") or not isinstance(name, str):
@@ -334,7 +334,7 @@ class Sandbox:
             kind = self._kinds[name] = self._module_kind(name)
         return kind
 
-    def _module_kind(self, name: str) -> str:
+    def _module_kind(self, name: str) -> _Kind:
         if name in PURE_MODULES or _under(name, PURE_PACKAGES) or _under(name, ALWAYS_REAL):
             return _PLUMBING
         if _under(name, self.passthrough):
@@ -370,7 +370,10 @@ class Sandbox:
 # What the code in a frame is, for `check_timer`: the workflow's own (its
 # modules, the user's helpers, the passthrough list), plumbing between it and
 # the loop (asyncio, wdk, pure stdlib), or a module the sandbox refuses.
-_USER, _PLUMBING, _REFUSED = "user", "plumbing", "refused"
+_Kind = Literal["user", "plumbing", "refused"]
+_USER: _Kind = "user"
+_PLUMBING: _Kind = "plumbing"
+_REFUSED: _Kind = "refused"
 # Where the workflow loop runs workflow code: frames further out are not the workflow's.
 _LOOP_ENTRY = WorkflowLoop.run_until_quiescent.__code__
 
