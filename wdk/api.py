@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wdk.errors import RunNotFound, WorkflowCancelled, WorkflowFailed
 from wdk.runtime import serde
+from wdk.runtime.arguments import check_arguments
 from wdk.runtime.config import configure
 from wdk.runtime.runtime import FLOW, get_runtime
 from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo
@@ -161,6 +162,8 @@ async def start(
 ) -> Run:
     """Start a durable run of `workflow` (a workflow function or its id).
 
+    The arguments are checked against the workflow's signature first: a
+    call that could not begin raises TypeError here and writes nothing.
     With `idempotency_key`, starting again with the same key returns the
     first run instead of starting another. Inside a workflow, `start()`
     starts a child run (recorded as a step of the parent) and
@@ -172,13 +175,16 @@ async def start(
     if remote is not None:
         from wdk.runtime.loader import default_loader
 
+        if not isinstance(workflow, str):
+            check_arguments(workflow, args, kwargs)  # the server checks again, with its code
         workflow_id = workflow if isinstance(workflow, str) else default_loader().workflow_id_of(workflow)
         return Run(await remote.start(workflow_id, args, kwargs, idempotency_key))
     rt = await get_runtime()
     loader = rt.loader
     workflow_id = workflow if isinstance(workflow, str) else loader.workflow_id_of(workflow)
-    # Compile and load now, so broken code fails here and not in a worker.
-    loader.workflow_function(workflow_id)
+    # Compile and load now, and check the arguments against the signature:
+    # broken code or a call that cannot begin fails here, not in a worker.
+    check_arguments(loader.workflow_function(workflow_id), args, kwargs)
     payload = {
         "workflow_id": workflow_id,
         "input": serde.encode_call(args, kwargs),
@@ -296,6 +302,9 @@ async def _start_child(workflow: Any, args: tuple[Any, ...], kwargs: dict[str, A
     from wdk.runtime.children import START_CHILD
     from wdk.runtime.compiled import step_call
 
+    if not isinstance(workflow, str):
+        # At the workflow's own line, and before the child's start is recorded.
+        check_arguments(workflow, args, kwargs)
     workflow_id = workflow if isinstance(workflow, str) else getattr(workflow, "__wdk_workflow_id__", None)
     if workflow_id is None:
         from wdk.runtime.loader import default_loader

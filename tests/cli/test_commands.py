@@ -122,6 +122,46 @@ def test_start_without_wait_queues_then_cancel(wdk) -> None:  # type: ignore[no-
     assert code == 0 and "replays cleanly" in out
 
 
+def test_start_with_arguments_that_do_not_fit_says_so_and_writes_nothing(wdk) -> None:  # type: ignore[no-untyped-def]
+    # It used to queue a run that stayed pending, a traceback a second in the worker.
+    code, out, err = wdk("start", "flows.arguments:process_order", '"o3"')
+    assert (code, out) == (1, "")
+    assert err == (
+        "wdk: error: cannot start process_order(order_id, qty, *, express=False): "
+        "missing a required argument: 'qty'\n"
+    )
+    code, out, err = wdk("start", "flows.arguments:process_order", '["o3", 1]', "--kwargs", '{"rush": 1}')
+    assert code == 1 and "got an unexpected keyword argument 'rush'" in err
+    code, out, _ = wdk("inspect", "runs", "--json")
+    assert json.loads(out)["runs"] == []
+
+
+def test_inspect_run_shows_a_cancelled_runs_sleep_as_cancelled(wdk) -> None:  # type: ignore[no-untyped-def]
+    from wdk.runtime.runtime import get_runtime, shutdown_runtime
+
+    run_id = _start(wdk, "flows.basic:sleeps_long")
+
+    async def advance_until_it_sleeps() -> None:
+        config.configure(world="local", data_dir=wdk.data_dir)
+        rt = await get_runtime()
+        try:
+            for _ in range(500):
+                if await rt.world.list_waits(run_id):
+                    return
+                await asyncio.sleep(0.02)
+            raise AssertionError("the run never slept")
+        finally:
+            await shutdown_runtime()
+
+    asyncio.run(advance_until_it_sleeps())
+    assert wdk("cancel", run_id)[:2] == (0, f"{run_id}: cancelled\n")
+    _, out, _ = wdk("inspect", "run", run_id)
+    [sleep_line] = [line for line in out.splitlines() if "sleep until" in line]
+    assert "cancelled" in sleep_line and "waiting" not in sleep_line
+    _, out, _ = wdk("inspect", "run", run_id, "--json")
+    assert [w["status"] for w in json.loads(out)["waits"]] == ["cancelled"]
+
+
 def test_start_with_idempotency_key_returns_the_same_run(wdk) -> None:  # type: ignore[no-untyped-def]
     first = _start(wdk, "flows.basic:three_steps", "[1]", "--idempotency-key", "k1")
     assert _start(wdk, "flows.basic:three_steps", "[1]", "--idempotency-key", "k1") == first

@@ -462,6 +462,60 @@ def test_asyncio_sleep_in_sandboxed_code_is_a_durable_wait(sandbox: Sandbox) -> 
     loop.close()
 
 
+@pytest.mark.parametrize("passthrough", [False, True])
+def test_timers_set_by_a_refused_library_are_refused_before_they_are_waits(
+    env: Env, passthrough: bool
+) -> None:
+    # A helper without directives imports its library for real; a workflow
+    # that calls it must not turn that library's timers into durable waits.
+    env.write(
+        env.site / "faketimer" / "__init__.py",
+        "import asyncio\n\nasync def request():\n    await asyncio.sleep(30)  # a timeout\n",
+    )
+    env.module(
+        "net_helper",
+        """
+        import asyncio
+        import faketimer
+
+        async def fetch():
+            await faketimer.request()
+
+        async def pause():
+            await asyncio.sleep(5)
+        """,
+    )
+    sandbox = Sandbox(compile_module=compile_module, passthrough=["faketimer"] if passthrough else [])
+    ns = load(
+        sandbox,
+        """
+        from net_helper import fetch, pause
+
+        async def flow(which):
+            "use workflow"
+            await (fetch() if which == "fetch" else pause())
+        """,
+    )
+    timers: list[asyncio.TimerHandle] = []
+
+    def on_timer(handle: asyncio.TimerHandle) -> None:
+        sandbox.check_timer(sys._getframe(1))  # as WorkflowInstance does
+        timers.append(handle)
+
+    loop = WorkflowLoop(run_id="r", seed=1, start_time=START, timer_hook=on_timer)
+    fetching, pausing = loop.create_task(ns["flow"]("fetch")), loop.create_task(ns["flow"]("pause"))
+    loop.run_until_quiescent()
+    assert not pausing.done()  # the user's own helper sleeps durably
+    if passthrough:  # admitted by the user: its timers are the workflow's
+        assert not fetching.done() and [t.when() for t in timers] == [START + 30, START + 5]
+    else:
+        assert [t.when() for t in timers] == [START + 5]
+        message = str(fetching.exception())
+        assert message.startswith("faketimer set a timer in a workflow, called from fetch (")
+        assert "net_helper.py:6): faketimer is not allowed in workflow code" in message
+    loop.close()
+
+
 # --- the user's own modules ------------------------------------------------------------------
 
 

@@ -111,3 +111,22 @@ async def test_json_api_errors_and_listing(server: Server) -> None:
         assert (await _call(http, "POST", f"{api}/hooks/nope", json={"nopayload": 1}))[0] == 400
         assert (await _call(http, "POST", f"{api}/hooks/nope", data=b"[1"))[0] == 400
     assert await server_flows.add(1, 2) == 3  # steps stay plain functions
+
+
+async def test_start_with_arguments_that_do_not_fit_is_a_400_and_a_type_error(server: Server) -> None:
+    import pytest
+
+    from wdk.runtime.runtime import get_runtime
+    from wdk.server.client import ServerClient
+
+    body = {"workflow": "server_flows:adder", "args": [1], "kwargs": {"c": 3}}
+    async with aiohttp.ClientSession() as http:
+        status, out = await _call(http, "POST", f"{server.url}/api/runs", json=body)
+    assert status == 400
+    assert out == {"error": "adder(a, b): missing a required argument: 'b'", "type": "TypeError"}
+    client = ServerClient(server.url)
+    with pytest.raises(TypeError, match=r"^adder\(a, b\): got an unexpected keyword argument 'c'$"):
+        await client.start("workflow//server_flows//adder", (1, 2), {"c": 3}, None)
+    assert await client.start("workflow//server_flows//adder", (1, 2), {}, None)
+    rt = await get_runtime()
+    assert len((await rt.world.list_runs()).items) == 1  # only the good start wrote a run

@@ -107,6 +107,9 @@ async def test_cancel_a_sleeping_run(client: TestClient[object, object], runs: R
     assert (await resp.json())["status"] == "cancelled"
     run = await (await client.get(f"/api/runs/{runs.sleeping}")).json()
     assert run["status"] == "cancelled"
+    # Its sleep ended with it (it was left "waiting" for ever).
+    detail = await (await client.get(f"/api/runs/{runs.sleeping}/detail")).json()
+    assert [w["status"] for w in detail["waits"]] == ["cancelled"]
     # An ended run is left as it was.
     resp = await client.post(f"/api/runs/{runs.completed}/cancel")
     assert (await resp.json())["status"] == "completed"

@@ -287,3 +287,32 @@ def test_two_processes_share_one_queue_without_double_leases(tmp_path: Path) -> 
     processed = reports["p0"] + reports["p1"]
     assert sorted(processed) == keys  # each message exactly once
     assert reports["p0"] and reports["p1"]  # and both processes really took part
+
+
+async def test_a_version_2_store_ends_the_waits_of_finished_runs(tmp_path: Path) -> None:
+    # Before version 3 a finished run's waits stayed "waiting" for ever.
+    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', '2')")
+        for statements in MIGRATIONS[:2]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.executemany(
+            "INSERT INTO runs (id, workflow_id, status, created_at) VALUES (?, 'wf', ?, ?)",
+            [("done", "cancelled", T0), ("live", "running", T0)],
+        )
+        conn.executemany(
+            "INSERT INTO waits (run_id, correlation_id, seq, resume_at, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                ("done", "w1", 2, T0 + 9, "waiting", T0),
+                ("done", "w2", 3, T0 + 9, "completed", T0),
+                ("live", "w1", 2, T0 + 9, "waiting", T0),
+            ],
+        )
+    conn.close()
+    world = await opened(tmp_path)
+    assert [w.status for w in await world.list_waits("done")] == ["cancelled", "completed"]
+    assert [w.status for w in await world.list_waits("live")] == ["waiting"]
+    await world.close()

@@ -268,3 +268,28 @@ async def test_wait_and_hook_projections(world: World) -> None:
     await add(world, run, ev("hook_disposed", "h1"))
     assert await world.get_hook("abc") is None
     assert [h.status for h in await world.list_hooks(run, status="disposed")] == ["disposed"]
+
+
+@pytest.mark.parametrize("end", ["run_completed", "run_failed", "run_cancelled"])
+async def test_a_finished_runs_waits_are_cancelled_with_it(world: World, end: str) -> None:
+    # A run that ends leaves no wait "waiting": its waiting waits are cancelled
+    # in the commit of the terminal event; completed ones stay completed.
+    run = await new_run(world, started=True)
+    await add(world, run, ev("wait_created", "w1", T0, resume_at=T0 + 60))
+    await add(world, run, ev("wait_completed", "w1"))
+    await add(
+        world,
+        run,
+        ev("wait_created", "w2", T0 + 1, resume_at=T0 + 3600),
+        ev("wait_created", "w3", T0 + 1, resume_at=T0 + 7200),
+    )
+    other = await new_run(world, started=True)
+    await add(world, other, ev("wait_created", "w1", T0, resume_at=T0 + 60))
+    payload = {"run_completed": {"result": None}, "run_failed": {"error": {}}}.get(end, {})
+    await add(world, run, ev(end, **payload))
+    assert [(w.correlation_id, w.status) for w in await world.list_waits(run)] == [
+        ("w1", "completed"),
+        ("w2", "cancelled"),
+        ("w3", "cancelled"),
+    ]
+    assert [w.status for w in await world.list_waits(other)] == ["waiting"]

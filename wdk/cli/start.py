@@ -156,7 +156,11 @@ async def _start_run(
     try:
         return await api.start(workflow, *args, idempotency_key=key, **kwargs)
     except (WdkError, TypeError, SyntaxError) as exc:
-        raise CommandError(f"cannot start {_name(workflow)}: {exc}") from None
+        name, text = _name(workflow), str(exc)
+        if text.startswith(name + "("):
+            # The arguments do not fit: the message shows the signature already.
+            raise CommandError(f"cannot start {text}") from None
+        raise CommandError(f"cannot start {name}: {text}") from None
 
 
 def _name(workflow: Any) -> str:

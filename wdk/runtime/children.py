@@ -28,14 +28,22 @@ class ChildRunFailed(WorkflowFailed, FatalError):
         return f"run {self.run_id} failed: {self.error_type}: {self.message}"
 
 
+class ChildArgumentsError(TypeError, FatalError):
+    """A child's arguments do not fit its workflow's signature: a TypeError in
+    the parent, and never retried (another attempt cannot fit them better)."""
+
+
 async def start_child(workflow_id: str, args: list[Any], kwargs: dict[str, Any]) -> str:
     from wdk.api import start
 
     meta = get_step_metadata()
-    # The same key on every attempt: a retried start returns the same child.
-    run = await start(
-        workflow_id, *args, idempotency_key=f"child:{meta.idempotency_key}", _parent_run_id=meta.run_id, **kwargs
-    )
+    try:
+        # The same key on every attempt: a retried start returns the same child.
+        run = await start(
+            workflow_id, *args, idempotency_key=f"child:{meta.idempotency_key}", _parent_run_id=meta.run_id, **kwargs
+        )
+    except TypeError as exc:  # start() checked the arguments against the child's signature
+        raise ChildArgumentsError(str(exc)) from None
     return run.id
 
 

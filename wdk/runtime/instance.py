@@ -23,8 +23,10 @@ from typing import Any
 
 from wdk.errors import NonDeterminismError
 from wdk.runtime import serde
+from wdk.runtime.arguments import check_arguments
 from wdk.runtime.hooks import Hook
 from wdk.runtime.loop import WorkflowLoop
+from wdk.runtime.sandbox import Sandbox
 from wdk.worlds.base import Event
 
 # Step states, as the log records them.
@@ -66,6 +68,7 @@ class WorkflowInstance:
         workflow_id: str,
         fn: Callable[..., Coroutine[Any, Any, Any]],
         created: Event,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow_id = workflow_id
@@ -88,6 +91,7 @@ class WorkflowInstance:
         self.loop.instance = self  # type: ignore[attr-defined]  # how helpers find their run
         self._fn = fn
         self._task: asyncio.Task[Any] | None = None
+        self._sandbox = sandbox  # refuses timers set by libraries it refuses
 
     # --- calls made by workflow code (through the running WorkflowLoop) ---------
 
@@ -128,6 +132,8 @@ class WorkflowInstance:
         return call.hook
 
     def _on_timer(self, handle: asyncio.TimerHandle) -> None:
+        if self._sandbox is not None:
+            self._sandbox.check_timer(sys._getframe(1))  # before it is a wait
         self._new_call("wait", "sleep", _caller_location(), handle=handle, resume_at=handle.when())
 
     # --- driving ---------------------------------------------------------------
@@ -157,7 +163,15 @@ class WorkflowInstance:
 
     def _apply_run_created(self, event: Event) -> None:
         args, kwargs, _ = serde.decode_call(event.payload.get("input") or {"args": [], "kwargs": {}})
-        self._task = self.loop.create_task(self._fn(*args, **kwargs))
+        try:
+            check_arguments(self._fn, args, kwargs)
+            coro = self._fn(*args, **kwargs)
+        except TypeError as exc:
+            # The arguments cannot begin this workflow (written by an older
+            # client, or its signature changed since): the run fails with the
+            # error, as if the workflow raised it, rather than retry forever.
+            coro = _raise(exc)
+        self._task = self.loop.create_task(coro)
 
     def _apply_run_started(self, event: Event) -> None:
         self.started = True
@@ -268,6 +282,10 @@ class WorkflowInstance:
 
     def close(self) -> None:
         self.loop.close()
+
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc
 
 
 _APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {

@@ -6,8 +6,9 @@ workflow code. It never blocks and never does I/O: the orchestrator drives it
 
 * `run_until_quiescent()` runs ready callbacks until nothing is runnable;
 * every timer (`call_at`/`call_later` with a positive delay, hence
-  `asyncio.sleep(n)`) is a durable wait: it is reported to `timer_hook` and
-  only runs when the orchestrator calls `fire_timer(handle)`;
+  `asyncio.sleep(n)`) is a durable wait: it is reported to `timer_hook` (which
+  may refuse it by raising) and only runs when the orchestrator calls
+  `fire_timer(handle)`;
 * `time()` is virtual: it moves only when the orchestrator calls `set_time`.
 
 Deterministic helpers (random, uuid, now, sleep) find the current run through
@@ -180,9 +181,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         if when <= self._time:
             self._ready.append(handle)  # no delay: behaves as call_soon
             return handle
-        handle._scheduled = True  # type: ignore[attr-defined]
         if not self.closing:
-            self._timer_hook(handle)
+            self._timer_hook(handle)  # may refuse the timer: then it never existed
+        handle._scheduled = True  # type: ignore[attr-defined]
         return handle
 
     def _timer_handle_cancelled(self, handle: events.TimerHandle) -> None:

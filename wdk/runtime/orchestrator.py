@@ -35,14 +35,16 @@ from wdk.runtime import serde
 from wdk.runtime.instance import CREATED, RETRYING, STARTED, Call, WorkflowInstance
 from wdk.runtime.loader import Loader
 from wdk.runtime.steps import Outcome, StepMetadata, run_attempt
-from wdk.worlds.base import Event, NewEvent, World
+from wdk.worlds.base import TERMINAL_TYPES, Event, NewEvent, World
 
 log = logging.getLogger("wdk")
 
-# A run whose code cannot be loaded is retried this often (seconds) rather
-# than failed: fixing the code (and restarting the worker) resumes it with
-# nothing lost. Short, because a fresh worker inherits the queued retry time.
+# A run whose code cannot be loaded is retried rather than failed: fixing the
+# code (and restarting the worker) resumes it with nothing lost. The first
+# retry comes after LOAD_RETRY seconds, each next one after twice as long, up
+# to LOAD_RETRY_MAX: short, because a fresh worker inherits the queued time.
 LOAD_RETRY = float(os.environ.get("WDK_LOAD_RETRY", "2"))
+LOAD_RETRY_MAX = 30.0
 # How often one attempt of a step may be restarted because the worker running
 # it died. Such restarts are not the step's failures and use none of its
 # retries; this bound only stops a step that kills its worker every time.
@@ -75,7 +77,7 @@ class Orchestrator:
         self._on_terminal = on_terminal
         # Correlation ids of hooks whose token was taken: recorded as conflicts.
         self._hook_conflicts: set[str] = set()
-        self._load_failed: set[str] = set()
+        self._load_failed: dict[str, int] = {}  # run id -> failed loads in a row
 
     # --- cache ------------------------------------------------------------------
 
@@ -98,9 +100,15 @@ class Orchestrator:
         for task in self._running.get(run_id, {}).values():
             task.cancel()
 
-    async def _load(self, run_id: str) -> WorkflowInstance:
+    async def _load(self, run_id: str) -> WorkflowInstance | None:
+        """The run's instance, up to date with the log; None once the run ended
+        (a terminal run never needs its code: it may not even load)."""
         inst = self._cache.pop(run_id, None)
         events = await self.world.read_events(run_id, inst.last_seq if inst else -1)
+        if any(e.type in TERMINAL_TYPES for e in events):
+            if inst is not None:
+                inst.close()
+            return None
         if inst is None:
             if not events or events[0].type != "run_created":
                 raise RunNotFound(run_id)
@@ -110,7 +118,7 @@ class Orchestrator:
                 fn = self.loader.workflow_function(workflow_id)
             except Exception as exc:  # broken user code: any error while loading it
                 raise _CannotLoad(f"{workflow_id}: {type(exc).__name__}: {exc}") from exc
-            inst = WorkflowInstance(run_id, workflow_id, fn, created)
+            inst = WorkflowInstance(run_id, workflow_id, fn, created, self.loader.sandbox)
         try:
             for event in events:
                 inst.apply(event)
@@ -135,14 +143,19 @@ class Orchestrator:
             await self._fail_unloadable(run_id, exc)
             return None
         except _CannotLoad as exc:
-            # Said once per run and process; the retries are quiet.
-            level = logging.DEBUG if run_id in self._load_failed else logging.ERROR
-            self._load_failed.add(run_id)
-            log.log(level, "wdk: cannot load the workflow of run %s, retrying every %ss: %s", run_id, LOAD_RETRY, exc)
-            return time.time() + LOAD_RETRY
-        self._load_failed.discard(run_id)
-        if inst.terminal:
-            inst.close()
+            # Said once per run and process (no traceback); the retries, ever
+            # further apart, are quiet.
+            failures = self._load_failed.get(run_id, 0) + 1
+            self._load_failed[run_id] = failures
+            delay: float = min(LOAD_RETRY * 2.0 ** (failures - 1), LOAD_RETRY_MAX)
+            level = logging.ERROR if failures == 1 else logging.DEBUG
+            log.log(level, "wdk: cannot load the workflow of run %s (retrying in %gs): %s", run_id, delay, exc)
+            return time.time() + delay
+        if self._load_failed.pop(run_id, None) is not None and inst is not None:
+            log.info("wdk: the workflow of run %s loads now; resuming it", run_id)
+        if inst is None or inst.terminal:
+            if inst is not None:
+                inst.close()
             return None
         running: dict[str, StepTask] = {}
         self._running[run_id] = running
@@ -168,9 +181,10 @@ class Orchestrator:
                             log.warning("wdk: run %s was taken over by another worker; stopping here", run_id)
                             return None
                         inst.close()
-                        inst = await self._load(run_id)
-                        if inst.terminal:
-                            return None  # cancelled: `finally` cancels our steps
+                        reloaded = await self._load(run_id)
+                        if reloaded is None:
+                            return None  # it ended (a cancel): `finally` cancels our steps
+                        inst = reloaded
                         continue
                 finished = []
                 if inst.terminal:

@@ -127,7 +127,7 @@ def replay_events(events: Sequence[Event], loader: Loader | None = None) -> Repl
     # module with string annotations look their module up in sys.modules.
     loader.real_module(split_id(workflow_id)[1])
     fn = loader.workflow_function(workflow_id)
-    inst = WorkflowInstance(created.run_id, workflow_id, fn, created)
+    inst = WorkflowInstance(created.run_id, workflow_id, fn, created, loader.sandbox)
     try:
         for event in events:
             try:

@@ -27,10 +27,11 @@ import sys
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from wdk.errors import WorkflowSandboxError
 from wdk.runtime import sandbox_modules
+from wdk.runtime.loop import WorkflowLoop
 from wdk.runtime.sandbox_modules import (
     DETERMINISTIC,
     PartialModule,
@@ -150,6 +151,7 @@ class Sandbox:
         self._loaded: dict[tuple[str, str], types.ModuleType] = {}
         self._resolved: dict[str, Any] = {}
         self._imports: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._kinds: dict[str, _Kind] = {}  # module name -> what its code is, for timers
 
     # --- loading ------------------------------------------------------------------
 
@@ -296,6 +298,55 @@ class Sandbox:
         source, filename = compiled
         return self._load(name, source, filename)
 
+    # --- timers ------------------------------------------------------------------------------
+
+    def check_timer(self, frame: types.FrameType | None) -> None:
+        """Refuse a timer set by a library that workflow code may not use.
+
+        Every timer a workflow sets becomes a durable wait in the log. A helper
+        module without directives imports its libraries for real, so a
+        workflow that calls it can reach, say, aiohttp, whose request timeouts
+        are timers: those are not the workflow's waits, and are refused here,
+        before anything is recorded (the I/O that follows would be refused
+        anyway). Who set the timer is the innermost frame, from `frame`
+        outwards, that is not asyncio, wdk or pure stdlib code; frames outside
+        the workflow loop are not looked at."""
+        culprit: str | None = None
+        while frame is not None and frame.f_code is not _LOOP_ENTRY:
+            kind = self._frame_kind(frame)
+            if kind == _USER:
+                if culprit is not None:
+                    raise _timer_refused(culprit, frame)
+                return
+            if kind == _REFUSED and culprit is None:
+                culprit = str(frame.f_globals.get("__name__"))
+            frame = frame.f_back
+        if culprit is not None:
+            raise _timer_refused(culprit, None)
+
+    def _frame_kind(self, frame: types.FrameType) -> _Kind:
+        namespace = frame.f_globals
+        name = namespace.get("__name__")
+        if namespace.get("__wdk_sandboxed__") or not isinstance(name, str):
+            return _USER
+        kind = self._kinds.get(name)
+        if kind is None:
+            kind = self._kinds[name] = self._module_kind(name)
+        return kind
+
+    def _module_kind(self, name: str) -> _Kind:
+        if name in PURE_MODULES or _under(name, PURE_PACKAGES) or _under(name, ALWAYS_REAL):
+            return _PLUMBING
+        if _under(name, self.passthrough):
+            return _USER
+        top = name.partition(".")[0]
+        if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+            return _REFUSED
+        try:
+            return _REFUSED if _is_third_party(top) else _USER
+        except ModuleNotFoundError:  # made at run time, without a spec: the user's
+            return _USER
+
     # --- stand-ins that need this sandbox ------------------------------------------------------
 
     @staticmethod
@@ -314,6 +365,29 @@ class Sandbox:
             return self.resolve(name)
 
         return PartialModule(importlib, (), {"import_module": import_module})
+
+
+# What the code in a frame is, for `check_timer`: the workflow's own (its
+# modules, the user's helpers, the passthrough list), plumbing between it and
+# the loop (asyncio, wdk, pure stdlib), or a module the sandbox refuses.
+_Kind = Literal["user", "plumbing", "refused"]
+_USER: _Kind = "user"
+_PLUMBING: _Kind = "plumbing"
+_REFUSED: _Kind = "refused"
+# Where the workflow loop runs workflow code: frames further out are not the workflow's.
+_LOOP_ENTRY = WorkflowLoop.run_until_quiescent.__code__
+
+
+def _timer_refused(module: str, user_frame: types.FrameType | None) -> WorkflowSandboxError:
+    top = module.partition(".")[0]
+    where = ""
+    if user_frame is not None:
+        code = user_frame.f_code
+        where = f", called from {code.co_qualname} ({code.co_filename}:{user_frame.f_lineno})"
+    return WorkflowSandboxError(
+        f"{module} set a timer in a workflow{where}: {top} is not allowed in workflow code, "
+        f'so its timers cannot be durable waits. Move the code that uses {top} into a "use step" function.'
+    )
 
 
 def _share_classes(namespace: dict[str, Any], module_name: str) -> None:

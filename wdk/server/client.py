@@ -146,4 +146,6 @@ def _raise(status: int, raw: bytes) -> None:
         raise HookNotFound(ident)
     if status == 400 and kind == "ValueError":
         raise ValueError(message)
+    if status == 400 and kind == "TypeError":  # arguments that do not fit the workflow
+        raise TypeError(message)
     raise ServerError(status, message or f"HTTP {status}")

@@ -1,6 +1,7 @@
 """The JSON API that `configure(server_url=...)` clients use.
 
     POST /api/runs                {"workflow": "module:func" | id, "args", "kwargs", "idempotency_key"?}
+                                  (400, type "TypeError", when the arguments do not fit the workflow)
     GET  /api/runs                ?status=&workflow=&limit=&cursor=
     GET  /api/runs/{id}           ?wait=<s>: hold until the run ends (at most 60 s)
     GET  /api/runs/{id}/events    ?after=&limit=
@@ -25,7 +26,8 @@ from aiohttp import web
 
 from wdk.errors import RunNotFound
 from wdk.runtime import serde
-from wdk.server.app import RUNTIME, BadRequest, expect_handler, json_response
+from wdk.runtime.arguments import check_arguments
+from wdk.server.app import RUNTIME, BadRequest, error_response, expect_handler, json_response
 from wdk.server.handlers import json_object
 from wdk.worlds.base import TERMINAL_STATUSES
 
@@ -158,6 +160,11 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     for reserved in ("idempotency_key", "_parent_run_id"):
         if reserved in kwargs:
             raise BadRequest(f"{reserved!r} cannot be a workflow argument here")
+    try:
+        # start() checks this too; here its TypeError is the client's mistake (400).
+        check_arguments(rt.loader.workflow_function(workflow_id), args, kwargs)
+    except TypeError as exc:
+        return error_response(400, str(exc), "TypeError")
     run = await start(workflow_id, *args, idempotency_key=body.idempotency_key, **kwargs)
     return json_response({"run_id": run.id}, status=201)
 

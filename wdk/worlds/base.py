@@ -117,7 +117,7 @@ class WaitInfo(msgspec.Struct, frozen=True):
     run_id: str
     correlation_id: str
     resume_at: float
-    status: str  # waiting | completed
+    status: str  # waiting | completed | cancelled (its run ended first)
     created_at: float
 
 

@@ -26,9 +26,11 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
 # `tests/worlds/test_postgres_only.py` pins them to base.COMPLETION_TYPES.
 COMPLETIONS_SQL = "('step_completed', 'step_failed', 'wait_completed')"
 
-# A finished run frees its hook tokens (the runs UPDATE last: it sets FOUND).
+# A finished run frees its hook tokens and ends its waits (the runs UPDATE
+# last: it sets FOUND).
 _FINISH_RUN = """
       UPDATE hooks SET status = 'disposed' WHERE run_id = p_run AND status = 'active';
+      UPDATE waits SET status = 'cancelled' WHERE run_id = p_run AND status = 'waiting';
       UPDATE runs SET status = {status}, completed_at = p_ats[i], output = {output},
         error = {error} WHERE id = p_run;"""
 
@@ -304,6 +306,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         _APPEND_FUNCTION,
         _CREATE_RUN_FUNCTION,
         _STREAM_APPEND_FUNCTION,
+    ),
+    # 2: a finished run's waits are `cancelled` by append_events; end those
+    # that version 1 left `waiting`. (A fresh schema gets the new function at
+    # 1 already; replacing it with itself is harmless.)
+    (
+        _APPEND_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1),
+        """UPDATE waits SET status = 'cancelled' FROM runs
+            WHERE waits.run_id = runs.id AND waits.status = 'waiting'
+              AND runs.status IN ('completed', 'failed', 'cancelled')""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

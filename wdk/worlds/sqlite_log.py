@@ -178,6 +178,10 @@ def _finish_run(
     conn.execute(
         "UPDATE hooks SET status = 'disposed' WHERE run_id = ? AND status = 'active'", (run_id,)
     )
+    # ...and ends its waits: none of them will complete now.
+    conn.execute(
+        "UPDATE waits SET status = 'cancelled' WHERE run_id = ? AND status = 'waiting'", (run_id,)
+    )
 
 
 def _apply_run_completed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:

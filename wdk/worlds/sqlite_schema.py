@@ -26,6 +26,11 @@ BUSY_TIMEOUT_MS = 5000
 # `tests/worlds/test_local_only.py` pins them to base.COMPLETION_TYPES.
 _COMPLETIONS_SQL = "('step_completed', 'step_failed', 'wait_completed')"
 
+_END_WAITS_OF_FINISHED_RUNS = (
+    "UPDATE waits SET status = 'cancelled' WHERE status = 'waiting' AND run_id IN "
+    "(SELECT id FROM runs WHERE status IN ('completed', 'failed', 'cancelled'))"
+)
+
 # Each entry migrates from version i to i + 1. Append, never edit: a store
 # written by an older wdk is brought forward one step at a time.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -152,6 +157,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX runs_by_status ON runs (status, created_at, id)",
         "CREATE INDEX runs_by_workflow ON runs (workflow_id, created_at, id)",
     ),
+    # 3: a finished run's waits are `cancelled` (the append does it since);
+    # end those that older versions left `waiting`.
+    (_END_WAITS_OF_FINISHED_RUNS,),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

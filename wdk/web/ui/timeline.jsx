@@ -54,8 +54,8 @@ function timelineRows(detail, events, now) {
       until: wait.resume_at,
     });
   }
-  // A run that ended leaves what it was doing unfinished (a cancelled sleep
-  // stays "waiting" in the store): draw it up to the end, under the run's status.
+  // A run that ended leaves what it was doing unfinished (a step cut short; its
+  // sleeps the store marks "cancelled"): draw it up to the end, under the run's status.
   const run = detail.run;
   if (TERMINAL.has(run.status)) {
     for (const row of rows) {
