@@ -19,6 +19,7 @@ from wdk.errors import RunNotFound, WorkflowCancelled, WorkflowFailed
 from wdk.runtime import serde
 from wdk.runtime.config import configure
 from wdk.runtime.runtime import FLOW, get_runtime
+from wdk.runtime.stream_reader import RunStream, follow
 from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo
 
 if TYPE_CHECKING:
@@ -111,17 +112,23 @@ class Run:
         rt.orchestrator.cancel_local(self.id)
         rt._run_finished(self.id)
 
-    async def stream(self, namespace: str | None = None, start: int = 0) -> AsyncIterator[Any]:
+    def stream(self, namespace: str | None = None, start: int = 0) -> RunStream:
         """Chunks written by the run's steps, from index `start`, following the
-        stream until it is closed."""
+        stream until it is closed (at the latest when the run ends). A chunk you
+        got from a step attempt that then failed or died is taken back by a
+        `wdk.StreamRollback` item; `.index` / `.next_index` of the returned
+        iterator say where you are (resume with `start=stream.next_index`)."""
+        return RunStream(self._stream_items(namespace, start), start)
+
+    async def _stream_items(self, namespace: str | None, start: int) -> AsyncIterator[tuple[int, Any]]:
         remote = _remote()
         if remote is not None:
-            async for value in remote.stream(self.id, namespace, start):
-                yield value
+            async for item in remote.stream(self.id, namespace, start):
+                yield item
             return
         rt = await get_runtime()
-        async for chunk in rt.world.stream_follow(self.id, namespace or "default", start):
-            yield serde.loads(chunk.data)
+        async for item in follow(rt.world.stream_follow(self.id, namespace or "default", start), start):
+            yield item
 
 
 def _outcome(run: RunInfo) -> Any:

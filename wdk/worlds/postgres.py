@@ -51,7 +51,14 @@ from wdk.worlds.pg_schema import (
     resolve_schema,
     resolve_url,
 )
-from wdk.worlds.rows import decode_cursor, encode_cursor, hook_info, run_info, step_info, stream_chunk
+from wdk.worlds.rows import (
+    decode_cursor,
+    encode_cursor,
+    hook_info,
+    run_info,
+    step_info,
+    stream_chunk,
+)
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode

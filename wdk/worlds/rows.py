@@ -10,7 +10,15 @@ from typing import Any
 import msgspec
 
 from wdk.errors import ConflictError
-from wdk.worlds.base import EVENT_TYPES, TERMINAL_TYPES, HookInfo, NewEvent, RunInfo, StepInfo, StreamChunk
+from wdk.worlds.base import (
+    EVENT_TYPES,
+    TERMINAL_TYPES,
+    HookInfo,
+    NewEvent,
+    RunInfo,
+    StepInfo,
+    StreamChunk,
+)
 
 encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder().decode
