@@ -19,8 +19,8 @@ from wdk.errors import RunNotFound, WorkflowCancelled, WorkflowFailed
 from wdk.runtime import serde
 from wdk.runtime.config import configure
 from wdk.runtime.runtime import FLOW, get_runtime
-from wdk.runtime.stream_reader import RunStream, follow
-from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo
+from wdk.runtime.stream_reader import RunStream
+from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo, StreamChunk
 
 if TYPE_CHECKING:
     from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
@@ -118,17 +118,15 @@ class Run:
         got from a step attempt that then failed or died is taken back by a
         `wdk.StreamRollback` item; `.index` / `.next_index` of the returned
         iterator say where you are (resume with `start=stream.next_index`)."""
-        return RunStream(self._stream_items(namespace, start), start)
-
-    async def _stream_items(self, namespace: str | None, start: int) -> AsyncIterator[tuple[int, Any]]:
         remote = _remote()
         if remote is not None:
-            async for item in remote.stream(self.id, namespace, start):
-                yield item
-            return
+            return RunStream.of_pairs(remote.stream(self.id, namespace, start), start)
+        return RunStream(self._follow(namespace or "default", start), start)
+
+    async def _follow(self, namespace: str, start: int) -> AsyncIterator[StreamChunk]:
         rt = await get_runtime()
-        async for item in follow(rt.world.stream_follow(self.id, namespace or "default", start), start):
-            yield item
+        async for chunk in rt.world.stream_follow(self.id, namespace, start):
+            yield chunk
 
 
 def _outcome(run: RunInfo) -> Any:

@@ -78,14 +78,29 @@ class ReadFilter:
 
     def admit(self, chunk: StreamChunk) -> bool:
         """Whether to deliver `chunk` (the world never returns abandoned ones)."""
-        self.next_index = chunk.index + 1
+        index = chunk.index
+        self.next_index = index + 1
         if chunk.rollback is not None and not self._may_have_shown(chunk.rollback):
             return False
-        last = self._delivered[-1] if self._delivered else None
-        if last is not None and last[1] == chunk.index:
-            last[1] += 1
+        delivered = self._delivered
+        if delivered and delivered[-1][1] == index:
+            delivered[-1][1] = index + 1
         else:
-            self._delivered.append([chunk.index, chunk.index + 1])
+            delivered.append([index, index + 1])
+        return True
+
+    def admit_plain(self, chunks: list[StreamChunk]) -> bool:
+        """Admit a whole page at once when it has no marker and no hole (True);
+        else admit nothing (False: go chunk by chunk)."""
+        first, last = chunks[0].index, chunks[-1].index
+        if last - first != len(chunks) - 1 or any(c.rollback is not None for c in chunks):
+            return False
+        self.next_index = last + 1
+        prev = self._delivered[-1] if self._delivered else None
+        if prev is not None and prev[1] == first:
+            prev[1] = last + 1
+        else:
+            self._delivered.append([first, last + 1])
         return True
 
     def _may_have_shown(self, ranges: tuple[tuple[int, int], ...]) -> bool:
@@ -108,36 +123,46 @@ def decode(chunk: StreamChunk) -> Any:
 class RunStream:
     """What `Run.stream()` returns: an async iterator of the stream's values and
     `StreamRollback` markers. `index` is the index of the item just yielded;
-    `next_index` is where `run.stream(start=...)` resumes after it."""
+    `next_index` is where `run.stream(start=...)` resumes after it.
 
-    def __init__(self, source: AsyncIterator[tuple[int, Any]], start: int) -> None:
-        self._source = source
+    Its source is a world's `stream_follow` (filtered here, chunk by chunk: a
+    class, not a generator, as that is the per-chunk path), or already
+    filtered (index, item) pairs (`RunStream.of_pairs`, the HTTP client)."""
+
+    def __init__(self, source: AsyncIterator[StreamChunk], start: int) -> None:
+        self._chunks: AsyncIterator[StreamChunk] | None = source
+        self._pairs: AsyncIterator[tuple[int, Any]] | None = None
+        self._view = ReadFilter(start)
         self.index: int | None = None
         self.next_index = start
+
+    @classmethod
+    def of_pairs(cls, source: AsyncIterator[tuple[int, Any]], start: int) -> RunStream:
+        stream = cls(_nothing(), start)
+        stream._chunks, stream._pairs = None, source
+        return stream
 
     def __aiter__(self) -> RunStream:
         return self
 
     async def __anext__(self) -> Any:
-        index, item = await anext(self._source)
-        self.index, self.next_index = index, index + 1
-        return item
+        if self._pairs is not None:
+            index, item = await anext(self._pairs)
+            self.index, self.next_index = index, index + 1
+            return item
+        assert self._chunks is not None
+        while True:
+            chunk = await anext(self._chunks)
+            if self._view.admit(chunk):
+                self.index, self.next_index = chunk.index, chunk.index + 1
+                return decode(chunk)
 
     async def aclose(self) -> None:
-        aclose = getattr(self._source, "aclose", None)
+        aclose = getattr(self._pairs or self._chunks, "aclose", None)
         if aclose is not None:
             await aclose()
 
 
-async def follow(source: AsyncIterator[StreamChunk], start: int) -> AsyncIterator[tuple[int, Any]]:
-    """(index, value or StreamRollback) for what a world's `stream_follow` gives, filtered."""
-    view = ReadFilter(start)
-    try:
-        async for chunk in source:
-            if view.admit(chunk):
-                yield chunk.index, decode(chunk)
-    finally:
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
+async def _nothing() -> AsyncIterator[StreamChunk]:
+    return
+    yield  # an async generator that yields nothing

@@ -121,6 +121,7 @@ class Writable:
         self.run_id = run_id
         self.namespace = namespace or DEFAULT_NAMESPACE
         self._own: _Pending | None = None  # used outside a step
+        self._last: tuple[list[_Pending], _Pending] | None = None  # (step, its pending writes)
 
     def __repr__(self) -> str:
         return f"Writable(run_id={self.run_id!r}, namespace={self.namespace!r})"
@@ -146,19 +147,21 @@ class Writable:
     def _pending(self) -> _Pending:
         """This stream's pending writes in the running step (shared by all its
         writer objects), else this object's own."""
-        from wdk.runtime.steps import _current
-
         step = _step_writers.get()
         if step is None:
             if self._own is None:
                 self._own = _Pending(self.run_id, self.namespace, None)
             return self._own
-        for pending in step:
-            if (pending.run_id, pending.namespace) == (self.run_id, self.namespace):
-                return pending
-        meta = _current.get()
-        pending = _Pending(self.run_id, self.namespace, meta.attempt_key if meta is not None else None)
-        step.append(pending)
+        if self._last is not None and self._last[0] is step:
+            return self._last[1]  # the common case: the same step writes again
+        pending = next((p for p in step if (p.run_id, p.namespace) == (self.run_id, self.namespace)), None)
+        if pending is None:
+            from wdk.runtime.steps import _current
+
+            meta = _current.get()
+            pending = _Pending(self.run_id, self.namespace, meta.attempt_key if meta is not None else None)
+            step.append(pending)
+        self._last = (step, pending)
         return pending
 
     async def write(self, chunk: Any) -> None:

@@ -49,6 +49,14 @@ def wants_sse(request: web.Request) -> bool:
 def encode_chunks(chunks: list[StreamChunk], sse: bool, view: ReadFilter) -> bytes:
     """The body piece for chunks read in order: those `view` admits, as NDJSON
     lines (with a gap line before a skip) or SSE events."""
+    if not chunks:
+        return b""
+    expected = view.delivered_to
+    if view.admit_plain(chunks):  # the common case: a page without markers or holes
+        if sse:
+            return b"".join(b"id: %d\ndata: %s\n\n" % (c.index, c.data) for c in chunks)
+        head = _gap_line(chunks[0].index) if chunks[0].index != expected else b""
+        return head + b"".join(c.data + b"\n" for c in chunks)
     out: list[bytes] = []
     for c in chunks:
         expected = view.delivered_to
@@ -60,14 +68,17 @@ def encode_chunks(chunks: list[StreamChunk], sse: bool, view: ReadFilter) -> byt
                 out.append(b"id: %d\nevent: rollback\ndata: %s\n\n" % (c.index, _json(marker)))
             else:
                 out.append(_json({"$wdk": NDJSON_ROLLBACK, **marker}) + b"\n")
-            continue
-        if sse:
+        elif sse:
             out.append(b"id: %d\ndata: %s\n\n" % (c.index, c.data))
-            continue
-        if c.index != expected:
-            out.append(_json({"$wdk": NDJSON_GAP, "next": c.index}) + b"\n")
-        out.append(c.data + b"\n")
+        else:
+            if c.index != expected:
+                out.append(_gap_line(c.index))
+            out.append(c.data + b"\n")
     return b"".join(out)
+
+
+def _gap_line(next_index: int) -> bytes:
+    return _json({"$wdk": NDJSON_GAP, "next": next_index}) + b"\n"
 
 
 async def _next_live(world: World, run_id: str, namespace: str, index: int, wait: float) -> StreamChunk | bool | None:
