@@ -121,12 +121,12 @@ class Run:
         remote = _remote()
         if remote is not None:
             return RunStream.of_pairs(remote.stream(self.id, namespace, start), start)
-        return RunStream(self._follow(namespace or "default", start), start)
 
-    async def _follow(self, namespace: str, start: int) -> AsyncIterator[StreamChunk]:
-        rt = await get_runtime()
-        async for chunk in rt.world.stream_follow(self.id, namespace, start):
-            yield chunk
+        async def follow() -> AsyncIterator[StreamChunk]:
+            rt = await get_runtime()
+            return rt.world.stream_follow(self.id, namespace or "default", start)
+
+        return RunStream(follow, start)
 
 
 def _outcome(run: RunInfo) -> Any:

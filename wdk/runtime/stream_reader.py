@@ -19,7 +19,7 @@ the abandoned attempt, and one that saw its chunks is told to erase them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,8 +129,14 @@ class RunStream:
     class, not a generator, as that is the per-chunk path), or already
     filtered (index, item) pairs (`RunStream.of_pairs`, the HTTP client)."""
 
-    def __init__(self, source: AsyncIterator[StreamChunk], start: int) -> None:
-        self._chunks: AsyncIterator[StreamChunk] | None = source
+    def __init__(
+        self,
+        source: AsyncIterator[StreamChunk] | Callable[[], Awaitable[AsyncIterator[StreamChunk]]],
+        start: int,
+    ) -> None:
+        # A callable opens the world's follower on first use (it needs an await).
+        self._open = None if isinstance(source, AsyncIterator) else source
+        self._chunks: AsyncIterator[StreamChunk] | None = source if isinstance(source, AsyncIterator) else None
         self._pairs: AsyncIterator[tuple[int, Any]] | None = None
         self._view = ReadFilter(start)
         self.index: int | None = None
@@ -139,7 +145,7 @@ class RunStream:
     @classmethod
     def of_pairs(cls, source: AsyncIterator[tuple[int, Any]], start: int) -> RunStream:
         stream = cls(_nothing(), start)
-        stream._chunks, stream._pairs = None, source
+        stream._pairs = source
         return stream
 
     def __aiter__(self) -> RunStream:
@@ -150,7 +156,9 @@ class RunStream:
             index, item = await anext(self._pairs)
             self.index, self.next_index = index, index + 1
             return item
-        assert self._chunks is not None
+        if self._chunks is None:
+            assert self._open is not None
+            self._chunks, self._open = await self._open(), None
         while True:
             chunk = await anext(self._chunks)
             if self._view.admit(chunk):
