@@ -169,3 +169,18 @@ async def test_chunks_of_an_attempt_killed_mid_stream_are_rolled_back(
         await world.close()
     late = get_run(child.run_id).stream()
     assert [c async for c in late] == streaming.ATTEMPT_2
+
+
+async def test_writing_to_a_stream_another_step_closed_is_not_retried() -> None:
+    run = await start(streaming.closes_then_writes)
+    with pytest.raises(WorkflowFailed) as info:
+        await run.result(timeout=10)
+    assert info.value.error_type == "StreamClosedError" and "'notes'" in info.value.message
+    assert await _started_attempts(run) == [1, 1]  # close_notes once, write_notes once
+
+
+async def test_a_retry_may_write_to_a_stream_its_failed_attempt_closed() -> None:
+    run = await start(streaming.closes_then_retries)
+    assert await run.result(timeout=10) == "done"
+    assert [c async for c in run.stream()] == ["draft 2"]
+    assert await _started_attempts(run) == [1, 2]

@@ -133,3 +133,36 @@ async def crash_after_writing() -> str:
 async def crashes_mid_stream() -> str:
     "use workflow"
     return await crash_after_writing()
+
+
+async def close_notes() -> None:
+    "use step"
+    await get_writable("notes").close()
+
+
+async def write_notes() -> None:
+    "use step"
+    await get_writable("notes").write("after the close")
+
+
+async def closes_then_writes() -> str:
+    "use workflow"
+    await close_notes()
+    await write_notes()
+    return "unreachable"
+
+
+async def close_then_fail() -> str:
+    "use step"
+    attempt = get_step_metadata().attempt
+    out = get_writable()
+    await out.write(f"draft {attempt}")
+    await out.close()
+    if attempt == 1:
+        raise RetryableError("failed after closing", retry_after=0)
+    return "done"
+
+
+async def closes_then_retries() -> str:
+    "use workflow"
+    return await close_then_fail()
