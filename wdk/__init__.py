@@ -19,6 +19,7 @@ from wdk.errors import (
     RunNotFound,
     SerializationError,
     StepError,
+    StreamClosedError,
     WorkflowCalledDirectly,
     WorkflowCancelled,
     WorkflowFailed,
@@ -27,6 +28,7 @@ from wdk.errors import (
 from wdk.runtime.hooks import Hook, HookDefinition, create_hook, define_hook
 from wdk.runtime.primitives import WorkflowMetadata, get_workflow_metadata, sleep
 from wdk.runtime.steps import StepMetadata, get_step_metadata
+from wdk.runtime.stream_reader import StreamRollback
 from wdk.runtime.streams import Writable, get_writable
 from wdk.runtime.webhooks import Webhook, WebhookRequest, WebhookResponse, create_webhook
 
@@ -44,6 +46,8 @@ __all__ = [
     "SerializationError",
     "StepError",
     "StepMetadata",
+    "StreamClosedError",
+    "StreamRollback",
     "Webhook",
     "WebhookRequest",
     "WebhookResponse",

@@ -20,7 +20,8 @@ from wdk.runtime import serde
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.config import configure
 from wdk.runtime.runtime import FLOW, get_runtime
-from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo
+from wdk.runtime.stream_reader import RunStream
+from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo, StreamChunk
 
 if TYPE_CHECKING:
     from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
@@ -112,17 +113,21 @@ class Run:
         rt.orchestrator.cancel_local(self.id)
         rt._run_finished(self.id)
 
-    async def stream(self, namespace: str | None = None, start: int = 0) -> AsyncIterator[Any]:
+    def stream(self, namespace: str | None = None, start: int = 0) -> RunStream:
         """Chunks written by the run's steps, from index `start`, following the
-        stream until it is closed."""
+        stream until it is closed (at the latest when the run ends). A chunk you
+        got from a step attempt that then failed or died is taken back by a
+        `wdk.StreamRollback` item; `.index` / `.next_index` of the returned
+        iterator say where you are (resume with `start=stream.next_index`)."""
         remote = _remote()
         if remote is not None:
-            async for value in remote.stream(self.id, namespace, start):
-                yield value
-            return
-        rt = await get_runtime()
-        async for chunk in rt.world.stream_follow(self.id, namespace or "default", start):
-            yield serde.loads(chunk.data)
+            return RunStream.of_pairs(remote.stream(self.id, namespace, start), start)
+
+        async def follow() -> AsyncIterator[StreamChunk]:
+            rt = await get_runtime()
+            return rt.world.stream_follow(self.id, namespace or "default", start)
+
+        return RunStream(follow, start)
 
 
 def _outcome(run: RunInfo) -> Any:

@@ -34,6 +34,20 @@ class StepError(WdkError):
         self.traceback_text = traceback_text
 
 
+class StreamClosedError(WdkError, FatalError):
+    """A write to a stream that is closed (by a writer's `close()`, or because
+    its run ended). A FatalError: retrying the step would fail the same way."""
+
+    def __init__(self, message: str, run_id: str = "", namespace: str = "") -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.namespace = namespace
+
+    @classmethod
+    def of(cls, run_id: str, namespace: str, why: str = "is closed") -> StreamClosedError:
+        return cls(f"stream {namespace!r} of run {run_id} {why}: it cannot be written to", run_id, namespace)
+
+
 # --- client side ------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from wdk.cli.main import CommandError
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from wdk.worlds.base import RunInfo, StepInfo, WaitInfo, World
+    from wdk.worlds.base import RunInfo, StepInfo, StreamChunk, WaitInfo, World
 
 HELP = "show runs, a run's steps as a tree, its events, hooks or streams (read-only)"
 EXAMPLES = """\
@@ -303,7 +303,7 @@ async def _streams(world: World, args: argparse.Namespace) -> None:
     start, closed = 0, False
     while True:
         page, closed = await world.stream_read(run.id, args.namespace, start)
-        chunks += [(c.index, _decode_chunk(serde, c.data)) for c in page]
+        chunks += [(c.index, _decode_chunk(serde, c)) for c in page]
         if not page:
             break
         start = page[-1].index + 1
@@ -323,11 +323,13 @@ async def _streams(world: World, args: argparse.Namespace) -> None:
     _print_table(table, len(chunks), f"chunks in stream {args.namespace!r} ({state})")
 
 
-def _decode_chunk(serde: Any, data: bytes) -> Any:
+def _decode_chunk(serde: Any, chunk: StreamChunk) -> Any:
+    if chunk.rollback is not None:  # chunks of a failed or dead step attempt, taken back
+        return {"rollback": [list(r) for r in chunk.rollback]}
     try:
-        return serde.loads(data)
+        return serde.loads(chunk.data)
     except Exception:
-        return data.decode("utf-8", "replace")
+        return chunk.data.decode("utf-8", "replace")
 
 
 def _print_table(table: Table, count: int, what: str) -> None:

@@ -34,7 +34,8 @@ from wdk.errors import (
 from wdk.runtime import serde
 from wdk.runtime.instance import CREATED, RETRYING, STARTED, Call, WorkflowInstance
 from wdk.runtime.loader import Loader
-from wdk.runtime.steps import Outcome, StepMetadata, run_attempt
+from wdk.runtime.steps import Outcome, StepMetadata, attempt_key, run_attempt
+from wdk.runtime.streams import roll_back_attempt, writing_to
 from wdk.worlds.base import TERMINAL_TYPES, Event, NewEvent, World
 
 log = logging.getLogger("wdk")
@@ -78,6 +79,8 @@ class Orchestrator:
         # Correlation ids of hooks whose token was taken: recorded as conflicts.
         self._hook_conflicts: set[str] = set()
         self._load_failed: dict[str, int] = {}  # run id -> failed loads in a row
+        # streams (issue 8.5b): executions found dead by _collect, rolled back before the next commit.
+        self._dead_attempts: dict[str, list[str]] = {}
 
     # --- cache ------------------------------------------------------------------
 
@@ -168,6 +171,10 @@ class Orchestrator:
                 now = time.time()
                 batch, to_start = self._collect(inst, finished, running, now)
                 if batch:
+                    # streams (issue 8.5b): take back a dead execution's chunks before
+                    # the commit that restarts or fails its step (and may end the run).
+                    for key in self._dead_attempts.pop(run_id, ()):
+                        await roll_back_attempt(self.world, run_id, key)
                     try:
                         await self._append(run_id, inst.last_seq - len(batch), batch)
                     except (ConflictError, HookConflict) as exc:
@@ -282,6 +289,10 @@ class Orchestrator:
                     todo.append(NewEvent("step_started", now, call.correlation_id, {"attempt": call.attempt + 1}))
                     to_start.append(call)
                 elif call.state == STARTED:
+                    # The dead execution's stream chunks are taken back before
+                    # the commit that restarts (or fails) its step.
+                    dead = attempt_key(call.correlation_id, call.attempt, call.recovery)
+                    self._dead_attempts.setdefault(inst.run_id, []).append(dead)
                     todo.append(self._restart_crashed(call, now, to_start))
             for call in inst.pending("wait"):
                 if call.resume_at <= now:
@@ -343,7 +354,13 @@ class Orchestrator:
             # Broken or missing step code fails like the step itself would.
             error = serde.encode_error(exc)
             return call, Outcome("failed", error=error)
-        return call, await run_attempt(fn, args, kwargs, meta)
+        with writing_to(self.world):  # streams (issue 8.5): the step writes to this runtime's world
+            outcome = await run_attempt(fn, args, kwargs, meta)
+        if outcome.kind != "completed":
+            # streams (issue 8.5b): take back what the failed attempt wrote, before
+            # the commit that records it (which may end the run and its streams).
+            await roll_back_attempt(self.world, inst.run_id, meta.attempt_key)
+        return call, outcome
 
     def _next_wake(self, inst: WorkflowInstance) -> float | None:
         times = [c.retry_at for c in inst.pending("step") if c.state == RETRYING]

@@ -45,12 +45,17 @@ class StepMetadata:
     def attempt_key(self) -> str:
         """Names this one execution of the step (attempt and recovery): what a
         stream chunk written by it is tagged with, so it can be rolled back."""
-        return f"{self.correlation_id}#{self.attempt}.{self.recovery}"
+        return attempt_key(self.correlation_id, self.attempt, self.recovery)
 
     @property
     def idempotency_key(self) -> str:
         """Stable across attempts and unique per step call: safe to pass to a payment API."""
         return f"{self.run_id}:{self.correlation_id}"
+
+
+def attempt_key(correlation_id: str, attempt: int, recovery: int = 0) -> str:
+    """`StepMetadata.attempt_key` of an execution, from the numbers the log keeps."""
+    return f"{correlation_id}#{attempt}.{recovery}"
 
 
 _current: contextvars.ContextVar[StepMetadata | None] = contextvars.ContextVar(

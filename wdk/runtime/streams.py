@@ -8,24 +8,110 @@
 
 Chunks are buffered and committed in batches (at the latest when the step
 yields to the event loop, and always before the step's result is recorded),
-so writing is cheap and readers see chunks within a loop tick.
+so writing is cheap and readers see chunks within a loop tick. Each chunk is
+tagged with the step execution that wrote it (`StepMetadata.attempt_key`):
+when that execution fails or its worker dies, `roll_back_attempt` takes its
+chunks back (see `stream_reader` for what readers then see).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+from collections.abc import Iterator
 from typing import Any
 
+from wdk.errors import StreamClosedError
 from wdk.runtime import serde
+from wdk.runtime.stream_reader import StreamRollback
+from wdk.worlds.base import World
 
 DEFAULT_NAMESPACE = "default"
 _FLUSH_AT = 1000  # chunks buffered before a write waits for the commit
 
-# Writers used by the running step: flushed before its result is recorded.
-_step_writers: contextvars.ContextVar[list[Writable] | None] = contextvars.ContextVar(
+# The running step's pending writes, one _Pending per stream whatever the
+# number of Writable objects: flushed before its result is recorded.
+_step_writers: contextvars.ContextVar[list[_Pending] | None] = contextvars.ContextVar(
     "wdk_step_writers", default=None
 )
+
+
+# The world of the runtime running the step: its writers write there, whichever
+# runtime (if any) is registered for the loop.
+_step_world: contextvars.ContextVar[World | None] = contextvars.ContextVar("wdk_step_world", default=None)
+
+
+@contextlib.contextmanager
+def writing_to(world: World) -> Iterator[None]:
+    """Run a step whose stream writers write to `world`."""
+    token = _step_world.set(world)
+    try:
+        yield
+    finally:
+        _step_world.reset(token)
+
+
+class _Pending:
+    """Chunks one step execution wrote to one stream and not yet committed, in
+    order. Every writer object of that stream in the step shares it, so a
+    `close()` on any of them commits what the others wrote first."""
+
+    def __init__(self, run_id: str, namespace: str, attempt: str | None) -> None:
+        self.run_id = run_id
+        self.namespace = namespace
+        self.attempt = attempt  # tags the chunks: what a rollback takes back
+        self.buffer: list[bytes] = []
+        self.flushing: asyncio.Task[None] | None = None
+        self.error: BaseException | None = None  # a failed background commit, raised at the next call
+        self.closed = False
+        self._lock = asyncio.Lock()  # commits go out one at a time, in order
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.closed:
+            raise StreamClosedError.of(self.run_id, self.namespace, "was closed in this step")
+
+    async def write(self, world: World, data: bytes) -> None:
+        self.check()
+        self.buffer.append(data)
+        if len(self.buffer) >= _FLUSH_AT:
+            await self.flush(world)
+        elif self.flushing is None:
+            self.flushing = asyncio.ensure_future(self._flush_soon(world))
+
+    async def _flush_soon(self, world: World) -> None:
+        try:
+            await self._commit(world)
+        except Exception as exc:  # kept for the step's next call (or its end): never lost
+            self.error = self.error or exc
+        finally:
+            self.flushing = None
+
+    async def _commit(self, world: World) -> None:
+        async with self._lock:
+            while self.buffer:
+                batch, self.buffer = self.buffer, []
+                await world.stream_append(self.run_id, self.namespace, batch, attempt=self.attempt)
+
+    async def flush(self, world: World) -> None:
+        if self.error is not None:
+            raise self.error
+        try:
+            await self._commit(world)
+        except Exception as exc:
+            self.error = self.error or exc
+            raise
+        if self.error is not None:  # the background commit failed meanwhile
+            raise self.error
+
+    async def close(self, world: World) -> None:
+        if self.closed:
+            return
+        await self.flush(world)
+        self.closed = True
+        await world.stream_close(self.run_id, self.namespace, attempt=self.attempt)
 
 
 class Writable:
@@ -34,9 +120,8 @@ class Writable:
     def __init__(self, run_id: str, namespace: str | None = None) -> None:
         self.run_id = run_id
         self.namespace = namespace or DEFAULT_NAMESPACE
-        self._buffer: list[bytes] = []
-        self._flushing: asyncio.Task[None] | None = None
-        self._closed = False
+        self._own: _Pending | None = None  # used outside a step
+        self._last: tuple[list[_Pending], _Pending] | None = None  # (step, its pending writes)
 
     def __repr__(self) -> str:
         return f"Writable(run_id={self.run_id!r}, namespace={self.namespace!r})"
@@ -47,55 +132,54 @@ class Writable:
     def __hash__(self) -> int:
         return hash((self.run_id, self.namespace))
 
-    def _world(self) -> Any:
+    def _world(self) -> World:
         from wdk.runtime.runtime import current_runtime
 
-        rt = current_runtime()
-        if rt is None or getattr(asyncio.get_running_loop(), "instance", None) is not None:
-            raise RuntimeError("stream writers can only be used inside a step (pass the writer to a step)")
-        return rt.world
+        if getattr(asyncio.get_running_loop(), "instance", None) is None:
+            world = _step_world.get()
+            if world is not None:
+                return world
+            rt = current_runtime()
+            if rt is not None:
+                return rt.world
+        raise RuntimeError("stream writers can only be used inside a step (pass the writer to a step)")
 
-    def _register(self) -> None:
-        writers = _step_writers.get()
-        if writers is not None and self not in writers:
-            writers.append(self)
+    def _pending(self) -> _Pending:
+        """This stream's pending writes in the running step (shared by all its
+        writer objects), else this object's own."""
+        step = _step_writers.get()
+        if step is None:
+            if self._own is None:
+                self._own = _Pending(self.run_id, self.namespace, None)
+            return self._own
+        if self._last is not None and self._last[0] is step:
+            return self._last[1]  # the common case: the same step writes again
+        pending = next((p for p in step if (p.run_id, p.namespace) == (self.run_id, self.namespace)), None)
+        if pending is None:
+            from wdk.runtime.steps import _current
+
+            meta = _current.get()
+            pending = _Pending(self.run_id, self.namespace, meta.attempt_key if meta is not None else None)
+            step.append(pending)
+        self._last = (step, pending)
+        return pending
 
     async def write(self, chunk: Any) -> None:
-        """Append one chunk (any serializable value)."""
-        if self._closed:
-            raise RuntimeError(f"stream {self.namespace!r} of run {self.run_id} is closed")
-        self._world()
-        self._buffer.append(serde.dumps(chunk, "chunk"))
-        self._register()
-        if len(self._buffer) >= _FLUSH_AT:
-            await self.flush()
-        elif self._flushing is None:
-            self._flushing = asyncio.ensure_future(self._flush_soon())
-
-    async def _flush_soon(self) -> None:
-        try:
-            await self._commit()
-        finally:
-            self._flushing = None
-
-    async def _commit(self) -> None:
-        while self._buffer:
-            batch, self._buffer = self._buffer, []
-            await self._world().stream_append(self.run_id, self.namespace, batch)
+        """Append one chunk (any serializable value). StreamClosedError (a
+        FatalError: the step is not retried) once the stream is closed."""
+        world = self._world()
+        if isinstance(chunk, StreamRollback):
+            raise TypeError(f"{type(chunk).__name__} is what readers get; it cannot be written")
+        await self._pending().write(world, serde.dumps(chunk, "chunk"))
 
     async def flush(self) -> None:
-        """Commit every buffered chunk."""
-        if self._flushing is not None:
-            await asyncio.shield(self._flushing)
-        await self._commit()
+        """Commit every buffered chunk of this stream."""
+        await self._pending().flush(self._world())
 
     async def close(self) -> None:
-        """Flush and mark the stream closed: readers stop after the last chunk."""
-        if self._closed:
-            return
-        await self.flush()
-        self._closed = True
-        await self._world().stream_close(self.run_id, self.namespace)
+        """Commit what this step wrote to the stream (through any writer object),
+        then mark it closed: readers stop after the last chunk."""
+        await self._pending().close(self._world())
 
 
 def get_writable(namespace: str | None = None) -> Writable:
@@ -117,9 +201,18 @@ def get_writable(namespace: str | None = None) -> Writable:
     return Writable(meta.run_id, namespace)
 
 
-async def flush_step_writers(writers: list[Writable]) -> None:
-    for writer in writers:
-        await writer.flush()
+async def flush_step_writers(writers: list[_Pending]) -> None:
+    """Commit the step's pending writes (before its result is recorded)."""
+    for pending in writers:
+        await pending.flush(Writable(pending.run_id)._world())
+
+
+async def roll_back_attempt(world: World, run_id: str, attempt_key: str) -> int:
+    """Take back what one execution of a step wrote to the run's streams (it
+    failed, or its worker died): readers skip those chunks from now on, and one
+    that got some is sent a StreamRollback. Its later writes stay hidden.
+    Returns how many chunks were taken back; calling it again is harmless."""
+    return await world.stream_rollback(run_id, attempt_key)
 
 
 serde.register_type(

@@ -241,7 +241,8 @@ async def _await_response(world: Any, run_id: str, namespace: str, timeout: floa
 
     async def first() -> Any:
         async for chunk in world.stream_follow(run_id, namespace):
-            return serde.loads(chunk.data)
+            if chunk.rollback is None:  # a rollback marker answers nothing
+                return serde.loads(chunk.data)
         return None
 
     task = asyncio.ensure_future(first())
@@ -256,9 +257,9 @@ async def _await_response(world: Any, run_id: str, namespace: str, timeout: floa
                 raise NoResponse("the workflow closed the response without answering")
             run = await world.get_run(run_id)
             if run is None or run.status in TERMINAL_STATUSES:
-                chunks, _ = await world.stream_read(run_id, namespace, 0, 1)
-                if chunks:
-                    value = serde.loads(chunks[0].data)
+                chunks, _ = await world.stream_read(run_id, namespace, 0, 2)
+                for chunk in chunks:
+                    value = serde.loads(chunk.data) if chunk.rollback is None else None
                     if isinstance(value, WebhookResponse):
                         return value
                 raise NoResponse(f"run {run_id} ended without answering the request")

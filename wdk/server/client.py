@@ -112,19 +112,34 @@ class ServerClient:
             headers = {k.lower(): v for k, v in resp.headers.items() if k.lower() not in _HOP}
             return WebhookResponse(resp.status, body, headers)
 
-    async def stream(self, run_id: str, namespace: str | None, start: int) -> AsyncIterator[Any]:
+    async def stream(self, run_id: str, namespace: str | None, start: int) -> AsyncIterator[tuple[int, Any]]:
+        """(index, value or StreamRollback) from the NDJSON stream; its gap lines keep the index right."""
+        from wdk.runtime.stream_reader import NDJSON_GAP, NDJSON_ROLLBACK, StreamRollback
+
         params = {"start": str(start)}
         if namespace:
             params["namespace"] = namespace
         url = f"{self.base_url}{WELL_KNOWN}/runs/{_q(run_id)}/stream"
+        index = start
         async with aiohttp.ClientSession(timeout=_timeout()) as session, session.get(url, params=params) as resp:
             if resp.status >= 400:
                 _raise(resp.status, await resp.read())
             async for line in resp.content:
-                if line.strip():
-                    yield serde.loads(line)
+                if not line.strip():
+                    continue
+                control = json.loads(line) if line.startswith(_CONTROL) else None
+                if control is None or control["$wdk"] not in (NDJSON_GAP, NDJSON_ROLLBACK):
+                    yield index, serde.loads(line)
+                    index += 1
+                elif control["$wdk"] == NDJSON_GAP:
+                    index = int(control["next"])
+                else:
+                    marker = StreamRollback.from_json(control)
+                    yield marker.index, marker
+                    index = marker.index + 1
 
 
+_CONTROL = b'{"$wdk":"'  # how the server writes a control line (and a tagged value)
 _HOP = {"content-length", "transfer-encoding", "connection", "date", "server", "keep-alive"}
 
 

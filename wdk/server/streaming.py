@@ -1,10 +1,18 @@
 """A run's stream over HTTP: chunked NDJSON, or Server-Sent Events.
 
 NDJSON: one chunk per line, in wdk's serde JSON (plain JSON values are
-themselves), from index `start`; the body ends when the stream is closed.
-SSE (`Accept: text/event-stream`): `id: <index>` and `data: <json>` per
-chunk, so a browser's EventSource resumes by itself (`Last-Event-ID`); a
-final `event: end`; a `: keep-alive` comment every 15 s of silence.
+themselves), from index `start`; the body ends when the stream is closed (at
+the latest when its run ends). SSE (`Accept: text/event-stream`): `id:
+<index>` and `data: <json>` per chunk, so a browser's EventSource resumes by
+itself (`Last-Event-ID`); a final `event: end`; a `: keep-alive` comment
+every 15 s of silence.
+
+Rollbacks (see `wdk.runtime.stream_reader`): a reader that got chunks of a
+step attempt that then failed or died gets a marker, NDJSON
+`{"$wdk": "rollback", "index": 7, "ranges": [[0, 3]]}`, SSE `id: 7` /
+`event: rollback` / `data: {"index": 7, "ranges": [[0, 3]]}`. Skipped
+indexes are announced to NDJSON readers (which see no ids) by
+`{"$wdk": "gap", "next": 8}` before the line at index 8.
 
 Catching up reads whole pages and writes each page in one piece; only when
 the reader has caught up does it follow the live stream, one wake at a time.
@@ -17,8 +25,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
+import msgspec
 from aiohttp import web
 
+from wdk.runtime.stream_reader import NDJSON_GAP, NDJSON_ROLLBACK, ReadFilter, StreamRollback
 from wdk.worlds.base import StreamChunk, World
 
 PAGE = 512
@@ -29,14 +39,46 @@ NDJSON = "application/x-ndjson"
 EVENT_STREAM = "text/event-stream"
 
 
+_json = msgspec.json.Encoder().encode
+
+
 def wants_sse(request: web.Request) -> bool:
     return EVENT_STREAM in request.headers.get("accept", "")
 
 
-def encode_chunks(chunks: list[StreamChunk], sse: bool) -> bytes:
-    if sse:
-        return b"".join(b"id: %d\ndata: %s\n\n" % (c.index, c.data) for c in chunks)
-    return b"".join(c.data + b"\n" for c in chunks)
+def encode_chunks(chunks: list[StreamChunk], sse: bool, view: ReadFilter) -> bytes:
+    """The body piece for chunks read in order: those `view` admits, as NDJSON
+    lines (with a gap line before a skip) or SSE events."""
+    if not chunks:
+        return b""
+    expected = view.delivered_to
+    if view.admit_plain(chunks):  # the common case: a page without markers or holes
+        if sse:
+            return b"".join(b"id: %d\ndata: %s\n\n" % (c.index, c.data) for c in chunks)
+        head = _gap_line(chunks[0].index) if chunks[0].index != expected else b""
+        return head + b"".join(c.data + b"\n" for c in chunks)
+    out: list[bytes] = []
+    for c in chunks:
+        expected = view.delivered_to
+        if not view.admit(c):
+            continue
+        if c.rollback is not None:
+            marker = StreamRollback(c.index, c.rollback).to_json()
+            if sse:
+                out.append(b"id: %d\nevent: rollback\ndata: %s\n\n" % (c.index, _json(marker)))
+            else:
+                out.append(_json({"$wdk": NDJSON_ROLLBACK, **marker}) + b"\n")
+        elif sse:
+            out.append(b"id: %d\ndata: %s\n\n" % (c.index, c.data))
+        else:
+            if c.index != expected:
+                out.append(_gap_line(c.index))
+            out.append(c.data + b"\n")
+    return b"".join(out)
+
+
+def _gap_line(next_index: int) -> bytes:
+    return _json({"$wdk": NDJSON_GAP, "next": next_index}) + b"\n"
 
 
 async def _next_live(world: World, run_id: str, namespace: str, index: int, wait: float) -> StreamChunk | bool | None:
@@ -75,11 +117,14 @@ async def stream_body(
     events ending with `event: end`), following it live until it is closed.
     Shared by `wdk serve` and the framework plugins."""
     page = FIRST_PAGE  # small first: the first chunk goes out at once; then whole pages
+    view = ReadFilter(index)
     while True:
         chunks, closed = await world.stream_read(run_id, namespace, index, page)
         page = min(page * 4, PAGE)
         if chunks:
-            yield encode_chunks(chunks, sse)
+            piece = encode_chunks(chunks, sse, view)
+            if piece:
+                yield piece
             index = chunks[-1].index + 1
             # Yield: a local world reads without awaiting, and a long
             # catch-up must not hold the loop (other requests, the runtime).
@@ -97,7 +142,9 @@ async def stream_body(
                 yield b": keep-alive\n\n"
             continue
         assert isinstance(live, StreamChunk)
-        yield encode_chunks([live], sse)
+        piece = encode_chunks([live], sse, view)
+        if piece:
+            yield piece
         index = live.index + 1
     if sse:
         yield b'event: end\ndata: {"next":%d}\n\n' % index

@@ -147,8 +147,13 @@ class Lease(msgspec.Struct, frozen=True):
 
 
 class StreamChunk(msgspec.Struct, frozen=True):
+    """One chunk of a stream, or (with `rollback` set, and empty `data`) a
+    rollback marker: the chunks at these [start, stop) index ranges were written
+    by a step attempt that failed or died, and readers skip them from now on."""
+
     index: int
     data: bytes
+    rollback: tuple[tuple[int, int], ...] | None = None
 
 
 class StreamInfo(msgspec.Struct, frozen=True):
@@ -266,10 +271,26 @@ class World(Protocol):
 
     # --- streams -----------------------------------------------------------------
 
-    async def stream_append(self, run_id: str, namespace: str, chunks: Sequence[bytes]) -> int:
-        """Append chunks; returns the index after the last one written."""
+    async def stream_append(
+        self, run_id: str, namespace: str, chunks: Sequence[bytes], *, attempt: str | None = None
+    ) -> int:
+        """Append chunks; returns the index after the last one written. `attempt`
+        names the step execution writing them (`StepMetadata.attempt_key`), so
+        `stream_rollback` can take them back; chunks of an attempt already rolled
+        back are stored hidden. StreamClosedError when the stream is closed or
+        the run has ended; RunNotFound for an unknown run."""
 
-    async def stream_close(self, run_id: str, namespace: str) -> None: ...
+    async def stream_close(self, run_id: str, namespace: str, *, attempt: str | None = None) -> None:
+        """Mark the stream finished (followers stop after its last chunk). A close
+        by an attempt already rolled back is ignored."""
+
+    async def stream_rollback(self, run_id: str, attempt: str) -> int:
+        """Abandon every chunk `attempt` wrote to the run's streams, in one
+        transaction: readers skip them from now on (their indexes stay used), and
+        each stream they were in gets a rollback marker at its next index listing
+        them. A stream that attempt closed is open again. Later writes and closes
+        by that attempt are hidden / ignored. Returns how many chunks were
+        abandoned (0 the second time: it is idempotent)."""
 
     async def list_streams(self, run_id: str) -> list[StreamInfo]:
         """The run's streams, by namespace (RunNotFound for an unknown run)."""
@@ -277,8 +298,11 @@ class World(Protocol):
     async def stream_read(
         self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
     ) -> tuple[list[StreamChunk], bool]:
-        """Chunks from `start`, and whether the stream is closed."""
+        """Chunks (and rollback markers) from `start`, never an abandoned chunk,
+        and whether the stream is closed. A stream of a run that has ended is
+        closed, even one that was never written: every stream ends with its run."""
 
     def stream_follow(self, run_id: str, namespace: str, start: int = 0) -> AsyncIterator[StreamChunk]:
-        """Chunks from `start` in order, following a live stream until closed."""
+        """What `stream_read` gives from `start` in order, following a live stream
+        until it is closed (at the latest, when its run ends)."""
         ...

@@ -22,8 +22,9 @@ from typing import Any
 import msgspec
 
 from wdk.errors import WorldError
-from wdk.worlds import sqlite_log, sqlite_queue
+from wdk.worlds import sqlite_log, sqlite_queue, sqlite_streams
 from wdk.worlds.base import (
+    TERMINAL_TYPES,
     Event,
     HookInfo,
     Lease,
@@ -71,7 +72,8 @@ class LocalWorld:
         self._pending: list[_Op] = []
         self._flush_scheduled = False
         self._queue_events: dict[str, asyncio.Event] = {}
-        self._stream_waiters: dict[tuple[str, str], tuple[asyncio.Event, list[int]]] = {}
+        # run id -> namespace -> (wake-up, number of followers)
+        self._stream_waiters: dict[str, dict[str, tuple[asyncio.Event, list[int]]]] = {}
 
     def __repr__(self) -> str:
         return f"LocalWorld({str(self.data_dir)!r}, synchronous={self.synchronous!r})"
@@ -175,6 +177,8 @@ class LocalWorld:
         result: list[Event] = await self._write(
             functools.partial(sqlite_log.append, self._db, run_id, expected_seq, tuple(events))
         )
+        if any(e.type in TERMINAL_TYPES for e in events):
+            self._wake_stream(run_id)  # its streams closed with it: followers end
         return result
 
     async def read_events(
@@ -387,46 +391,30 @@ class LocalWorld:
 
     # --- streams ------------------------------------------------------------------------
 
-    async def stream_append(self, run_id: str, namespace: str, chunks: Sequence[bytes]) -> int:
-        """Append chunks in order; returns the index after the last one."""
+    async def stream_append(
+        self, run_id: str, namespace: str, chunks: Sequence[bytes], *, attempt: str | None = None
+    ) -> int:
+        """Append chunks in order (tagged with the writing attempt); the index after the last one."""
+        data = [bytes(c) for c in chunks]
         end: int = await self._write(
-            functools.partial(self._do_stream_append, run_id, namespace, [bytes(c) for c in chunks])
+            functools.partial(sqlite_streams.append, self._db, run_id, namespace, data, attempt)
         )
         self._wake_stream(run_id, namespace)
         return end
 
-    def _do_stream_append(self, run_id: str, namespace: str, chunks: list[bytes]) -> int:
-        conn = self._db
-        row = conn.execute(
-            "SELECT next_index, closed FROM streams WHERE run_id = ? AND namespace = ?",
-            (run_id, namespace),
-        ).fetchone()
-        if row is None:
-            require_run(self._db, run_id)
-            start = 0
-            conn.execute(
-                "INSERT INTO streams (run_id, namespace, next_index) VALUES (?, ?, 0)",
-                (run_id, namespace),
-            )
-        elif row[1]:
-            raise WorldError(f"stream {namespace!r} of run {run_id} is closed")
-        else:
-            start = row[0]
-        conn.executemany(
-            "INSERT INTO stream_chunks (run_id, namespace, idx, data) VALUES (?, ?, ?, ?)",
-            [(run_id, namespace, start + i, c) for i, c in enumerate(chunks)],
-        )
-        end = start + len(chunks)
-        conn.execute(
-            "UPDATE streams SET next_index = ? WHERE run_id = ? AND namespace = ?",
-            (end, run_id, namespace),
-        )
-        return end
-
-    async def stream_close(self, run_id: str, namespace: str) -> None:
+    async def stream_close(self, run_id: str, namespace: str, *, attempt: str | None = None) -> None:
         """Mark the stream finished (followers stop after its last chunk)."""
-        await self._write(functools.partial(self._do_stream_close, run_id, namespace))
+        await self._write(functools.partial(sqlite_streams.close, self._db, run_id, namespace, attempt))
         self._wake_stream(run_id, namespace)
+
+    async def stream_rollback(self, run_id: str, attempt: str) -> int:
+        """Hide the attempt's chunks behind one rollback marker per stream (see World)."""
+        total, touched = await self._write(
+            functools.partial(sqlite_streams.rollback, self._db, run_id, attempt)
+        )
+        for namespace in touched:
+            self._wake_stream(run_id, namespace)
+        return int(total)
 
     async def list_streams(self, run_id: str) -> list[StreamInfo]:
         """The run's streams, by namespace."""
@@ -442,39 +430,18 @@ class LocalWorld:
             require_run(self._db, run_id)
         return [StreamInfo(r[0], r[1], bool(r[2])) for r in rows]
 
-    def _do_stream_close(self, run_id: str, namespace: str) -> None:
-        require_run(self._db, run_id)
-        self._db.execute(
-            "INSERT INTO streams (run_id, namespace, next_index, closed) VALUES (?, ?, 0, 1) "
-            "ON CONFLICT (run_id, namespace) DO UPDATE SET closed = 1",
-            (run_id, namespace),
-        )
-
     async def stream_read(
         self, run_id: str, namespace: str, start: int = 0, limit: int = 1000
     ) -> tuple[list[StreamChunk], bool]:
         """Up to `limit` chunks from index `start`, and whether the stream is closed."""
-        conn = self._sync()
-        # Closed flag first: if it says closed, every chunk is already there.
-        row = conn.execute(
-            "SELECT closed FROM streams WHERE run_id = ? AND namespace = ?", (run_id, namespace)
-        ).fetchone()
-        if row is None:
-            require_run(self._db, run_id)
-            return [], False
-        rows = conn.execute(
-            "SELECT idx, data FROM stream_chunks WHERE run_id = ? AND namespace = ? AND idx >= ? "
-            "ORDER BY idx LIMIT ?",
-            (run_id, namespace, start, limit),
-        ).fetchall()
-        return [StreamChunk(r[0], r[1]) for r in rows], bool(row[0])
+        return sqlite_streams.read(self._sync(), run_id, namespace, start, limit)
 
     async def stream_follow(
         self, run_id: str, namespace: str, start: int = 0
     ) -> AsyncIterator[StreamChunk]:
         """Chunks from `start` in order, waiting for new ones until the stream is closed."""
-        key = (run_id, namespace)
-        event, users = self._stream_waiters.setdefault(key, (asyncio.Event(), [0]))
+        of_run = self._stream_waiters.setdefault(run_id, {})
+        event, users = of_run.setdefault(namespace, (asyncio.Event(), [0]))
         users[0] += 1
         try:
             index = start
@@ -496,10 +463,14 @@ class LocalWorld:
         finally:
             users[0] -= 1
             if users[0] == 0:
-                self._stream_waiters.pop(key, None)
+                of_run.pop(namespace, None)
+                if not of_run:
+                    self._stream_waiters.pop(run_id, None)
 
-    def _wake_stream(self, run_id: str, namespace: str) -> None:
-        entry = self._stream_waiters.get((run_id, namespace))
-        if entry is not None:
-            entry[0].set()
+    def _wake_stream(self, run_id: str, namespace: str | None = None) -> None:
+        """Wake this process's followers of one stream, or of every stream of the run."""
+        of_run = self._stream_waiters.get(run_id, {})
+        entries = of_run.values() if namespace is None else [of_run[namespace]] if namespace in of_run else []
+        for event, _ in entries:
+            event.set()
 

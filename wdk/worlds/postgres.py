@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from wdk.errors import RunNotFound, WdkError, WorldError
+from wdk.errors import RunNotFound, StreamClosedError, WdkError, WorldError
 from wdk.worlds import pg_log, pg_queue
 from wdk.worlds.base import (
     Event,
@@ -51,7 +51,14 @@ from wdk.worlds.pg_schema import (
     resolve_schema,
     resolve_url,
 )
-from wdk.worlds.rows import decode_cursor, encode_cursor, hook_info, run_info, step_info
+from wdk.worlds.rows import (
+    decode_cursor,
+    encode_cursor,
+    hook_info,
+    run_info,
+    step_info,
+    stream_chunk,
+)
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -374,10 +381,15 @@ class PostgresWorld:
             event = self._queue_events.get(payload)
             if event is not None:
                 event.set()
-        else:
+        elif "/" in payload:
             entry = self._stream_events.get(payload)
             if entry is not None:
                 entry[0].set()
+        else:  # the run ended, or a rollback reopened some of its streams: wake all of its followers
+            prefix = payload + "/"
+            for key, entry in self._stream_events.items():
+                if key.startswith(prefix):
+                    entry[0].set()
 
     def _wake_all(self) -> None:
         for event in self._queue_events.values():
@@ -387,45 +399,53 @@ class PostgresWorld:
 
     # --- streams ------------------------------------------------------------------------
 
-    async def stream_append(self, run_id: str, namespace: str, chunks: Sequence[bytes]) -> int:
-        """Append chunks in order; returns the index after the last one."""
+    async def stream_append(
+        self, run_id: str, namespace: str, chunks: Sequence[bytes], *, attempt: str | None = None
+    ) -> int:
+        """Append chunks in order (tagged with the writing attempt); the index after the last one."""
         data = [bytes(c) for c in chunks]
-
-        async def op(conn: asyncpg.Connection) -> int:
-            try:
-                end = await conn.fetchval(
-                    "SELECT stream_append($1, $2, $3::bytea[], $4)",
+        end = int(
+            await self._call(
+                lambda c: c.fetchval(
+                    "SELECT stream_append($1, $2, $3::bytea[], $4, $5)",
                     run_id,
                     namespace,
                     data,
                     self.stream_channel,
+                    attempt,
                 )
-            except asyncpg.ForeignKeyViolationError as exc:
-                raise RunNotFound(run_id) from exc
-            if end is None:
-                raise WorldError(f"stream {namespace!r} of run {run_id} is closed")
-            return int(end)
+            )
+        )
+        if end == -3:
+            raise RunNotFound(run_id)
+        if end == -2:
+            raise StreamClosedError.of(run_id, namespace, "ended with its run")
+        if end == -1:
+            raise StreamClosedError.of(run_id, namespace)
+        return end
 
-        return await self._call(op)
-
-    async def stream_close(self, run_id: str, namespace: str) -> None:
+    async def stream_close(self, run_id: str, namespace: str, *, attempt: str | None = None) -> None:
         """Mark the stream finished (followers stop after its last chunk)."""
+        found = await self._call(
+            lambda c: c.fetchval(
+                "SELECT stream_close($1, $2, $3, $4)", run_id, namespace, self.stream_channel, attempt
+            )
+        )
+        if not found:
+            raise RunNotFound(run_id)
 
-        async def op(conn: asyncpg.Connection) -> None:
-            try:
-                await conn.execute(
-                    "WITH s AS (INSERT INTO streams (run_id, namespace, next_index, closed) "
-                    "VALUES ($1, $2, 0, true) ON CONFLICT (run_id, namespace) "
-                    "DO UPDATE SET closed = true RETURNING 1) "
-                    "SELECT pg_notify($3, $1 || '/' || $2) FROM s",
-                    run_id,
-                    namespace,
-                    self.stream_channel,
+    async def stream_rollback(self, run_id: str, attempt: str) -> int:
+        """Hide the attempt's chunks behind one rollback marker per stream (see World)."""
+        total = int(
+            await self._call(
+                lambda c: c.fetchval(
+                    "SELECT stream_rollback($1, $2, $3)", run_id, attempt, self.stream_channel
                 )
-            except asyncpg.ForeignKeyViolationError as exc:
-                raise RunNotFound(run_id) from exc
-
-        await self._call(op)
+            )
+        )
+        if total < 0:
+            raise RunNotFound(run_id)
+        return total
 
     async def list_streams(self, run_id: str) -> list[StreamInfo]:
         """The run's streams, by namespace."""
@@ -442,20 +462,22 @@ class PostgresWorld:
     ) -> tuple[list[StreamChunk], bool]:
         """Up to `limit` chunks from index `start`, and whether the stream is closed."""
         # One statement, one snapshot: if it says closed, every chunk is there.
+        # A stream of a run that has ended is closed (even one never written).
         rows = await self._fetch(
-            "SELECT s.closed, c.idx, c.data FROM streams s LEFT JOIN LATERAL ("
-            "SELECT idx, data FROM stream_chunks WHERE run_id = s.run_id "
-            "AND namespace = s.namespace AND idx >= $3 ORDER BY idx LIMIT $4) c ON true "
-            "WHERE s.run_id = $1 AND s.namespace = $2 ORDER BY c.idx",
+            "SELECT coalesce(s.closed, false) OR r.status IN ('completed', 'failed', 'cancelled'), "
+            "c.idx, c.data, c.kind FROM runs r "
+            "LEFT JOIN streams s ON s.run_id = r.id AND s.namespace = $2 "
+            "LEFT JOIN LATERAL (SELECT idx, data, kind FROM stream_chunks WHERE run_id = s.run_id "
+            "AND namespace = s.namespace AND idx >= $3 AND kind <> 1 ORDER BY idx LIMIT $4) c ON true "
+            "WHERE r.id = $1 ORDER BY c.idx",
             run_id,
             namespace,
             start,
             limit,
         )
         if not rows:
-            await self._exists(run_id)
-            return [], False
-        chunks = [StreamChunk(r[1], r[2]) for r in rows if r[1] is not None]
+            raise RunNotFound(run_id)
+        chunks = [stream_chunk(r[1], r[2], r[3]) for r in rows if r[1] is not None]
         return chunks, bool(rows[0][0])
 
     async def stream_follow(

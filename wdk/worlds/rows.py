@@ -10,7 +10,15 @@ from typing import Any
 import msgspec
 
 from wdk.errors import ConflictError
-from wdk.worlds.base import EVENT_TYPES, TERMINAL_TYPES, HookInfo, NewEvent, RunInfo, StepInfo
+from wdk.worlds.base import (
+    EVENT_TYPES,
+    TERMINAL_TYPES,
+    HookInfo,
+    NewEvent,
+    RunInfo,
+    StepInfo,
+    StreamChunk,
+)
 
 encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder().decode
@@ -99,3 +107,16 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         return float(created_at), str(run_id)
     except (ValueError, TypeError, msgspec.DecodeError) as exc:
         raise ValueError(f"invalid list_runs cursor {cursor!r}") from exc
+
+
+# stream_chunks.kind (both worlds): a chunk; abandoned (its attempt was rolled
+# back: readers skip it); a rollback marker, whose data is JSON [[start, stop], ...].
+CHUNK, ABANDONED, MARKER = 0, 1, 2
+encode_ranges = msgspec.json.Encoder().encode
+_decode_ranges = msgspec.json.Decoder(tuple[tuple[int, int], ...]).decode
+
+
+def stream_chunk(index: int, data: bytes, kind: int) -> StreamChunk:
+    if kind == MARKER:
+        return StreamChunk(index, b"", rollback=_decode_ranges(data))
+    return StreamChunk(index, bytes(data))

@@ -160,6 +160,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 3: a finished run's waits are `cancelled` (the append does it since);
     # end those that older versions left `waiting`.
     (_END_WAITS_OF_FINISHED_RUNS,),
+    # 4: streams survive retries and end with their run. A chunk's `kind`: 0
+    # a chunk, 1 abandoned (its attempt was rolled back: readers skip it), 2 a
+    # rollback marker (data: JSON [[start, stop], ...] of what it took back).
+    # stream_segments: which attempt wrote which index range (one row per run
+    # of consecutive appends, so chunks carry no tag). stream_abandoned: the
+    # attempts rolled back, whose later writes are hidden at once.
+    (
+        "ALTER TABLE stream_chunks ADD COLUMN kind INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE streams ADD COLUMN closed_by TEXT",
+        """CREATE TABLE stream_segments (
+            run_id TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            stop INTEGER NOT NULL,
+            attempt TEXT NOT NULL,
+            PRIMARY KEY (run_id, namespace, start)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX stream_segments_by_attempt ON stream_segments (run_id, attempt)",
+        """CREATE TABLE stream_abandoned (
+            run_id TEXT NOT NULL,
+            attempt TEXT NOT NULL,
+            PRIMARY KEY (run_id, attempt)
+        ) WITHOUT ROWID""",
+        # A run that ends closes its streams in the same transaction; no
+        # rollback can reopen them (closed_by is cleared).
+        """CREATE TRIGGER runs_end_close_streams AFTER UPDATE OF status ON runs
+            WHEN NEW.status IN ('completed', 'failed', 'cancelled')
+            BEGIN
+                UPDATE streams SET closed = 1, closed_by = NULL
+                WHERE run_id = NEW.id AND (closed = 0 OR closed_by IS NOT NULL);
+            END""",
+        "UPDATE streams SET closed = 1 WHERE closed = 0 AND run_id IN "
+        "(SELECT id FROM runs WHERE status IN ('completed', 'failed', 'cancelled'))",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

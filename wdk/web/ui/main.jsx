@@ -136,6 +136,13 @@ function followStream(view, namespace) {
     stream.error = false;
     update();
   };
+  // A step attempt that failed or died after writing: erase what it wrote.
+  source.addEventListener("rollback", (event) => {
+    const { ranges } = JSON.parse(event.data);
+    const taken = (index) => ranges.some(([start, stop]) => start <= index && index < stop);
+    stream.chunks = stream.chunks.filter((chunk) => !taken(chunk.index));
+    update();
+  });
   source.addEventListener("end", () => {
     stream.closed = true;
     source.close();
