@@ -13,6 +13,8 @@ import pytest
 from e2e_support import child_env, read_ledger, run_state, start_in_child, wait_runs, workers
 from flows import crashy
 
+from wdk.api import get_run
+
 STEPS = ["s1", "s2", "s3", "s4", "s5"]
 ARG = 7
 
@@ -169,3 +171,8 @@ async def test_killed_mixed_run_resumes(
     assert len(completions) == len(set(completions))
     # The hook got its payload (twice when the resuming step ran twice).
     assert types.count("hook_received") == (2 if (crash_step, when) == ("resume", "end") else 1)
+    # A reader that starts now sees the stream of the attempt that counted,
+    # never the chunks of one killed mid-stream, and no rollback marker.
+    b = (ARG + 1) * 3
+    chunks = [c async for c in get_run(child.run_id).stream()]
+    assert chunks == [f"{b}:{i}" for i in range(3)]

@@ -128,6 +128,7 @@ async def streamer(x: int, out: Writable) -> int:
     "use step"
     for i in range(3):
         await out.write(f"{x}:{i}")
+    await out.flush()  # committed: a kill after this leaves chunks to take back
     return _body("stream", x + 10)
 
 
