@@ -95,7 +95,10 @@ def test_start_wait_failed_run_exits_1_with_type_and_message(wdk) -> None:  # ty
         (["flows.basic"], "expected MODULE:FUNC"),
         (["flows.basic:three_steps", "[1,"], "ARGS_JSON is not valid JSON"),
         (["flows.basic:three_steps", "[1]", "--kwargs", "[]"], "--kwargs must be a JSON object"),
-        (["flows.basic:add", "[1, 2]"], "cannot start add"),
+        (["flows.basic:add", "[1, 2]"], 'cannot start add: flows.basic:add is a step ("use step"), not a workflow'),
+        (["flows.basic:double", "[1]"], "flows.basic:double is a step"),
+        (["step//flows.basic//add", "[1, 2]"], "flows.basic:add is a step"),
+        (["workflow//flows.basic//add", "[1, 2]"], "flows.basic:add is a step"),
     ],
 )
 def test_start_bad_input_is_one_clear_line(wdk, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
@@ -285,6 +288,24 @@ def test_replay_divergent_history_exits_1(wdk) -> None:  # type: ignore[no-untyp
         "replay", "--history", str(HISTORIES / "divergent_step_renamed.json"), "--json"
     )
     assert code == 1 and json.loads(out)["error"]["location"].split(":")[-1].isdigit()
+
+
+def test_replay_divergence_inside_gather_names_the_workflows_line(wdk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The diverging step runs in a task made by asyncio.gather: the error names
+    the workflow's gather line, not asyncio/events.py."""
+    history = json.loads((HISTORIES / "fan_out_parallel.json").read_text())
+    history["events"][2]["payload"]["step_id"] = "step//flows.replayable//fetch_cost"
+    path = tmp_path / "renamed.json"
+    path.write_text(json.dumps(history))
+    flows = TESTS / "e2e" / "flows" / "replayable.py"
+    line = next(
+        n for n, text in enumerate(flows.read_text().splitlines(), 1) if "asyncio.gather(" in text
+    )
+    code, out, _ = wdk("replay", "--history", str(path), "--json")
+    assert code == 1
+    assert json.loads(out)["error"]["location"] == f"{flows}:{line}"
+    code, out, _ = wdk("replay", "--history", str(path))
+    assert code == 1 and f"at {flows}:{line}" in out
 
 
 def test_replay_argument_errors(wdk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
