@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from wdk.cli.main import CommandError
+
+if TYPE_CHECKING:
+    from wdk.runtime.runtime import Runtime
+
+# Back-off while the store cannot be reached: 0.5 s, 1 s, 2 s ... up to 30 s.
+OPEN_RETRY_FIRST = 0.5
+OPEN_RETRY_MAX = 30.0
 
 HELP = "run workflows and steps from the queue until stopped (SIGTERM/Ctrl-C: graceful)"
 EXAMPLES = """\
@@ -47,17 +57,22 @@ def run_worker(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> int:
     from wdk.compiler.hook import install_import_hook
+    from wdk.errors import WorldError
     from wdk.runtime.config import configure, make_world
     from wdk.runtime.runtime import Runtime
 
     install_import_hook()
     configure(world=args.world, data_dir=args.data_dir)
-    runtime = Runtime(make_world(), concurrency=args.concurrency)
-    await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        runtime = Runtime(make_world(), concurrency=args.concurrency)
+        if not await _open(runtime, stop):
+            return 0  # stopped while waiting for the store
+    except WorldError as exc:  # unusable for good: unwritable, corrupt, bad URL
+        raise CommandError(str(exc)) from None
     if not args.quiet:
         print(f"wdk worker {runtime.owner} on the {runtime.world.name} world; Ctrl-C to stop", flush=True)
     await stop.wait()
@@ -65,3 +80,45 @@ async def _serve(args: argparse.Namespace) -> int:
         print("wdk worker: stopping (in-flight runs are handed back)", flush=True)
     await runtime.stop()
     return 0
+
+
+async def _open(runtime: Runtime, stop: asyncio.Event) -> bool:
+    """Start `runtime`, waiting out a store that cannot be reached yet (a
+    database restarting, a connection dropped while opening) with back-off,
+    one line per attempt. False when stopped before it opened."""
+    from wdk.errors import WorldUnavailable
+
+    _quiet_abandoned_connects(asyncio.get_running_loop())
+    delay = OPEN_RETRY_FIRST
+    while True:
+        try:
+            await runtime.start()
+            return True
+        except WorldUnavailable as exc:
+            print(f"wdk worker: {exc}; retrying in {delay:g} s", file=sys.stderr, flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+            return False
+        delay = min(delay * 2, OPEN_RETRY_MAX)
+
+
+def _quiet_abandoned_connects(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncpg leaves a "Future exception was never retrieved" warning behind
+    when a failed pool cancels its other connects: noise (with a traceback)
+    after the one line that already said what failed. Drop exactly that one."""
+    previous = loop.get_exception_handler()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (
+            isinstance(exc, ConnectionError)
+            and str(exc) == "unexpected connection_lost() call"
+            and str(context.get("message", "")).startswith("Future exception was never retrieved")
+        ):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
