@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import setuptools
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 
 USER_CODE = '''\
 from wdk import get_step_metadata, sleep
