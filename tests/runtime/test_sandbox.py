@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as real_dt
 import importlib.util
+import re
 import sys
 import textwrap
 import traceback
@@ -607,6 +608,21 @@ def test_io_modules_are_never_suggested_for_the_passthrough_list(
     assert "is not allowed in a workflow (in wf() at /src/wf_mod.py:4)" in message
     assert "passthrough" not in message, message
     assert '"use step"' in message
+
+
+def test_workflow_code_installed_in_site_packages_is_still_named(sandbox: Sandbox) -> None:
+    """An application deployed with `pip install .`: its workflow modules live in
+    site-packages, yet they are the user's code the refusal must name."""
+    filename = "/srv/venv/lib/python3.11/site-packages/shop/flows.py"
+    ns = sandbox.load("shop_flows", "import socket\n\nasync def wf():\n    return socket.socket()\n", filename)
+    loop = WorkflowLoop(run_id="r", seed=1, start_time=START, timer_hook=lambda h: None)
+    task = loop.create_task(ns["wf"]())
+    loop.run_until_quiescent()
+    try:
+        with pytest.raises(WorkflowSandboxError, match=rf"\(in wf\(\) at {re.escape(filename)}:4\)"):
+            task.result()
+    finally:
+        loop.close()
 
 
 def test_a_pure_third_party_module_is_still_suggested(sandbox: Sandbox) -> None:

@@ -74,12 +74,15 @@ def is_user_file(filename: str) -> bool:
 
 
 def user_frame(frame: FrameType | None) -> FrameType | None:
-    """The innermost user frame from `frame` outward, within the running task."""
+    """The innermost user frame from `frame` outward, within the running task.
+
+    Workflow code loaded by the sandbox is the user's wherever its file is (an
+    application installed into site-packages); other code by its file."""
     while frame is not None:
         code = frame.f_code
         if code is _TASK_BOUNDARY:
             return None
-        if is_user_file(code.co_filename):
+        if "__wdk_sandboxed__" in frame.f_globals or is_user_file(code.co_filename):
             return frame
         frame = frame.f_back
     return None
