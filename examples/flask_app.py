@@ -8,9 +8,12 @@ background thread with its own event loop; `start`, `result` and
 `resume_hook` are plain functions that views call. `setup(app)` mounts the
 webhook and run-stream endpoints under /.well-known/workflow/v1/.
 
-The app is built in a factory because a module with workflows is also loaded
-into the workflow sandbox, where creating an app is refused: in a real project
-keep the workflows in their own module and import them from the app's.
+The app is built in a `create_app()` factory so that importing this module
+creates no app. The module has workflows, so wdk also loads it into the
+workflow sandbox, where a module-level `app = Flask(__name__)` would load as a
+restricted value (docs/sandbox.md, "Module-level code"): harmless, but
+pointless. In a real project keep the workflows in their own module and
+import them from the app's (docs/frameworks.md).
 """
 
 from __future__ import annotations

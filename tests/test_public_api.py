@@ -16,7 +16,7 @@ def test_workflow_side_names() -> None:
         "get_step_metadata", "get_workflow_metadata", "FatalError", "RetryableError",
         "StepError", "WorkflowFailed", "WorkflowCancelled", "WorkflowCalledDirectly",
         "WorkflowSandboxError", "NonDeterminismError", "SerializationError",
-        "HookNotFound", "CompileError", "install_import_hook",
+        "HookNotFound", "CompileError", "install_import_hook", "RunNotFound",
     }
     assert required <= set(wdk.__all__)
 
@@ -27,3 +27,16 @@ def test_client_side_names() -> None:
     assert required <= set(wdk.api.__all__)
     for name in wdk.api.__all__:
         assert hasattr(wdk.api, name), name
+
+
+def test_run_not_found_is_importable_and_documented() -> None:
+    """`get_run(bad_id).status()` raises it: users must be able to catch it by name."""
+    from pathlib import Path
+
+    from wdk import RunNotFound
+    from wdk.errors import WdkError
+
+    assert issubclass(RunNotFound, WdkError) and issubclass(RunNotFound, LookupError)
+    assert RunNotFound("wrun_x").run_id == "wrun_x"
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    assert any("RunNotFound" in p.read_text() for p in docs.glob("*.md"))

@@ -131,6 +131,11 @@ class WorldError(WdkError):
     """The store behind the world is unusable (corrupt, foreign, unwritable, unreachable)."""
 
 
+class WorldUnavailable(WorldError):
+    """The store cannot be reached now (refused, dropped, starting up): trying
+    again later may work, unlike a store that is corrupt or unwritable."""
+
+
 class ConflictError(WorldError):
     """An append's expected sequence number did not match: another writer got there first."""
 

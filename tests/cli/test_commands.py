@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -95,7 +96,10 @@ def test_start_wait_failed_run_exits_1_with_type_and_message(wdk) -> None:  # ty
         (["flows.basic"], "expected MODULE:FUNC"),
         (["flows.basic:three_steps", "[1,"], "ARGS_JSON is not valid JSON"),
         (["flows.basic:three_steps", "[1]", "--kwargs", "[]"], "--kwargs must be a JSON object"),
-        (["flows.basic:add", "[1, 2]"], "cannot start add"),
+        (["flows.basic:add", "[1, 2]"], 'cannot start add: flows.basic:add is a step ("use step"), not a workflow'),
+        (["flows.basic:double", "[1]"], "flows.basic:double is a step"),
+        (["step//flows.basic//add", "[1, 2]"], "flows.basic:add is a step"),
+        (["workflow//flows.basic//add", "[1, 2]"], "flows.basic:add is a step"),
     ],
 )
 def test_start_bad_input_is_one_clear_line(wdk, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
@@ -282,8 +286,42 @@ def test_inspect_hooks_and_streams(wdk) -> None:  # type: ignore[no-untyped-def]
         "closed": True,
         "chunks": [{"index": 0, "value": {"done": 1}}, {"index": 1, "value": "half"}],
     }
-    _, out, _ = wdk("inspect", "streams", run_id)
-    assert "0 chunks in stream 'default' (open)" in out
+    assert asyncio.run(_append_default(wdk.data_dir, run_id)) == 1  # one chunk in "default"
+    code, out, _ = wdk("inspect", "streams", run_id)  # no --namespace: the run's streams
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()]
+    assert ["default", "1", "open"] in rows and ["progress", "2", "closed"] in rows
+    assert "2 streams" in out
+    _, out, _ = wdk("inspect", "streams", run_id, "--json")
+    assert json.loads(out) == {
+        "streams": [
+            {"namespace": "default", "length": 1, "closed": False},
+            {"namespace": "progress", "length": 2, "closed": True},
+        ]
+    }
+    code, out, err = wdk("inspect", "streams", run_id, "--namespace", "nosuch")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"wdk: error: run {run_id} has no stream namespace 'nosuch' "
+        "(its streams: 'default', 'progress')\n"
+    )
+
+
+async def _append_default(data_dir: str, run_id: str) -> int:
+    world = create_world("local", data_dir=data_dir)
+    await world.open()
+    try:
+        return await world.stream_append(run_id, "default", [serde.dumps("hello")])
+    finally:
+        await world.close()
+
+
+def test_inspect_streams_of_a_run_without_any(wdk) -> None:  # type: ignore[no-untyped-def]
+    run_id = _start(wdk, "flows.basic:three_steps", "[1]")
+    code, out, _ = wdk("inspect", "streams", run_id)
+    assert code == 0 and "0 streams" in out
+    code, _, err = wdk("inspect", "streams", run_id, "--namespace", "default")
+    assert code == 1 and "has no stream namespace 'default' (its streams: none)" in err
 
 
 @pytest.mark.parametrize(
@@ -327,6 +365,24 @@ def test_replay_divergent_history_exits_1(wdk) -> None:  # type: ignore[no-untyp
     assert code == 1 and json.loads(out)["error"]["location"].split(":")[-1].isdigit()
 
 
+def test_replay_divergence_inside_gather_names_the_workflows_line(wdk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The diverging step runs in a task made by asyncio.gather: the error names
+    the workflow's gather line, not asyncio/events.py."""
+    history = json.loads((HISTORIES / "fan_out_parallel.json").read_text())
+    history["events"][2]["payload"]["step_id"] = "step//flows.replayable//fetch_cost"
+    path = tmp_path / "renamed.json"
+    path.write_text(json.dumps(history))
+    flows = TESTS / "e2e" / "flows" / "replayable.py"
+    line = next(
+        n for n, text in enumerate(flows.read_text().splitlines(), 1) if "asyncio.gather(" in text
+    )
+    code, out, _ = wdk("replay", "--history", str(path), "--json")
+    assert code == 1
+    assert json.loads(out)["error"]["location"] == f"{flows}:{line}"
+    code, out, _ = wdk("replay", "--history", str(path))
+    assert code == 1 and f"at {flows}:{line}" in out
+
+
 def test_replay_argument_errors(wdk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, _, err = wdk("replay")
     assert code == 1 and "give a run id or --history" in err
@@ -346,3 +402,51 @@ def test_python_m_wdk_start_wait_in_a_fresh_process(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == 16
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        ["inspect", "runs", "--json"],
+        ["inspect", "run", "RUN", "--json"],
+        ["inspect", "events", "RUN", "--json"],
+        ["inspect", "streams", "RUN", "--json"],
+        ["start", "flows.basic:three_steps", "[1]"],
+        ["cancel", "RUN"],
+        ["replay", "RUN", "--json"],
+        ["inspect", "runs"],  # rich tables: rich stops quietly with status 1 itself
+        ["inspect", "--help"],  # argparse ignores the error: status 0
+    ],
+)
+def test_a_reader_that_went_away_ends_the_command_quietly(wdk, tmp_path: Path, view: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """stdout is a pipe whose reader has already closed it: the first write
+    fails (EPIPE) whatever the output's size, in every command."""
+    run_id = _start(wdk, "flows.basic:three_steps", "[1]")
+    argv = [sys.executable, "-m", "wdk", *[run_id if a == "RUN" else a for a in view]]
+    if "--help" not in view:
+        argv += ["--data-dir", wdk.data_dir, "--path", E2E]
+    cwd = tmp_path / "elsewhere"  # not tmp_path: its `wdk` data dir would shadow the package
+    cwd.mkdir()
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, cwd=cwd)
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    expected = {"runs": 1, "--help": 0}.get(view[-1], 141)
+    assert done.returncode == expected
+
+
+def test_head_of_a_long_listing_exits_quietly(wdk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`wdk inspect events RUN --json | head -c 10`: a 1 MB argument is far more
+    than a pipe holds, so the pipe closes long before the output ends."""
+    run_id = _start(wdk, "flows.basic:three_steps", json.dumps(["x" * 1_000_000]))
+    argv = [sys.executable, "-m", "wdk", "inspect", "events", run_id, "--json", "--data-dir", wdk.data_dir]
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    done = subprocess.run(
+        f"{shlex.join(argv)} | head -c 10", shell=True, capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+    assert len(done.stdout) == 10
+    assert done.stderr == ""

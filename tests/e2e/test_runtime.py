@@ -148,6 +148,14 @@ async def test_unserializable_argument_fails_before_writing() -> None:
     assert "args[0]" in str(info.value)
 
 
+async def test_unserializable_step_result_names_the_step() -> None:
+    run = await start(basic.returns_unstorable)
+    kind, message, path = await run.result(timeout=10)
+    assert kind == "SerializationError" and path == "result['lock']"
+    assert message.startswith("step step//flows.basic//unstorable returned a value wdk cannot store: ")
+    assert "_thread.lock at result['lock']" in message
+
+
 async def test_deterministic_time_and_random_across_replay() -> None:
     from wdk.runtime.runtime import current_runtime
 
@@ -222,3 +230,9 @@ async def test_module_level_clients_load_and_stay_out_of_workflows() -> None:
         await bad.result(timeout=10)
     assert info.value.error_type == "WorkflowSandboxError"
     assert "sqlite3.connect().execute" in info.value.message
+
+
+async def test_starting_a_step_says_it_is_a_step() -> None:
+    for target in (basic.add, "workflow//flows.basic//add", "step//flows.basic//add"):
+        with pytest.raises((TypeError, LookupError), match=r'flows\.basic:add is a step \("use step"\)'):
+            await start(target, 1, 2)

@@ -29,10 +29,20 @@ def result(request: Any, run_id: str) -> JsonResponse:
     return JsonResponse({"result": wdk_django.result(run_id, timeout=10)})
 
 
+def status(request: Any, run_id: str) -> JsonResponse:
+    return JsonResponse({"status": background.run(get_run(run_id).status())})
+
+
+def resume(request: Any, token: str) -> JsonResponse:
+    return JsonResponse({"run_id": wdk_django.resume_hook(token, 1)})
+
+
 urlpatterns = [
     # The test's own POST views skip CSRF; wdk's webhook route must skip it by itself.
     path("add/<int:x>", csrf_exempt(run_basic)),
     path("webhook-runs/<str:name>", csrf_exempt(webhook_run)),
     path("results/<str:run_id>", result),
+    path("status/<str:run_id>", status),
+    path("hooks/<str:token>", csrf_exempt(resume)),
     path("", include(wdk_django.urlpatterns)),
 ]

@@ -30,6 +30,10 @@ async def result(request: web.Request) -> web.Response:
     return web.json_response(await get_run(request.match_info["run_id"]).result(timeout=10))
 
 
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(await get_run(request.match_info["run_id"]).status())
+
+
 async def broken(request: web.Request) -> web.Response:
     raise KeyError("the app's own bug")
 
@@ -40,6 +44,7 @@ async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app.router.add_post("/add/{x}", run_basic)
     app.router.add_post("/webhook-runs", webhook_run)
     app.router.add_get("/results/{run_id}", result)
+    app.router.add_get("/status/{run_id}", status)
     app.router.add_get("/broken", broken)
     wdk.plugins.aiohttp.setup(app, webhook_max_bytes=16)
     async with TestClient(TestServer(app)) as c:
@@ -76,3 +81,10 @@ async def test_the_apps_own_errors_are_left_alone(client: TestClient[web.Request
         assert resp.content_type == "text/plain"  # aiohttp's page, not wdk's JSON
     async with client.get("/nowhere") as resp:
         assert resp.status == 404
+
+
+async def test_unknown_runs_in_the_apps_routes_are_404(client: TestClient[web.Request, web.Application]) -> None:
+    for url in ("/results/wrun_nope", "/status/wrun_nope"):
+        async with client.get(url) as resp:
+            assert resp.status == 404, url
+            assert await resp.json() == {"error": "no run with id 'wrun_nope'", "type": "RunNotFound", "id": "wrun_nope"}

@@ -13,7 +13,7 @@ pytest.importorskip("django")
 
 import django
 from django.conf import settings
-from django.test import Client
+from django.test import Client, override_settings
 
 if not settings.configured:
     settings.configure(
@@ -28,6 +28,7 @@ if not settings.configured:
     django.setup()
 
 import wdk.plugins.django as wdk_django
+from wdk import RunNotFound
 
 
 @pytest.fixture
@@ -85,3 +86,21 @@ def test_stream_through_urlpatterns(client: Client) -> None:
     assert [json.loads(line) for line in body.splitlines()] == [{"i": i} for i in range(4)]
     assert client.options(url).status_code == 405  # (a POST is stopped by CSRF first)
     assert client.get(f"{WELL_KNOWN}/runs/wrun_nope/stream").status_code == 404
+
+
+def test_unknown_runs_and_hooks_are_404_without_setup(client: Client) -> None:
+    # result() and resume_hook() raise errors that are also Django's Http404.
+    assert client.get("/results/wrun_nope").status_code == 404
+    assert client.post("/hooks/wdkh_nope").status_code == 404
+    with pytest.raises(RunNotFound):
+        wdk_django.result("wrun_nope")
+
+
+def test_the_middleware_answers_wdks_json_404_from_any_view(client: Client) -> None:
+    with override_settings(MIDDLEWARE=[*settings.MIDDLEWARE, "wdk.plugins.django.NotFoundMiddleware"]):
+        for url in ("/results/wrun_nope", "/status/wrun_nope"):
+            resp = client.get(url)
+            assert resp.status_code == 404, url
+            assert resp.json() == {"error": "no run with id 'wrun_nope'", "type": "RunNotFound", "id": "wrun_nope"}
+        resp = client.post("/hooks/wdkh_nope")
+        assert (resp.status_code, resp.json()["type"]) == (404, "HookNotFound")

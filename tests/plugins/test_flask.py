@@ -37,6 +37,14 @@ def make_app() -> Flask:
     def result(run_id: str) -> dict[str, object]:
         return {"result": wdk_flask.result(run_id, timeout=10)}
 
+    @app.get("/status/<run_id>")
+    def status(run_id: str) -> dict[str, object]:
+        return {"status": background.run(get_run(run_id).status())}
+
+    @app.post("/hooks/<token>")
+    def resume(token: str) -> dict[str, object]:
+        return {"run_id": wdk_flask.resume_hook(token, 1)}
+
     return app
 
 
@@ -115,3 +123,12 @@ def test_the_sync_helpers_refuse_to_block_their_own_loop(client: FlaskClient) ->
 
     with pytest.raises(RuntimeError, match=r"await wdk\.api\.start"):
         background.run(nested())
+
+
+def test_unknown_runs_and_hooks_in_the_apps_views_are_404(client: FlaskClient) -> None:
+    for url in ("/results/wrun_nope", "/status/wrun_nope"):
+        resp = client.get(url)
+        assert resp.status_code == 404, url
+        assert resp.get_json() == {"error": "no run with id 'wrun_nope'", "type": "RunNotFound", "id": "wrun_nope"}
+    resp = client.post("/hooks/wdkh_nope")
+    assert (resp.status_code, resp.get_json()["type"]) == (404, "HookNotFound")

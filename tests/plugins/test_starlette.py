@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import wdk.plugins.starlette
-from wdk.api import get_run, start
+from wdk.api import get_run, resume_hook, start
 from wdk.runtime.runtime import current_runtime
 
 
@@ -47,6 +47,14 @@ def make_app() -> FastAPI:
     @app.get("/results/{run_id}")
     async def result(run_id: str) -> object:
         return await get_run(run_id).result(timeout=10)
+
+    @app.get("/status/{run_id}")
+    async def status(run_id: str) -> object:
+        return await get_run(run_id).status()
+
+    @app.post("/hooks/{token}")
+    async def resume(token: str) -> object:
+        return (await resume_hook(token, 1)).id
 
     return app
 
@@ -144,3 +152,12 @@ def test_plain_starlette_keeps_its_own_lifespan() -> None:
     with TestClient(app) as client:
         assert client.get("/").json() == {"runtime": True}
     assert seen == ["startup 16", "shutdown, runtime still there: True"]
+
+
+def test_unknown_runs_and_hooks_in_the_apps_routes_are_404(client: TestClient) -> None:
+    for url in ("/results/wrun_nope", "/status/wrun_nope"):
+        resp = client.get(url)
+        assert resp.status_code == 404, url
+        assert resp.json() == {"error": "no run with id 'wrun_nope'", "type": "RunNotFound", "id": "wrun_nope"}
+    resp = client.post("/hooks/wdkh_nope")
+    assert (resp.status_code, resp.json()["type"]) == (404, "HookNotFound")

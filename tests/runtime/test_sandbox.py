@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as real_dt
 import importlib.util
+import re
 import sys
 import textwrap
 import traceback
@@ -102,6 +103,11 @@ def run_in_loop(fn: Callable[[], Any], seed: int = 1, start: float = START) -> A
     return box[0]
 
 
+def _line_of(text: str) -> int:
+    """The line of this file where `text` first appears."""
+    return next(i for i, line in enumerate(Path(__file__).read_text().splitlines(), 1) if text in line)
+
+
 # --- the import guard --------------------------------------------------------------
 
 
@@ -123,8 +129,12 @@ def test_third_party_import_loads_but_use_raises(sandbox: Sandbox) -> None:
     assert f"{ns['get']}" == "<restricted fakehttp.get>"  # printing is not a use
     with pytest.raises(WorkflowSandboxError) as info:
         ns["fakehttp"].get("https://example.com")
+    # The test itself is "the user's code" that made the call.
+    line = _line_of('ns["fakehttp"].get(')
+    here = f"test_third_party_import_loads_but_use_raises() at {__file__}:{line}"
     assert str(info.value) == (
-        'fakehttp.get is not allowed in a workflow: move it into a "use step" function '
+        f"fakehttp.get is not allowed in a workflow (in {here}): "
+        'move it into a "use step" function '
         "(or add 'fakehttp' to the sandbox passthrough list)"
     )
     with pytest.raises(WorkflowSandboxError, match=r"^fakehttp\.get is not allowed"):
@@ -300,7 +310,7 @@ def test_removed_builtins_raise(sandbox: Sandbox, name: str) -> None:
     with pytest.raises(WorkflowSandboxError) as info:
         ns["call"]()
     message = str(info.value)
-    assert message.startswith(f"{name}() is not allowed in a workflow: ")
+    assert message.startswith(f"{name}() is not allowed in a workflow (in call() at /src/wf_mod.py:2): ")
     assert message.endswith('Move it into a "use step" function.')
 
 
@@ -308,13 +318,13 @@ def test_open_message_and_builtins_module(sandbox: Sandbox) -> None:
     ns = load(
         sandbox, "import builtins\ndef a(): return open('f')\ndef b(): return builtins.open('f')\n"
     )
-    expected = (
-        'open() is not allowed in a workflow: it does I/O. Move it into a "use step" function.'
-    )
-    for fn in (ns["a"], ns["b"]):
+    for fn, line in ((ns["a"], 2), (ns["b"], 3)):
         with pytest.raises(WorkflowSandboxError) as info:
             fn()
-        assert str(info.value) == expected
+        assert str(info.value) == (
+            f"open() is not allowed in a workflow (in {fn.__name__}() at /src/wf_mod.py:{line}): "
+            'it does I/O. Move it into a "use step" function.'
+        )
     assert ns["builtins"].len([1]) == 1
 
 
@@ -606,3 +616,108 @@ def test_tracebacks_point_at_the_users_file(sandbox: Sandbox) -> None:
         ns["boom"]()
     last = traceback.extract_tb(info.value.__traceback__)[-1]
     assert (last.filename, last.lineno) == ("/app/flows.py", 4)
+
+
+# --- refusals name the user's line, and never suggest passing I/O through ------------------------
+
+
+def _refusal(sandbox: Sandbox, text: str, name: str = "wf_mod") -> str:
+    ns = load(sandbox, text, name=name, filename=f"/src/{name}.py")
+    loop = WorkflowLoop(run_id="r", seed=1, start_time=START, timer_hook=lambda h: None)
+    task = loop.create_task(ns["wf"]())
+    loop.run_until_quiescent()
+    try:
+        with pytest.raises(WorkflowSandboxError) as info:
+            task.result()
+    finally:
+        loop.close()
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("imports", "call"),
+    [
+        ("import urllib.request", "urllib.request.urlopen('http://x')"),
+        ("import socket", "socket.create_connection(('x', 80))"),
+        ("import http.client", "http.client.HTTPConnection('x')"),
+        ("import aiohttp", "aiohttp.ClientSession()"),
+        ("import requests", "requests.get('http://x')"),
+        ("import fakeclient", "fakeclient.Client()"),  # an API client built on httpx
+        ("import os", "os.getenv('HOME')"),
+        ("import pathlib", "pathlib.Path('x')"),
+    ],
+)
+def test_io_modules_are_never_suggested_for_the_passthrough_list(
+    env: Env, sandbox: Sandbox, imports: str, call: str
+) -> None:
+    env.write(env.site / "requests" / "__init__.py", "def get(url): ...\n")
+    env.write(env.site / "fakeclient" / "__init__.py", "class Client: ...\n")
+    env.write(env.site / "fakeclient-1.0.dist-info" / "top_level.txt", "fakeclient\n")
+    env.write(
+        env.site / "fakeclient-1.0.dist-info" / "METADATA",
+        "Metadata-Version: 2.1\nName: fakeclient\nVersion: 1.0\nRequires-Dist: httpx>=0.27\n",
+    )
+    importlib.invalidate_caches()
+    message = _refusal(sandbox, f"{imports}\n\nasync def wf():\n    return {call}\n")
+    assert "is not allowed in a workflow (in wf() at /src/wf_mod.py:4)" in message
+    assert "passthrough" not in message, message
+    assert '"use step"' in message
+
+
+def test_workflow_code_installed_in_site_packages_is_still_named(sandbox: Sandbox) -> None:
+    """An application deployed with `pip install .`: its workflow modules live in
+    site-packages, yet they are the user's code the refusal must name."""
+    filename = "/srv/venv/lib/python3.11/site-packages/shop/flows.py"
+    ns = sandbox.load("shop_flows", "import socket\n\nasync def wf():\n    return socket.socket()\n", filename)
+    loop = WorkflowLoop(run_id="r", seed=1, start_time=START, timer_hook=lambda h: None)
+    task = loop.create_task(ns["wf"]())
+    loop.run_until_quiescent()
+    try:
+        with pytest.raises(WorkflowSandboxError, match=rf"\(in wf\(\) at {re.escape(filename)}:4\)"):
+            task.result()
+    finally:
+        loop.close()
+
+
+def test_a_pure_third_party_module_is_still_suggested(sandbox: Sandbox) -> None:
+    message = _refusal(sandbox, "import fakehttp\n\nasync def wf():\n    return fakehttp.get('u')\n")
+    assert message.endswith("(or add 'fakehttp' to the sandbox passthrough list)")
+
+
+def test_io_deep_in_a_helper_names_the_helper_that_called_it(env: Env, sandbox: Sandbox) -> None:
+    """A workflow calls the user's own helper (no directives: the real module),
+    whose I/O reaches the loop through asyncio: the refusal names the helper's
+    line, not only `loop.create_connection()`."""
+    helper = env.module(
+        "nethelper",
+        """
+        import asyncio
+
+
+        async def fetch_json(host):
+            reader, writer = await asyncio.open_connection(host, 80)
+            return await reader.read()
+        """,
+    )
+    text = "import asyncio\nimport nethelper\n\nasync def wf():\n    return await nethelper.fetch_json('x')\n"
+    message = _refusal(sandbox, text)
+    assert message.startswith(
+        f"loop.create_connection() is not allowed in a workflow (in fetch_json() at {helper}:6): "
+    ), message
+    # The same call run by asyncio.gather: its task has no user frame, so the
+    # helper is still the innermost user code on the stack.
+    gathered = text.replace("await nethelper.fetch_json('x')", "await asyncio.gather(nethelper.fetch_json('x'))")
+    assert f"(in fetch_json() at {helper}:6)" in _refusal(sandbox, gathered, name="wf_gathered")
+
+
+def test_a_refusal_in_a_task_without_user_frames_names_where_the_task_was_made(
+    sandbox: Sandbox,
+) -> None:
+    # asyncio.to_thread runs only asyncio frames before the refused
+    # run_in_executor: the line that made the task is the user's.
+    text = "import asyncio\n\nasync def wf():\n    return await asyncio.gather(asyncio.to_thread(print))\n"
+    message = _refusal(sandbox, text)
+    assert message.startswith(
+        "loop.run_in_executor() (and asyncio.to_thread()) is not allowed in a workflow "
+        "(in wf() at /src/wf_mod.py:4): "
+    ), message

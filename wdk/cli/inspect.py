@@ -19,7 +19,7 @@ from wdk.cli.main import CommandError
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from wdk.worlds.base import RunInfo, StepInfo, StreamChunk, WaitInfo, World
+    from wdk.worlds.base import RunInfo, StepInfo, StreamChunk, StreamInfo, WaitInfo, World
 
 HELP = "show runs, a run's steps as a tree, its events, hooks or streams (read-only)"
 EXAMPLES = """\
@@ -30,6 +30,7 @@ examples:
   wdk inspect steps wrun_0190a4c2f1e3... --json
   wdk inspect events wrun_0190a4c2f1e3...
   wdk inspect hooks                                  # every live hook
+  wdk inspect streams wrun_0190a4c2f1e3...           # the run's stream namespaces
   wdk inspect streams wrun_0190a4c2f1e3... --namespace progress
 """
 
@@ -39,7 +40,7 @@ _VIEWS = {
     "steps": "a run's steps",
     "events": "a run's event log",
     "hooks": "hooks (of one run, or all live ones)",
-    "streams": "the chunks of a run's output stream",
+    "streams": "a run's streams (namespace, chunks, open/closed), or one stream's chunks",
 }
 
 
@@ -81,7 +82,10 @@ def register(subparsers: Any) -> None:
     )
     made["hooks"].add_argument("--all", action="store_true", help="disposed hooks too")
     made["streams"].add_argument(
-        "--namespace", default="default", help="stream namespace (default: default)"
+        "--namespace",
+        default=None,
+        metavar="NAME",
+        help="show this stream's chunks (without it: list the run's streams)",
     )
     parser.set_defaults(func=_usage(parser))
 
@@ -299,6 +303,15 @@ async def _streams(world: World, args: argparse.Namespace) -> None:
     from wdk.runtime import serde
 
     run = await common.require_run(world, args.run_id)
+    streams = await world.list_streams(run.id)
+    if args.namespace is None:
+        _list_streams(streams, args.json)
+        return
+    if not any(s.namespace == args.namespace for s in streams):
+        names = ", ".join(repr(s.namespace) for s in streams) or "none"
+        raise CommandError(
+            f"run {run.id} has no stream namespace {args.namespace!r} (its streams: {names})"
+        )
     chunks: list[tuple[int, Any]] = []
     start, closed = 0, False
     while True:
@@ -321,6 +334,16 @@ async def _streams(world: World, args: argparse.Namespace) -> None:
         table.add_row(str(index), _compact(value, 160))
     state = "closed" if closed else "open"
     _print_table(table, len(chunks), f"chunks in stream {args.namespace!r} ({state})")
+
+
+def _list_streams(streams: list[StreamInfo], as_json: bool) -> None:
+    if as_json:
+        common.print_json({"streams": streams})
+        return
+    table = _table("namespace", "chunks", "state")
+    for stream in streams:
+        table.add_row(stream.namespace, str(stream.length), "closed" if stream.closed else "open")
+    _print_table(table, len(streams), "streams (show one with --namespace NAME)")
 
 
 def _decode_chunk(serde: Any, chunk: StreamChunk) -> Any:

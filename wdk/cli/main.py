@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
@@ -61,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `wdk` with `argv` (default: `sys.argv[1:]`) and return its exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`wdk inspect runs --json | head -1`): stop
+        # quietly, as a tool killed by SIGPIPE would, with no traceback.
+        # Python flushes stdout once more at exit: point it at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for such a tool
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -17,7 +17,8 @@ EXAMPLES = """\
 examples:
   wdk replay wrun_0190a4c2f1e3...                   # a run in the local world in ./.wdk
   wdk replay wrun_0190a4c2f1e3... --save h.json     # also keep its history as a file
-  wdk replay --history tests/histories/checkout.json --json
+  wdk replay --history h.json --path src --json     # replay a saved history; its workflows are in src/
+  wdk replay --history tests/histories/checkout_sequential.json --path tests/e2e  # in wdk's repository
 
 Nothing is written and no step runs: recorded step results are fed back to the
 workflow. Exit status 0 when the history replays cleanly, 1 on a divergence

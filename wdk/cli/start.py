@@ -92,8 +92,8 @@ def _json_arg(text: str, name: str) -> Any:
 
 def resolve_target(target: str) -> Any:
     """The workflow function named by MODULE:FUNC (FUNC may be dotted), or a full id string."""
-    if target.startswith("workflow//"):
-        return target
+    if target.startswith(("workflow//", "step//")):
+        return target  # the loader says what a step id is
     module_name, sep, qualname = target.partition(":")
     if not sep or not module_name or not qualname:
         raise CommandError(f"expected MODULE:FUNC (like shop.orders:checkout), got {target!r}")

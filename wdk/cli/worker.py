@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from wdk.cli.main import CommandError
+
 if TYPE_CHECKING:
     from wdk.runtime.runtime import Runtime
+
+# Back-off while the store cannot be reached: 0.5 s, 1 s, 2 s ... up to 30 s.
+OPEN_RETRY_FIRST = 0.5
+OPEN_RETRY_MAX = 30.0
 
 HELP = "run workflows and steps from the queue until stopped (SIGTERM/Ctrl-C: graceful)"
 EXAMPLES = """\
@@ -48,31 +55,39 @@ def run_worker(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(args))
 
 
-async def start_worker(concurrency: int | None = None) -> Runtime:
+async def start_worker(concurrency: int | None = None, stop: asyncio.Event | None = None) -> Runtime | None:
     """The worker's runtime, started and installed as this loop's runtime: the
     one `get_runtime()` returns here, so a workflow that starts a child run
-    uses it instead of opening the store a second time."""
+    uses it instead of opening the store a second time. A store that cannot be
+    reached yet is waited for (see `_open`); None when `stop` was set meanwhile."""
     from wdk.runtime.config import make_world
     from wdk.runtime.runtime import Runtime, install_runtime
 
     runtime = Runtime(make_world(), concurrency=concurrency)
-    await runtime.start()
+    if not await _open(runtime, stop or asyncio.Event()):
+        return None
     install_runtime(runtime)  # no await since start(): nothing could start another
     return runtime
 
 
 async def _serve(args: argparse.Namespace) -> int:
     from wdk.compiler.hook import install_import_hook
+    from wdk.errors import WorldError
     from wdk.runtime.config import configure
     from wdk.runtime.runtime import shutdown_runtime
 
     install_import_hook()
     configure(world=args.world, data_dir=args.data_dir)
-    runtime = await start_worker(args.concurrency)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        runtime = await start_worker(args.concurrency, stop)
+        if runtime is None:
+            return 0  # stopped while waiting for the store
+    except WorldError as exc:  # unusable for good: unwritable, corrupt, bad URL
+        raise CommandError(str(exc)) from None
     if not args.quiet:
         print(f"wdk worker {runtime.owner} on the {runtime.world.name} world; Ctrl-C to stop", flush=True)
     await stop.wait()
@@ -80,3 +95,45 @@ async def _serve(args: argparse.Namespace) -> int:
         print("wdk worker: stopping (in-flight runs are handed back)", flush=True)
     await shutdown_runtime()
     return 0
+
+
+async def _open(runtime: Runtime, stop: asyncio.Event) -> bool:
+    """Start `runtime`, waiting out a store that cannot be reached yet (a
+    database restarting, a connection dropped while opening) with back-off,
+    one line per attempt. False when stopped before it opened."""
+    from wdk.errors import WorldUnavailable
+
+    _quiet_abandoned_connects(asyncio.get_running_loop())
+    delay = OPEN_RETRY_FIRST
+    while True:
+        try:
+            await runtime.start()
+            return True
+        except WorldUnavailable as exc:
+            print(f"wdk worker: {exc}; retrying in {delay:g} s", file=sys.stderr, flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+            return False
+        delay = min(delay * 2, OPEN_RETRY_MAX)
+
+
+def _quiet_abandoned_connects(loop: asyncio.AbstractEventLoop) -> None:
+    """asyncpg leaves a "Future exception was never retrieved" warning behind
+    when a failed pool cancels its other connects: noise (with a traceback)
+    after the one line that already said what failed. Drop exactly that one."""
+    previous = loop.get_exception_handler()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (
+            isinstance(exc, ConnectionError)
+            and str(exc) == "unexpected connection_lost() call"
+            and str(context.get("message", "")).startswith("Future exception was never retrieved")
+        ):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)

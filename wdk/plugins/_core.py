@@ -4,7 +4,8 @@ Each plugin reads the request its own way, calls `webhook_reply` or
 `open_stream`, and writes the answer its own way. What they answer is what
 `wdk serve` answers (`wdk/server/handlers.py`): 202 by default, the fixed or
 computed reply, 413 over WDK_WEBHOOK_MAX_BYTES, 404 for an unknown token or
-run, NDJSON or Server-Sent Events for a stream.
+run, NDJSON or Server-Sent Events for a stream. The app's own routes that
+raise RunNotFound or HookNotFound (`get_run(bad_id).status()`) answer 404 too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from wdk.errors import RunNotFound
+from wdk.errors import HookNotFound, RunNotFound
 from wdk.server.app import DEFAULT_WEBHOOK_MAX_BYTES, WELL_KNOWN, classify_error, clean
 
 log = logging.getLogger("wdk.plugins")
@@ -54,6 +55,18 @@ def webhook_limit() -> int:
 
 def too_large(limit: int) -> Reply:
     return error_reply(413, f"the body is larger than {limit} bytes (WDK_WEBHOOK_MAX_BYTES)", "TooLarge")
+
+
+# What a user's own route may raise through wdk that means "no such thing":
+# every plugin answers 404 for them, as `wdk serve` does, instead of a 500.
+NOT_FOUND: tuple[type[Exception], ...] = (RunNotFound, HookNotFound)
+
+
+def not_found(exc: Exception) -> Reply:
+    """The 404 for a RunNotFound or HookNotFound raised in an app's route."""
+    _, ident = classify_error(exc)
+    kind = next((k.__name__ for k in NOT_FOUND if isinstance(exc, k)), type(exc).__name__)
+    return error_reply(404, str(exc), kind, ident)
 
 
 def _failure(exc: Exception) -> Reply:

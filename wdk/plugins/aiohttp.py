@@ -16,7 +16,8 @@
 The app gets the flow, step, webhook and stream endpoints under
 /.well-known/workflow/v1/ and (unless `api=False`) the JSON API under /api/
 that `configure(server_url=...)` clients use. Errors on those routes are
-answered as `wdk serve` answers them; the app's own routes are left alone.
+answered as `wdk serve` answers them; on the app's own routes only wdk's
+RunNotFound and HookNotFound are (404), the rest is left to the app.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ import os
 
 from aiohttp import web
 
+from wdk.errors import HookNotFound, RunNotFound
 from wdk.server.app import (
     DEFAULT_WEBHOOK_MAX_BYTES,
     RUNTIME,
     SECRET,
     WEBHOOK_MAX_BYTES,
     Handler,
+    classify_error,
     error_edge,
+    error_response,
 )
 
 __all__ = ["setup"]
@@ -58,7 +62,11 @@ def setup(
     async def wdk_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.match_info.route in ours:
             return await error_edge(request, handler)
-        return await handler(request)
+        try:
+            return await handler(request)
+        except (RunNotFound, HookNotFound) as exc:  # wdk's "no such run/hook" is a 404 anywhere
+            status, ident = classify_error(exc)
+            return error_response(status, str(exc), type(exc).__name__, ident)
 
     app.middlewares.append(wdk_errors)
     app.on_startup.append(_startup)

@@ -17,18 +17,23 @@
 
 The runtime starts on first use (in each worker process) and stops at exit.
 Webhook URLs point at WDK_BASE_URL: set it to the site's public address.
+An unknown run id or hook token is a 404: `result` and `resume_hook` raise
+errors that are also Django's Http404, and `NotFoundMiddleware` answers
+wdk's JSON 404 for them from any view.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from wdk.plugins._core import Reply
-from wdk.plugins._threaded import read_stream, read_webhook, result, resume_hook, start, stop
+from wdk.errors import HookNotFound, RunNotFound
+from wdk.plugins import _threaded
+from wdk.plugins._core import NOT_FOUND, Reply, not_found
+from wdk.plugins._threaded import read_stream, read_webhook, start, stop
 from wdk.server.app import WELL_KNOWN
 
 try:
-    from django.http import HttpResponse, StreamingHttpResponse
+    from django.http import Http404, HttpResponse, StreamingHttpResponse
     from django.urls import path
     from django.views.decorators.csrf import csrf_exempt
     from django.views.decorators.http import require_GET
@@ -37,7 +42,16 @@ except ImportError:  # pragma: no cover - depends on the environment
 
     raise missing("django", "Django", "django") from None
 
-__all__ = ["result", "resume_hook", "start", "stop", "urlpatterns"]
+__all__ = [
+    "HookNotFound404",
+    "NotFoundMiddleware",
+    "RunNotFound404",
+    "result",
+    "resume_hook",
+    "start",
+    "stop",
+    "urlpatterns",
+]
 
 _PREFIX = WELL_KNOWN.lstrip("/")
 
@@ -47,6 +61,49 @@ def _response(reply: Reply) -> Any:
     if "content-type" not in reply.headers:
         del resp.headers["content-type"]  # Django's default text/html would be a lie
     return resp
+
+
+class RunNotFound404(RunNotFound, Http404):  # type: ignore[misc]  # django is untyped here
+    """RunNotFound that Django answers with a 404: a view need not catch it."""
+
+
+class HookNotFound404(HookNotFound, Http404):  # type: ignore[misc]
+    """HookNotFound that Django answers with a 404."""
+
+
+def result(run_id: str, timeout: float | None = None) -> Any:
+    """Wait for the run to end and return its result (as `Run.result`); an
+    unknown id raises RunNotFound404 (a RunNotFound and an Http404)."""
+    try:
+        return _threaded.result(run_id, timeout)
+    except RunNotFound as exc:
+        raise RunNotFound404(exc.run_id) from None
+
+
+def resume_hook(token: str, payload: Any) -> str:
+    """Send `payload` to the hook `token`; the run's id. An unknown token raises
+    HookNotFound404 (a HookNotFound and an Http404)."""
+    try:
+        return _threaded.resume_hook(token, payload)
+    except HookNotFound as exc:
+        raise HookNotFound404(exc.token) from None
+
+
+class NotFoundMiddleware:
+    """Optional: answers RunNotFound/HookNotFound from any view (also one that
+    calls `wdk.api` itself) with wdk's JSON 404, as `wdk serve` does.
+
+        MIDDLEWARE = [..., "wdk.plugins.django.NotFoundMiddleware"]
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+    def process_exception(self, request: Any, exc: Exception) -> Any:
+        return _response(not_found(exc)) if isinstance(exc, NOT_FOUND) else None
 
 
 def webhook(request: Any, token: str) -> Any:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wdk.plugins._core import WEBHOOK_METHODS, WEBHOOK_PATH, Reply
+from wdk.plugins._core import NOT_FOUND, WEBHOOK_METHODS, WEBHOOK_PATH, Reply, not_found
 from wdk.plugins._threaded import (
     background,
     read_stream,
@@ -45,15 +45,22 @@ __all__ = ["result", "resume_hook", "setup", "start", "stop"]
 
 
 def setup(app: Any) -> None:
-    """Mount the webhook and run-stream endpoints on `app` (a Flask app) and
-    start wdk's runtime with its first request."""
+    """Mount the webhook and run-stream endpoints on `app` (a Flask app), start
+    wdk's runtime with its first request, and answer 404 for RunNotFound and
+    HookNotFound raised in the app's views."""
     app.add_url_rule(WEBHOOK_PATH + "<token>", "wdk_webhook", webhook, methods=list(WEBHOOK_METHODS))
     app.add_url_rule(WELL_KNOWN + "/runs/<run_id>/stream", "wdk_stream", stream, methods=["GET"])
     app.before_request(_ensure_runtime)
+    for kind in NOT_FOUND:
+        app.register_error_handler(kind, _not_found)
 
 
 def _ensure_runtime() -> None:
     background.loop()  # so runs left from an earlier process resume without waiting for a wdk call
+
+
+def _not_found(exc: Exception) -> Response:
+    return _response(not_found(exc))
 
 
 def _response(reply: Reply) -> Response:

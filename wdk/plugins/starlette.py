@@ -24,9 +24,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from wdk.plugins._core import (
+    NOT_FOUND,
     WEBHOOK_METHODS,
     WEBHOOK_PATH,
     Reply,
+    not_found,
     open_stream,
     too_large,
     webhook_limit,
@@ -47,8 +49,9 @@ __all__ = ["setup"]
 
 
 def setup(app: Any) -> None:
-    """Run wdk's runtime with `app` (a Starlette or FastAPI app) and mount the
-    webhook and run-stream endpoints under /.well-known/workflow/v1/."""
+    """Run wdk's runtime with `app` (a Starlette or FastAPI app), mount the
+    webhook and run-stream endpoints under /.well-known/workflow/v1/, and
+    answer 404 for RunNotFound/HookNotFound raised in the app's routes."""
     router = app.router
     user_lifespan = router.lifespan_context
 
@@ -65,12 +68,18 @@ def setup(app: Any) -> None:
             await shutdown_runtime()
 
     router.lifespan_context = lifespan
+    for kind in NOT_FOUND:
+        app.add_exception_handler(kind, _not_found)
     router.routes.append(Route(WEBHOOK_PATH + "{token}", webhook, methods=list(WEBHOOK_METHODS)))
     router.routes.append(Route(WELL_KNOWN + "/runs/{run_id}/stream", stream, methods=["GET"]))
 
 
 def _response(reply: Reply) -> Response:
     return Response(reply.body, reply.status, reply.headers)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _response(not_found(exc))
 
 
 async def webhook(request: Request) -> Response:

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
-import os
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from wdk.errors import NonDeterminismError
-from wdk.runtime import serde
+from wdk.runtime import callsite, serde
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.hooks import Hook
 from wdk.runtime.loop import WorkflowLoop
@@ -295,8 +293,8 @@ _APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {
 }
 
 # Frames between a workflow's step call and `call_step`: the compiled proxy,
-# compiled.step_call, the runtime's step caller. Fixed, so finding the
-# workflow's line costs one frame lookup rather than a walk.
+# compiled.step_call, the runtime's step caller. Fixed, so the search for the
+# workflow's line starts at the proxy's caller (usually the answer itself).
 _STEP_CALL_DEPTH = 4
 
 
@@ -305,21 +303,9 @@ def _step_call_site() -> str:
         frame = sys._getframe(_STEP_CALL_DEPTH + 1)
     except ValueError:
         return "<unknown>"
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-
-
-_SKIP = (
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
-    os.path.dirname(asyncio.__file__) + os.sep,
-)
+    return callsite.location(frame)
 
 
 def _caller_location() -> str:
-    """file:line of the innermost user frame (skips wdk's and asyncio's)."""
-    frame = inspect.currentframe()
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_SKIP):
-            return f"{filename}:{frame.f_lineno}"
-        frame = frame.f_back
-    return "<unknown>"
+    """file:line of the innermost user frame (past wdk's, asyncio's and libraries')."""
+    return callsite.location(sys._getframe(1))

@@ -100,6 +100,9 @@ class Loader:
 
     def workflow_id_of(self, fn: Any) -> str:
         """The id of a workflow function (client-compiled or plain source)."""
+        step_id = getattr(fn, "__wdk_step_id__", None)
+        if isinstance(step_id, str):
+            raise TypeError(_is_a_step(step_id))
         fn_id = getattr(fn, "__wdk_workflow_id__", None)
         if isinstance(fn_id, str):
             module = split_id(fn_id)[1]
@@ -114,8 +117,10 @@ class Loader:
         path = os.path.abspath(code.co_filename)
         module = module_name_for_path(path)
         info = analyze_source(_read(path), module, path=path)
-        for f in info.workflows:
+        for f in info.functions:
             if f.qualname == target.__qualname__:
+                if f.kind == "step":
+                    raise TypeError(_is_a_step(f.id))
                 self.paths.setdefault(module, path)
                 return f.id
         raise TypeError(
@@ -125,7 +130,9 @@ class Loader:
 
     def workflow_function(self, workflow_id: str) -> Callable[..., Any]:
         """The sandboxed workflow function for an id."""
-        _, module, qualname = split_id(workflow_id)
+        kind, module, qualname = split_id(workflow_id)
+        if kind == "step":
+            raise WorkflowNotFound(_is_a_step(workflow_id))
         code, path = self.workflow_source(module)
         # The real module first: its classes are shared with the sandbox (and
         # dataclasses with string annotations need it to resolve them).
@@ -133,6 +140,9 @@ class Loader:
         namespace = self.sandbox.load(module, code, path)
         obj = _lookup(namespace, qualname)
         if obj is None or workflow_id not in namespace.get("__wdk_workflows__", {}).values():
+            step_id = namespace.get("__wdk_steps__", {}).get(qualname)
+            if step_id is not None:
+                raise WorkflowNotFound(_is_a_step(step_id))
             raise WorkflowNotFound(f"no workflow {qualname!r} in {path} (id {workflow_id})")
         return obj  # type: ignore[no-any-return]
 
@@ -166,6 +176,14 @@ class Loader:
         if obj is None:
             raise WorkflowNotFound(f"no step {qualname!r} in module {module!r} (id {step_id})")
         return obj  # type: ignore[no-any-return]
+
+
+def _is_a_step(step_id: str) -> str:
+    _, module, qualname = split_id(step_id)
+    return (
+        f'{module}:{qualname} is a step ("use step"), not a workflow: a step runs inside a '
+        "workflow run. Start the workflow that awaits it"
+    )
 
 
 def _lookup(namespace: dict[str, Any], qualname: str, bind: bool = False) -> Any:

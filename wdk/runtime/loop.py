@@ -28,7 +28,7 @@ from contextvars import Context
 from types import AsyncGeneratorType
 from typing import Any, NoReturn, TypeVar, TypeVarTuple
 
-from wdk.errors import WorkflowSandboxError
+from wdk.runtime import callsite
 
 __all__ = ["WorkflowLoop"]
 
@@ -50,9 +50,7 @@ def _forbidden(call: str, reason: str) -> Callable[..., NoReturn]:
         for arg in args:  # don't leave a coroutine argument "never awaited"
             if isinstance(arg, Coroutine):
                 arg.close()
-        raise WorkflowSandboxError(
-            f'{call} is not allowed in a workflow: {reason}. Move it into a "use step" function.'
-        )
+        raise callsite.refused(call, f'{reason}. Move it into a "use step" function.')
 
     method.__name__ = call.split("(")[0].rsplit(".", 1)[-1]
     return method
@@ -206,6 +204,10 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
                 coro.close()
             raise RuntimeError("WorkflowLoop is closed")
         self._task_count += 1
+        if context is None and self._running:
+            # Remember where workflow code made this task (`gather`, `create_task`):
+            # a step it runs has no user frame on its stack to name.
+            context = callsite.task_context(sys._getframe(1))
         if name is None:
             # Deterministic names: asyncio's default counter is process-global.
             name = f"workflow-task-{self._task_count}"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from wdk.errors import WorkflowSandboxError
-from wdk.runtime import sandbox_modules
+from wdk.runtime import callsite, sandbox_modules
 from wdk.runtime.loop import WorkflowLoop
 from wdk.runtime.sandbox_modules import (
     DETERMINISTIC,
@@ -78,9 +78,7 @@ _MISSING = object()
 
 def _removed_builtin(name: str, reason: str) -> Callable[..., NoReturn]:
     def refuse(*args: Any, **kwargs: Any) -> NoReturn:
-        raise WorkflowSandboxError(
-            f'{name}() is not allowed in a workflow: {reason}. Move it into a "use step" function.'
-        )
+        raise callsite.refused(f"{name}()", f'{reason}. Move it into a "use step" function.')
 
     refuse.__name__ = refuse.__qualname__ = name
     return refuse

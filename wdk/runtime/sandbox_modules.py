@@ -18,10 +18,13 @@ from __future__ import annotations
 import base64
 import calendar
 import datetime as _dt
+import functools
+import importlib.metadata
 import io
 import os
 import pathlib
 import random
+import re
 import secrets
 import sys
 import time
@@ -32,12 +35,65 @@ from asyncio import events
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
-from wdk.errors import WorkflowSandboxError
+from wdk.runtime import callsite
 from wdk.runtime.loop import WorkflowLoop
 
-__all__ = ["PartialModule", "RestrictedProxy", "current_loop", "standin_modules"]
+__all__ = [
+    "IO_MODULES",
+    "PartialModule",
+    "RestrictedProxy",
+    "current_loop",
+    "passthrough_hint",
+    "standin_modules",
+]
 
 _STEP = 'move it into a "use step" function'
+
+
+# Modules that exist to do I/O (network, files, processes, threads, clocks of
+# other machines): a refusal never suggests passing them through, since in a
+# workflow they would break replay. Their calls belong in steps.
+IO_MODULES = frozenset(
+    """
+    _thread asyncore concurrent dbm fcntl fileinput ftplib glob http imaplib io mailbox mmap
+    multiprocessing nntplib os pathlib poplib pty select selectors shelve shutil signal smtplib
+    socket socketserver sqlite3 ssl subprocess sys telnetlib tempfile termios threading tty
+    urllib webbrowser wsgiref xmlrpc zipimport
+    aioboto3 aiobotocore aiofiles aiohttp aiokafka aiomysql aio_pika aioredis aiosqlite anthropic
+    anyio asyncpg azure boto3 botocore celery confluent_kafka django elasticsearch fastapi flask
+    fsspec google grpc gunicorn h11 h2 httpcore httplib2 httpx kafka kombu motor MySQLdb nats
+    openai paramiko pika psycopg psycopg2 psycopg_pool pycurl pymongo pymysql redis requests
+    s3fs sendgrid slack_sdk sqlalchemy starlette stripe tornado trio twilio urllib3 uvicorn
+    websocket websockets
+    """.split()
+)
+
+
+def passthrough_hint(top: str | None) -> str | None:
+    """The module a refusal may suggest adding to the passthrough list: none for
+    an I/O module, nor for a package built on one (an API client on `httpx`)."""
+    if top is None or top in IO_MODULES or _uses_io(top):
+        return None
+    return top
+
+
+@functools.cache
+def _uses_io(top: str) -> bool:
+    # Read only when a refusal is being worded: the installed distributions'
+    # metadata is slow to scan.
+    try:
+        dists = importlib.metadata.packages_distributions().get(top, [])
+        for dist in dists:
+            for requirement in importlib.metadata.requires(dist) or []:
+                name = re.split(r"[\s;<>=!~\[(]", requirement, maxsplit=1)[0]
+                if name.replace("-", "_").lower() in _IO_REQUIREMENTS and "extra ==" not in requirement:
+                    return True
+    except Exception:  # broken metadata: no reason to hold back the hint
+        return False
+    return False
+
+
+_IO_REQUIREMENTS = frozenset(m.lower() for m in IO_MODULES) | {"aiohttp", "httpx", "requests"}
 
 
 def current_loop(what: str) -> WorkflowLoop:
@@ -45,16 +101,16 @@ def current_loop(what: str) -> WorkflowLoop:
     loop = events._get_running_loop()
     if isinstance(loop, WorkflowLoop):
         return loop
-    raise WorkflowSandboxError(
+    raise callsite.located(
         f"{what} called outside a workflow run (at import time?): in a workflow it is "
         "deterministic and reads the run's clock and seed. Call it inside the workflow "
-        f"function, or {_STEP}."
+        f"function, or {_STEP}"
     )
 
 
 def _error_callable(name: str, message: str) -> Callable[..., NoReturn]:
     def refuse(*args: Any, **kwargs: Any) -> NoReturn:
-        raise WorkflowSandboxError(message)
+        raise callsite.located(message)
 
     refuse.__name__ = refuse.__qualname__ = name.rsplit(".", 1)[-1]
     return refuse
@@ -72,16 +128,14 @@ class RestrictedProxy:
 
     def _wdk_refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
         name: str = object.__getattribute__(self, "_wdk_name")
-        hint: str | None = object.__getattribute__(self, "_wdk_passthrough")
+        hint = passthrough_hint(object.__getattribute__(self, "_wdk_passthrough"))
         extra = f" (or add {hint!r} to the sandbox passthrough list)" if hint else ""
-        raise WorkflowSandboxError(f"{name} is not allowed in a workflow: {_STEP}{extra}")
+        raise callsite.refused(name, f"{_STEP}{extra}")
 
     def __getattr__(self, attr: str) -> Any:
         name: str = object.__getattribute__(self, "_wdk_name")
         if attr == "__all__":
-            raise WorkflowSandboxError(
-                f"from {name} import * is not allowed in a workflow: {_STEP}"
-            )
+            raise callsite.refused(f"from {name} import *", _STEP)
         if attr.startswith("__") and attr.endswith("__"):
             # Introspection (hasattr, typing, inspect) must see a plain object.
             raise AttributeError(attr)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from wdk.errors import FatalError, RetryableError
+from wdk.errors import FatalError, RetryableError, SerializationError
 from wdk.runtime import serde
 from wdk.runtime.durations import parse_duration
 from wdk.runtime.step_threads import StepThreads
@@ -138,7 +138,7 @@ async def run_attempt(
         try:
             encoded = serde.to_builtins(result, "result")
         except Exception as exc:  # an unserializable result cannot be retried away
-            return Outcome("failed", error=serde.encode_error(exc))
+            return Outcome("failed", error=serde.encode_error(_unstorable(meta.step_id, exc)))
         return Outcome("completed", result=encoded)
     except asyncio.CancelledError:
         raise
@@ -155,3 +155,11 @@ async def run_attempt(
     finally:
         _step_writers.reset(writers_token)
         _current.reset(token)
+
+
+def _unstorable(step_id: str, exc: Exception) -> SerializationError:
+    """The error for a result that cannot be recorded, naming the step: the path
+    alone (`result['items'][3]`) does not say which of a workflow's steps it was."""
+    named = SerializationError(f"step {step_id} returned a value wdk cannot store: {exc}")
+    named.path = getattr(exc, "path", "")
+    return named

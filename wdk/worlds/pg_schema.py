@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
-from wdk.errors import WorldError
+from wdk.errors import WorldError, WorldUnavailable
 
 DEFAULT_SCHEMA = "wdk"
 CONNECT_TIMEOUT = 10.0
@@ -561,8 +561,10 @@ def connect_error(exc: BaseException, url: str) -> WorldError:
         why = "the database does not exist"
     elif isinstance(exc, ValueError):
         why = "the URL is not a valid postgresql:// URL"
-    elif isinstance(exc, CONNECTION_ERRORS):
-        why = "the server is unreachable"
+    elif isinstance(exc, OSError | TimeoutError):
+        return WorldUnavailable(f"postgres world: the server is unreachable ({target}): {detail}")
+    elif isinstance(exc, CONNECTION_ERRORS):  # dropped mid-handshake, starting up, too busy
+        return WorldUnavailable(f"postgres world: the connection failed while opening ({target}): {detail}")
     else:
         why = "cannot connect"
     return WorldError(f"postgres world: {why} ({target}): {detail}")
@@ -590,6 +592,12 @@ async def open_pool(
     try:
         async with pool.acquire() as conn:
             await migrate(conn, schema, url)
+    except CONNECTION_ERRORS as exc:  # a connection dropped between connect and migrate
+        pool.terminate()
+        raise WorldUnavailable(
+            f"postgres world: lost the connection to {describe(url)} while opening: "
+            f"{redact(str(exc) or type(exc).__name__, url)}"
+        ) from exc
     except BaseException:
         pool.terminate()
         raise
@@ -653,7 +661,7 @@ async def migrate(conn: asyncpg.Connection, schema: str, url: str) -> None:
             f"({exc}); create it once as an owner (open the world as one), or grant CREATE"
         ) from exc
     except CONNECTION_ERRORS as exc:
-        raise WorldError(f"postgres world: connection lost while opening {where}: {exc}") from exc
+        raise WorldUnavailable(f"postgres world: connection lost while opening {where}: {exc}") from exc
     except asyncpg.PostgresError as exc:
         raise WorldError(f"postgres world: cannot open {where}: {exc}") from exc
 

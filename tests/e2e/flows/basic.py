@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from dataclasses import dataclass
 
-from wdk import FatalError, RetryableError, get_step_metadata, get_workflow_metadata, sleep
+from wdk import (
+    FatalError,
+    RetryableError,
+    SerializationError,
+    get_step_metadata,
+    get_workflow_metadata,
+    sleep,
+)
 
 CALLS: dict[str, int] = {}
 
@@ -237,3 +245,17 @@ async def builds_dataclass(order_id: str) -> Order:
     back = await echo_order(order)
     assert isinstance(back, Order)
     return back
+
+
+async def unstorable() -> dict[str, object]:
+    "use step"
+    return {"lock": threading.Lock()}
+
+
+async def returns_unstorable() -> list[str]:
+    "use workflow"
+    try:
+        await unstorable()
+    except SerializationError as exc:
+        return [type(exc).__name__, str(exc), exc.path]
+    return []

@@ -1,0 +1,138 @@
+"""Where in the user's code a workflow made a call: the file:line that errors name.
+
+A step call, a wait or a refused sandbox call happens inside wdk, asyncio or a
+library; the line worth showing is the innermost frame of the user's own code.
+Walking outward from the call finds it, but only within the running task:
+a task's stack starts at asyncio's `Handle._run`, so a step run by
+`asyncio.gather(fetch(a), fetch(b))` has no user frame above it. For those,
+`WorkflowLoop.create_task` records where the task was made (the `gather` line)
+in the task's context (`task_origin`), and that is the answer.
+
+Each walk is a few frames (the user's frame is usually the next one), and the
+file classification is cached, so a call costs O(1) whatever the history.
+"""
+
+from __future__ import annotations
+
+import asyncio.events
+import contextvars
+import os
+import sys
+import sysconfig
+from contextvars import Context, ContextVar
+from types import FrameType
+
+from wdk.errors import WorkflowSandboxError
+
+__all__ = [
+    "describe",
+    "is_user_file",
+    "located",
+    "location",
+    "refused",
+    "task_context",
+    "task_origin",
+    "user_frame",
+]
+
+# Where the innermost user frame was when the running task was created
+# (set by WorkflowLoop.create_task; inherited by the tasks it creates).
+task_origin: ContextVar[tuple[str, str] | None] = ContextVar("wdk_task_origin", default=None)
+
+# A task's (or any callback's) stack begins here: nothing above it belongs to
+# the code that created the task.
+_TASK_BOUNDARY = asyncio.events.Handle._run.__code__
+
+_WDK = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = {_WDK, os.path.dirname(asyncio.__file__) + os.sep}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if paths.get(key):
+            dirs.add(os.path.abspath(paths[key]) + os.sep)
+    return tuple(sorted(dirs))
+
+
+_LIBRARIES = _library_dirs()
+_user_files: dict[str, bool] = {}
+
+
+def is_user_file(filename: str) -> bool:
+    """False for wdk, the standard library, installed packages and generated code."""
+    known = _user_files.get(filename)
+    if known is None:
+        known = not (
+            filename.startswith("<")  # <frozen ...>, <string> (dataclass methods)
+            or filename.startswith(_LIBRARIES)
+            or f"{os.sep}site-packages{os.sep}" in filename
+            or f"{os.sep}dist-packages{os.sep}" in filename
+        )
+        _user_files[filename] = known
+    return known
+
+
+def user_frame(frame: FrameType | None) -> FrameType | None:
+    """The innermost user frame from `frame` outward, within the running task.
+
+    Workflow code loaded by the sandbox is the user's wherever its file is (an
+    application installed into site-packages); other code by its file."""
+    while frame is not None:
+        code = frame.f_code
+        if code is _TASK_BOUNDARY:
+            return None
+        if "__wdk_sandboxed__" in frame.f_globals or is_user_file(code.co_filename):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _where(frame: FrameType | None) -> tuple[str, str] | None:
+    """(function name, "file:line") of the user frame from `frame` outward, else
+    of the place the running task was created."""
+    found = user_frame(frame)
+    if found is not None:
+        return found.f_code.co_qualname, f"{found.f_code.co_filename}:{found.f_lineno}"
+    return task_origin.get()
+
+
+def task_context(frame: FrameType | None) -> Context | None:
+    """The context for a task created from `frame`, recording where that is;
+    None when it is where the parent task was created (the default copy will do)."""
+    where = _where(frame)
+    if where is None or where is task_origin.get():
+        return None
+    context = contextvars.copy_context()
+    context.run(task_origin.set, where)
+    return context
+
+
+def location(frame: FrameType | None) -> str:
+    """ "file:line" of the user's code that made a call, from `frame` outward."""
+    where = _where(frame)
+    return where[1] if where is not None else "<unknown>"
+
+
+def describe() -> str:
+    """ "checkout() at /app/shop/flows.py:42": the user's code that called the
+    caller; "" when there is none to name."""
+    where = _where(sys._getframe(1))
+    if where is None:
+        return ""
+    name, place = where
+    return f"{name}() at {place}" if name != "<module>" else f"module level at {place}"
+
+
+def refused(what: str, detail: str) -> WorkflowSandboxError:
+    """The sandbox's refusal of `what`, naming the user's line that asked for it:
+    `loop.sock_connect() is not allowed in a workflow (in fetch() at shop/io.py:7): ...`."""
+    where = describe()
+    at = f" (in {where})" if where else ""
+    return WorkflowSandboxError(f"{what} is not allowed in a workflow{at}: {detail}")
+
+
+def located(message: str) -> WorkflowSandboxError:
+    """A sandbox error whose message ends with the user's line that caused it."""
+    where = describe()
+    return WorkflowSandboxError(f"{message} (in {where})" if where else message)
