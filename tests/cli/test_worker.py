@@ -79,7 +79,7 @@ def test_a_store_that_cannot_be_used_is_one_line(tmp_path: Path, case: str) -> N
     else:
         data_dir = tmp_path / "wdk"
         (data_dir / "wdk.sqlite3").mkdir(parents=True)
-        expected = f"wdk: error: cannot read {data_dir / 'wdk.sqlite3'}: Is a directory"
+        expected = f"wdk: error: cannot use {data_dir / 'wdk.sqlite3'}: it is a directory"
     proc = _worker("--data-dir", str(data_dir), cwd=tmp_path)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1

@@ -226,6 +226,8 @@ def connect(data_dir: Path, synchronous: str) -> sqlite3.Connection:
             f"cannot create the wdk data dir {data_dir}: {exc.strerror or exc}"
         ) from exc
     path = data_dir / FILE_NAME
+    if path.is_dir():  # a stat, not an open: see the module docstring
+        raise WorldError(f"cannot use {path}: it is a directory, not a wdk store")
     try:
         conn = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, cached_statements=512
