@@ -687,9 +687,10 @@ def test_random_is_seeded() -> None:
         d.loop.close()
 
 
-def test_loop_overhead_per_step() -> None:
+def test_many_future_cycles_in_one_run() -> None:
+    # Its speed (cycles per second) is measured by bench/loop.py.
     drv = Driver()
-    n = 50_000
+    n = 5_000
     box: list[asyncio.Future[int]] = []
 
     async def wf() -> int:
@@ -700,16 +701,11 @@ def test_loop_overhead_per_step() -> None:
             total += await fut
         return total
 
-    begin = time.perf_counter()
     task = drv.start(wf())
     while not task.done():
         box.pop().set_result(1)
         drv.loop.run_until_quiescent()
-    elapsed = time.perf_counter() - begin
-    assert task.result() == n
-    rate = n / elapsed
-    print(f"\nWorkflowLoop: {rate:,.0f} create_future/set_result/await cycles per second")
-    assert rate > 50_000
+    assert task.result() == n and box == []
     drv.loop.close()
 
 
