@@ -25,10 +25,10 @@ def no_polling(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.modules[type(world).__module__], "QUEUE_POLL_SECONDS", NEVER)
 
 
-async def lease_once_due(world: World, name: str, *, lease_for: float = 30.0) -> Lease:
+async def lease_once_due(world: World, name: str) -> Lease:
     """Lease the queue's single message as soon as it can be leased."""
     deadline = time.monotonic() + DEADLINE
-    while not (leases := await world.lease(Q, owner(name), lease_for=lease_for)):
+    while not (leases := await world.lease(Q, owner(name))):
         assert time.monotonic() < deadline, "the message never became available"
         await world.wait_for_messages(Q, timeout=0.05)
     [lease] = leases
