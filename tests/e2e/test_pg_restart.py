@@ -37,7 +37,9 @@ OUTAGE = 1.0  # seconds the server stays down
 
 async def _ctl(cluster: PrivateCluster, action: str) -> None:
     # Not subprocess.run: the loop keeps running, this process's runtime sees the outage live.
-    proc = await asyncio.create_subprocess_exec(*cluster.ctl(action), stdout=PIPE, stderr=PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *cluster.ctl(action), stdout=PIPE, stderr=PIPE, cwd=cluster.data_dir
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, f"pg_ctl {action}: {(out + err).decode()}\n{cluster.log()}"
 

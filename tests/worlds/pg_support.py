@@ -102,7 +102,8 @@ class PrivateCluster:
         return argv if self.user is None else ["runuser", "-u", self.user, "--", *argv]
 
     def ctl(self, action: str) -> list[str]:
-        """`pg_ctl start|stop` for this cluster (stop is "fast": sessions are cut)."""
+        """`pg_ctl start|stop` for this cluster (stop is "fast": sessions are cut);
+        run it with cwd=data_dir."""
         args = ["-D", str(self.data_dir), "-w", "-t", "60"]
         if action == "start":
             # -k: its own socket folder, so no system folder needs to be writable.
@@ -135,8 +136,8 @@ def _free_port() -> int:
         return port
 
 
-def _run(argv: list[str], what: str, log: str = "") -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+def _run(argv: list[str], what: str, log: str = "", cwd: Path | None = None) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd)
     if proc.returncode != 0:
         raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stdout}{proc.stderr}{log}")
 
@@ -172,9 +173,11 @@ def private_cluster() -> Iterator[PrivateCluster]:
     started = False
     try:
         init = ["-D", str(data_dir), "-U", "postgres", "--auth=trust", "--no-sync"]
-        _run(cluster.command("initdb", *init, "-E", "UTF8", "--no-locale"), "initdb")
+        # Run from its folder: the caller's may be closed to the cluster's owner.
+        initdb = cluster.command("initdb", *init, "-E", "UTF8", "--no-locale")
+        _run(initdb, "initdb", cwd=data_dir)
         started = True  # from here on it may be running, even if start fails
-        _run(cluster.ctl("start"), "pg_ctl start", cluster.log())
+        _run(cluster.ctl("start"), "pg_ctl start", cluster.log(), cwd=data_dir)
         createdb = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "test"]
         _run([str(bin_dir / "createdb"), *createdb], "createdb")
         yield cluster
@@ -182,5 +185,5 @@ def private_cluster() -> Iterator[PrivateCluster]:
         if started:
             # "immediate": the test may have left it stopped, or mid-restart.
             stop = cluster.command("pg_ctl", "-D", str(data_dir), "-m", "immediate", "-w", "stop")
-            subprocess.run(stop, capture_output=True, timeout=120)
+            subprocess.run(stop, capture_output=True, timeout=120, cwd=data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from pg_support import postgres_url, private_cluster, require_postgres
+from pg_support import PrivateCluster, postgres_url, private_cluster, require_postgres
 
 asyncpg = pytest.importorskip("asyncpg")
 
@@ -22,15 +22,22 @@ async def answers(url: str) -> bool:
         await conn.close()
 
 
+def ctl(cluster: PrivateCluster, action: str) -> None:
+    proc = subprocess.run(
+        cluster.ctl(action), capture_output=True, text=True, timeout=120, cwd=cluster.data_dir
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr + cluster.log()
+
+
 async def test_a_private_cluster_stops_and_starts_alone() -> None:
     require_postgres()
     with private_cluster() as cluster:
         assert cluster.url != postgres_url() and cluster.port != 5432
         assert await answers(cluster.url)
-        subprocess.run(cluster.ctl("stop"), check=True, capture_output=True, timeout=120)
+        ctl(cluster, "stop")
         assert not await answers(cluster.url)
         assert await answers(postgres_url())  # the shared server did not go down with it
-        subprocess.run(cluster.ctl("start"), check=True, capture_output=True, timeout=120)
+        ctl(cluster, "start")
         assert await answers(cluster.url)
         data_dir = cluster.data_dir
     assert not data_dir.exists()
