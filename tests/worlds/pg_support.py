@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,7 +120,7 @@ class PrivateCluster:
 
 
 def find_postgres_bin() -> Path | None:
-    """The folder of the installed server's initdb/pg_ctl (newest version first)."""
+    """The folder of the installed server's initdb and pg_ctl (the newest version's)."""
     found = shutil.which("initdb")
     if found:  # often a link from /usr/local/bin: its siblings are where it points
         return Path(found).resolve().parent
@@ -136,10 +136,12 @@ def _free_port() -> int:
         return port
 
 
-def _run(argv: list[str], what: str, log: str = "", cwd: Path | None = None) -> None:
+def _run(
+    argv: list[str], what: str, cwd: Path | None = None, log: Callable[[], str] = str
+) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd)
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stdout}{proc.stderr}{log}")
+        raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stdout}{proc.stderr}{log()}")
 
 
 def _owner_when_root() -> str | None:
@@ -177,7 +179,7 @@ def private_cluster() -> Iterator[PrivateCluster]:
         initdb = cluster.command("initdb", *init, "-E", "UTF8", "--no-locale")
         _run(initdb, "initdb", cwd=data_dir)
         started = True  # from here on it may be running, even if start fails
-        _run(cluster.ctl("start"), "pg_ctl start", cluster.log(), cwd=data_dir)
+        _run(cluster.ctl("start"), "pg_ctl start", cwd=data_dir, log=cluster.log)
         createdb = ["-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "test"]
         _run([str(bin_dir / "createdb"), *createdb], "createdb")
         yield cluster
