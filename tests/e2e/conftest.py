@@ -9,8 +9,10 @@ a fresh runtime (the embedded runtime belongs to the test's event loop).
   helpers' "open the local world on data_dir" opens that schema instead.
 
 Markers: `local_only("why")` (the test opens the SQLite file, ...) and
-`postgres_only` pick one world; `serial` marks a test that disrupts others
-sharing the server (it restarts it).
+`postgres_only` pick one world; `private_postgres` runs the postgres world on
+a cluster of the test's own (`private_cluster` fixture, see
+`pg_support.private_cluster`), for tests that stop or restart the server: the
+shared one must stay up for the tests running beside them.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ worlds = _pg_support()
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "local_only(reason): run on the local world only")
     config.addinivalue_line("markers", "postgres_only: run on the postgres world only")
-    config.addinivalue_line("markers", "serial: disrupts other tests using the same server")
+    config.addinivalue_line(
+        "markers", "private_postgres: postgres on a cluster of the test's own (it stops it)"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -90,7 +94,10 @@ def e2e_world(
         yield name
         config.reset()
         return
-    url = worlds.require_postgres()
+    if request.node.get_closest_marker("private_postgres"):
+        url = request.getfixturevalue("private_cluster").url
+    else:
+        url = worlds.require_postgres()
     schema = worlds.unique_schema()
     monkeypatch.setenv("WDK_WORLD", "postgres")
     monkeypatch.setenv("WDK_POSTGRES_URL", url)
@@ -103,6 +110,13 @@ def e2e_world(
     finally:
         config.reset()
         _in_thread(worlds.drop_schema(url, schema))
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[Any]:
+    """A PostgreSQL cluster of this test's own (skipped, saying why, without initdb)."""
+    with worlds.private_cluster() as cluster:
+        yield cluster
 
 
 def _schema_world(_name: str | None = None, **_options: Any) -> World:

@@ -31,15 +31,15 @@ async def test_cancel_reaches_a_step_running_in_a_worker(
                 await asyncio.sleep(0.05)
             else:
                 pytest.fail("the step never started in the worker")
-            t0 = time.monotonic()
             await run.cancel()
             with pytest.raises(WorkflowCancelled):
                 await run.result(timeout=10)
-            for _ in range(100):  # the worker notices within its check interval
-                if "cancelled in" in ledger.read_text():
-                    break
+            # The worker notices within its check interval (1 s), long before
+            # the step's 60 s would end it; the deadline only bounds a hang.
+            deadline = time.monotonic() + 20
+            while "cancelled in" not in ledger.read_text():
+                assert time.monotonic() < deadline, "the worker never cancelled the step"
                 await asyncio.sleep(0.05)
             assert f"cancelled in {worker.pid}" in ledger.read_text()
-            assert time.monotonic() - t0 < 5
     finally:
         await rt.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -118,11 +117,9 @@ async def test_cancel_running_step() -> None:
         if any(e.type == "step_started" for e in await run.events()):
             break
         await asyncio.sleep(0.02)
-    t0 = time.monotonic()
     await run.cancel()
     with pytest.raises(WorkflowCancelled):
-        await run.result(timeout=5)
-    assert time.monotonic() - t0 < 5
+        await run.result(timeout=5)  # the step would take 30 s
 
 
 async def test_step_timeout_fails_attempt() -> None:

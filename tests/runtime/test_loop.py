@@ -50,6 +50,19 @@ class Driver:
         self.loop.run_until_quiescent()
 
 
+@pytest.fixture(autouse=True)
+def _collect_only_this_tests_garbage() -> Iterator[None]:
+    """The gc.collect() calls here look for garbage the test itself made (a
+    task destroyed while pending, an exception never retrieved). Everything
+    older is frozen meanwhile: after other tests a process holds millions of
+    objects (compiler caches), and a full collection of them costs seconds."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 @pytest.fixture
 def drv() -> Iterator[Driver]:
     d = Driver()
@@ -687,9 +700,10 @@ def test_random_is_seeded() -> None:
         d.loop.close()
 
 
-def test_loop_overhead_per_step() -> None:
+def test_many_future_cycles_in_one_run() -> None:
+    # Its speed (cycles per second) is measured by bench/loop.py.
     drv = Driver()
-    n = 50_000
+    n = 5_000
     box: list[asyncio.Future[int]] = []
 
     async def wf() -> int:
@@ -700,16 +714,11 @@ def test_loop_overhead_per_step() -> None:
             total += await fut
         return total
 
-    begin = time.perf_counter()
     task = drv.start(wf())
     while not task.done():
         box.pop().set_result(1)
         drv.loop.run_until_quiescent()
-    elapsed = time.perf_counter() - begin
-    assert task.result() == n
-    rate = n / elapsed
-    print(f"\nWorkflowLoop: {rate:,.0f} create_future/set_result/await cycles per second")
-    assert rate > 50_000
+    assert task.result() == n and box == []
     drv.loop.close()
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from web_support import Runs
 
 from wdk.web import create_app
+from wdk.worlds import Lease
 
 
 @pytest.fixture
@@ -123,19 +124,30 @@ async def test_read_only_surface(client: TestClient[object, object]) -> None:
     assert (await client.post("/api/hooks/tok", json={"payload": 1})).status == 404
 
 
-async def test_the_app_never_advances_runs() -> None:
+async def test_the_app_never_advances_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Served alone, the app opens a client-only runtime: a run started in
     its loop stays pending (a worker would advance it)."""
     import web_flows
 
     from wdk.api import start
     from wdk.runtime.runtime import shutdown_runtime
+    from wdk.worlds.local import LocalWorld
 
+    # Advancing a run starts with leasing it; a consumer leases as soon as it
+    # starts, so by the time the list below is served it would have tried.
+    leased: list[str] = []
+    real_lease = LocalWorld.lease
+
+    async def spy(self: LocalWorld, queue: str, owner: str, **kw: Any) -> list[Lease]:
+        leased.append(queue)
+        return await real_lease(self, queue, owner, **kw)
+
+    monkeypatch.setattr(LocalWorld, "lease", spy)
     try:
         async with TestClient(TestServer(create_app(), host="127.0.0.1")) as client:
             run = await start(web_flows.checkout, "B-1")
-            await asyncio.sleep(0.3)
             listed = await (await client.get("/api/runs")).json()
             assert [(r["id"], r["status"]) for r in listed["runs"]] == [(run.id, "pending")]
+            assert leased == []
     finally:
         await shutdown_runtime()

@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
+import pytest
 from world_support import owner
 
-from wdk.worlds import World
+from wdk.worlds import Lease, World
 
 Q = "flows"
+# A deadline for what must happen promptly: generous, since a loaded machine
+# is slow; a test that would otherwise hang fails here instead.
+DEADLINE = 20.0
+NEVER = 3600.0  # a timeout or poll interval that no passing test reaches
+
+
+@pytest.fixture
+def no_polling(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a wake-up (an enqueue, a NOTIFY) or a message falling due ends a
+    wait: the world's poll interval is an hour."""
+    monkeypatch.setattr(sys.modules[type(world).__module__], "QUEUE_POLL_SECONDS", NEVER)
+
+
+async def lease_once_due(world: World, name: str) -> Lease:
+    """Lease the queue's single message as soon as it can be leased."""
+    deadline = time.monotonic() + DEADLINE
+    while not (leases := await world.lease(Q, owner(name))):
+        assert time.monotonic() < deadline, "the message never became available"
+        await world.wait_for_messages(Q, timeout=0.05)
+    [lease] = leases
+    return lease
 
 
 async def test_enqueue_then_lease_once(world: World) -> None:
@@ -52,14 +75,20 @@ async def test_queues_are_separate(world: World) -> None:
 
 
 async def test_lease_takes_the_earliest_first_up_to_limit(world: World) -> None:
-    await world.enqueue(Q, "third", delay=0.006)
-    await world.enqueue(Q, "first", delay=0)
-    await world.enqueue(Q, "second", delay=0.003)
-    await asyncio.sleep(0.02)
+    # Created in the reverse of their availability order: a queue that leased
+    # by insertion order would hand out "third" first. Availability is set by
+    # merging (the earlier time wins) from an hour away to now, one after the
+    # other, so the order does not depend on how fast the calls run.
+    for key in ("third", "second", "first"):
+        await world.enqueue(Q, key, delay=NEVER)
+    for key in ("first", "second", "third"):
+        await world.enqueue(Q, key, delay=0)
     [one] = await world.lease(Q, owner(), limit=1)
     assert one.key == "first"
+    [two] = await world.lease(Q, owner(), limit=1)
+    assert two.key == "second"
     rest = await world.lease(Q, owner(), limit=5)
-    assert sorted(x.key for x in rest) == ["second", "third"]
+    assert [x.key for x in rest] == ["third"]
 
 
 async def test_ack_deletes(world: World) -> None:
@@ -98,8 +127,7 @@ async def test_enqueue_while_leased_survives_the_ack(world: World) -> None:
 async def test_expired_lease_returns_and_the_stale_ack_is_ignored(world: World) -> None:
     await world.enqueue(Q, "k")
     [first] = await world.lease(Q, owner("a"), lease_for=0.05)
-    await asyncio.sleep(0.08)
-    [second] = await world.lease(Q, owner("b"), lease_for=30)
+    second = await lease_once_due(world, "b")  # once a's lease expired
     assert second.key == "k" and second.attempts == 2
     await world.ack(first)  # lost lease: must not delete b's message
     await world.extend([first], lease_for=0)  # nor shorten b's lease
@@ -110,40 +138,38 @@ async def test_expired_lease_returns_and_the_stale_ack_is_ignored(world: World) 
 
 async def test_extend_keeps_the_lease(world: World) -> None:
     await world.enqueue(Q, "k")
-    [lease] = await world.lease(Q, owner("a"), lease_for=0.05)
+    # Expired the moment it is taken: without the extend, b would lease it.
+    [lease] = await world.lease(Q, owner("a"), lease_for=0)
     await world.extend([lease], lease_for=30)
-    await asyncio.sleep(0.08)
     assert await world.lease(Q, owner("b")) == []
     at = await world.next_available_at(Q)
     assert at is not None and at > time.time() + 25
 
 
-async def test_wait_for_messages_wakes_on_enqueue(world: World) -> None:
+async def test_wait_for_messages_wakes_on_enqueue(world: World, no_polling: None) -> None:
     async def later() -> None:
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # usually after the wait began; either order must work
         await world.enqueue(Q, "k")
 
     task = asyncio.create_task(later())
-    started = time.monotonic()
-    await world.wait_for_messages(Q, timeout=5)
-    assert time.monotonic() - started < 1
+    await asyncio.wait_for(world.wait_for_messages(Q, timeout=NEVER), DEADLINE)
     await task
     assert len(await world.lease(Q, owner())) == 1
 
 
-async def test_wait_for_messages_times_out_and_sees_due_messages(world: World) -> None:
+async def test_wait_for_messages_times_out_and_sees_due_messages(
+    world: World, no_polling: None
+) -> None:
     started = time.monotonic()
-    await world.wait_for_messages(Q, timeout=0.15)
-    assert 0.14 <= time.monotonic() - started < 1
+    await asyncio.wait_for(world.wait_for_messages(Q, timeout=0.15), DEADLINE)
+    assert time.monotonic() - started >= 0.14  # an empty queue waits out the timeout
     await world.enqueue(Q, "soon", delay=0.1)
-    started = time.monotonic()
-    await world.wait_for_messages(Q, timeout=5)
-    assert time.monotonic() - started < 1.5
+    # No enqueue and no poll wakes this wait: only "soon" falling due.
+    await asyncio.wait_for(world.wait_for_messages(Q, timeout=NEVER), DEADLINE)
     assert [x.key for x in await world.lease(Q, owner())] == ["soon"]
     await world.enqueue(Q, "now")
-    started = time.monotonic()
-    await world.wait_for_messages(Q, timeout=5)
-    assert time.monotonic() - started < 0.5
+    await asyncio.wait_for(world.wait_for_messages(Q, timeout=NEVER), DEADLINE)
+    assert [x.key for x in await world.lease(Q, owner())] == ["now"]
 
 
 async def test_only_if_absent_leaves_an_existing_message_alone(world: World) -> None:
