@@ -119,12 +119,13 @@ async def crash_after_writing() -> str:
     "use step"
     from flows.crashy import crash_once
 
-    attempt = get_step_metadata().attempt
+    # A crash is not a failure: the resumed execution is attempt 1 again, recovery 1.
+    first = get_step_metadata().recovery == 0
     out = get_writable()
-    for word in ATTEMPT_1 if attempt == 1 else ATTEMPT_2:
+    for word in ATTEMPT_1 if first else ATTEMPT_2:
         await out.write(word)
     await out.flush()
-    if attempt == 1:
+    if first:
         crash_once()  # SIGKILL: this attempt's chunks are committed, its result never is
     await out.close()
     return "shipped"
