@@ -14,10 +14,12 @@ between generated code and the runtime:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from wdk.errors import WorkflowCalledDirectly
+from wdk.runtime import methods
 
 __all__ = ["WorkflowCalledDirectly", "register", "set_step_caller", "step_call"]
 
@@ -86,3 +88,9 @@ def register(
     namespace["__wdk_mode__"] = mode
     namespace["__wdk_workflows__"] = dict(workflows)
     namespace["__wdk_steps__"] = dict(steps)
+    if mode == "workflow":
+        # The sandbox shares the real module's classes: their method steps
+        # must record a step when workflow code calls them.
+        real = sys.modules.get(str(namespace.get("__name__")))
+        if real is not None and real.__dict__ is not namespace:
+            methods.install(real, steps)

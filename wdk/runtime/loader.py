@@ -8,6 +8,7 @@ No build step and no import hook are needed: ids map to files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -16,11 +17,15 @@ import os
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from wdk.compiler import analyze_source, compile_source, has_directive, module_name_for_path
 from wdk.errors import WdkError
+from wdk.runtime import methods
 from wdk.runtime.sandbox import Sandbox
+
+BUILD_MANIFEST = "manifest.json"  # what marks the output folder of `wdk build`
 
 
 class WorkflowNotFound(WdkError, LookupError):
@@ -35,6 +40,23 @@ def split_id(fn_id: str) -> tuple[str, str, str]:
             f"{fn_id!r} is not a wdk id (expected 'workflow//<module>//<qualname>' or 'step//...')"
         )
     return parts[0], parts[1], parts[2]
+
+
+def built_workflow_file(path: str) -> str | None:
+    """For a module imported from the client or step tree of `wdk build`, the
+    workflow-mode file the build wrote for it; None for ordinary source."""
+    return _built_workflow_file(os.path.abspath(path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _built_workflow_file(path: str) -> str | None:
+    parts = Path(path).parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] in ("client", "step"):
+            root = Path(*parts[:i])
+            if (root / BUILD_MANIFEST).is_file():
+                return str(root / "workflow" / Path(*parts[i + 1 :]))
+    return None
 
 
 def _read(path: str) -> str:
@@ -74,6 +96,15 @@ class Loader:
     def workflow_source(self, module: str) -> tuple[str, str]:
         """(workflow-mode source, filename) of a user module."""
         path = self.module_path(module)
+        built = built_workflow_file(path)
+        if built is not None:
+            try:
+                return _read(built), built
+            except (OSError, UnicodeDecodeError) as exc:
+                raise WorkflowNotFound(
+                    f"{path} comes from a `wdk build` tree, but its workflow-mode file {built} "
+                    f"cannot be read ({exc}): rebuild"
+                ) from exc
         try:
             source = _read(path)
         except (OSError, UnicodeDecodeError) as exc:
@@ -94,6 +125,9 @@ class Loader:
             return None
         if not has_directive(source):
             return None
+        # The real module first, as for a workflow's own module: the sandbox
+        # shares its classes (and their method steps dispatch).
+        self.real_module(module)
         return self.workflow_source(module)
 
     # --- workflows -------------------------------------------------------------------
@@ -165,7 +199,7 @@ class Loader:
         obj = _lookup(namespace, qualname, bind=True)
         if obj is None:
             raise WorkflowNotFound(f"no step {qualname!r} in module {module!r} (id {step_id})")
-        return obj  # type: ignore[no-any-return]
+        return methods.original(obj)  # type: ignore[no-any-return]
 
 
 def _lookup(namespace: dict[str, Any], qualname: str, bind: bool = False) -> Any:

@@ -1,0 +1,92 @@
+"""Every function shape the runtime supports, for tests/e2e/test_shapes.py.
+
+Run three ways by the test: imported plainly, under `wdk.install_import_hook()`,
+and from the client tree of `wdk build`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from wdk import get_step_metadata
+
+# --- methods as steps ---------------------------------------------------------
+
+
+@dataclass
+class Cart:
+    items: list[int]
+
+    async def total(self, tax: int = 0) -> int:
+        "use step"
+        return sum(self.items) + tax + get_step_metadata().attempt - 1
+
+    def count(self) -> int:
+        "use step"
+        return len(self.items) + get_step_metadata().attempt - 1
+
+
+class Point(msgspec.Struct):
+    x: int
+    y: int
+
+    async def norm1(self) -> int:
+        "use step"
+        get_step_metadata()
+        return abs(self.x) + abs(self.y)
+
+
+class Opaque:
+    """Neither a dataclass, a Struct nor a registered class: cannot be a step's `self`."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    async def show(self) -> int:
+        "use step"
+        return self.n
+
+
+class Billing:
+    RATE = 3
+
+    @staticmethod
+    async def fee(x: int) -> int:
+        "use step"
+        get_step_metadata()
+        return x + 1
+
+    @classmethod
+    async def rate(cls, x: int, *, extra: int = 0) -> str:
+        "use step"
+        return f"{cls.__name__}:{x * cls.RATE + extra}:{get_step_metadata().step_id}"
+
+    @staticmethod
+    async def flaky(key: str) -> int:
+        "use step"
+        attempt = get_step_metadata().attempt
+        if attempt < 2:
+            raise ConnectionError(f"{key}: attempt {attempt} failed")
+        return attempt
+
+
+Billing.flaky.retry_delay = 0.01  # type: ignore[attr-defined]
+
+
+async def methods(x: int) -> list[object]:
+    "use workflow"
+    return [
+        await Billing.fee(x),
+        await Billing.rate(x, extra=1),
+        await Cart([1, 2]).total(x),
+        await Cart([4, 5, 6]).count(),
+        await Point(-2, 3).norm1(),
+        await Billing.flaky("k"),
+    ]
+
+
+async def opaque_self() -> int:
+    "use workflow"
+    return await Opaque(1).show()

@@ -1,0 +1,119 @@
+"""Child side of tests/e2e/test_shapes.py: run every scenario of flows.shapes
+in one mode and print one JSON object {scenario: outcome}.
+
+    python shapes_child.py --mode plain|hook|build [--build-dir D] [--data-dir D]
+
+- plain: `flows.shapes` imported as it is (the runtime compiles it itself);
+- hook: `wdk.install_import_hook()` first, so the module is client-compiled;
+- build: the module comes from the client tree of `wdk build` (`--build-dir`),
+  with the test folder itself off `sys.path`.
+
+An outcome is {"result": ..., "steps": [step ids in order]} or
+{"error": "<type>: <message>"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+HERE = str(Path(__file__).resolve().parent)
+TIMEOUT = 20.0
+
+Scenario = Callable[[ModuleType], Awaitable[Any]]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(fn: Scenario) -> Scenario:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+async def _outcome(run: Any) -> dict[str, Any]:
+    try:
+        result = await run.result(timeout=TIMEOUT)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    events = await run.events()
+    steps = [e.payload["step_id"] for e in events if e.type == "step_created"]
+    return {"result": result, "steps": steps}
+
+
+async def _started(fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    from wdk.api import start
+
+    try:
+        run = await start(fn, *args, **kwargs)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return await _outcome(run)
+
+
+# --- scenarios ------------------------------------------------------------------
+
+
+@scenario
+async def methods(m: ModuleType) -> Any:
+    return await _started(m.methods, 5)
+
+
+@scenario
+async def opaque_self(m: ModuleType) -> Any:
+    return await _started(m.opaque_self)
+
+
+@scenario
+async def direct_calls(m: ModuleType) -> Any:
+    """Outside a workflow, methods marked "use step" are plain methods."""
+    try:
+        await m.Billing.fee(1)
+    except RuntimeError as exc:  # get_step_metadata() outside a step
+        return {"result": str(exc)}
+    return {"result": "no error"}
+
+
+# --- main -------------------------------------------------------------------------
+
+
+async def _main(args: argparse.Namespace) -> None:
+    if args.mode == "hook":
+        import wdk
+
+        wdk.install_import_hook()
+    elif args.mode == "build":
+        sys.path[:] = [args.build_dir, *(p for p in sys.path if os.path.abspath(p or ".") != HERE)]
+    from wdk.api import configure
+
+    if args.data_dir:
+        configure(data_dir=args.data_dir)
+    import flows.shapes as m
+
+    out: dict[str, Any] = {"__file__": m.__file__, "__mode__": getattr(m, "__wdk_mode__", None)}
+    names = args.only.split(",") if args.only else list(SCENARIOS)
+    for name in names:
+        try:
+            out[name] = await SCENARIOS[name](m)
+        except Exception:
+            out[name] = {"crash": traceback.format_exc()}
+    print(json.dumps(out), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=("plain", "hook", "build"), required=True)
+    parser.add_argument("--build-dir", default=None, help="the client tree of `wdk build`")
+    parser.add_argument("--data-dir", default=None, help="the local world's folder")
+    parser.add_argument("--only", default=None, help="comma-separated scenario names")
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

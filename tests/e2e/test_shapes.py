@@ -1,0 +1,114 @@
+"""Every function shape, three ways: imported plainly, under the import hook,
+and from the client tree of `wdk build` -- on both worlds.
+
+Each (mode, world) runs tests/e2e/shapes_child.py once, in a fresh process
+(the import hook and a build tree are process-wide), which starts every
+scenario of flows/shapes.py and prints the outcomes; each test below checks
+one shape in those outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wdk.compiler.build import build
+
+HERE = Path(__file__).resolve().parent
+MODES = ("plain", "hook", "build")
+CHILD_TIMEOUT = 120
+
+_outcomes: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`wdk build` of the test flows; the child imports from its client tree."""
+    out = tmp_path_factory.mktemp("shapes-build")
+    result = build([str(HERE / "flows")], out, root=HERE, workers=1)
+    assert result.ok, [d.format() for d in result.diagnostics]
+    assert (out / "client" / "flows" / "shapes.py").is_file()
+    return out
+
+
+@pytest.fixture(params=MODES)
+def outcomes(
+    request: pytest.FixtureRequest,
+    e2e_world: str,
+    data_dir: Path,
+    subprocess_env: dict[str, str],
+    build_dir: Path,
+) -> dict[str, Any]:
+    """The child's outcomes for this mode and world (one child per pair)."""
+    mode: str = request.param
+    key = (mode, e2e_world)
+    if key not in _outcomes:
+        cmd = [sys.executable, str(HERE / "shapes_child.py"), "--mode", mode]
+        cmd += ["--build-dir", str(build_dir / "client")]
+        if e2e_world == "local":
+            cmd += ["--data-dir", str(data_dir)]
+        env = {**subprocess_env, "PYTHONDONTWRITEBYTECODE": "1"}
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.strip().splitlines()
+        assert lines, proc.stderr
+        out: dict[str, Any] = json.loads(lines[-1])
+        out["__stderr__"] = proc.stderr
+        _outcomes[key] = out
+    out = _outcomes[key]
+    if mode == "build":
+        assert out["__file__"].startswith(str(build_dir)), out["__file__"]
+    if mode in ("hook", "build"):
+        assert out["__mode__"] == "client"
+    else:
+        assert out["__mode__"] is None
+    return out
+
+
+def ok(outcomes: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = outcomes[name]
+    assert "crash" not in found, found["crash"]
+    assert "error" not in found, f"{name}: {found['error']}\n{outcomes['__stderr__'][-3000:]}"
+    return found
+
+
+# --- 1. methods marked "use step" ----------------------------------------------
+
+
+def test_methods_are_durable_steps(outcomes: dict[str, Any]) -> None:
+    got = ok(outcomes, "methods")
+    assert got["result"] == [
+        6,
+        "Billing:16:step//flows.shapes//Billing.rate",
+        8,
+        3,
+        5,
+        2,  # retried once: a step, with a step's retries
+    ]
+    assert got["steps"] == [
+        "step//flows.shapes//Billing.fee",
+        "step//flows.shapes//Billing.rate",
+        "step//flows.shapes//Cart.total",
+        "step//flows.shapes//Cart.count",
+        "step//flows.shapes//Point.norm1",
+        "step//flows.shapes//Billing.flaky",
+    ]
+
+
+def test_unserializable_self_is_a_serialization_error(outcomes: dict[str, Any]) -> None:
+    got = outcomes["opaque_self"]
+    assert "error" in got, got
+    assert got["error"].startswith("WorkflowFailed")
+    assert "SerializationError" in got["error"]
+    assert "Opaque.show" in got["error"] and "self" in got["error"]
+
+
+def test_method_steps_stay_plain_methods_outside_workflows(outcomes: dict[str, Any]) -> None:
+    assert ok(outcomes, "direct_calls")["result"] == (
+        "get_step_metadata() can only be called while a step is running"
+    )
