@@ -80,6 +80,21 @@ async def direct_calls(m: ModuleType) -> Any:
     return {"result": "no error"}
 
 
+@scenario
+async def static_workflow(m: ModuleType) -> Any:
+    return await _started(m.Flows.static_flow, 2)
+
+
+@scenario
+async def class_workflow(m: ModuleType) -> Any:
+    return await _started(m.Flows.class_flow, 2)
+
+
+@scenario
+async def class_workflow_by_id(m: ModuleType) -> Any:
+    return await _started("workflow//flows.shapes//Flows.class_flow", 4)
+
+
 # --- main -------------------------------------------------------------------------
 
 

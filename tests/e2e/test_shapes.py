@@ -112,3 +112,19 @@ def test_method_steps_stay_plain_methods_outside_workflows(outcomes: dict[str, A
     assert ok(outcomes, "direct_calls")["result"] == (
         "get_step_metadata() can only be called while a step is running"
     )
+
+
+# --- 2. workflows held by a class ------------------------------------------------
+
+
+def test_static_method_workflow(outcomes: dict[str, Any]) -> None:
+    got = ok(outcomes, "static_workflow")
+    assert got["result"] == [3, "flows-2"]
+    assert got["steps"] == ["step//flows.shapes//Billing.fee", "step//flows.shapes//Flows.label"]
+
+
+def test_class_method_workflow(outcomes: dict[str, Any]) -> None:
+    got = ok(outcomes, "class_workflow")
+    assert got["result"] == ["Flows", "flows-2", "Billing:6:step//flows.shapes//Billing.rate"]
+    assert got["steps"] == ["step//flows.shapes//Flows.label", "step//flows.shapes//Billing.rate"]
+    assert ok(outcomes, "class_workflow_by_id")["result"][1] == "flows-4"

@@ -7,6 +7,9 @@ between generated code and the runtime:
 * client and step mode replace a workflow's first body statement line with
   `"use workflow"; raise __wdk__.WorkflowCalledDirectly("workflow//mod//qual")`
   (the rest of the body stays as dead code, which keeps every line number)
+* in workflow mode, `register` also keeps the module's workflow functions
+  (`__wdk_functions__`, raw class attributes for methods) and makes the
+  real module's method steps dispatch (wdk.runtime.methods)
 * workflow mode replaces a step's first body statement line with
   `"use step"; return await __wdk__.step_call(ID, (positional...), {keyword...}[, {captured...}])`
   (`return __wdk__.step_call(...)` for a plain `def` step).
@@ -89,6 +92,13 @@ def register(
     namespace["__wdk_workflows__"] = dict(workflows)
     namespace["__wdk_steps__"] = dict(steps)
     if mode == "workflow":
+        # Kept before the sandbox swaps its classes for the real module's:
+        # a workflow held by a class must run as the sandbox compiled it.
+        namespace["__wdk_functions__"] = {
+            qualname: found[1]
+            for qualname in workflows
+            if (found := _resolve(namespace, qualname)) is not None
+        }
         # The sandbox shares the real module's classes: their method steps
         # must record a step when workflow code calls them.
         real = sys.modules.get(str(namespace.get("__name__")))

@@ -165,10 +165,14 @@ class Loader:
         # dataclasses with string annotations need it to resolve them).
         self.real_module(module)
         namespace = self.sandbox.load(module, code, path)
-        obj = _lookup(namespace, qualname)
-        if obj is None or workflow_id not in namespace.get("__wdk_workflows__", {}).values():
+        raw = namespace.get("__wdk_functions__", {}).get(qualname)
+        if raw is None or workflow_id not in namespace.get("__wdk_workflows__", {}).values():
             raise WorkflowNotFound(f"no workflow {qualname!r} in {path} (id {workflow_id})")
-        return obj  # type: ignore[no-any-return]
+        if isinstance(raw, classmethod):
+            # Bound to the class the sandbox shares with the real module.
+            owner = _lookup(namespace, qualname.rpartition(".")[0])
+            return types.MethodType(raw.__func__, owner)
+        return raw.__func__ if isinstance(raw, staticmethod) else raw  # type: ignore[no-any-return]
 
     # --- steps -----------------------------------------------------------------------
 

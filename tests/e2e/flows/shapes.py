@@ -90,3 +90,25 @@ async def methods(x: int) -> list[object]:
 async def opaque_self() -> int:
     "use workflow"
     return await Opaque(1).show()
+
+
+# --- workflows held by a class --------------------------------------------------
+
+
+class Flows:
+    PREFIX = "flows"
+
+    @staticmethod
+    async def static_flow(x: int) -> list[object]:
+        "use workflow"
+        return [await Billing.fee(x), await Flows.label(x)]
+
+    @classmethod
+    async def class_flow(cls, x: int) -> list[object]:
+        "use workflow"
+        return [cls.__name__, await cls.label(x), await Billing.rate(x)]
+
+    @classmethod
+    async def label(cls, x: int) -> str:
+        "use step"
+        return f"{cls.PREFIX}-{x}"
