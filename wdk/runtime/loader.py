@@ -172,7 +172,7 @@ class Loader:
             # Bound to the class the sandbox shares with the real module.
             owner = _lookup(namespace, qualname.rpartition(".")[0])
             return types.MethodType(raw.__func__, owner)
-        return raw.__func__ if isinstance(raw, staticmethod) else raw  # type: ignore[no-any-return]
+        return raw.__func__ if isinstance(raw, staticmethod) else raw
 
     # --- steps -----------------------------------------------------------------------
 
