@@ -95,6 +95,16 @@ async def class_workflow_by_id(m: ModuleType) -> Any:
     return await _started("workflow//flows.shapes//Flows.class_flow", 4)
 
 
+@scenario
+async def nested_steps(m: ModuleType) -> Any:
+    return await _started(m.closure_flow, 2)
+
+
+@scenario
+async def nested_in_class_workflow(m: ModuleType) -> Any:
+    return await _started(m.Nested.flow, 5)
+
+
 # --- main -------------------------------------------------------------------------
 
 

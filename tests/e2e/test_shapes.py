@@ -128,3 +128,19 @@ def test_class_method_workflow(outcomes: dict[str, Any]) -> None:
     assert got["result"] == ["Flows", "flows-2", "Billing:6:step//flows.shapes//Billing.rate"]
     assert got["steps"] == ["step//flows.shapes//Flows.label", "step//flows.shapes//Billing.rate"]
     assert ok(outcomes, "class_workflow_by_id")["result"][1] == "flows-4"
+
+
+# --- 3. steps nested in a workflow ------------------------------------------------
+
+
+def test_nested_steps_carry_their_captured_locals(outcomes: dict[str, Any]) -> None:
+    got = ok(outcomes, "nested_steps")
+    assert got["result"] == [23, 1007, "hey!!"]
+    calc = "step//flows.shapes//closure_flow.<locals>.calc"
+    assert got["steps"] == [calc, calc, "step//flows.shapes//closure_flow.<locals>.shout"]
+
+
+def test_nested_step_in_a_class_workflow(outcomes: dict[str, Any]) -> None:
+    got = ok(outcomes, "nested_in_class_workflow")
+    assert got["result"] == 12
+    assert got["steps"] == ["step//flows.shapes//Nested.flow.<locals>.add"]

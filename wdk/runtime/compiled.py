@@ -4,9 +4,10 @@ between generated code and the runtime:
 
 * every compiled module ends with one added line
   `import wdk.runtime.compiled as __wdk__; __wdk__.register(globals(), MODE, {qualname: workflow_id}, {qualname: step_id})`
-* client and step mode replace a workflow's first body statement line with
-  `"use workflow"; raise __wdk__.WorkflowCalledDirectly("workflow//mod//qual")`
-  (the rest of the body stays as dead code, which keeps every line number)
+* client and step mode put on a workflow's first body statement line
+  `"use workflow"; __wdk__.workflow_called_directly("workflow//mod//qual")`
+  (the rest of the body stays, never reached: every line keeps its number,
+  and the code objects of steps nested in the workflow stay in its code)
 * in workflow mode, `register` also keeps the module's workflow functions
   (`__wdk_functions__`, raw class attributes for methods) and makes the
   real module's method steps dispatch (wdk.runtime.methods)
@@ -19,12 +20,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from wdk.errors import WorkflowCalledDirectly
 from wdk.runtime import methods
 
-__all__ = ["WorkflowCalledDirectly", "register", "set_step_caller", "step_call"]
+__all__ = [
+    "WorkflowCalledDirectly",
+    "register",
+    "set_step_caller",
+    "step_call",
+    "workflow_called_directly",
+]
 
 StepCaller = Callable[[str, tuple[Any, ...], dict[str, Any], dict[str, Any] | None], Awaitable[Any]]
 
@@ -36,6 +43,11 @@ def set_step_caller(caller: StepCaller) -> None:
     durable step (the runtime finds the current run through the running loop)."""
     global _step_caller
     _step_caller = caller
+
+
+def workflow_called_directly(workflow_id: str) -> NoReturn:
+    """What a workflow's body does outside the runtime (client and step mode)."""
+    raise WorkflowCalledDirectly(workflow_id)
 
 
 def step_call(

@@ -112,3 +112,38 @@ class Flows:
     async def label(cls, x: int) -> str:
         "use step"
         return f"{cls.PREFIX}-{x}"
+
+
+# --- steps nested in a workflow ---------------------------------------------------
+
+
+async def closure_flow(x: int) -> list[object]:
+    "use workflow"
+    base = x * 10
+    names = {"a": 1}
+
+    async def calc(z: int, scale: int = 2) -> int:
+        "use step"
+        get_step_metadata()
+        return base + z * scale + names["a"]
+
+    def shout(word: str) -> str:
+        "use step"
+        return f"{word}{'!' * x}"
+
+    first = await calc(1)
+    base = 1000  # a captured local is read when the step is called
+    return [first, await calc(2, scale=3), await shout("hey")]
+
+
+class Nested:
+    @staticmethod
+    async def flow(x: int) -> int:
+        "use workflow"
+        offset = 7
+
+        async def add(y: int) -> int:
+            "use step"
+            return y + offset
+
+        return await add(x)
