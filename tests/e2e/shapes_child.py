@@ -105,6 +105,32 @@ async def nested_in_class_workflow(m: ModuleType) -> Any:
     return await _started(m.Nested.flow, 5)
 
 
+@scenario
+async def registered_type(m: ModuleType) -> Any:
+    out = await _started(m.money_flow, m.Money(150, "EUR"))
+    if "result" in out:
+        twice, same_class, paid = out["result"]
+        out["result"] = [[twice.cents, twice.currency], type(twice) is m.Money, same_class, paid]
+    return out
+
+
+@scenario
+async def register_type_rules(m: ModuleType) -> Any:
+    """The same class again under its name: nothing happens; another class: refused."""
+    from wdk.runtime.serde import register_type
+
+    register_type(m.Money, lambda x: [x.cents, x.currency], lambda v: m.Money(*v), name="reg:Money")
+
+    class Other:
+        pass
+
+    try:
+        register_type(Other, lambda x: 0, lambda v: Other(), name="reg:Money")
+    except ValueError as exc:
+        return {"result": str(exc)}
+    return {"result": "accepted"}
+
+
 # --- main -------------------------------------------------------------------------
 
 

@@ -144,3 +144,19 @@ def test_nested_step_in_a_class_workflow(outcomes: dict[str, Any]) -> None:
     got = ok(outcomes, "nested_in_class_workflow")
     assert got["result"] == 12
     assert got["steps"] == ["step//flows.shapes//Nested.flow.<locals>.add"]
+
+
+# --- 4. register_type() at module level ---------------------------------------------
+
+
+def test_module_level_register_type_in_a_workflow_module(outcomes: dict[str, Any]) -> None:
+    got = ok(outcomes, "registered_type")
+    assert got["result"] == [[300, "EUR"], True, True, "paid 300"]
+    assert got["steps"] == ["step//flows.shapes//Money.doubled", "step//flows.shapes//pay"]
+
+
+def test_register_type_same_class_again_is_a_no_op_another_is_refused(
+    outcomes: dict[str, Any],
+) -> None:
+    message = ok(outcomes, "register_type_rules")["result"]
+    assert "'reg:Money' is already registered for flows.shapes.Money" in message

@@ -310,7 +310,10 @@ def register_type(
     """Make instances of `cls` (exactly, not subclasses) serializable:
     `encode(obj)` returns any serializable value, `decode(that)` rebuilds obj.
     `name` (default "module:QualName") is what the log stores; a module-level
-    call is re-run on decode by importing that module.
+    call is re-run on decode by importing that module. Registering the same
+    class under the same name again does nothing (so does the workflow
+    sandbox's run of the module, whose class statement makes a copy); another
+    class under a taken name is a ValueError.
 
     >>> register_type(Money, lambda m: [m.cents, m.currency], lambda v: Money(*v))
     """
@@ -319,13 +322,28 @@ def register_type(
     key = name or f"{cls.__module__}:{cls.__qualname__}"
     other = _BY_NAME.get(key)
     if other is not None and other[0] is not cls:
+        if _is_copy_of(cls, other[0]):
+            return  # the module ran again (the workflow sandbox runs it): keep the original
         raise ValueError(f"serde name {key!r} is already registered for {_type_name(other[0])}")
     old = _REGISTERED.get(cls)
+    if old is not None and old[0] == key:
+        return  # the same class under the same name: already done
     if old is not None:
         _BY_NAME.pop(old[0], None)
     _REGISTERED[cls] = (key, encode)
     _BY_NAME[key] = (cls, decode)
     _CLASS_ENC.pop(cls, None)  # drop a cached kind-based encoder
+
+
+def _is_copy_of(new: type, registered: type) -> bool:
+    """`new` is a second run of the class statement that made `registered`:
+    same module and name, but the module holds `registered` under that name."""
+    if (new.__module__, new.__qualname__) != (registered.__module__, registered.__qualname__):
+        return False
+    found: Any = sys.modules.get(registered.__module__)
+    for part in registered.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is registered
 
 
 def _classify(t: type) -> Encoder:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import msgspec
 
 from wdk import get_step_metadata
+from wdk.runtime.serde import register_type
 
 # --- methods as steps ---------------------------------------------------------
 
@@ -147,3 +148,42 @@ class Nested:
             return y + offset
 
         return await add(x)
+
+
+# --- register_type() at module level ------------------------------------------------
+
+
+class Money:
+    """Registered (neither a dataclass nor a Struct): also a method step's `self`."""
+
+    def __init__(self, cents: int, currency: str) -> None:
+        self.cents = cents
+        self.currency = currency
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Money) and (self.cents, self.currency) == (
+            other.cents,
+            other.currency,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.cents, self.currency))
+
+    async def doubled(self) -> Money:
+        "use step"
+        get_step_metadata()
+        return Money(self.cents * 2, self.currency)
+
+
+register_type(Money, lambda m: [m.cents, m.currency], lambda v: Money(*v), name="reg:Money")
+
+
+async def pay(cents: int) -> str:
+    "use step"
+    return f"paid {cents}"
+
+
+async def money_flow(amount: Money) -> list[object]:
+    "use workflow"
+    twice = await amount.doubled()
+    return [twice, isinstance(twice, Money), await pay(twice.cents)]
