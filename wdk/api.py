@@ -18,14 +18,26 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from wdk.errors import RunNotFound, WorkflowCancelled, WorkflowFailed
 from wdk.runtime import serde
 from wdk.runtime.config import configure
+from wdk.runtime.hooks import HookInfo, lookup_hook
 from wdk.runtime.runtime import FLOW, get_runtime
+from wdk.runtime.stream_index import resolve_start, tail_index
 from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo
 
 if TYPE_CHECKING:
     from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
     from wdk.server.client import ServerClient
 
-__all__ = ["Run", "configure", "get_run", "resume_hook", "resume_webhook", "run_sync", "start"]
+__all__ = [
+    "HookInfo",
+    "Run",
+    "configure",
+    "get_hook",
+    "get_run",
+    "resume_hook",
+    "resume_webhook",
+    "run_sync",
+    "start",
+]
 
 T = TypeVar("T")
 
@@ -113,15 +125,25 @@ class Run:
 
     async def stream(self, namespace: str | None = None, start: int = 0) -> AsyncIterator[Any]:
         """Chunks written by the run's steps, from index `start`, following the
-        stream until it is closed."""
+        stream until it is closed. A negative `start` counts from the end
+        (`-1`: the last chunk written so far)."""
         remote = _remote()
         if remote is not None:
             async for value in remote.stream(self.id, namespace, start):
                 yield value
             return
         rt = await get_runtime()
-        async for chunk in rt.world.stream_follow(self.id, namespace or "default", start):
+        first = await resolve_start(rt.world, self.id, namespace or "default", start)
+        async for chunk in rt.world.stream_follow(self.id, namespace or "default", first):
             yield serde.loads(chunk.data)
+
+    async def stream_tail_index(self, namespace: str | None = None) -> int:
+        """Index of the last chunk written to the stream so far; -1 when none."""
+        remote = _remote()
+        if remote is not None:
+            return await remote.stream_tail_index(self.id, namespace)
+        rt = await get_runtime()
+        return await tail_index(rt.world, self.id, namespace or "default")
 
 
 def _outcome(run: RunInfo) -> Any:
@@ -236,6 +258,22 @@ async def _resume_hook_local(token: str, payload: Any) -> Run:
         await rt.world.enqueue(FLOW, run.id)
         return Run(run.id)
     raise HookNotFound(token)
+
+
+async def get_hook(token: str) -> HookInfo:
+    """The hook holding `token`: its run, when it was created, whether it is
+    still open. A token no live hook holds gives the hook that held it last
+    (closed); one never used raises HookNotFound.
+
+        info = await get_hook("approve:doc-7")
+        if info.open: await resume_hook(info.token, {"approved": True})
+    """
+    _outside_workflow("get_hook()")
+    remote = _remote()
+    if remote is not None:
+        return await remote.get_hook(token)
+    rt = await get_runtime()
+    return await lookup_hook(rt.world, token)
 
 
 async def resume_webhook(token: str, request: WebhookRequest | None = None) -> WebhookResponse:

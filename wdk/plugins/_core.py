@@ -100,18 +100,21 @@ async def open_stream(
 ) -> Reply | Stream:
     """A run's stream (NDJSON, or SSE when `accept` asks for it), or the error reply."""
     from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.stream_index import start_and_tail
     from wdk.server.streaming import EVENT_STREAM, parse_start_values, stream_body, stream_headers
 
     sse = EVENT_STREAM in accept
+    namespace = namespace or "default"
     try:
         first = parse_start_values(start, last_event_id, sse)
         world = (await get_runtime()).world
         if await world.get_run(run_id) is None:
             raise RunNotFound(run_id)
+        first, tail = await start_and_tail(world, run_id, namespace, first)
     except Exception as exc:
         return _failure(exc)
     # The framework notices a reader that went away and closes the iterator.
-    return Stream(stream_headers(sse, first), stream_body(world, run_id, namespace or "default", first, sse))
+    return Stream(stream_headers(sse, first, tail), stream_body(world, run_id, namespace, first, sse))
 
 
 def missing(plugin: str, framework: str, extra: str) -> ImportError:

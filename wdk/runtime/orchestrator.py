@@ -205,7 +205,9 @@ class Orchestrator:
                 batch.append(new)
                 if inst.terminal:
                     return batch, to_start
-            todo = [self._created(call, now) for call in inst.take_commands()]
+            # Disposals first: a hook created again under a disposed token follows them.
+            todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()]
+            todo += [self._created(call, now) for call in inst.take_commands()]
             if todo:
                 continue
             for call in inst.pending("step"):
@@ -266,7 +268,10 @@ class Orchestrator:
         return NewEvent("step_started", now, call.correlation_id, {"attempt": call.attempt + 1})
 
     async def _run_step(self, inst: WorkflowInstance, call: Call) -> tuple[Call, Outcome]:
-        meta = StepMetadata(call.name, call.correlation_id, call.attempt, time.time(), inst.run_id)
+        meta = StepMetadata(
+            call.name, call.correlation_id, call.attempt, time.time(), inst.run_id,
+            workflow_id=inst.workflow_id, run_started_at=inst.started_at,
+        )
         try:
             args, kwargs, closure = serde.decode_call(call.input)
             fn = self.loader.step_function(call.name, closure)

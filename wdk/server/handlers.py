@@ -3,7 +3,7 @@
     POST /.well-known/workflow/v1/flow      {"run_id"}                     signed: advance the run
     POST /.well-known/workflow/v1/step      {"run_id", "correlation_id"}   signed: run its pending step
     ANY  /.well-known/workflow/v1/webhook/{token}                          deliver to a webhook
-    GET  /.well-known/workflow/v1/runs/{id}/stream?namespace=&start=       NDJSON, or SSE
+    GET  /.well-known/workflow/v1/runs/{id}/stream?namespace=&start=       NDJSON, or SSE (start < 0: from the end)
 
 Flow and step only enqueue the run: the queue is how work moves, and the
 runtime that leases it does the rest (so a duplicate request costs nothing).
@@ -18,6 +18,7 @@ import msgspec
 from aiohttp import web
 
 from wdk.runtime.runtime import FLOW
+from wdk.runtime.stream_index import start_and_tail
 from wdk.server.app import (
     RUNTIME,
     SECRET,
@@ -151,4 +152,5 @@ async def stream(request: web.Request) -> web.StreamResponse:
     world = request.app[RUNTIME].world
     if await world.get_run(run_id) is None:
         raise RunNotFound(run_id)
-    return await send_stream(request, world, run_id, namespace, start, sse)
+    start, tail = await start_and_tail(world, run_id, namespace, start)
+    return await send_stream(request, world, run_id, namespace, start, sse, tail)
