@@ -152,3 +152,16 @@ async def test_webhook_token_must_be_url_safe() -> None:
     run = await start(apis.webhook_with_token, "not/url safe")
     with pytest.raises(WorkflowFailed, match="URL"):
         await run.result(timeout=10)
+
+
+# --- health ---------------------------------------------------------------------------
+
+
+async def test_health_of_this_process(e2e_world: str) -> None:
+    from wdk.runtime.health import check_health
+    from wdk.runtime.runtime import get_runtime
+
+    report = await check_health(await get_runtime())
+    assert report.ok and report.reason is None
+    assert report.world == e2e_world and report.world_ok
+    assert report.consumer is True

@@ -85,3 +85,14 @@ def test_stream_through_urlpatterns(client: Client) -> None:
     assert [json.loads(line) for line in body.splitlines()] == [{"i": i} for i in range(4)]
     assert client.options(url).status_code == 405  # (a POST is stopped by CSRF first)
     assert client.get(f"{WELL_KNOWN}/runs/wrun_nope/stream").status_code == 404
+
+
+def test_stream_negative_start_and_health(client: Client) -> None:
+    run_id = wdk_django.start(streaming.tokens, 3, 0)
+    assert wdk_django.result(run_id, timeout=10) == 3
+    resp = client.get(f"{WELL_KNOWN}/runs/{run_id}/stream", {"start": "-1"})
+    assert resp["x-wdk-stream-tail-index"] == "2"
+    assert json.loads(b"".join(resp.streaming_content)) == {"i": 2}
+    health = client.get(f"{WELL_KNOWN}/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok" and health.json()["queue_consumer"]["alive"] is True

@@ -25,6 +25,7 @@ COMMANDS: list[str] = [
     "serve",
     "dev",
     "web",
+    "health",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

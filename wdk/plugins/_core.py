@@ -1,7 +1,7 @@
 """The webhook and run-stream endpoints without a framework.
 
-Each plugin reads the request its own way, calls `webhook_reply` or
-`open_stream`, and writes the answer its own way. What they answer is what
+Each plugin reads the request its own way, calls `webhook_reply`,
+`open_stream` or `health_reply`, and writes the answer its own way. What they answer is what
 `wdk serve` answers (`wdk/server/handlers.py`): 202 by default, the fixed or
 computed reply, 413 over WDK_WEBHOOK_MAX_BYTES, 404 for an unknown token or
 run, NDJSON or Server-Sent Events for a stream.
@@ -115,6 +115,23 @@ async def open_stream(
         return _failure(exc)
     # The framework notices a reader that went away and closes the iterator.
     return Stream(stream_headers(sse, first, tail), stream_body(world, run_id, namespace, first, sse))
+
+
+async def health_reply() -> Reply:
+    """`GET .../health`: 200 with the JSON report, or 503 and the reason."""
+    from wdk.runtime.health import check_health
+    from wdk.runtime.runtime import get_runtime
+
+    try:
+        report = await check_health(await get_runtime())
+    except Exception as exc:  # the runtime could not even start (its world is down)
+        body = {"status": "unavailable", "reason": f"the runtime cannot start: {exc}"}
+        return Reply(503, msgspec.json.encode(body), {"content-type": "application/json"})
+    status = 200 if report.ok else 503
+    return Reply(status, msgspec.json.encode(report.to_json()), {"content-type": "application/json"})
+
+
+HEALTH_PATH = WELL_KNOWN + "/health"
 
 
 def missing(plugin: str, framework: str, extra: str) -> ImportError:

@@ -24,9 +24,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from wdk.plugins._core import (
+    HEALTH_PATH,
     WEBHOOK_METHODS,
     WEBHOOK_PATH,
     Reply,
+    health_reply,
     open_stream,
     too_large,
     webhook_limit,
@@ -48,7 +50,7 @@ __all__ = ["setup"]
 
 def setup(app: Any) -> None:
     """Run wdk's runtime with `app` (a Starlette or FastAPI app) and mount the
-    webhook and run-stream endpoints under /.well-known/workflow/v1/."""
+    webhook, run-stream and health endpoints under /.well-known/workflow/v1/."""
     router = app.router
     user_lifespan = router.lifespan_context
 
@@ -67,6 +69,7 @@ def setup(app: Any) -> None:
     router.lifespan_context = lifespan
     router.routes.append(Route(WEBHOOK_PATH + "{token}", webhook, methods=list(WEBHOOK_METHODS)))
     router.routes.append(Route(WELL_KNOWN + "/runs/{run_id}/stream", stream, methods=["GET"]))
+    router.routes.append(Route(HEALTH_PATH, health, methods=["GET"]))
 
 
 def _response(reply: Reply) -> Response:
@@ -87,6 +90,10 @@ async def webhook(request: Request) -> Response:
         request.path_params["token"], request.method, str(request.url), request.headers.items(), bytes(body)
     )
     return _response(reply)
+
+
+async def health(request: Request) -> Response:
+    return _response(await health_reply())
 
 
 async def stream(request: Request) -> Response:
