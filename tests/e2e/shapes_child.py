@@ -131,6 +131,26 @@ async def register_type_rules(m: ModuleType) -> Any:
     return {"result": "accepted"}
 
 
+@scenario
+async def step_refs(m: ModuleType) -> Any:
+    return await _started(m.refs_flow, 5)
+
+
+@scenario
+async def step_ref_to_start(m: ModuleType) -> Any:
+    return await _started(m.started_with, m.pay, 9)
+
+
+@scenario
+async def method_ref_to_start(m: ModuleType) -> Any:
+    return await _started(m.started_with, m.Billing.rate, 2)
+
+
+@scenario
+async def plain_function_refused(m: ModuleType) -> Any:
+    return await _started(m.started_with, m.not_a_step, 1)
+
+
 # --- main -------------------------------------------------------------------------
 
 

@@ -160,3 +160,36 @@ def test_register_type_same_class_again_is_a_no_op_another_is_refused(
 ) -> None:
     message = ok(outcomes, "register_type_rules")["result"]
     assert "'reg:Money' is already registered for flows.shapes.Money" in message
+
+
+# --- 5. step functions as values ----------------------------------------------------
+
+
+def test_step_functions_cross_as_references(outcomes: dict[str, Any]) -> None:
+    got = ok(outcomes, "step_refs")
+    assert got["result"] == [7, 205, "paid 5", "Billing:15:step//flows.shapes//Billing.rate", 101]
+    shift = "step//flows.shapes//refs_flow.<locals>.shift"
+    assert got["steps"] == [
+        "step//flows.shapes//pick",
+        "step//flows.shapes//pick",
+        "step//flows.shapes//echo",
+        "step//flows.shapes//apply_twice",  # Billing.fee ran inside it, not as a step
+        "step//flows.shapes//apply_twice",
+        "step//flows.shapes//pay",  # the reference a step returned, called in the workflow
+        "step//flows.shapes//Billing.rate",
+        shift,
+    ]
+
+
+def test_step_function_passed_to_start(outcomes: dict[str, Any]) -> None:
+    got = ok(outcomes, "step_ref_to_start")
+    assert got == {"result": "paid 9", "steps": ["step//flows.shapes//pay"]}
+    got = ok(outcomes, "method_ref_to_start")
+    assert got["result"] == "Billing:6:step//flows.shapes//Billing.rate"
+    assert got["steps"] == ["step//flows.shapes//Billing.rate"]
+
+
+def test_a_plain_function_is_refused_at_start(outcomes: dict[str, Any]) -> None:
+    got = outcomes["plain_function_refused"]
+    assert got["error"].startswith("SerializationError: cannot serialize the function not_a_step")
+    assert 'only functions marked "use step"' in got["error"]

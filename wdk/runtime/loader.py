@@ -157,6 +157,31 @@ class Loader:
             'its first statement must be the docstring "use workflow"'
         )
 
+    def step_id_of(self, fn: Any) -> str | None:
+        """The step id of a function marked "use step" (plain source, client
+        mode, sandbox or nested), or None for any other function."""
+        fn_id = getattr(fn, "__wdk_step_id__", None)
+        if isinstance(fn_id, str):
+            return fn_id
+        qualname = getattr(fn, "__qualname__", None)
+        table = getattr(fn, "__globals__", {}).get("__wdk_steps__")
+        if isinstance(table, dict) and qualname in table:
+            return str(table[qualname])  # compiled code: the module's own table
+        target = inspect.unwrap(fn)
+        code = getattr(target, "__code__", None)
+        if code is None or not code.co_filename.endswith(".py"):
+            return None
+        path = os.path.abspath(code.co_filename)
+        try:
+            info = analyze_source(_read(path), module_name_for_path(path), path=path)
+        except (OSError, UnicodeDecodeError, WdkError):
+            return None
+        for f in info.steps:
+            if f.qualname == target.__qualname__:
+                self.paths.setdefault(f.module, path)
+                return f.id
+        return None
+
     def workflow_function(self, workflow_id: str) -> Callable[..., Any]:
         """The sandboxed workflow function for an id."""
         _, module, qualname = split_id(workflow_id)

@@ -107,6 +107,7 @@ def _dispatcher(
 
     functools.update_wrapper(dispatch, fn)
     setattr(dispatch, _MARK, fn)
+    setattr(dispatch, "__wdk_step_id__", step_id)  # noqa: B010 - what a step reference carries
     return dispatch
 
 

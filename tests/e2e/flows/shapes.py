@@ -6,6 +6,7 @@ and from the client tree of `wdk build`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -187,3 +188,51 @@ async def money_flow(amount: Money) -> list[object]:
     "use workflow"
     twice = await amount.doubled()
     return [twice, isinstance(twice, Money), await pay(twice.cents)]
+
+
+# --- step functions as values ------------------------------------------------------------
+
+
+async def apply_twice(fn: Callable[[int], Awaitable[int]], x: int) -> int:
+    "use step"
+    # `fn` arrived as a reference to a step: here, in a step, it runs directly.
+    return await fn(await fn(x))
+
+
+async def pick(name: str) -> Callable[..., Awaitable[object]]:
+    "use step"
+    return {"fee": Billing.fee, "pay": pay, "rate": Billing.rate}[name]
+
+
+async def echo(fn: object) -> object:
+    "use step"
+    return fn
+
+
+async def refs_flow(x: int) -> list[object]:
+    "use workflow"
+    offset = 100
+
+    async def shift(y: int) -> int:
+        "use step"
+        return y + offset
+
+    chosen = await pick("pay")  # a step returns a step: calling it here is a step too
+    rate = await pick("rate")
+    back = await echo(shift)  # a nested step goes out and comes back with its captures
+    return [
+        await apply_twice(Billing.fee, x),  # a method step as an argument
+        await apply_twice(shift, x),  # a nested step, with what it captured
+        await chosen(x),
+        await rate(x),
+        await back(1),
+    ]
+
+
+async def started_with(fn: Callable[[int], Awaitable[object]], x: int) -> object:
+    "use workflow"
+    return await fn(x)
+
+
+def not_a_step(x: int) -> int:
+    return x
