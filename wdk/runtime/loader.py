@@ -212,6 +212,9 @@ class Loader:
             for candidate in list(sys.modules.values()):
                 file = getattr(candidate, "__file__", None)
                 if file and os.path.abspath(file) == os.path.abspath(path):
+                    # Known under its import name too: the sandbox's copy finds
+                    # its classes there (shared classes, dataclass annotations).
+                    sys.modules.setdefault(module, candidate)
                     return candidate
         try:
             return importlib.import_module(module)

@@ -338,11 +338,12 @@ def register_type(
 
 def _is_copy_of(new: type, registered: type) -> bool:
     """`new` is a second run of the class statement that made `registered`:
-    same module and name, but the module holds `registered` under that name."""
-    if (new.__module__, new.__qualname__) != (registered.__module__, registered.__qualname__):
+    the module `new` says it is from holds `registered` under its name (a
+    script's module is `__main__` and also its import name)."""
+    if new.__qualname__ != registered.__qualname__:
         return False
-    found: Any = sys.modules.get(registered.__module__)
-    for part in registered.__qualname__.split("."):
+    found: Any = sys.modules.get(new.__module__)
+    for part in new.__qualname__.split("."):
         found = getattr(found, part, None)
     return found is registered
 
