@@ -10,12 +10,14 @@ one shape in those outcomes.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_support import child_env, read_ledger, run_state, start_in_child, wait_runs, workers
 
 from wdk.compiler.build import build
 
@@ -193,3 +195,36 @@ def test_a_plain_function_is_refused_at_start(outcomes: dict[str, Any]) -> None:
     got = outcomes["plain_function_refused"]
     assert got["error"].startswith("SerializationError: cannot serialize the function not_a_step")
     assert 'only functions marked "use step"' in got["error"]
+
+
+# --- durability: a method step killed mid-attempt ----------------------------------
+
+
+async def test_a_method_step_killed_mid_attempt_resumes_in_a_worker(
+    data_dir: Path, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """SIGKILL the process right after a method step's side effect (before its
+    completion is committed); a `wdk worker` started afterwards replays the
+    class-held workflow cold and runs the method step again as attempt 2."""
+    ledger = tmp_path / "ledger.jsonl"
+    env = child_env(
+        subprocess_env,
+        CRASHY_LEDGER=str(ledger),
+        CRASHY_MARKER=str(tmp_path / "crashed"),
+        CRASHY_AT="ship:end",
+    )
+    child = start_in_child(data_dir, "flows.crashy:Depot.route", [5], env)
+    assert child.status == -signal.SIGKILL, child.stderr
+    before, events = await run_state(data_dir, child.run_id)
+    assert before.status == "running"
+    assert events[-1].type == "step_started" and events[-1].payload["attempt"] == 1
+    with workers(data_dir, env, tmp_path) as (worker,):
+        runs = await wait_runs(data_dir, [child.run_id])
+    run = runs[child.run_id]
+    assert run.status == "completed", run.error
+    assert run.output == 15
+    seen = [(line["step"], line["attempt"], line["pid"]) for line in read_ledger(ledger)]
+    assert seen == [("ship", 1, child.pid), ("ship", 2, worker.pid)]
+    _, events = await run_state(data_dir, child.run_id)
+    created = [e.payload["step_id"] for e in events if e.type == "step_created"]
+    assert created == ["step//flows.crashy//Parcel.ship"]

@@ -165,3 +165,19 @@ async def test_health_of_this_process(e2e_world: str) -> None:
     assert report.ok and report.reason is None
     assert report.world == e2e_world and report.world_ok
     assert report.consumer is True
+
+
+async def test_a_disposal_replays_without_being_recorded_twice() -> None:
+    from wdk.runtime.runtime import get_runtime
+
+    rt = await get_runtime()
+    run = await start(apis.disposes, "dispose-cold")
+    await _until(run, "hook_created")
+    await resume_hook("dispose-cold", "first")
+    await _until(run, "hook_created", 2)
+    rt.orchestrator.drop(run.id)  # forget the live instance: the next event replays from the log
+    await resume_hook("dispose-cold", "second")
+    assert await run.result(timeout=10) == ["first", "second"]
+    events = await run.events()
+    disposed = [e.correlation_id for e in events if e.type == "hook_disposed"]
+    assert len(disposed) == len(set(disposed)) == 2

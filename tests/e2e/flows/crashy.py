@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from dataclasses import dataclass
 
 from wdk import get_step_metadata, sleep
 
@@ -86,3 +87,22 @@ async def five(x: int) -> int:
     c = await s3(b)
     d = await s4(c)
     return await s5(d)
+
+
+# --- a method step in a class-held workflow (tests/e2e/test_shapes.py) --------------
+
+
+@dataclass
+class Parcel:
+    weight: int
+
+    def ship(self, factor: int) -> int:
+        "use step"
+        return _body("ship", self.weight * factor)
+
+
+class Depot:
+    @classmethod
+    async def route(cls, weight: int) -> int:
+        "use workflow"
+        return await Parcel(weight).ship(3)  # type: ignore[misc]
