@@ -110,6 +110,18 @@ async def test_dispose_a_hook_while_the_run_goes_on() -> None:
     assert len(disposed) == len(set(disposed)) == 2  # once each: explicitly, and the new one at the end
 
 
+async def test_dispose_and_take_the_token_again_in_one_commit() -> None:
+    run = await start(apis.dispose_and_recreate, "same-commit")
+    await _until(run, "hook_created")
+    await resume_hook("same-commit", 1)
+    await _until(run, "hook_created", 2)
+    events = await run.events()
+    created = [e for e in events if e.type == "hook_created"]
+    assert not created[1].payload.get("conflict")  # the disposal came first
+    await resume_hook("same-commit", 2)
+    assert await run.result(timeout=10) == [1, 2]
+
+
 async def test_disposed_hook_refuses_payloads_and_the_run_goes_on() -> None:
     run = await start(apis.dispose_then_wait, "dispose-2", "after-2")
     await _until(run, "hook_created")

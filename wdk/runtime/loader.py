@@ -70,6 +70,7 @@ class Loader:
     def __init__(self, sandbox: Sandbox | None = None) -> None:
         self.paths: dict[str, str] = {}  # module name -> source file
         self._workflow_code: dict[tuple[str, str], str] = {}  # (module, source hash) -> compiled
+        self._step_ids: dict[types.CodeType, str | None] = {}  # step_id_of, for plain source
         self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
 
     # --- modules --------------------------------------------------------------
@@ -171,13 +172,18 @@ class Loader:
         code = getattr(target, "__code__", None)
         if code is None or not code.co_filename.endswith(".py"):
             return None
-        path = os.path.abspath(code.co_filename)
+        if code not in self._step_ids:  # plain source: what the compiler says it is
+            self._step_ids[code] = self._analyzed_step_id(code.co_filename, target.__qualname__)
+        return self._step_ids[code]
+
+    def _analyzed_step_id(self, filename: str, qualname: str) -> str | None:
+        path = os.path.abspath(filename)
         try:
             info = analyze_source(_read(path), module_name_for_path(path), path=path)
         except (OSError, UnicodeDecodeError, WdkError):
             return None
         for f in info.steps:
-            if f.qualname == target.__qualname__:
+            if f.qualname == qualname:
                 self.paths.setdefault(f.module, path)
                 return f.id
         return None

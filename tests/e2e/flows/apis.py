@@ -80,6 +80,15 @@ async def disposes(token: str) -> list[object]:
     return [first, second]
 
 
+async def dispose_and_recreate(token: str) -> list[object]:
+    "use workflow"
+    hook = create_hook(token)
+    first = await hook
+    hook.dispose()
+    again = create_hook(token)  # the same token in the same commit as the disposal
+    return [first, await again]
+
+
 async def dispose_then_wait(token: str, other: str) -> list[object]:
     "use workflow"
     hook = create_hook(token)
