@@ -228,3 +228,41 @@ async def test_a_method_step_killed_mid_attempt_resumes_in_a_worker(
     _, events = await run_state(data_dir, child.run_id)
     created = [e.payload["step_id"] for e in events if e.type == "step_created"]
     assert created == ["step//flows.crashy//Parcel.ship"]
+
+
+# --- where a call was made ----------------------------------------------------------
+
+
+async def test_method_steps_and_step_references_are_located_at_the_workflow_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The call site the runtime records (shown in divergence errors) is the
+    workflow's own line, through a method's dispatcher or a StepRef too."""
+    from flows import shapes
+
+    from wdk.api import start
+    from wdk.runtime.runtime import get_runtime
+
+    rt = await get_runtime()
+    seen: dict[str, str] = {}
+    run_step = rt.orchestrator._run_step
+
+    async def spy(inst: Any, call: Any) -> Any:
+        seen.setdefault(call.name.rpartition("//")[2], call.location)
+        return await run_step(inst, call)
+
+    monkeypatch.setattr(rt.orchestrator, "_run_step", spy)
+    await (await start(shapes.methods, 5)).result(timeout=10)
+    await (await start(shapes.refs_flow, 5)).result(timeout=10)
+    source = Path(shapes.__file__).read_text().splitlines()
+
+    def line_of(name: str) -> str:
+        path, _, line = seen[name].rpartition(":")
+        assert path == shapes.__file__
+        return source[int(line) - 1]
+
+    assert "await Billing.fee(x)" in line_of("Billing.fee")
+    assert "Cart([1, 2]).total(x)" in line_of("Cart.total")
+    assert "Point(-2, 3).norm1()" in line_of("Point.norm1")
+    assert "await chosen(x)" in line_of("pay")  # a StepRef a step returned
+    assert "await back(1)" in line_of("refs_flow.<locals>.shift")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from wdk.errors import SerializationError
+from wdk.runtime import compiled
 
 __all__ = ["in_workflow", "install", "original"]
 
@@ -75,35 +76,44 @@ def _dispatcher(
 ) -> Callable[..., Any]:
     signature = inspect.signature(fn)
 
-    def durable(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        from wdk.runtime import compiled
-
-        # Bound as the compiled proxy binds: defaults applied, `cls` left to
-        # the class on the other side, `self` travelling as the first argument.
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        # As the compiled proxy binds: defaults applied, `cls` left to the
+        # class on the other side, `self` travelling as the first argument.
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        positional = bound.args[1:] if kind == "classmethod" else bound.args
-        try:
-            return compiled.step_call(step_id, positional, bound.kwargs)
-        except SerializationError as exc:
-            if kind == "instance" and exc.path.startswith("args[0]"):
-                raise _self_error(qualname, args[0], exc) from None
-            raise
+        return (bound.args[1:] if kind == "classmethod" else bound.args), bound.kwargs
 
+    def refused(exc: SerializationError, args: tuple[Any, ...]) -> SerializationError:
+        if kind == "instance" and exc.path.startswith("args[0]"):
+            return _self_error(qualname, args[0], exc)
+        return exc
+
+    # Each dispatcher calls compiled.step_call itself, as a compiled proxy
+    # does: the frames between the workflow's line and the runtime are the
+    # same, so the call site the runtime records is the workflow's line.
     dispatch: Callable[..., Any]
     if inspect.iscoroutinefunction(fn):
 
         async def dispatch(*args: Any, **kwargs: Any) -> Any:
-            if in_workflow():
-                return await durable(args, kwargs)
-            return await fn(*args, **kwargs)
+            if not in_workflow():
+                return await fn(*args, **kwargs)
+            positional, named = bind(args, kwargs)
+            try:
+                call = compiled.step_call(step_id, positional, named)
+            except SerializationError as exc:
+                raise refused(exc, args) from None
+            return await call
 
     else:
 
         def dispatch(*args: Any, **kwargs: Any) -> Any:
-            if in_workflow():
-                return durable(args, kwargs)  # an awaitable, as for a plain `def` step
-            return fn(*args, **kwargs)
+            if not in_workflow():
+                return fn(*args, **kwargs)
+            positional, named = bind(args, kwargs)
+            try:
+                return compiled.step_call(step_id, positional, named)  # awaitable, as for a `def` step
+            except SerializationError as exc:
+                raise refused(exc, args) from None
 
     functools.update_wrapper(dispatch, fn)
     setattr(dispatch, _MARK, fn)
