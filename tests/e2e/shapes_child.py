@@ -151,6 +151,16 @@ async def plain_function_refused(m: ModuleType) -> Any:
     return await _started(m.started_with, m.not_a_step, 1)
 
 
+@scenario
+async def classmethod_step_on_a_subclass(m: ModuleType) -> Any:
+    return await _started(m.subclass_rate, 1)
+
+
+@scenario
+async def classmethod_workflow_on_a_subclass(m: ModuleType) -> Any:
+    return await _started(m.MoreFlows.class_flow, 1)
+
+
 # --- main -------------------------------------------------------------------------
 
 

@@ -132,6 +132,17 @@ def test_class_method_workflow(outcomes: dict[str, Any]) -> None:
     assert ok(outcomes, "class_workflow_by_id")["result"][1] == "flows-4"
 
 
+def test_classmethods_reached_through_a_subclass_are_refused(outcomes: dict[str, Any]) -> None:
+    """`cls` on the step's (or the run's) side would be the defining class, not the
+    subclass: refused clearly rather than run with the wrong class."""
+    step = outcomes["classmethod_step_on_a_subclass"]["error"]
+    assert step.startswith("WorkflowFailed") and "TypeError" in step
+    assert "Billing.rate was called on PremiumBilling" in step
+    flow = outcomes["classmethod_workflow_on_a_subclass"]["error"]
+    assert flow.startswith("TypeError: workflow//flows.shapes//Flows.class_flow is a @classmethod")
+    assert "MoreFlows" in flow
+
+
 # --- 3. steps nested in a workflow ------------------------------------------------
 
 

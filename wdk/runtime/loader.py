@@ -135,6 +135,18 @@ class Loader:
 
     def workflow_id_of(self, fn: Any) -> str:
         """The id of a workflow function (client-compiled or plain source)."""
+        fn_id = self._workflow_id_of(fn)
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, type) and owner.__qualname__ != split_id(fn_id)[2].rpartition(".")[0]:
+            # A classmethod workflow reached through a subclass: the run's `cls`
+            # would be the class that defines it, not this one.
+            raise TypeError(
+                f"{fn_id} is a @classmethod workflow of another class than "
+                f"{owner.__qualname__}: start it through the class that defines it"
+            )
+        return fn_id
+
+    def _workflow_id_of(self, fn: Any) -> str:
         fn_id = getattr(fn, "__wdk_workflow_id__", None)
         if isinstance(fn_id, str):
             module = split_id(fn_id)[1]

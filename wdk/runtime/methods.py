@@ -55,7 +55,7 @@ def install(real: types.ModuleType, steps: Mapping[str, str]) -> None:
         fn = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else raw
         if not callable(fn) or hasattr(fn, _MARK):
             continue  # not a plain method (the compiler refuses the rest), or done
-        dispatch = _dispatcher(fn, step_id, qualname, kind)
+        dispatch = _dispatcher(fn, step_id, qualname, kind, owner)
         wrapped = staticmethod(dispatch) if kind == "staticmethod" else (
             classmethod(dispatch) if kind == "classmethod" else dispatch
         )
@@ -72,13 +72,19 @@ def original(obj: Any) -> Any:
 
 
 def _dispatcher(
-    fn: Callable[..., Any], step_id: str, qualname: str, kind: str
+    fn: Callable[..., Any], step_id: str, qualname: str, kind: str, owner: type
 ) -> Callable[..., Any]:
     signature = inspect.signature(fn)
 
     def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         # As the compiled proxy binds: defaults applied, `cls` left to the
         # class on the other side, `self` travelling as the first argument.
+        if kind == "classmethod" and args and args[0] is not owner:
+            raise TypeError(
+                f"step {qualname} was called on {args[0].__qualname__}, but a @classmethod "
+                f"step runs with the class that defines it ({owner.__qualname__}); call it "
+                f"on {owner.__qualname__}, or give {args[0].__qualname__} its own step"
+            )
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return (bound.args[1:] if kind == "classmethod" else bound.args), bound.kwargs

@@ -236,3 +236,19 @@ async def started_with(fn: Callable[[int], Awaitable[object]], x: int) -> object
 
 def not_a_step(x: int) -> int:
     return x
+
+
+# --- subclasses: a classmethod step or workflow belongs to the class defining it ------
+
+
+class PremiumBilling(Billing):
+    RATE = 10
+
+
+async def subclass_rate(x: int) -> str:
+    "use workflow"
+    return await PremiumBilling.rate(x)
+
+
+class MoreFlows(Flows):
+    PREFIX = "more"
