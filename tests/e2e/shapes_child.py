@@ -161,6 +161,11 @@ async def classmethod_workflow_on_a_subclass(m: ModuleType) -> Any:
     return await _started(m.MoreFlows.class_flow, 1)
 
 
+@scenario
+async def classmethod_ref_through_a_subclass(m: ModuleType) -> Any:
+    return await _started(m.started_with, m.PremiumBilling.rate, 1)
+
+
 # --- main -------------------------------------------------------------------------
 
 

@@ -141,6 +141,9 @@ def test_classmethods_reached_through_a_subclass_are_refused(outcomes: dict[str,
     flow = outcomes["classmethod_workflow_on_a_subclass"]["error"]
     assert flow.startswith("TypeError: workflow//flows.shapes//Flows.class_flow is a @classmethod")
     assert "MoreFlows" in flow
+    ref = outcomes["classmethod_ref_through_a_subclass"]["error"]
+    assert ref.startswith("SerializationError: cannot serialize the step function at args[0]")
+    assert "reached through PremiumBilling" in ref
 
 
 # --- 3. steps nested in a workflow ------------------------------------------------

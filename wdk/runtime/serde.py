@@ -466,7 +466,10 @@ def _enc_step_ref(v: Any, depth: int) -> Any:
 
     if depth >= MAX_DEPTH:
         raise _too_deep()
-    found = describe(v)
+    try:
+        found = describe(v)
+    except ValueError as exc:
+        raise _Fail(f"cannot serialize the step function at {{path}}: {exc}") from None
     if found is None:
         name = getattr(v, "__qualname__", type(v).__name__)
         raise _Fail(

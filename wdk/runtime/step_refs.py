@@ -75,7 +75,8 @@ class StepRef:
 
 def describe(value: Any) -> tuple[str, dict[str, Any] | None, Any] | None:
     """(step id, captured values or None, bound self or _UNBOUND) of a step
-    function value; None when `value` is not a step function."""
+    function value; None when `value` is not a step function. ValueError for
+    a classmethod step reached through a subclass."""
     if isinstance(value, StepRef):
         return value.step_id, value.closure, value.bound
     bound: Any = _UNBOUND
@@ -89,6 +90,13 @@ def describe(value: Any) -> tuple[str, dict[str, Any] | None, Any] | None:
     step_id = default_loader().step_id_of(fn)
     if step_id is None:
         return None
+    owner = getattr(value, "__self__", None)
+    defining = step_id.rpartition("//")[2].rpartition(".")[0]
+    if isinstance(owner, type) and owner.__qualname__ != defining:
+        raise ValueError(
+            f"{step_id} is a @classmethod step of {defining}, reached through "
+            f"{owner.__qualname__}: its `cls` would be {defining} on the other side"
+        )
     closure = None
     if "<locals>" in step_id and isinstance(fn, types.FunctionType):
         cells = fn.__closure__ or ()
