@@ -33,7 +33,20 @@ def test_demo_survives_its_own_sigkill(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("script", ["approval.py", "streaming.py"])
+@pytest.mark.parametrize("script", ["approval.py", "streaming.py", "shapes.py"])
 def test_documented_examples(script: str, tmp_path: Path) -> None:
     out = _run(script, tmp_path)
     assert "result:" in out
+
+
+@pytest.mark.timeout(120)
+def test_shapes_example_runs_each_shape_as_steps(tmp_path: Path) -> None:
+    out = _run("shapes.py", tmp_path)
+    assert "result: Pricing.quote -> 18" in out
+    assert "steps: Cart.total, Pricing.fee, Pricing.scaled" in out
+    assert "steps: greet_all.<locals>.greet, greet_all.<locals>.greet" in out
+    assert "result: money_flow -> Money(300)" in out
+    assert "steps: pick, apply_twice, Pricing.scaled" in out
+    assert "stream tail index: 3" in out and "last chunk: [{'done': 4, 'of': 4}]" in out
+    assert "open=True" in out and "doc-7 open now: False" in out
+    assert "health: ok" in out

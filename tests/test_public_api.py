@@ -23,7 +23,8 @@ def test_workflow_side_names() -> None:
 
 def test_client_side_names() -> None:
     assert wdk.api.__all__ == sorted(wdk.api.__all__)
-    required = {"start", "get_run", "Run", "resume_hook", "resume_webhook", "configure", "run_sync"}
+    required = {"start", "get_run", "Run", "resume_hook", "resume_webhook", "configure", "run_sync",
+                "get_hook", "HookInfo"}
     assert required <= set(wdk.api.__all__)
     for name in wdk.api.__all__:
         assert hasattr(wdk.api, name), name

@@ -19,7 +19,9 @@ from wdk.errors import RunNotFound, WorkflowCancelled, WorkflowFailed
 from wdk.runtime import serde
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.config import configure
+from wdk.runtime.hooks import HookInfo, lookup_hook
 from wdk.runtime.runtime import FLOW, get_runtime
+from wdk.runtime.stream_index import resolve_start, tail_index
 from wdk.runtime.stream_reader import RunStream
 from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo, StreamChunk
 
@@ -27,7 +29,17 @@ if TYPE_CHECKING:
     from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
     from wdk.server.client import ServerClient
 
-__all__ = ["Run", "configure", "get_run", "resume_hook", "resume_webhook", "run_sync", "start"]
+__all__ = [
+    "HookInfo",
+    "Run",
+    "configure",
+    "get_hook",
+    "get_run",
+    "resume_hook",
+    "resume_webhook",
+    "run_sync",
+    "start",
+]
 
 T = TypeVar("T")
 
@@ -115,19 +127,32 @@ class Run:
 
     def stream(self, namespace: str | None = None, start: int = 0) -> RunStream:
         """Chunks written by the run's steps, from index `start`, following the
-        stream until it is closed (at the latest when the run ends). A chunk you
-        got from a step attempt that then failed or died is taken back by a
-        `wdk.StreamRollback` item; `.index` / `.next_index` of the returned
+        stream until it is closed (at the latest when the run ends). A negative
+        `start` counts from the end (`-1`: the last chunk written so far). A
+        chunk you got from a step attempt that then failed or died is taken back
+        by a `wdk.StreamRollback` item; `.index` / `.next_index` of the returned
         iterator say where you are (resume with `start=stream.next_index`)."""
         remote = _remote()
         if remote is not None:
-            return RunStream.of_pairs(remote.stream(self.id, namespace, start), start)
+            return RunStream.of_pairs(remote.stream(self.id, namespace, start), max(start, 0))
+        ns = namespace or "default"
 
         async def follow() -> AsyncIterator[StreamChunk]:
             rt = await get_runtime()
-            return rt.world.stream_follow(self.id, namespace or "default", start)
+            first = await resolve_start(rt.world, self.id, ns, start)
+            stream.rebase(first)
+            return rt.world.stream_follow(self.id, ns, first)
 
-        return RunStream(follow, start)
+        stream = RunStream(follow, max(start, 0))
+        return stream
+
+    async def stream_tail_index(self, namespace: str | None = None) -> int:
+        """Index of the last chunk written to the stream so far; -1 when none."""
+        remote = _remote()
+        if remote is not None:
+            return await remote.stream_tail_index(self.id, namespace)
+        rt = await get_runtime()
+        return await tail_index(rt.world, self.id, namespace or "default")
 
 
 def _outcome(run: RunInfo) -> Any:
@@ -247,6 +272,22 @@ async def _resume_hook_local(token: str, payload: Any) -> Run:
         await rt.world.enqueue(FLOW, run.id)
         return Run(run.id)
     raise HookNotFound(token)
+
+
+async def get_hook(token: str) -> HookInfo:
+    """The hook holding `token`: its run, when it was created, whether it is
+    still open. A token no live hook holds gives the hook that held it last
+    (closed); one never used raises HookNotFound.
+
+        info = await get_hook("approve:doc-7")
+        if info.open: await resume_hook(info.token, {"approved": True})
+    """
+    _outside_workflow("get_hook()")
+    remote = _remote()
+    if remote is not None:
+        return await remote.get_hook(token)
+    rt = await get_runtime()
+    return await lookup_hook(rt.world, token)
 
 
 async def resume_webhook(token: str, request: WebhookRequest | None = None) -> WebhookResponse:

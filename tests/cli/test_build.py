@@ -101,7 +101,7 @@ def test_build_writes_three_trees_and_manifest(
     assert not list(out.rglob("util.py"))
     assert not list(out.rglob("secret.py"))
     assert not list(out.rglob("dep.py"))
-    assert "WorkflowCalledDirectly" in (out / "client/shop/orders.py").read_text()
+    assert "workflow_called_directly" in (out / "client/shop/orders.py").read_text()
     # Line numbers are kept: the workflow's `def` is on the same line everywhere.
     src_lines = ORDERS.splitlines()
     for mode in ("client", "step", "workflow"):

@@ -9,7 +9,13 @@ import pytest
 from compiler_goldens import FIXTURES, case_names, read
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from wdk.compiler.api import analyze_source, compile_source, has_directive, module_name_for_path
+from wdk.compiler.api import (
+    analyze_source,
+    compile_source,
+    compiled_mode,
+    has_directive,
+    module_name_for_path,
+)
 from wdk.compiler.model import ParamInfo
 from wdk.errors import CompileError
 
@@ -106,6 +112,21 @@ def test_module_without_directive_is_returned_as_is() -> None:
     for mode in ("client", "step", "workflow"):
         assert compile_source(plain, "m", mode) is plain  # type: ignore[arg-type]
     assert analyze_source(plain, "m").functions == ()
+
+
+def test_compiled_output_is_not_compiled_again() -> None:
+    """`wdk build` output imported through the import hook stays as it is."""
+    client = compile_source(FLOW, "m", "client")
+    assert compiled_mode(client) == "client" and compiled_mode(FLOW) is None
+    assert compile_source(client, "m", "client") is client
+    assert compile_source(client, "m", "step") is client  # the same program
+    workflow = compile_source(FLOW, "m", "workflow")
+    assert compile_source(workflow, "m", "workflow") is workflow
+    with pytest.raises(CompileError) as raised:
+        compile_source(client, "m", "workflow", path="built.py")
+    [diagnostic] = raised.value.diagnostics
+    assert diagnostic.line == len(client.splitlines())
+    assert "client-mode output" in diagnostic.message
 
 
 def test_compiles_are_cached_by_content() -> None:

@@ -96,9 +96,11 @@ async def test_directive_module_is_compiled_in_client_mode(sandbox: Sandbox) -> 
     assert await flows.double(21) == 42  # steps stay callable directly
     with pytest.raises(WorkflowCalledDirectly) as info:
         await flows.doubling(1)
-    # The traceback points at the workflow's body line in the user's file.
-    frame = traceback.extract_tb(info.value.__traceback__)[-1]
+    # The traceback points at the workflow's body line in the user's file
+    # (then at the runtime's function that raises).
+    *_, frame, raiser = traceback.extract_tb(info.value.__traceback__)
     assert (frame.filename, frame.lineno) == (str(path), line_of('"use workflow"'))
+    assert raiser.name == "workflow_called_directly"
 
 
 async def test_traceback_line_numbers_are_the_users(sandbox: Sandbox) -> None:

@@ -177,7 +177,9 @@ async def _child(args: argparse.Namespace) -> None:
 
     configure(data_dir=args.data_dir)
     module_name, _, name = args.workflow.partition(":")
-    workflow = getattr(importlib.import_module(module_name), name)
+    workflow: Any = importlib.import_module(module_name)
+    for part in name.split("."):  # "Depot.route": a workflow held by a class
+        workflow = getattr(workflow, part)
     run = await start(workflow, *json.loads(args.args))
     print(run.id, flush=True)
     if args.kill_at_event:

@@ -75,6 +75,13 @@ async def test_stream_and_json_api(client: TestClient[web.Request, web.Applicati
         assert (await resp.json())["status"] == "completed"
 
 
+async def test_health(client: TestClient[web.Request, web.Application]) -> None:
+    async with client.get(f"{WELL_KNOWN}/health") as resp:
+        assert resp.status == 200
+        report = await resp.json()
+    assert report["status"] == "ok" and report["queue_consumer"]["alive"] is True
+
+
 async def test_the_apps_own_errors_are_left_alone(client: TestClient[web.Request, web.Application]) -> None:
     async with client.get("/broken") as resp:
         assert resp.status == 500

@@ -104,3 +104,14 @@ def test_the_middleware_answers_wdks_json_404_from_any_view(client: Client) -> N
             assert resp.json() == {"error": "no run with id 'wrun_nope'", "type": "RunNotFound", "id": "wrun_nope"}
         resp = client.post("/hooks/wdkh_nope")
         assert (resp.status_code, resp.json()["type"]) == (404, "HookNotFound")
+
+
+def test_stream_negative_start_and_health(client: Client) -> None:
+    run_id = wdk_django.start(streaming.tokens, 3, 0)
+    assert wdk_django.result(run_id, timeout=10) == 3
+    resp = client.get(f"{WELL_KNOWN}/runs/{run_id}/stream", {"start": "-1"})
+    assert resp["x-wdk-stream-tail-index"] == "2"
+    assert json.loads(b"".join(resp.streaming_content)) == {"i": 2}
+    health = client.get(f"{WELL_KNOWN}/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok" and health.json()["queue_consumer"]["alive"] is True

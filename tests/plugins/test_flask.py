@@ -108,6 +108,18 @@ def test_stream_through_the_route(client: FlaskClient) -> None:
     assert wdk_flask.result(run_id, timeout=10) == 4
 
 
+def test_stream_negative_start_and_health(client: FlaskClient) -> None:
+    run_id = wdk_flask.start(streaming.tokens, 3, 0)
+    assert wdk_flask.result(run_id, timeout=10) == 3
+    resp = client.get(f"{WELL_KNOWN}/runs/{run_id}/stream", query_string={"start": -1})
+    assert resp.headers["x-wdk-stream-tail-index"] == "2"
+    assert [json.loads(line) for line in resp.get_data(as_text=True).splitlines()] == [{"i": 2}]
+    health = client.get(f"{WELL_KNOWN}/health")
+    assert health.status_code == 200
+    assert health.get_json()["status"] == "ok"
+    assert health.get_json()["queue_consumer"]["alive"] is True
+
+
 def test_a_reader_that_stops_early_closes_the_stream(client: FlaskClient) -> None:
     run_id = wdk_flask.start(streaming.tokens, 50, 0.01)
     resp = client.get(f"{WELL_KNOWN}/runs/{run_id}/stream", buffered=False)

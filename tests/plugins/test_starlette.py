@@ -133,6 +133,21 @@ def test_stream_errors(client: TestClient) -> None:
     assert (resp.status_code, resp.json()["type"]) == (400, "BadRequest")
 
 
+def test_stream_negative_start_and_tail_header(client: TestClient) -> None:
+    run_id = client.post("/stream-runs/5").json()["run_id"]
+    resp = client.get(f"{WELL_KNOWN}/runs/{run_id}/stream", params={"start": -2})
+    assert resp.headers["x-wdk-stream-tail-index"] == "4"
+    assert [json.loads(line) for line in resp.text.splitlines()] == [{"i": 3}, {"i": 4}]
+
+
+def test_health(client: TestClient) -> None:
+    resp = client.get(f"{WELL_KNOWN}/health")
+    assert resp.status_code == 200
+    report = resp.json()
+    assert report["status"] == "ok" and report["reason"] is None
+    assert report["world"]["name"] == "local" and report["queue_consumer"]["alive"] is True
+
+
 def test_plain_starlette_keeps_its_own_lifespan() -> None:
     seen: list[str] = []
 

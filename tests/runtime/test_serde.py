@@ -468,6 +468,26 @@ def test_register_type_guards() -> None:
         register_type(Address, str, str, name="test.Money")
 
 
+def test_register_type_again_is_a_no_op_for_the_same_class_or_a_rerun_copy() -> None:
+    encode_before = to_builtins(Money(1, "EUR"))
+    # The same class under the same name: nothing changes (the old encoder stays).
+    register_type(Money, lambda m: "other", lambda v: v, name="test.Money")
+    assert to_builtins(Money(1, "EUR")) == encode_before
+    # The module's class statement run again (as the workflow sandbox does):
+    # a copy with the same module and qualname, while the module holds Money.
+    namespace: dict[str, Any] = {"__name__": Money.__module__}
+    exec("class Money:\n    pass\n", namespace)
+    copy = namespace["Money"]
+    assert copy is not Money and copy.__qualname__ == "Money"
+    register_type(copy, lambda m: "copy", lambda v: v, name="test.Money")
+    assert to_builtins(Money(1, "EUR")) == encode_before
+    with pytest.raises(SerializationError):
+        to_builtins(copy())  # the copy was not registered
+    # Another class (not a copy of the holder) under the taken name: refused.
+    with pytest.raises(ValueError, match=r"'test.Money' is already registered for test_serde.Money"):
+        register_type(Address, str, str, name="test.Money")
+
+
 def test_registered_encoder_failure_names_path() -> None:
     with pytest.raises(
         SerializationError, match=r"encoder of test_serde.Broken failed at value\[0\]"

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from wdk import FatalError, RetryableError, create_hook, get_step_metadata, sleep
-from wdk.api import Run, get_run, start
+from wdk import (
+    FatalError,
+    RetryableError,
+    create_hook,
+    create_webhook,
+    get_step_metadata,
+    get_workflow_metadata,
+    sleep,
+)
+from wdk.api import HookInfo, Run, get_hook, get_run, start
 
 
 async def charge(order_id: str, amount: int) -> str:
@@ -27,7 +35,11 @@ async def checkout(order_id: str) -> str:
     hook = create_hook()
     token: str = hook.token
     await hook
-    return await charge(order_id, len(token))
+    hook.dispose()
+    webhook = create_webhook(token=f"order-{order_id}")
+    url: str = webhook.url
+    run_id: str = get_workflow_metadata().run_id
+    return await charge(order_id, len(token) + len(url) + len(run_id))
 
 
 async def client() -> None:
@@ -35,5 +47,10 @@ async def client() -> None:
     status: str = await run.status()
     result = await run.result(timeout=10.0)
     same: Run = get_run(run.id)
+    tail: int = await same.stream_tail_index()
+    last = [chunk async for chunk in same.stream(start=-1)]
+    info: HookInfo = await get_hook("order-o1")
+    still_open: bool = info.open
+    created: float = info.created_at
     await same.cancel()
-    print(status, result)
+    print(status, result, tail, last, still_open, created, info.run_id)

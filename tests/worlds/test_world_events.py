@@ -102,10 +102,14 @@ async def test_hook_token_conflict_and_release_when_run_ends(world: World) -> No
 
     await add(world, a, ev("run_completed", result=None))
     assert await world.get_hook("tok") is None
+    last = await world.get_hook("tok", include_disposed=True)
+    assert last is not None and (last.run_id, last.status) == (a, "disposed")
+    assert await world.get_hook("never", include_disposed=True) is None
     assert [h.status for h in await world.list_hooks(a)] == ["disposed"]
     await add(world, b, ev("hook_created", "h", token="tok"))
     hook = await world.get_hook("tok")
     assert hook is not None and hook.run_id == b
+    assert await world.get_hook("tok", include_disposed=True) == hook  # the live one first
 
 
 async def test_hook_disposed_frees_the_token(world: World) -> None:

@@ -26,6 +26,7 @@ COMMANDS: list[str] = [
     "serve",
     "dev",
     "web",
+    "health",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

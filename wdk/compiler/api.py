@@ -10,6 +10,7 @@ source, so the parse and the per-mode outputs are cached by content.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import libcst as cst
@@ -21,10 +22,20 @@ from wdk.compiler.naming import module_name_for_path
 from wdk.compiler.stubs import registration
 from wdk.compiler.transform_client import WorkflowStubber
 from wdk.compiler.transform_workflow import StepProxier
+from wdk.errors import CompileError, Diagnostic
 
-__all__ = ["analyze_source", "compile_source", "has_directive", "module_name_for_path"]
+__all__ = [
+    "analyze_source",
+    "compile_source",
+    "compiled_mode",
+    "has_directive",
+    "module_name_for_path",
+]
 
 _MODES = ("client", "step", "workflow")
+_REGISTRATION = re.compile(
+    re.escape(registration("MODE", {}, {}).split('"MODE"')[0]) + r'"(client|step|workflow)"'
+)
 
 
 def analyze_source(source: str, module: str, *, path: str = "<string>") -> ModuleInfo:
@@ -50,6 +61,9 @@ def compile_source(source: str, module: str, mode: Mode, *, path: str = "<string
         raise ValueError(f"mode must be one of {', '.join(_MODES)}, not {mode!r}")
     if not has_directive(source):
         return source
+    done = compiled_mode(source)
+    if done is not None:
+        return _recompiled(source, done, mode, path)
     analysis = _analysis(source, module, path)
     if not analysis.targets:
         return source
@@ -57,6 +71,27 @@ def compile_source(source: str, module: str, mode: Mode, *, path: str = "<string
         return _compiled(analysis, mode)
     except RecursionError:
         raise too_deep(path, source.partition("\n")[0]) from None
+
+
+def compiled_mode(source: str) -> Mode | None:
+    """The mode `source` is already compiled in (it ends with the registration
+    line), else None. Output of `wdk build` imported through the import hook
+    must not be compiled a second time."""
+    tail = source.rstrip()
+    start = tail.rfind("\n") + 1
+    match = _REGISTRATION.match(tail, start)
+    return match.group(1) if match is not None else None  # type: ignore[return-value]
+
+
+def _recompiled(source: str, done: Mode, mode: Mode, path: str) -> str:
+    # client and step output differ only in their registration: either serves
+    # as the other. Workflow output is a different program, and so is its source.
+    if done == mode or (done != "workflow" and mode != "workflow"):
+        return source
+    lines = source.rstrip().splitlines()
+    message = f"this file is wdk's {done}-mode output; it cannot be compiled in {mode} mode"
+    hint = "compile the original source (the workflow tree of `wdk build` has the workflow mode)"
+    raise CompileError([Diagnostic(path, len(lines), 1, message, hint, lines[-1])])
 
 
 @lru_cache(maxsize=256)

@@ -3,8 +3,9 @@
 One visitor walks the module once. It records each workflow and step as a
 `Target` (with its qualname, which is its id) and reports the structural
 errors: near misses, misplaced or doubled directives, conflicts with the
-module directive, sync workflows, generators, instance-method workflows and
-functions that have no stable address.
+module directive, sync workflows, generators, instance-method workflows,
+methods the runtime cannot call (properties, special and private names), a
+step nested twice under one name, and functions that have no stable address.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Collector(cst.CSTVisitor):
         self._top: cst.CSTNode | None = None
         # Every def in source order, to pair with Python's ast for positions.
         self.functions: list[cst.FunctionDef] = []
+        # Steps nested in workflows, by qualname (each must be defined once).
+        self._nested: dict[str, cst.FunctionDef] = {}
 
     # --- module, classes, lambdas ------------------------------------------
 
@@ -245,6 +248,7 @@ class Collector(cst.CSTVisitor):
         if not functions:
             if self._stack:
                 method = _method_kind(node)
+                ok = self._check_method(node, kind, frame.qualname) and ok
             if kind == "workflow" and method == "instance":
                 ok = self._error(
                     node.name,
@@ -254,6 +258,15 @@ class Collector(cst.CSTVisitor):
         elif kind == "step" and len(functions) == 1 and self._stack[-1].kind == "workflow":
             parent = self._stack[-1].target  # None if that workflow was refused
             ok = ok and parent is not None
+            first = self._nested.setdefault(frame.qualname, node)
+            if first is not node:
+                # The step handler finds a nested step by its qualname in the
+                # workflow's code: a second one would run the first one's body.
+                ok = self._error(
+                    node.name,
+                    f"step '{name}' is defined twice in workflow '{self._stack[-1].qualname}'",
+                    f"give each nested step its own name: both would be {frame.qualname!r}",
+                )
         else:
             outer = functions[-1]
             what = "step" if outer.kind == "step" else "function"
@@ -278,6 +291,33 @@ class Collector(cst.CSTVisitor):
             top=self._top or node,
             parent=parent,
         )
+
+    def _check_method(self, node: cst.FunctionDef, kind: Kind, qualname: str) -> bool:
+        """Methods the runtime cannot call as a workflow or step; False after reporting."""
+        name = node.name.value
+        if (prop := _property_decorator(node)) is not None:
+            return self._error(
+                node.decorators[0],
+                f"{kind} '{qualname}' is a property (@{prop}): reading it cannot be a durable call",
+                f"make it a method (or a @staticmethod / @classmethod) and call it: '{name}()'",
+            )
+        if name.startswith("__") and name.endswith("__"):
+            return self._error(
+                node.name,
+                f"{kind} '{qualname}' is a special method: Python calls '{name}' itself "
+                "(for an operator, a constructor or a protocol), not as a durable call",
+                f"give the {kind} its own name"
+                + (f" and call it from '{name}' if you need to" if kind == "step" else ""),
+            )
+        if name.startswith("__"):
+            owner = qualname.rsplit(".", 2)[-2].lstrip("_")
+            return self._error(
+                node.name,
+                f"{kind} '{qualname}' has a private name, which Python stores as "
+                f"'_{owner}{name}': its id '{qualname}' would not find it",
+                f"use one leading underscore: '{name[1:]}'",
+            )
+        return True
 
     # --- helpers -----------------------------------------------------------------
 
@@ -314,6 +354,25 @@ def _head(statements: Sequence[cst.CSTNode]) -> tuple[cst.Expr | None, cst.Expr 
         return None, None
     second = next(flat, None)
     return first, second if isinstance(second, cst.Expr) else None
+
+
+_PROPERTIES = frozenset({"property", "cached_property", "getter", "setter", "deleter"})
+
+
+def _decorator_name(decorator: cst.Decorator) -> str:
+    expr = decorator.decorator
+    if isinstance(expr, cst.Call):
+        expr = expr.func
+    if isinstance(expr, cst.Name):
+        return expr.value
+    return expr.attr.value if isinstance(expr, cst.Attribute) else ""
+
+
+def _property_decorator(node: cst.FunctionDef) -> str | None:
+    for decorator in node.decorators:
+        if (name := _decorator_name(decorator)) in _PROPERTIES:
+            return name
+    return None
 
 
 def _method_kind(node: cst.FunctionDef) -> str:

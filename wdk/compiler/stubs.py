@@ -3,7 +3,7 @@
 Both stubs go on the line of the first body statement (after the docstring
 when there is one), so every later line keeps its number:
 
-    "use workflow"; raise __wdk__.WorkflowCalledDirectly("workflow//m//f")
+    "use workflow"; __wdk__.workflow_called_directly("workflow//m//f")
     "use step"; return await __wdk__.step_call("step//m//g", (a, *rest), {"k": k}, {"x": x})
 
 A function marked by the module docstring may start with a compound
@@ -25,8 +25,12 @@ RUNTIME = "__wdk__"
 
 
 def workflow_stub(workflow_id: str) -> cst.BaseSmallStatement:
-    """`raise __wdk__.WorkflowCalledDirectly("<id>")`."""
-    return _small(f"raise {RUNTIME}.WorkflowCalledDirectly({_quote(workflow_id)})")
+    """`__wdk__.workflow_called_directly("<id>")`, which raises WorkflowCalledDirectly.
+
+    A call rather than a `raise` statement: Python drops the code after a
+    `raise` from the compiled function, and the rest of the body must stay,
+    because the steps nested in a workflow are run from its code objects."""
+    return _small(f"{RUNTIME}.workflow_called_directly({_quote(workflow_id)})")
 
 
 def step_proxy(

@@ -17,7 +17,7 @@ from wdk.compiler.stubs import place_stub, workflow_stub
 
 
 class WorkflowStubber(cst.CSTTransformer):
-    """Puts `raise __wdk__.WorkflowCalledDirectly(id)` on each workflow's first line."""
+    """Puts `__wdk__.workflow_called_directly(id)` on each workflow's first line."""
 
     def __init__(self, targets: Iterable[Target]) -> None:
         super().__init__()

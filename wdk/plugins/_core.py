@@ -1,7 +1,7 @@
 """The webhook and run-stream endpoints without a framework.
 
-Each plugin reads the request its own way, calls `webhook_reply` or
-`open_stream`, and writes the answer its own way. What they answer is what
+Each plugin reads the request its own way, calls `webhook_reply`,
+`open_stream` or `health_reply`, and writes the answer its own way. What they answer is what
 `wdk serve` answers (`wdk/server/handlers.py`): 202 by default, the fixed or
 computed reply, 413 over WDK_WEBHOOK_MAX_BYTES, 404 for an unknown token or
 run, NDJSON or Server-Sent Events for a stream. The app's own routes that
@@ -113,18 +113,38 @@ async def open_stream(
 ) -> Reply | Stream:
     """A run's stream (NDJSON, or SSE when `accept` asks for it), or the error reply."""
     from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.stream_index import start_and_tail
     from wdk.server.streaming import EVENT_STREAM, parse_start_values, stream_body, stream_headers
 
     sse = EVENT_STREAM in accept
+    namespace = namespace or "default"
     try:
         first = parse_start_values(start, last_event_id, sse)
         world = (await get_runtime()).world
         if await world.get_run(run_id) is None:
             raise RunNotFound(run_id)
+        first, tail = await start_and_tail(world, run_id, namespace, first)
     except Exception as exc:
         return _failure(exc)
     # The framework notices a reader that went away and closes the iterator.
-    return Stream(stream_headers(sse, first), stream_body(world, run_id, namespace or "default", first, sse))
+    return Stream(stream_headers(sse, first, tail), stream_body(world, run_id, namespace, first, sse))
+
+
+async def health_reply() -> Reply:
+    """`GET .../health`: 200 with the JSON report, or 503 and the reason."""
+    from wdk.runtime.health import check_health
+    from wdk.runtime.runtime import get_runtime
+
+    try:
+        report = await check_health(await get_runtime())
+    except Exception as exc:  # the runtime could not even start (its world is down)
+        body = {"status": "unavailable", "reason": f"the runtime cannot start: {exc}"}
+        return Reply(503, msgspec.json.encode(body), {"content-type": "application/json"})
+    status = 200 if report.ok else 503
+    return Reply(status, msgspec.json.encode(report.to_json()), {"content-type": "application/json"})
+
+
+HEALTH_PATH = WELL_KNOWN + "/health"
 
 
 def missing(plugin: str, framework: str, extra: str) -> ImportError:

@@ -18,7 +18,15 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from wdk.plugins._core import Reply, Stream, open_stream, too_large, webhook_limit, webhook_reply
+from wdk.plugins._core import (
+    Reply,
+    Stream,
+    health_reply,
+    open_stream,
+    too_large,
+    webhook_limit,
+    webhook_reply,
+)
 
 T = TypeVar("T")
 _END = object()
@@ -154,3 +162,14 @@ def read_stream(
         return opened
     assert isinstance(opened, Stream)
     return opened.headers, background.iterate(opened.chunks)
+
+
+def read_health() -> Reply:
+    """The health endpoint (the runtime's loop is started if it is not yet)."""
+    try:
+        return background.run(health_reply())
+    except Exception as exc:  # the runtime could not start: its world is down
+        import msgspec
+
+        body = {"status": "unavailable", "reason": f"the runtime cannot start: {exc}"}
+        return Reply(503, msgspec.json.encode(body), {"content-type": "application/json"})

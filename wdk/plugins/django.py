@@ -4,7 +4,11 @@
     from django.urls import include, path
     import wdk.plugins.django
 
-    urlpatterns = [
+    def health(request: Any) -> Any:
+    return _response(read_health())
+
+
+urlpatterns = [
         path("orders/", views.place),
         path("", include(wdk.plugins.django.urlpatterns)),
     ]
@@ -29,7 +33,7 @@ from typing import Any
 from wdk.errors import HookNotFound, RunNotFound
 from wdk.plugins import _threaded
 from wdk.plugins._core import NOT_FOUND, Reply, not_found
-from wdk.plugins._threaded import read_stream, read_webhook, start, stop
+from wdk.plugins._threaded import read_health, read_stream, read_webhook, start, stop
 from wdk.server.app import WELL_KNOWN
 
 try:
@@ -133,8 +137,13 @@ def stream(request: Any, run_id: str) -> Any:
     return StreamingHttpResponse(chunks, headers=headers)
 
 
+def health(request: Any) -> Any:
+    return _response(read_health())
+
+
 urlpatterns = [
     # Webhooks come from other sites: no CSRF token.
     path(_PREFIX + "/webhook/<str:token>", csrf_exempt(webhook), name="wdk-webhook"),
     path(_PREFIX + "/runs/<str:run_id>/stream", require_GET(stream), name="wdk-stream"),
+    path(_PREFIX + "/health", require_GET(health), name="wdk-health"),
 ]

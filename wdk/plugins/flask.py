@@ -22,9 +22,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from wdk.plugins._core import NOT_FOUND, WEBHOOK_METHODS, WEBHOOK_PATH, Reply, not_found
+from wdk.plugins._core import (
+    HEALTH_PATH,
+    NOT_FOUND,
+    WEBHOOK_METHODS,
+    WEBHOOK_PATH,
+    Reply,
+    not_found,
+)
 from wdk.plugins._threaded import (
     background,
+    read_health,
     read_stream,
     read_webhook,
     result,
@@ -45,11 +53,12 @@ __all__ = ["result", "resume_hook", "setup", "start", "stop"]
 
 
 def setup(app: Any) -> None:
-    """Mount the webhook and run-stream endpoints on `app` (a Flask app), start
-    wdk's runtime with its first request, and answer 404 for RunNotFound and
-    HookNotFound raised in the app's views."""
+    """Mount the webhook, run-stream and health endpoints on `app` (a Flask
+    app), start wdk's runtime with its first request, and answer 404 for
+    RunNotFound and HookNotFound raised in the app's views."""
     app.add_url_rule(WEBHOOK_PATH + "<token>", "wdk_webhook", webhook, methods=list(WEBHOOK_METHODS))
     app.add_url_rule(WELL_KNOWN + "/runs/<run_id>/stream", "wdk_stream", stream, methods=["GET"])
+    app.add_url_rule(HEALTH_PATH, "wdk_health", health, methods=["GET"])
     app.before_request(_ensure_runtime)
     for kind in NOT_FOUND:
         app.register_error_handler(kind, _not_found)
@@ -75,6 +84,10 @@ def webhook(token: str) -> Response:
         token, request.method, request.url, request.headers.items(), request.content_length, request.stream.read
     )
     return _response(reply)
+
+
+def health() -> Response:
+    return _response(read_health())
 
 
 def stream(run_id: str) -> Response:

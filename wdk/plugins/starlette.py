@@ -24,10 +24,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from wdk.plugins._core import (
+    HEALTH_PATH,
     NOT_FOUND,
     WEBHOOK_METHODS,
     WEBHOOK_PATH,
     Reply,
+    health_reply,
     not_found,
     open_stream,
     too_large,
@@ -50,8 +52,8 @@ __all__ = ["setup"]
 
 def setup(app: Any) -> None:
     """Run wdk's runtime with `app` (a Starlette or FastAPI app), mount the
-    webhook and run-stream endpoints under /.well-known/workflow/v1/, and
-    answer 404 for RunNotFound/HookNotFound raised in the app's routes."""
+    webhook, run-stream and health endpoints under /.well-known/workflow/v1/,
+    and answer 404 for RunNotFound/HookNotFound raised in the app's routes."""
     router = app.router
     user_lifespan = router.lifespan_context
 
@@ -72,6 +74,7 @@ def setup(app: Any) -> None:
         app.add_exception_handler(kind, _not_found)
     router.routes.append(Route(WEBHOOK_PATH + "{token}", webhook, methods=list(WEBHOOK_METHODS)))
     router.routes.append(Route(WELL_KNOWN + "/runs/{run_id}/stream", stream, methods=["GET"]))
+    router.routes.append(Route(HEALTH_PATH, health, methods=["GET"]))
 
 
 def _response(reply: Reply) -> Response:
@@ -96,6 +99,10 @@ async def webhook(request: Request) -> Response:
         request.path_params["token"], request.method, str(request.url), request.headers.items(), bytes(body)
     )
     return _response(reply)
+
+
+async def health(request: Request) -> Response:
+    return _response(await health_reply())
 
 
 async def stream(request: Request) -> Response:

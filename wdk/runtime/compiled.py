@@ -4,9 +4,13 @@ between generated code and the runtime:
 
 * every compiled module ends with one added line
   `import wdk.runtime.compiled as __wdk__; __wdk__.register(globals(), MODE, {qualname: workflow_id}, {qualname: step_id})`
-* client and step mode replace a workflow's first body statement line with
-  `"use workflow"; raise __wdk__.WorkflowCalledDirectly("workflow//mod//qual")`
-  (the rest of the body stays as dead code, which keeps every line number)
+* client and step mode put on a workflow's first body statement line
+  `"use workflow"; __wdk__.workflow_called_directly("workflow//mod//qual")`
+  (the rest of the body stays, never reached: every line keeps its number,
+  and the code objects of steps nested in the workflow stay in its code)
+* in workflow mode, `register` also keeps the module's workflow functions
+  (`__wdk_functions__`, raw class attributes for methods) and makes the
+  real module's method steps dispatch (wdk.runtime.methods)
 * workflow mode replaces a step's first body statement line with
   `"use step"; return await __wdk__.step_call(ID, (positional...), {keyword...}[, {captured...}])`
   (`return __wdk__.step_call(...)` for a plain `def` step).
@@ -14,12 +18,20 @@ between generated code and the runtime:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from wdk.errors import WorkflowCalledDirectly
+from wdk.runtime import methods
 
-__all__ = ["WorkflowCalledDirectly", "register", "set_step_caller", "step_call"]
+__all__ = [
+    "WorkflowCalledDirectly",
+    "register",
+    "set_step_caller",
+    "step_call",
+    "workflow_called_directly",
+]
 
 StepCaller = Callable[[str, tuple[Any, ...], dict[str, Any], dict[str, Any] | None], Awaitable[Any]]
 
@@ -31,6 +43,11 @@ def set_step_caller(caller: StepCaller) -> None:
     durable step (the runtime finds the current run through the running loop)."""
     global _step_caller
     _step_caller = caller
+
+
+def workflow_called_directly(workflow_id: str) -> NoReturn:
+    """What a workflow's body does outside the runtime (client and step mode)."""
+    raise WorkflowCalledDirectly(workflow_id)
 
 
 def step_call(
@@ -86,3 +103,16 @@ def register(
     namespace["__wdk_mode__"] = mode
     namespace["__wdk_workflows__"] = dict(workflows)
     namespace["__wdk_steps__"] = dict(steps)
+    if mode == "workflow":
+        # Kept before the sandbox swaps its classes for the real module's:
+        # a workflow held by a class must run as the sandbox compiled it.
+        namespace["__wdk_functions__"] = {
+            qualname: found[1]
+            for qualname in workflows
+            if (found := _resolve(namespace, qualname)) is not None
+        }
+        # The sandbox shares the real module's classes: their method steps
+        # must record a step when workflow code calls them.
+        real = sys.modules.get(str(namespace.get("__name__")))
+        if real is not None and real.__dict__ is not namespace:
+            methods.install(real, steps)

@@ -77,6 +77,7 @@ class WorkflowInstance:
         # that each step costs O(1) however long the history is.
         self.active: dict[str, Call] = {}
         self._unrecorded: list[Call] = []  # calls the log does not have yet
+        self._disposals: list[Call] = []  # hooks the workflow disposed (take_disposals)
         self._counter = 0
         self.terminal: str | None = None  # run_completed / run_failed / run_cancelled once applied
         self.started = False
@@ -126,8 +127,13 @@ class WorkflowInstance:
         elif not isinstance(token, str) or not token:
             raise ValueError(f"a hook token must be a non-empty str, not {token!r}")
         call = self._new_call("hook", token, _caller_location(), input=dict(metadata))
-        call.hook = Hook(token, call.correlation_id)
+        call.hook = Hook(token, call.correlation_id, lambda: self._disposals.append(call))
         return call.hook
+
+    def take_disposals(self) -> list[Call]:
+        """Hooks the workflow disposed (`hook.dispose()`) whose hook_created is
+        in the log and whose hook_disposed is not yet."""
+        return [c for c in self._disposals if c.recorded and c.state != DONE]
 
     def _on_timer(self, handle: asyncio.TimerHandle) -> None:
         if self._sandbox is not None:
@@ -246,7 +252,11 @@ class WorkflowInstance:
             call.hook._deliver(serde.from_builtins(event.payload.get("payload")))
 
     def _apply_hook_disposed(self, event: Event) -> None:
-        self._finish(event)
+        call = self._finish(event)
+        if call in self._disposals:
+            self._disposals.remove(call)
+        if call.hook is not None:
+            call.hook._set_disposed()
 
     def _apply_run_completed(self, event: Event) -> None:
         self.terminal = event.type

@@ -8,6 +8,7 @@ No build step and no import hook are needed: ids map to files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -16,11 +17,15 @@ import os
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from wdk.compiler import analyze_source, compile_source, has_directive, module_name_for_path
 from wdk.errors import WdkError
+from wdk.runtime import methods
 from wdk.runtime.sandbox import Sandbox
+
+BUILD_MANIFEST = "manifest.json"  # what marks the output folder of `wdk build`
 
 
 class WorkflowNotFound(WdkError, LookupError):
@@ -37,6 +42,23 @@ def split_id(fn_id: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+def built_workflow_file(path: str) -> str | None:
+    """For a module imported from the client or step tree of `wdk build`, the
+    workflow-mode file the build wrote for it; None for ordinary source."""
+    return _built_workflow_file(os.path.abspath(path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _built_workflow_file(path: str) -> str | None:
+    parts = Path(path).parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] in ("client", "step"):
+            root = Path(*parts[:i])
+            if (root / BUILD_MANIFEST).is_file():
+                return str(root / "workflow" / Path(*parts[i + 1 :]))
+    return None
+
+
 def _read(path: str) -> str:
     with open(path, encoding="utf-8") as f:
         return f.read()
@@ -48,6 +70,7 @@ class Loader:
     def __init__(self, sandbox: Sandbox | None = None) -> None:
         self.paths: dict[str, str] = {}  # module name -> source file
         self._workflow_code: dict[tuple[str, str], str] = {}  # (module, source hash) -> compiled
+        self._step_ids: dict[types.CodeType, str | None] = {}  # step_id_of, for plain source
         self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
 
     # --- modules --------------------------------------------------------------
@@ -74,6 +97,15 @@ class Loader:
     def workflow_source(self, module: str) -> tuple[str, str]:
         """(workflow-mode source, filename) of a user module."""
         path = self.module_path(module)
+        built = built_workflow_file(path)
+        if built is not None:
+            try:
+                return _read(built), built
+            except (OSError, UnicodeDecodeError) as exc:
+                raise WorkflowNotFound(
+                    f"{path} comes from a `wdk build` tree, but its workflow-mode file {built} "
+                    f"cannot be read ({exc}): rebuild"
+                ) from exc
         try:
             source = _read(path)
         except (OSError, UnicodeDecodeError) as exc:
@@ -94,6 +126,9 @@ class Loader:
             return None
         if not has_directive(source):
             return None
+        # The real module first, as for a workflow's own module: the sandbox
+        # shares its classes (and their method steps dispatch).
+        self.real_module(module)
         return self.workflow_source(module)
 
     # --- workflows -------------------------------------------------------------------
@@ -103,6 +138,18 @@ class Loader:
         step_id = getattr(fn, "__wdk_step_id__", None)
         if isinstance(step_id, str):
             raise TypeError(_is_a_step(step_id))
+        fn_id = self._workflow_id_of(fn)
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, type) and owner.__qualname__ != split_id(fn_id)[2].rpartition(".")[0]:
+            # A classmethod workflow reached through a subclass: the run's `cls`
+            # would be the class that defines it, not this one.
+            raise TypeError(
+                f"{fn_id} is a @classmethod workflow of another class than "
+                f"{owner.__qualname__}: start it through the class that defines it"
+            )
+        return fn_id
+
+    def _workflow_id_of(self, fn: Any) -> str:
         fn_id = getattr(fn, "__wdk_workflow_id__", None)
         if isinstance(fn_id, str):
             module = split_id(fn_id)[1]
@@ -128,6 +175,36 @@ class Loader:
             'its first statement must be the docstring "use workflow"'
         )
 
+    def step_id_of(self, fn: Any) -> str | None:
+        """The step id of a function marked "use step" (plain source, client
+        mode, sandbox or nested), or None for any other function."""
+        fn_id = getattr(fn, "__wdk_step_id__", None)
+        if isinstance(fn_id, str):
+            return fn_id
+        qualname = getattr(fn, "__qualname__", None)
+        table = getattr(fn, "__globals__", {}).get("__wdk_steps__")
+        if isinstance(table, dict) and qualname in table:
+            return str(table[qualname])  # compiled code: the module's own table
+        target = inspect.unwrap(fn)
+        code = getattr(target, "__code__", None)
+        if code is None or not code.co_filename.endswith(".py"):
+            return None
+        if code not in self._step_ids:  # plain source: what the compiler says it is
+            self._step_ids[code] = self._analyzed_step_id(code.co_filename, target.__qualname__)
+        return self._step_ids[code]
+
+    def _analyzed_step_id(self, filename: str, qualname: str) -> str | None:
+        path = os.path.abspath(filename)
+        try:
+            info = analyze_source(_read(path), module_name_for_path(path), path=path)
+        except (OSError, UnicodeDecodeError, WdkError):
+            return None
+        for f in info.steps:
+            if f.qualname == qualname:
+                self.paths.setdefault(f.module, path)
+                return f.id
+        return None
+
     def workflow_function(self, workflow_id: str) -> Callable[..., Any]:
         """The sandboxed workflow function for an id."""
         kind, module, qualname = split_id(workflow_id)
@@ -138,13 +215,17 @@ class Loader:
         # dataclasses with string annotations need it to resolve them).
         self.real_module(module)
         namespace = self.sandbox.load(module, code, path)
-        obj = _lookup(namespace, qualname)
-        if obj is None or workflow_id not in namespace.get("__wdk_workflows__", {}).values():
+        raw = namespace.get("__wdk_functions__", {}).get(qualname)
+        if raw is None or workflow_id not in namespace.get("__wdk_workflows__", {}).values():
             step_id = namespace.get("__wdk_steps__", {}).get(qualname)
             if step_id is not None:
                 raise WorkflowNotFound(_is_a_step(step_id))
             raise WorkflowNotFound(f"no workflow {qualname!r} in {path} (id {workflow_id})")
-        return obj  # type: ignore[no-any-return]
+        if isinstance(raw, classmethod):
+            # Bound to the class the sandbox shares with the real module.
+            owner = _lookup(namespace, qualname.rpartition(".")[0])
+            return types.MethodType(raw.__func__, owner)
+        return raw.__func__ if isinstance(raw, staticmethod) else raw
 
     # --- steps -----------------------------------------------------------------------
 
@@ -159,6 +240,9 @@ class Loader:
             for candidate in list(sys.modules.values()):
                 file = getattr(candidate, "__file__", None)
                 if file and os.path.abspath(file) == os.path.abspath(path):
+                    # Known under its import name too: the sandbox's copy finds
+                    # its classes there (shared classes, dataclass annotations).
+                    sys.modules.setdefault(module, candidate)
                     return candidate
         try:
             return importlib.import_module(module)
@@ -175,7 +259,7 @@ class Loader:
         obj = _lookup(namespace, qualname, bind=True)
         if obj is None:
             raise WorkflowNotFound(f"no step {qualname!r} in module {module!r} (id {step_id})")
-        return obj  # type: ignore[no-any-return]
+        return methods.original(obj)  # type: ignore[no-any-return]
 
 
 def _is_a_step(step_id: str) -> str:

@@ -279,7 +279,9 @@ class Orchestrator:
                 batch.append(new)
                 if inst.terminal:
                     return batch, to_start
-            todo = [self._created(call, now) for call in inst.take_commands()]
+            # Disposals first: a hook created again under a disposed token follows them.
+            todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()]
+            todo += [self._created(call, now) for call in inst.take_commands()]
             if todo:
                 continue
             for call in inst.pending("step"):
@@ -346,7 +348,10 @@ class Orchestrator:
         )
 
     async def _run_step(self, inst: WorkflowInstance, call: Call) -> tuple[Call, Outcome]:
-        meta = StepMetadata(call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery)
+        meta = StepMetadata(
+            call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery,
+            workflow_id=inst.workflow_id, run_started_at=inst.started_at,
+        )
         try:
             args, kwargs, closure = serde.decode_call(call.input)
             fn = self.loader.step_function(call.name, closure)

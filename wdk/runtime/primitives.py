@@ -39,6 +39,17 @@ async def sleep(duration: str | int | float | timedelta | datetime) -> None:
 
 
 def get_workflow_metadata() -> WorkflowMetadata:
-    """The current run's id, workflow id and start time."""
-    inst = _instance("get_workflow_metadata()")
-    return WorkflowMetadata(inst.run_id, inst.workflow_id, inst.started_at)
+    """The current run's id, workflow id and start time, in the workflow or
+    in one of its steps."""
+    from wdk.runtime.steps import _current
+
+    loop = asyncio._get_running_loop()
+    inst = getattr(loop, "instance", None)
+    if inst is not None:
+        return WorkflowMetadata(inst.run_id, inst.workflow_id, inst.started_at)
+    step = _current.get()
+    if step is None or not step.workflow_id:
+        raise WorkflowSandboxError(
+            "get_workflow_metadata() can only be used inside a workflow run or one of its steps"
+        )
+    return WorkflowMetadata(step.run_id, step.workflow_id, step.run_started_at)

@@ -97,6 +97,21 @@ class Runtime:
         if not self._background:
             await self.world.close()
 
+    def consumer_status(self) -> tuple[bool | None, str]:
+        """(alive, detail) of the queue consumer; alive is None when this
+        runtime runs none (a client-only runtime). For health checks."""
+        if not self._background:
+            return None, "none in this process (client-only: workers run the runs)"
+        consumer = self._background[0]
+        if self._stopping:
+            return False, "the runtime is stopping"
+        if not consumer.done():
+            return True, f"running ({len(self._active)} runs in progress)"
+        if consumer.cancelled():
+            return False, "it was cancelled"
+        exc = consumer.exception()
+        return False, f"it stopped: {exc!r}" if exc is not None else "it stopped"
+
     # --- results -----------------------------------------------------------------
 
     def _run_finished(self, run_id: str) -> None:

@@ -40,6 +40,9 @@ class StepMetadata:
     run_id: str
     # Restarts of this attempt after its worker died (they do not use up retries).
     recovery: int = 0
+    # The run's workflow (what `get_workflow_metadata()` answers inside a step).
+    workflow_id: str = ""
+    run_started_at: float = 0.0
 
     @property
     def attempt_key(self) -> str:

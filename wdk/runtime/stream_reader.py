@@ -142,6 +142,11 @@ class RunStream:
         self.index: int | None = None
         self.next_index = start
 
+    def rebase(self, start: int) -> None:
+        """Start at `start` after all (a negative start resolved on first use)."""
+        self._view = ReadFilter(start)
+        self.next_index = start
+
     @classmethod
     def of_pairs(cls, source: AsyncIterator[tuple[int, Any]], start: int) -> RunStream:
         stream = cls(_nothing(), start)

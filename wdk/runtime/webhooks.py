@@ -22,6 +22,7 @@ import asyncio
 import base64
 import json as _json
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Generator, Mapping
 from dataclasses import dataclass, field, replace
@@ -179,13 +180,36 @@ class Webhook:
     def __aiter__(self) -> AsyncIterator[WebhookRequest]:
         return self._hook.__aiter__()
 
+    def dispose(self) -> None:
+        """Stop taking requests (see `Hook.dispose`): its URL answers 404 again."""
+        self._hook.dispose()
 
-def create_webhook(*, response: WebhookResponse | Mapping[str, Any] | None = None, respond_with: bool = False) -> Webhook:
+
+# A caller-chosen token is a path segment of the URL: unreserved characters only.
+_TOKEN = re.compile(r"[A-Za-z0-9._~-]{1,200}")
+
+
+def create_webhook(
+    *,
+    token: str | None = None,
+    response: WebhookResponse | Mapping[str, Any] | None = None,
+    respond_with: bool = False,
+) -> Webhook:
     """A hook reachable at `<WDK_BASE_URL>/.well-known/workflow/v1/webhook/<token>`.
 
         webhook = create_webhook(response={"status": 200, "body": "thanks"})
         request = await webhook
+
+    `token` picks the URL's last segment (letters, digits, `.`, `_`, `~`, `-`);
+    anyone who knows it can post, so make it hard to guess when that matters.
+    A token held by another live hook is refused: awaiting the webhook raises
+    HookConflict. Without `token`, one with 128 random bits is made.
     """
+    if token is not None and (not isinstance(token, str) or not _TOKEN.fullmatch(token)):
+        raise ValueError(
+            f"a webhook token is part of its URL: 1 to 200 letters, digits, '.', '_', '~' "
+            f"or '-', not {token!r}"
+        )
     if response is not None and respond_with:
         raise ValueError("create_webhook(): give a fixed `response` or `respond_with=True`, not both")
     fixed: WebhookResponse | None = None
@@ -196,7 +220,7 @@ def create_webhook(*, response: WebhookResponse | Mapping[str, Any] | None = Non
             raise TypeError(f"response must be a WebhookResponse or a dict, not {type(response).__name__}")
         fixed = response
     spec = {"respond_with": bool(respond_with), "response": fixed.to_json() if fixed else None}
-    hook: Hook[WebhookRequest] = create_hook(None, metadata={"webhook": spec})
+    hook: Hook[WebhookRequest] = create_hook(token, metadata={"webhook": spec})
     return Webhook(hook, webhook_url(hook.token))
 
 

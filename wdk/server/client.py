@@ -20,6 +20,7 @@ import msgspec
 
 from wdk.errors import HookNotFound, RunNotFound, WdkError
 from wdk.runtime import serde
+from wdk.runtime.hooks import HookInfo
 from wdk.worlds.base import Event, RunInfo
 
 WELL_KNOWN = "/.well-known/workflow/v1"
@@ -99,6 +100,10 @@ class ServerClient:
         out = await self._call("POST", f"/api/hooks/{_q(token)}", body={"payload": serde.to_builtins(payload, "payload")})
         return str(out["run_id"])
 
+    async def get_hook(self, token: str) -> HookInfo:
+        out = await self._call("GET", f"/api/hooks/{_q(token)}")
+        return msgspec.convert(out, HookInfo)
+
     async def resume_webhook(self, token: str, request: Any) -> Any:
         """POST (or the request's method) to the webhook URL itself; the reply."""
         from wdk.runtime.webhooks import WEBHOOK_PATH, WebhookResponse
@@ -137,6 +142,19 @@ class ServerClient:
                     marker = StreamRollback.from_json(control)
                     yield marker.index, marker
                     index = marker.index + 1
+
+    async def stream_tail_index(self, run_id: str, namespace: str | None) -> int:
+        """The stream endpoint's tail header (its body is not read)."""
+        from wdk.server.streaming import TAIL_HEADER
+
+        params = {"start": "-1"}
+        if namespace:
+            params["namespace"] = namespace
+        url = f"{self.base_url}{WELL_KNOWN}/runs/{_q(run_id)}/stream"
+        async with aiohttp.ClientSession(timeout=_timeout(60)) as session, session.get(url, params=params) as resp:
+            if resp.status >= 400:
+                _raise(resp.status, await resp.read())
+            return int(resp.headers[TAIL_HEADER])
 
 
 _CONTROL = b'{"$wdk":"'  # how the server writes a control line (and a tagged value)

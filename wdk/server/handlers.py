@@ -3,7 +3,8 @@
     POST /.well-known/workflow/v1/flow      {"run_id"}                     signed: advance the run
     POST /.well-known/workflow/v1/step      {"run_id", "correlation_id"}   signed: run its pending step
     ANY  /.well-known/workflow/v1/webhook/{token}                          deliver to a webhook
-    GET  /.well-known/workflow/v1/runs/{id}/stream?namespace=&start=       NDJSON, or SSE
+    GET  /.well-known/workflow/v1/runs/{id}/stream?namespace=&start=       NDJSON, or SSE (start < 0: from the end)
+    GET  /.well-known/workflow/v1/health                                   200 or 503, JSON (no token)
 
 Flow and step only enqueue the run: the queue is how work moves, and the
 runtime that leases it does the rest (so a duplicate request costs nothing).
@@ -18,6 +19,7 @@ import msgspec
 from aiohttp import web
 
 from wdk.runtime.runtime import FLOW
+from wdk.runtime.stream_index import start_and_tail
 from wdk.server.app import (
     RUNTIME,
     SECRET,
@@ -40,6 +42,7 @@ def add_routes(app: web.Application) -> None:
     add("POST", f"{WELL_KNOWN}/step", step, expect_handler=expect_handler)
     add("*", WELL_KNOWN + "/webhook/{token}", webhook, expect_handler=expect_handler)
     add("GET", WELL_KNOWN + "/runs/{run_id}/stream", stream, expect_handler=expect_handler)
+    add("GET", WELL_KNOWN + "/health", health, expect_handler=expect_handler)
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -151,4 +154,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     world = request.app[RUNTIME].world
     if await world.get_run(run_id) is None:
         raise RunNotFound(run_id)
-    return await send_stream(request, world, run_id, namespace, start, sse)
+    start, tail = await start_and_tail(world, run_id, namespace, start)
+    return await send_stream(request, world, run_id, namespace, start, sse, tail)
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    from wdk.runtime.health import check_health
+
+    report = await check_health(request.app[RUNTIME])
+    return json_response(report.to_json(), status=200 if report.ok else 503)

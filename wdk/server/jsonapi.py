@@ -7,6 +7,7 @@
     GET  /api/runs/{id}/events    ?after=&limit=
     POST /api/runs/{id}/cancel
     POST /api/hooks/{token}       {"payload": ...}
+    GET  /api/hooks/{token}       the hook: run_id, created_at, open, ...
 
 Values (args, results, payloads) are in wdk's serde form: plain JSON is
 itself, other types are tagged. A tagged class is only decoded when its
@@ -43,6 +44,7 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/api/runs/{run_id}/events", list_events),
         ("POST", "/api/runs/{run_id}/cancel", cancel_run),
         ("POST", "/api/hooks/{token}", resume_hook),
+        ("GET", "/api/hooks/{token}", get_hook),
     ):
         app.router.add_route(method, path, handler, expect_handler=expect_handler)
 
@@ -257,3 +259,10 @@ async def resume_hook(request: web.Request) -> web.StreamResponse:
     payload = decode_value(data["payload"], "payload")
     run = await _resume_hook_local(token, payload)
     return json_response({"run_id": run.id})
+
+
+async def get_hook(request: web.Request) -> web.StreamResponse:
+    from wdk.runtime.hooks import lookup_hook
+
+    info = await lookup_hook(request.app[RUNTIME].world, request.match_info["token"])
+    return json_response(msgspec.to_builtins(info))

@@ -1,11 +1,12 @@
 """A run's stream over HTTP: chunked NDJSON, or Server-Sent Events.
 
 NDJSON: one chunk per line, in wdk's serde JSON (plain JSON values are
-themselves), from index `start`; the body ends when the stream is closed (at
-the latest when its run ends). SSE (`Accept: text/event-stream`): `id:
-<index>` and `data: <json>` per chunk, so a browser's EventSource resumes by
-itself (`Last-Event-ID`); a final `event: end`; a `: keep-alive` comment
-every 15 s of silence.
+themselves), from index `start` (negative: from the end; the response's
+`x-wdk-stream-tail-index` header is the last chunk's index when it started);
+the body ends when the stream is closed (at the latest when its run ends).
+SSE (`Accept: text/event-stream`): `id: <index>` and `data: <json>` per
+chunk, so a browser's EventSource resumes by itself (`Last-Event-ID`); a
+final `event: end`; a `: keep-alive` comment every 15 s of silence.
 
 Rollbacks (see `wdk.runtime.stream_reader`): a reader that got chunks of a
 step attempt that then failed or died gets a marker, NDJSON
@@ -96,13 +97,20 @@ async def _next_live(world: World, run_id: str, namespace: str, index: int, wait
                 await aclose()
 
 
-def stream_headers(sse: bool, start: int) -> dict[str, str]:
-    return {
+TAIL_HEADER = "x-wdk-stream-tail-index"
+
+
+def stream_headers(sse: bool, start: int, tail: int | None = None) -> dict[str, str]:
+    headers = {
         "content-type": (EVENT_STREAM if sse else NDJSON) + "; charset=utf-8",
         "cache-control": "no-cache",
         "x-accel-buffering": "no",  # proxies: do not hold chunks back
         "x-wdk-stream-start": str(start),
     }
+    if tail is not None:
+        # The last chunk's index when the response started (-1: none yet).
+        headers[TAIL_HEADER] = str(tail)
+    return headers
 
 
 async def stream_body(
@@ -151,9 +159,15 @@ async def stream_body(
 
 
 async def send_stream(
-    request: web.Request, world: World, run_id: str, namespace: str, start: int, sse: bool
+    request: web.Request,
+    world: World,
+    run_id: str,
+    namespace: str,
+    start: int,
+    sse: bool,
+    tail: int | None = None,
 ) -> web.StreamResponse:
-    resp = web.StreamResponse(status=200, headers=stream_headers(sse, start))
+    resp = web.StreamResponse(status=200, headers=stream_headers(sse, start, tail))
     resp.enable_chunked_encoding()
     await resp.prepare(request)
 
@@ -171,7 +185,8 @@ async def send_stream(
 
 
 def parse_start_values(start: str | None, last_event_id: str | None, sse: bool) -> int:
-    """`?start=` (default 0), or one past SSE's `Last-Event-ID`."""
+    """`?start=` (default 0; negative counts from the end, resolved by the
+    caller with wdk.runtime.stream_index), or one past SSE's `Last-Event-ID`."""
     from wdk.server.app import BadRequest
 
     raw = start or "0"
@@ -180,8 +195,8 @@ def parse_start_values(start: str | None, last_event_id: str | None, sse: bool) 
         value = int(last) + 1 if last else int(raw)
     except ValueError:
         raise BadRequest(f"start must be an integer, not {raw!r}") from None
-    if value < 0 or value > 2**62:
-        raise BadRequest(f"start must be between 0 and 2**62, not {value}")
+    if not -(2**62) <= value <= 2**62:
+        raise BadRequest(f"start must be between -2**62 and 2**62, not {value}")
     return value
 
 

@@ -223,8 +223,9 @@ class World(Protocol):
 
     async def list_hooks(self, run_id: str | None = None, *, status: str | None = None) -> list[HookInfo]: ...
 
-    async def get_hook(self, token: str) -> HookInfo | None:
-        """The live (active) hook with this token, or None."""
+    async def get_hook(self, token: str, *, include_disposed: bool = False) -> HookInfo | None:
+        """The live (active) hook with this token, or None. With
+        `include_disposed`, when no hook holds it, the hook that held it last."""
 
     async def active_run_ids(self, limit: int = 10_000) -> list[str]:
         """Runs that are not terminal (the reconciler's query)."""

@@ -282,15 +282,18 @@ class LocalWorld:
         )
         return [hook_info(r) for r in rows]
 
-    async def get_hook(self, token: str) -> HookInfo | None:
-        """The live hook holding `token`, or None."""
-        row = (
-            self._sync()
-            .execute(
-                f"SELECT {HOOK_COLS} FROM hooks WHERE token = ? AND status = 'active'", (token,)
-            )
-            .fetchone()
-        )
+    async def get_hook(self, token: str, *, include_disposed: bool = False) -> HookInfo | None:
+        """The live hook holding `token`, or None (see World.get_hook)."""
+        db = self._sync()
+        row = db.execute(
+            f"SELECT {HOOK_COLS} FROM hooks WHERE token = ? AND status = 'active'", (token,)
+        ).fetchone()
+        if row is None and include_disposed:
+            # Not indexed (the index holds live tokens only): a client's lookup, not a hot path.
+            row = db.execute(
+                f"SELECT {HOOK_COLS} FROM hooks WHERE token = ? ORDER BY created_at DESC LIMIT 1",
+                (token,),
+            ).fetchone()
         return None if row is None else hook_info(row)
 
     async def active_run_ids(self, limit: int = 10_000) -> list[str]:

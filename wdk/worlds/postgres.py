@@ -272,11 +272,17 @@ class PostgresWorld:
         )
         return [hook_info(r) for r in rows]
 
-    async def get_hook(self, token: str) -> HookInfo | None:
-        """The live hook holding `token`, or None."""
+    async def get_hook(self, token: str, *, include_disposed: bool = False) -> HookInfo | None:
+        """The live hook holding `token`, or None (see World.get_hook)."""
         row = await self._fetchrow(
             f"SELECT {HOOK_COLS} FROM hooks WHERE token = $1 AND status = 'active'", token
         )
+        if row is None and include_disposed:
+            # Not indexed (the index holds live tokens only): a client's lookup, not a hot path.
+            row = await self._fetchrow(
+                f"SELECT {HOOK_COLS} FROM hooks WHERE token = $1 ORDER BY created_at DESC LIMIT 1",
+                token,
+            )
         return None if row is None else hook_info(row)
 
     async def active_run_ids(self, limit: int = 10_000) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from dataclasses import dataclass
 
 from wdk import Writable, create_hook, get_step_metadata, get_writable, sleep
 from wdk.api import start
@@ -148,3 +149,22 @@ async def mixed(x: int) -> int:
     await resume_own(hook.token, b)
     payload = await hook
     return await streamer(payload, get_writable())
+
+
+# --- a method step in a class-held workflow (tests/e2e/test_shapes.py) --------------
+
+
+@dataclass
+class Parcel:
+    weight: int
+
+    def ship(self, factor: int) -> int:
+        "use step"
+        return _body("ship", self.weight * factor)
+
+
+class Depot:
+    @classmethod
+    async def route(cls, weight: int) -> int:
+        "use workflow"
+        return await Parcel(weight).ship(3)  # type: ignore[misc]
