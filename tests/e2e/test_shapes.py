@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 MODES = ("plain", "hook", "build")
 CHILD_TIMEOUT = 120
 
-_outcomes: dict[tuple[str, str], dict[str, Any]] = {}
+_outcomes: dict[tuple[str, str, str], dict[str, Any]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,9 @@ def outcomes(
 ) -> dict[str, Any]:
     """The child's outcomes for this mode and world (one child per pair)."""
     mode: str = request.param
-    key = (mode, e2e_world)
+    # The build dir is part of the key: under xdist a module's fixtures may be
+    # set up again in one process (a new build dir), and its children with them.
+    key = (mode, e2e_world, str(build_dir))
     if key not in _outcomes:
         cmd = [sys.executable, str(HERE / "shapes_child.py"), "--mode", mode]
         cmd += ["--build-dir", str(build_dir / "client")]
