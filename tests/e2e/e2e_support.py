@@ -157,6 +157,20 @@ async def run_state(data_dir: Path, run_id: str) -> tuple[RunInfo, list[Event]]:
         await world.close()
 
 
+async def until(what: str, check: Any, timeout: float = 30.0) -> None:
+    """Poll `check()` (a plain or async callable) until it is true; fail naming
+    `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def read_ledger(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []

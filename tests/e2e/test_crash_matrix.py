@@ -28,14 +28,16 @@ CASES = [
 ]
 
 
-def expected_ledger(crash_step: str, when: str) -> list[tuple[str, int, int, str]]:
+def expected_ledger(
+    crash_step: str, when: str, steps: list[str] = STEPS
+) -> list[tuple[str, int, int, str]]:
     """(step, attempt, recovery, process) in order: "first" is the killed
     process, "resume" the worker. Steps before the crash ran once, in the
     first process; the step killed mid-attempt runs again as the same attempt
     (a crash is not the step's failure: no retry is used up), recovery 1."""
-    k = STEPS.index(crash_step)
+    k = steps.index(crash_step)
     rows: list[tuple[str, int, int, str]] = []
-    for i, name in enumerate(STEPS):
+    for i, name in enumerate(steps):
         if i < k:
             rows.append((name, 1, 0, "first"))
         elif i == k and when == "end":
@@ -113,21 +115,6 @@ MIXED_CASES = [
 ]
 
 
-def expected_mixed(crash_step: str, when: str) -> list[tuple[str, int, int, str]]:
-    k = crashy.MIXED_STEPS.index(crash_step)
-    rows: list[tuple[str, int, int, str]] = []
-    for i, name in enumerate(crashy.MIXED_STEPS):
-        if i < k:
-            rows.append((name, 1, 0, "first"))
-        elif i == k and when == "end":
-            rows += [(name, 1, 0, "first"), (name, 1, 1, "resume")]
-        elif i == k:
-            rows.append((name, 1, 1, "resume"))
-        else:
-            rows.append((name, 1, 0, "resume"))
-    return rows
-
-
 @pytest.mark.parametrize(("crash_step", "when"), MIXED_CASES)
 async def test_killed_mixed_run_resumes(
     crash_step: str, when: str, data_dir: Path, tmp_path: Path, subprocess_env: dict[str, str]
@@ -155,7 +142,7 @@ async def test_killed_mixed_run_resumes(
         (line["step"], line["attempt"], line["recovery"], "resume" if line["pid"] == worker.pid else "first")
         for line in lines
     ]
-    assert seen == expected_mixed(crash_step, when)
+    assert seen == expected_ledger(crash_step, when, crashy.MIXED_STEPS)
     # c1 ran in the child run, everything else in the parent.
     assert {line["run"] for line in lines if line["step"] != "c1"} == {child.run_id}
     child_runs = {line["run"] for line in lines if line["step"] == "c1"}

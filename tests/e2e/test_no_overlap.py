@@ -9,11 +9,11 @@ Steps run inline (one at a time) or as tasks (several at once): both paths.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from e2e_support import until as _until
 from flows import overlap
 
 from wdk import WorkflowCancelled
@@ -21,20 +21,6 @@ from wdk.api import Run, resume_hook, resume_webhook, start
 from wdk.runtime.webhooks import WebhookRequest
 
 DEADLINE = 20.0
-
-
-async def _until(what: str, check: object) -> None:
-    """Poll `check()` (sync or async) until true, or fail after DEADLINE."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while loop.time() < end:
-        value = check()  # type: ignore[operator]
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _lines(ledger: Path) -> list[str]:
@@ -45,12 +31,14 @@ async def _events(run: Run, kind: str) -> list[object]:
     return [e for e in await run.events() if e.type == kind]
 
 
-def _once_each(ledger: Path) -> None:
+def _running(ledger: Path, parallel: bool) -> object:
+    """A check: the test's steps (one, or two at once) have started."""
+    return lambda: len(_lines(ledger)) >= (2 if parallel else 1)
+
+
+async def _each_step_ran_once(run: Run, ledger: Path) -> None:
     counts = Counter(_lines(ledger))
     assert counts and all(n == 1 for n in counts.values()), f"steps ran more than once: {counts}"
-
-
-async def _no_second_attempt(run: Run) -> None:
     started = [e.payload.get("attempt") for e in await run.events() if e.type == "step_started"]
     assert all(a == 1 for a in started), f"a step started again: attempts {started}"
 
@@ -67,14 +55,13 @@ async def test_hook_payload_while_step_runs(files: tuple[Path, Path], parallel: 
     run = await start(overlap.on_hook, str(ledger), str(gate), token, parallel)
     await _until("the hook", lambda: _events(run, "hook_created"))
     await resume_hook(token, "p1")
-    await _until("the first step", lambda: len(_lines(ledger)) >= (2 if parallel else 1))
+    await _until("the first step", _running(ledger, parallel))
     await resume_hook(token, "p2")  # arrives while the step runs
     await _until("p2 recorded", lambda: _has_two(run))
     gate.touch()
     result = await run.result(timeout=DEADLINE)
     assert len(result) == (4 if parallel else 2)
-    _once_each(ledger)
-    await _no_second_attempt(run)
+    await _each_step_ran_once(run, ledger)
 
 
 async def _has_two(run: Run) -> bool:
@@ -85,15 +72,14 @@ async def _has_two(run: Run) -> bool:
 async def test_webhook_request_while_step_runs(files: tuple[Path, Path], parallel: bool) -> None:
     ledger, gate = files
     run = await start(overlap.on_webhook, str(ledger), str(gate), parallel)
-    await _until("the step", lambda: len(_lines(ledger)) >= (2 if parallel else 1))
+    await _until("the step", _running(ledger, parallel))
     token = str((await _events(run, "hook_created"))[0].payload["token"])  # type: ignore[attr-defined]
     await resume_webhook(token, WebhookRequest.make("POST", body="hello"))
     await _until("the request recorded", lambda: _events(run, "hook_received"))
     gate.touch()
     result = await run.result(timeout=DEADLINE)
     assert result[-1] == "hello"
-    _once_each(ledger)
-    await _no_second_attempt(run)
+    await _each_step_ran_once(run, ledger)
 
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["inline", "tasks"])
@@ -103,30 +89,28 @@ async def test_wait_ending_while_step_runs(files: tuple[Path, Path], parallel: b
     await _until("the wait to end", lambda: _events(run, "wait_completed"))
     gate.touch()
     assert await run.result(timeout=DEADLINE) == (["a", "b"] if parallel else ["a"])
-    _once_each(ledger)
-    await _no_second_attempt(run)
+    await _each_step_ran_once(run, ledger)
 
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["inline", "tasks"])
 async def test_child_finishing_while_step_runs(files: tuple[Path, Path], parallel: bool) -> None:
     ledger, gate = files
     run = await start(overlap.with_child, str(ledger), str(gate), parallel)
-    await _until("the step", lambda: len(_lines(ledger)) >= (2 if parallel else 1))
+    await _until("the step", _running(ledger, parallel))
+    await _until("the child to start", lambda: _child_id(run))
     child_id = await _child_id(run)
+    assert child_id is not None
     await _until("the child to finish", lambda: _completed(child_id))
     gate.touch()
     assert (await run.result(timeout=DEADLINE))[-1] == "child"
-    _once_each(ledger)
-    await _no_second_attempt(run)
+    await _each_step_ran_once(run, ledger)
 
 
-async def _child_id(run: Run) -> str:
-    for _ in range(2000):
-        for e in await run.events():
-            if e.type == "step_completed" and str(e.payload.get("result", "")).startswith("wrun_"):
-                return str(e.payload["result"])
-        await asyncio.sleep(0.01)
-    raise AssertionError("the child run never started")
+async def _child_id(run: Run) -> str | None:
+    for e in await run.events():
+        if e.type == "step_completed" and str(e.payload.get("result", "")).startswith("wrun_"):
+            return str(e.payload["result"])
+    return None
 
 
 async def _completed(run_id: str) -> bool:
@@ -140,24 +124,22 @@ async def test_duplicate_start_while_step_runs(files: tuple[Path, Path], paralle
     ledger, gate = files
     args = (str(ledger), str(gate), parallel)
     run = await start(overlap.plain, *args, idempotency_key="dup")
-    await _until("the step", lambda: len(_lines(ledger)) >= (2 if parallel else 1))
+    await _until("the step", _running(ledger, parallel))
     again = await start(overlap.plain, *args, idempotency_key="dup")
     assert again.id == run.id
     gate.touch()
     await run.result(timeout=DEADLINE)
-    _once_each(ledger)
-    await _no_second_attempt(run)
+    await _each_step_ran_once(run, ledger)
 
 
 @pytest.mark.parametrize("parallel", [False, True], ids=["inline", "tasks"])
 async def test_cancel_while_step_runs(files: tuple[Path, Path], parallel: bool) -> None:
     ledger, gate = files
     run = await start(overlap.plain, str(ledger), str(gate), parallel)
-    await _until("the step", lambda: len(_lines(ledger)) >= (2 if parallel else 1))
+    await _until("the step", _running(ledger, parallel))
     await run.cancel()
     with pytest.raises(WorkflowCancelled):
         await run.result(timeout=DEADLINE)
     gate.touch()
     assert len(_lines(ledger)) == (2 if parallel else 1)
-    _once_each(ledger)
-    await _no_second_attempt(run)
+    await _each_step_ran_once(run, ledger)
