@@ -9,6 +9,7 @@
         return await charge(order)
 """
 
+from wdk.client.hook_definition import HookDefinition, define_hook
 from wdk.compiler.hook import install_import_hook
 from wdk.errors import (
     CompileError,
@@ -25,7 +26,7 @@ from wdk.errors import (
     WorkflowFailed,
     WorkflowSandboxError,
 )
-from wdk.runtime.hooks import Hook, HookDefinition, create_hook, define_hook
+from wdk.runtime.hooks import Hook, create_hook
 from wdk.runtime.primitives import WorkflowMetadata, get_workflow_metadata, sleep
 from wdk.runtime.steps import StepMetadata, get_step_metadata
 from wdk.runtime.stream_reader import StreamRollback

@@ -89,6 +89,10 @@ class RunNotFound(WdkError, LookupError):
         self.run_id = run_id
 
 
+class WorkflowNotFound(WdkError, LookupError):
+    """An id names no workflow or step in the code this process can load."""
+
+
 class HookNotFound(WdkError, LookupError):
     """No live hook has this token (unknown, or disposed when its run ended)."""
 

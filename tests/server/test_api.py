@@ -116,17 +116,18 @@ async def test_json_api_errors_and_listing(server: Server) -> None:
 async def test_start_with_arguments_that_do_not_fit_is_a_400_and_a_type_error(server: Server) -> None:
     import pytest
 
+    from wdk.client import StartOptions
+    from wdk.client.http import HttpClient
     from wdk.runtime.runtime import get_runtime
-    from wdk.server.client import ServerClient
 
     body = {"workflow": "server_flows:adder", "args": [1], "kwargs": {"c": 3}}
     async with aiohttp.ClientSession() as http:
         status, out = await _call(http, "POST", f"{server.url}/api/runs", json=body)
     assert status == 400
     assert out == {"error": "adder(a, b): missing a required argument: 'b'", "type": "TypeError"}
-    client = ServerClient(server.url)
+    client = HttpClient(server.url)
     with pytest.raises(TypeError, match=r"^adder\(a, b\): got an unexpected keyword argument 'c'$"):
-        await client.start("workflow//server_flows//adder", (1, 2), {"c": 3}, None)
-    assert await client.start("workflow//server_flows//adder", (1, 2), {}, None)
+        await client.start("workflow//server_flows//adder", (1, 2), {"c": 3}, StartOptions())
+    assert await client.start("workflow//server_flows//adder", (1, 2), {}, StartOptions())
     rt = await get_runtime()
     assert len((await rt.world.list_runs()).items) == 1  # only the good start wrote a run

@@ -18,7 +18,7 @@ from flows import streaming
 from support import WELL_KNOWN
 
 from wdk import StreamRollback
-from wdk.api import get_run, start
+from wdk.api import configure, get_run, start
 from wdk.server.app import Server
 
 
@@ -223,12 +223,10 @@ async def test_sse_live_and_late_readers_across_a_retry(server: Server) -> None:
         assert await _sse_events(resp) == [(3, "rollback", {"index": 3, "ranges": [[0, 3]]}), *second, end]
 
 
-async def test_run_stream_over_http_keeps_indexes_and_markers(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_run_stream_over_http_keeps_indexes_and_markers(server: Server) -> None:
     run = await start(streaming.retried_story, "no-gate")
     assert await run.result(timeout=10) == "shipped"
-    monkeypatch.setenv("WDK_SERVER_URL", server.url)  # Run.stream() now reads NDJSON from the server
+    configure(server_url=server.url)  # Run.stream() of a new handle now reads NDJSON from the server
     late = get_run(run.id).stream()
     got = []
     async for item in late:

@@ -13,7 +13,7 @@ from flows import apis
 from support import WELL_KNOWN
 
 from wdk import HookNotFound
-from wdk.api import HookInfo, get_hook, get_run, resume_hook, start
+from wdk.api import HookInfo, configure, get_hook, get_run, resume_hook, start
 from wdk.server.app import Server
 
 
@@ -68,16 +68,14 @@ async def test_get_hook_over_the_json_api(server: Server) -> None:
     await run.result(timeout=10)
 
 
-async def test_server_url_client_reads_tail_negative_start_and_hooks(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_server_url_client_reads_tail_negative_start_and_hooks(server: Server) -> None:
     run_id = await _finished_numbers(4)
     holder = await start(apis.holds_token, "remote-lookup")
     deadline = time.monotonic() + 10
     while not any(e.type == "hook_created" for e in await holder.events()):
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
-    monkeypatch.setenv("WDK_SERVER_URL", server.url)  # from here on, wdk.api goes over HTTP
+    configure(server_url=server.url)  # from here on, wdk.api goes over HTTP (holder stays local)
     run = get_run(run_id)
     assert await run.stream_tail_index() == 3
     assert [c async for c in run.stream(start=-2)] == [2, 3]
@@ -86,5 +84,4 @@ async def test_server_url_client_reads_tail_negative_start_and_hooks(
     with pytest.raises(HookNotFound):
         await get_hook("remote-none")
     await resume_hook("remote-lookup", "bye")
-    monkeypatch.delenv("WDK_SERVER_URL")
     assert await holder.result(timeout=10) == "bye"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from wdk import (
     FatalError,
@@ -13,7 +14,7 @@ from wdk import (
     get_workflow_metadata,
     sleep,
 )
-from wdk.api import HookInfo, Run, get_hook, get_run, start
+from wdk.api import HookInfo, Run, get_hook, get_run, start, start_with
 
 
 async def charge(order_id: str, amount: int) -> str:
@@ -43,14 +44,16 @@ async def checkout(order_id: str) -> str:
 
 
 async def client() -> None:
-    run: Run = await start(checkout, "o1", idempotency_key="o1")
+    run: Run[str] = await start_with(idempotency_key="o1")(checkout, "o1")
     status: str = await run.status()
-    result = await run.result(timeout=10.0)
-    same: Run = get_run(run.id)
+    result: str = await run.result(timeout=10.0)
+    same: Run[Any] = get_run(run.id)
+    plain: Run[str] = await start(checkout, "o2")
+    by_id: Run[Any] = await start("workflow//api_usage//checkout", "o3")
     tail: int = await same.stream_tail_index()
     last = [chunk async for chunk in same.stream(start=-1)]
     info: HookInfo = await get_hook("order-o1")
     still_open: bool = info.open
     created: float = info.created_at
     await same.cancel()
-    print(status, result, tail, last, still_open, created, info.run_id)
+    print(status, result, tail, last, still_open, created, info.run_id, plain, by_id)

@@ -39,15 +39,13 @@ def run_cancel(args: argparse.Namespace) -> int:
 
 
 async def _cancel(args: argparse.Namespace) -> int:
-    from wdk.api import get_run
-
     async with common.client_runtime(args) as rt:
         for run_id in args.run_ids:
             before = await common.require_run(rt.world, run_id)
             if before.status in ("completed", "failed", "cancelled"):
                 print(f"{run_id}: already {before.status}; nothing to cancel")
                 continue
-            await get_run(run_id).cancel()
+            await rt.cancel(run_id)
             after = await rt.world.get_run(run_id)
             status = after.status if after is not None else "cancelled"
             if status != "cancelled":  # it ended on its own first

@@ -154,7 +154,7 @@ async def _start_run(
     from wdk.errors import WdkError
 
     try:
-        return await api.start(workflow, *args, idempotency_key=key, **kwargs)
+        return await api.start_with(idempotency_key=key)(workflow, *args, **kwargs)
     except (WdkError, TypeError, SyntaxError) as exc:
         name, text = _name(workflow), str(exc)
         if text.startswith(name + "("):

@@ -19,14 +19,24 @@ from dataclasses import dataclass, field
 import msgspec
 
 from wdk.errors import HookNotFound, RunNotFound
-from wdk.server.app import DEFAULT_WEBHOOK_MAX_BYTES, WELL_KNOWN, classify_error, clean
+from wdk.protocol import (
+    DEFAULT_WEBHOOK_MAX_BYTES,
+    classify_error,
+    clean,
+    error_body,
+    parse_start,
+    reply_headers,
+    request_headers,
+    stream_headers,
+    wants_sse,
+)
+from wdk.runtime.health import check_health
+from wdk.runtime.runtime import get_runtime
+from wdk.runtime.stream_index import start_and_tail
+from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
+from wdk.server.stream_body import stream_body
 
 log = logging.getLogger("wdk.plugins")
-
-WEBHOOK_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-WEBHOOK_PATH = WELL_KNOWN + "/webhook/"
-# Hop-by-hop headers a workflow's reply must not set (the framework does).
-_DROP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer"}
 
 
 @dataclass
@@ -43,9 +53,7 @@ class Stream:
 
 
 def error_reply(status: int, message: str, kind: str, ident: str | None = None) -> Reply:
-    body: dict[str, str] = {"error": clean(message), "type": kind}
-    if ident is not None:
-        body["id"] = clean(ident)
+    body = error_body(message, kind, ident)
     return Reply(status, msgspec.json.encode(body), {"content-type": "application/json"})
 
 
@@ -83,22 +91,16 @@ async def webhook_reply(
     token: str, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
 ) -> Reply:
     """Deliver one HTTP request to the webhook `token`; the reply to send back."""
-    from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
-
-    merged: dict[str, str] = {}
-    for name, value in headers:
-        key = clean(name).lower()
-        merged[key] = f"{merged[key]}, {clean(value)}" if key in merged else clean(value)
-    request = WebhookRequest(clean(method), clean(url), merged, body)
+    request = WebhookRequest(clean(method), clean(url), request_headers(headers), body)
     try:
         # Shielded: a client that hangs up after the hook_received append must
         # not leave the run un-enqueued.
-        _, reply = await asyncio.shield(deliver(token, request))
+        _, reply = await asyncio.shield(deliver(await get_runtime(), token, request))
     except NoResponse as exc:
         return error_reply(502, str(exc), "NoResponse")
     except Exception as exc:
         return _failure(exc)
-    out = {k: v for k, v in reply.headers.items() if k not in _DROP}
+    out = reply_headers(reply.headers)
     no_body = reply.status in (204, 304) or method.upper() == "HEAD"
     return Reply(reply.status, b"" if no_body else reply.body, out)
 
@@ -112,14 +114,10 @@ async def open_stream(
     namespace: str | None = None,
 ) -> Reply | Stream:
     """A run's stream (NDJSON, or SSE when `accept` asks for it), or the error reply."""
-    from wdk.runtime.runtime import get_runtime
-    from wdk.runtime.stream_index import start_and_tail
-    from wdk.server.streaming import EVENT_STREAM, parse_start_values, stream_body, stream_headers
-
-    sse = EVENT_STREAM in accept
+    sse = wants_sse(accept)
     namespace = namespace or "default"
     try:
-        first = parse_start_values(start, last_event_id, sse)
+        first = parse_start(start, last_event_id, sse)
         world = (await get_runtime()).world
         if await world.get_run(run_id) is None:
             raise RunNotFound(run_id)
@@ -132,9 +130,6 @@ async def open_stream(
 
 async def health_reply() -> Reply:
     """`GET .../health`: 200 with the JSON report, or 503 and the reason."""
-    from wdk.runtime.health import check_health
-    from wdk.runtime.runtime import get_runtime
-
     try:
         report = await check_health(await get_runtime())
     except Exception as exc:  # the runtime could not even start (its world is down)
@@ -143,8 +138,6 @@ async def health_reply() -> Reply:
     status = 200 if report.ok else 503
     return Reply(status, msgspec.json.encode(report.to_json()), {"content-type": "application/json"})
 
-
-HEALTH_PATH = WELL_KNOWN + "/health"
 
 
 def missing(plugin: str, framework: str, extra: str) -> ImportError:

@@ -15,9 +15,12 @@ import atexit
 import concurrent.futures
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, ParamSpec, TypeVar, overload
 
+import msgspec
+
+from wdk import api
 from wdk.plugins._core import (
     Reply,
     Stream,
@@ -27,8 +30,10 @@ from wdk.plugins._core import (
     webhook_limit,
     webhook_reply,
 )
+from wdk.runtime.runtime import get_runtime, shutdown_runtime
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _END = object()
 
 
@@ -63,8 +68,6 @@ class BackgroundLoop:
             self._atexit = True
 
     async def _main(self, ready: concurrent.futures.Future[None]) -> None:
-        from wdk.runtime.runtime import get_runtime, shutdown_runtime
-
         try:
             await get_runtime()
         except BaseException as exc:
@@ -114,25 +117,23 @@ class BackgroundLoop:
 background = BackgroundLoop()
 
 
-def start(workflow: Callable[..., Coroutine[Any, Any, Any]] | str, *args: Any, **kwargs: Any) -> str:
+@overload
+def start(workflow: Callable[P, Awaitable[Any]], /, *args: P.args, **kwargs: P.kwargs) -> str: ...
+@overload
+def start(workflow: str, /, *args: Any, **kwargs: Any) -> str: ...
+def start(workflow: Callable[..., Awaitable[Any]] | str, /, *args: Any, **kwargs: Any) -> str:
     """Start a run (as `wdk.api.start`) and return its id."""
-    from wdk.api import start as start_run
-
-    return background.run(start_run(workflow, *args, **kwargs)).id
+    return background.run(api.start(workflow, *args, **kwargs)).id
 
 
 def result(run_id: str, timeout: float | None = None) -> Any:
     """Wait for the run to end and return its result (as `Run.result`)."""
-    from wdk.api import get_run
-
-    return background.run(get_run(run_id).result(timeout))
+    return background.run(api.get_run(run_id).result(timeout))
 
 
 def resume_hook(token: str, payload: Any) -> str:
     """Send `payload` to the hook `token` (as `wdk.api.resume_hook`); the run's id."""
-    from wdk.api import resume_hook as resume
-
-    return background.run(resume(token, payload)).id
+    return background.run(api.resume_hook(token, payload)).id
 
 
 def stop() -> None:
@@ -169,7 +170,5 @@ def read_health() -> Reply:
     try:
         return background.run(health_reply())
     except Exception as exc:  # the runtime could not start: its world is down
-        import msgspec
-
         body = {"status": "unavailable", "reason": f"the runtime cannot start: {exc}"}
         return Reply(503, msgspec.json.encode(body), {"content-type": "application/json"})

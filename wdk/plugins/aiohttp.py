@@ -27,16 +27,11 @@ import os
 from aiohttp import web
 
 from wdk.errors import HookNotFound, RunNotFound
-from wdk.server.app import (
-    DEFAULT_WEBHOOK_MAX_BYTES,
-    RUNTIME,
-    SECRET,
-    WEBHOOK_MAX_BYTES,
-    Handler,
-    classify_error,
-    error_edge,
-    error_response,
-)
+from wdk.protocol import DEFAULT_WEBHOOK_MAX_BYTES, classify_error
+from wdk.runtime.runtime import get_runtime, shutdown_runtime
+from wdk.server import handlers, jsonapi
+from wdk.server.edge import RUNTIME, SECRET, WEBHOOK_MAX_BYTES, Handler, error_edge, error_response
+from wdk.server.signing import load_secret
 
 __all__ = ["setup"]
 
@@ -46,9 +41,6 @@ def setup(
 ) -> None:
     """Run wdk's runtime with `app` (started on startup, stopped on cleanup) and
     add `wdk serve`'s routes to it."""
-    from wdk.server import handlers, jsonapi
-    from wdk.server.signing import load_secret
-
     app[SECRET] = secret or load_secret()[0]
     limit = webhook_max_bytes or int(os.environ.get("WDK_WEBHOOK_MAX_BYTES", DEFAULT_WEBHOOK_MAX_BYTES))
     app[WEBHOOK_MAX_BYTES] = limit
@@ -74,12 +66,8 @@ def setup(
 
 
 async def _startup(app: web.Application) -> None:
-    from wdk.runtime.runtime import get_runtime
-
     app[RUNTIME] = await get_runtime()
 
 
 async def _cleanup(app: web.Application) -> None:
-    from wdk.runtime.runtime import shutdown_runtime
-
     await shutdown_runtime()

@@ -32,9 +32,9 @@ from typing import Any
 
 from wdk.errors import HookNotFound, RunNotFound
 from wdk.plugins import _threaded
-from wdk.plugins._core import NOT_FOUND, Reply, not_found
+from wdk.plugins._core import NOT_FOUND, Reply, missing, not_found
 from wdk.plugins._threaded import read_health, read_stream, read_webhook, start, stop
-from wdk.server.app import WELL_KNOWN
+from wdk.protocol import WELL_KNOWN
 
 try:
     from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -42,8 +42,6 @@ try:
     from django.views.decorators.csrf import csrf_exempt
     from django.views.decorators.http import require_GET
 except ImportError:  # pragma: no cover - depends on the environment
-    from wdk.plugins._core import missing
-
     raise missing("django", "Django", "django") from None
 
 __all__ = [

@@ -22,14 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wdk.plugins._core import (
-    HEALTH_PATH,
-    NOT_FOUND,
-    WEBHOOK_METHODS,
-    WEBHOOK_PATH,
-    Reply,
-    not_found,
-)
+from wdk.plugins._core import NOT_FOUND, Reply, missing, not_found
 from wdk.plugins._threaded import (
     background,
     read_health,
@@ -40,13 +33,11 @@ from wdk.plugins._threaded import (
     start,
     stop,
 )
-from wdk.server.app import WELL_KNOWN
+from wdk.protocol import HEALTH_PATH, WEBHOOK_METHODS, WEBHOOK_PATH, WELL_KNOWN
 
 try:
     from flask import Response, request
 except ImportError:  # pragma: no cover - depends on the environment
-    from wdk.plugins._core import missing
-
     raise missing("flask", "Flask", "flask") from None
 
 __all__ = ["result", "resume_hook", "setup", "start", "stop"]

@@ -24,27 +24,24 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from wdk.plugins._core import (
-    HEALTH_PATH,
     NOT_FOUND,
-    WEBHOOK_METHODS,
-    WEBHOOK_PATH,
     Reply,
     health_reply,
+    missing,
     not_found,
     open_stream,
     too_large,
     webhook_limit,
     webhook_reply,
 )
-from wdk.server.app import WELL_KNOWN
+from wdk.protocol import HEALTH_PATH, STREAM_ROUTE, WEBHOOK_METHODS, WEBHOOK_PATH
+from wdk.runtime.runtime import get_runtime, shutdown_runtime
 
 try:
     from starlette.requests import Request
     from starlette.responses import Response, StreamingResponse
     from starlette.routing import Route
 except ImportError:  # pragma: no cover - depends on the environment
-    from wdk.plugins._core import missing
-
     raise missing("starlette", "starlette (or FastAPI)", "fastapi") from None
 
 __all__ = ["setup"]
@@ -59,8 +56,6 @@ def setup(app: Any) -> None:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
-        from wdk.runtime.runtime import get_runtime, shutdown_runtime
-
         # Started first and stopped last: the app's own lifespan may use wdk.
         await get_runtime()
         try:
@@ -73,7 +68,7 @@ def setup(app: Any) -> None:
     for kind in NOT_FOUND:
         app.add_exception_handler(kind, _not_found)
     router.routes.append(Route(WEBHOOK_PATH + "{token}", webhook, methods=list(WEBHOOK_METHODS)))
-    router.routes.append(Route(WELL_KNOWN + "/runs/{run_id}/stream", stream, methods=["GET"]))
+    router.routes.append(Route(STREAM_ROUTE, stream, methods=["GET"]))
     router.routes.append(Route(HEALTH_PATH, health, methods=["GET"]))
 
 

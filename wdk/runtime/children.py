@@ -2,14 +2,17 @@
 
 Both are recorded as steps of the parent (so they are durable and happen
 once): starting is idempotent per parent step, and waiting for the result
-is a step that polls the child's status.
+is a step that polls the child's status. The steps use the runtime that runs
+them (the parent's world), whatever client the process is configured with.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from wdk.errors import FatalError, WorkflowFailed
+from wdk.errors import FatalError, WorkflowCancelled, WorkflowFailed
+from wdk.runtime.runs import outcome
+from wdk.runtime.runtime import get_runtime
 from wdk.runtime.steps import get_step_metadata
 
 START_CHILD = "step//wdk.runtime.children//start_child"
@@ -34,25 +37,25 @@ class ChildArgumentsError(TypeError, FatalError):
 
 
 async def start_child(workflow_id: str, args: list[Any], kwargs: dict[str, Any]) -> str:
-    from wdk.api import start
-
     meta = get_step_metadata()
+    rt = await get_runtime()
     try:
         # The same key on every attempt: a retried start returns the same child.
-        run = await start(
-            workflow_id, *args, idempotency_key=f"child:{meta.idempotency_key}", _parent_run_id=meta.run_id, **kwargs
+        return await rt.start_run(
+            workflow_id,
+            tuple(args),
+            kwargs,
+            idempotency_key=f"child:{meta.idempotency_key}",
+            parent_run_id=meta.run_id,
         )
-    except TypeError as exc:  # start() checked the arguments against the child's signature
+    except TypeError as exc:  # start_run checked the arguments against the child's signature
         raise ChildArgumentsError(str(exc)) from None
-    return run.id
 
 
 async def await_child(run_id: str) -> Any:
-    from wdk.api import get_run
-    from wdk.errors import WorkflowCancelled
-
+    rt = await get_runtime()
     try:
-        return await get_run(run_id).result()
+        return outcome(await rt.wait_terminal(run_id))
     except WorkflowCancelled as exc:
         raise ChildRunFailed(run_id, "WorkflowCancelled", str(exc)) from None
     except WorkflowFailed as exc:

@@ -24,6 +24,12 @@ class Settings:
 
 
 settings = Settings()
+_generation = 0  # bumped by configure() and reset(): what was chosen from the old settings is stale
+
+
+def generation() -> int:
+    """Changes whenever the configuration does (`wdk.client` re-chooses its client)."""
+    return _generation
 
 
 def configure(
@@ -41,6 +47,8 @@ def configure(
         configure(server_url="http://127.0.0.1:3000")     # client of a `wdk serve`
         configure(worker=False)   # only start/follow runs here; `wdk worker` runs them
     """
+    global _generation
+    _generation += 1
     if worker is not None:
         settings.worker = worker
     if world is not None:
@@ -54,7 +62,8 @@ def configure(
 
 def reset() -> None:
     """Forget `configure()` calls (tests)."""
-    global settings
+    global _generation
+    _generation += 1
     settings.world = None
     settings.data_dir = None
     settings.server_url = None

@@ -5,9 +5,7 @@
     decision = await hook                 # one payload
     async for event in hook: ...          # or many
 
-    Approval = define_hook(ApprovalPayload)        # typed: payloads are validated
-    hook = Approval.create(token=f"approve:{doc_id}")
-    await Approval.resume(token, {"ok": True})     # client side
+Typed hooks (`define_hook`) are in `wdk.client.hook_definition`.
 """
 
 from __future__ import annotations
@@ -16,14 +14,11 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
-
-import msgspec
+from typing import Any, Generic, TypeVar
 
 from wdk.errors import HookConflict, HookNotFound, WorkflowSandboxError
-
-if TYPE_CHECKING:
-    from wdk.worlds.base import World
+from wdk.runtime.current import require_instance
+from wdk.worlds.base import TERMINAL_STATUSES, World
 
 T = TypeVar("T")
 
@@ -118,53 +113,10 @@ class Hook(Generic[T]):
         return result
 
 
-def _instance(what: str) -> Any:
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    inst = getattr(loop, "instance", None)
-    if inst is None:
-        raise WorkflowSandboxError(f"{what} can only be called inside a workflow run")
-    return inst
-
-
 def create_hook(token: str | None = None, *, metadata: dict[str, Any] | None = None) -> Hook[Any]:
     """Create a hook in the running workflow. Without `token`, one with 128
     random bits is made (deterministic on replay, unguessable outside)."""
-    inst = _instance("create_hook()")
-    hook: Hook[Any] = inst.create_hook(token, metadata or {})
-    return hook
-
-
-class HookDefinition(Generic[T]):
-    """A hook whose payloads must have one shape (any type msgspec can convert to)."""
-
-    def __init__(self, payload_type: type[T]) -> None:
-        self.payload_type = payload_type
-
-    def create(self, token: str | None = None, *, metadata: dict[str, Any] | None = None) -> Hook[T]:
-        meta = dict(metadata or {})
-        meta["payload_type"] = f"{self.payload_type.__module__}:{self.payload_type.__qualname__}"
-        hook: Hook[T] = create_hook(token, metadata=meta)
-        return hook
-
-    def validate(self, value: Any) -> T:
-        """Convert `value` to the payload type; raises ValueError with msgspec's message."""
-        try:
-            return msgspec.convert(value, self.payload_type, strict=False)
-        except msgspec.ValidationError as exc:
-            raise ValueError(f"invalid payload for {self.payload_type.__qualname__}: {exc}") from None
-
-    async def resume(self, token: str, value: Any) -> None:
-        from wdk.api import resume_hook
-
-        await resume_hook(token, self.validate(value))
-
-
-def define_hook(payload_type: type[T]) -> HookDefinition[T]:
-    """A typed hook: `.create()` in the workflow, `.resume(token, value)` outside."""
-    return HookDefinition(payload_type)
+    return require_instance("create_hook()").create_hook(token, metadata or {})
 
 
 # --- the client side: what a token names ----------------------------------------------
@@ -192,8 +144,6 @@ class HookInfo:
 
 async def lookup_hook(world: World, token: str) -> HookInfo:
     """The hook holding `token` now, else the last one that held it; HookNotFound if none."""
-    from wdk.worlds.base import TERMINAL_STATUSES
-
     found = await world.get_hook(token, include_disposed=True)
     if found is None:
         raise HookNotFound(token)

@@ -87,7 +87,7 @@ class WorkflowInstance:
         self.loop = WorkflowLoop(
             run_id=run_id, seed=seed, start_time=created.at, timer_hook=self._on_timer
         )
-        self.loop.instance = self  # type: ignore[attr-defined]  # how helpers find their run
+        self.loop.instance = self
         self._fn = fn
         self._task: asyncio.Task[Any] | None = None
         self._sandbox = sandbox  # refuses timers set by libraries it refuses

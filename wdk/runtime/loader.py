@@ -21,15 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from wdk.compiler import analyze_source, compile_source, has_directive, module_name_for_path
-from wdk.errors import WdkError
+from wdk.errors import WdkError, WorkflowNotFound
 from wdk.runtime import methods
 from wdk.runtime.sandbox import Sandbox
 
 BUILD_MANIFEST = "manifest.json"  # what marks the output folder of `wdk build`
-
-
-class WorkflowNotFound(WdkError, LookupError):
-    """An id names no workflow or step in the code this process can load."""
 
 
 def split_id(fn_id: str) -> tuple[str, str, str]:

@@ -26,9 +26,12 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from contextvars import Context
 from types import AsyncGeneratorType
-from typing import Any, NoReturn, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, TypeVarTuple
 
 from wdk.runtime import callsite
+
+if TYPE_CHECKING:
+    from wdk.runtime.instance import WorkflowInstance
 
 __all__ = ["WorkflowLoop"]
 
@@ -71,6 +74,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         timer_hook: Callable[[asyncio.TimerHandle], None],
     ) -> None:
         self.run_id = run_id
+        # The run this loop executes: how workflow-side helpers find it
+        # (`wdk.runtime.current.current_instance`). Set by the instance.
+        self.instance: WorkflowInstance | None = None
         # The run's only source of randomness: random, uuid4, secrets, os.urandom.
         self.random = random.Random(seed)
         # Contexts of exceptions that escaped callbacks (the orchestrator reports them).

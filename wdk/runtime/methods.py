@@ -12,7 +12,6 @@ handler, application code, a unit test -- it is the method itself.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import types
@@ -21,16 +20,11 @@ from typing import Any
 
 from wdk.errors import SerializationError
 from wdk.runtime import compiled
+from wdk.runtime.current import in_workflow
 
 __all__ = ["in_workflow", "install", "original"]
 
 _MARK = "__wdk_dispatches__"  # set on a dispatcher: the function it stands for
-
-
-def in_workflow() -> bool:
-    """True when called from workflow code (on a run's deterministic loop)."""
-    loop = asyncio._get_running_loop()
-    return getattr(loop, "instance", None) is not None
 
 
 def install(real: types.ModuleType, steps: Mapping[str, str]) -> None:

@@ -19,15 +19,17 @@ import weakref
 from typing import Any
 
 from wdk.errors import RunNotFound, WorldError
-from wdk.runtime import compiled
+from wdk.runtime import compiled, runs
+from wdk.runtime.current import current_instance, runtimes
+from wdk.runtime.current import current_runtime as current_runtime  # kept importable from here
 from wdk.runtime.leases import LeaseKeeper
 from wdk.runtime.loader import Loader, default_loader
 from wdk.runtime.orchestrator import Orchestrator
+from wdk.runtime.runs import FLOW
 from wdk.worlds.base import TERMINAL_STATUSES, Lease, RunInfo, World
 
 log = logging.getLogger("wdk")
 
-FLOW = "flow"
 # A run's lease: renewed every third of it (from a thread: see leases.py)
 # while the run is advanced; a worker that died or froze loses its runs after
 # this long (WDK_LEASE_SECONDS).
@@ -41,8 +43,7 @@ RELEASE_BACKOFF = 0.05  # first retry of a failed ack; doubles up to POLL_SECOND
 def _step_caller(
     step_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], closure: dict[str, Any] | None
 ) -> asyncio.Future[Any]:
-    loop = asyncio.get_running_loop()
-    inst = getattr(loop, "instance", None)
+    inst = current_instance()
     if inst is None:
         raise RuntimeError(f"step {step_id} was called from workflow code outside a workflow run")
     fut: asyncio.Future[Any] = inst.call_step(step_id, args, kwargs, closure)
@@ -147,6 +148,34 @@ class Runtime:
                     raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(fut), wait)
+
+    # --- what clients ask (wdk.client, the HTTP server, child runs) ------------------
+
+    async def start_run(
+        self,
+        workflow_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> str:
+        """Create a run and queue it; its id (`runs.start_run`)."""
+        return await runs.start_run(
+            self.world, self.loader, workflow_id, args, kwargs,
+            idempotency_key=idempotency_key, parent_run_id=parent_run_id,
+        )
+
+    async def cancel(self, run_id: str) -> None:
+        """End the run `cancelled` wherever it is (no-op once it ended); its
+        steps running in this process are cancelled too."""
+        if await runs.cancel_run(self.world, run_id):
+            self.orchestrator.cancel_local(run_id)
+            self._run_finished(run_id)
+
+    async def resume_hook(self, token: str, payload: Any) -> str:
+        """Deliver `payload` to the live hook `token`; its run's id (`runs.resume_hook`)."""
+        return await runs.resume_hook(self.world, token, payload)
 
     # --- queue consumer ------------------------------------------------------------
 
@@ -303,7 +332,7 @@ class Runtime:
             await asyncio.sleep(RECONCILE_SECONDS)
 
 
-_runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
+_runtimes = runtimes  # wdk.runtime.current keeps it, for current_runtime()
 _starting: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[Runtime]] = (
     weakref.WeakKeyDictionary()
 )
@@ -364,9 +393,3 @@ async def shutdown_runtime() -> None:
     if rt is not None:
         await rt.stop()
 
-
-def current_runtime() -> Runtime | None:
-    try:
-        return _runtimes.get(asyncio.get_running_loop())
-    except RuntimeError:
-        return None

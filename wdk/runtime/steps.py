@@ -20,6 +20,7 @@ from typing import Any
 
 from wdk.errors import FatalError, RetryableError, SerializationError
 from wdk.runtime import serde
+from wdk.runtime.current import current_step, step_metadata
 from wdk.runtime.durations import parse_duration
 from wdk.runtime.step_threads import StepThreads
 from wdk.runtime.streams import _step_writers, flush_step_writers
@@ -61,14 +62,9 @@ def attempt_key(correlation_id: str, attempt: int, recovery: int = 0) -> str:
     return f"{correlation_id}#{attempt}.{recovery}"
 
 
-_current: contextvars.ContextVar[StepMetadata | None] = contextvars.ContextVar(
-    "wdk_step_metadata", default=None
-)
-
-
 def get_step_metadata() -> StepMetadata:
     """The running step's metadata. Raises RuntimeError outside a step."""
-    meta = _current.get()
+    meta = current_step()
     if meta is None:
         raise RuntimeError("get_step_metadata() can only be called while a step is running")
     return meta
@@ -123,7 +119,7 @@ async def run_attempt(
     meta: StepMetadata,
 ) -> Outcome:
     """Run one attempt and classify it. Never raises except CancelledError."""
-    token = _current.set(meta)
+    token = step_metadata.set(meta)
     writers: list[Any] = []
     writers_token = _step_writers.set(writers)
     try:
@@ -157,7 +153,7 @@ async def run_attempt(
         return Outcome("retrying", error=error, retry_at=time.time() + retry_delay(fn, meta.attempt, exc))
     finally:
         _step_writers.reset(writers_token)
-        _current.reset(token)
+        step_metadata.reset(token)
 
 
 def _unstorable(step_id: str, exc: Exception) -> SerializationError:

@@ -52,14 +52,6 @@ class StreamRollback:
         return cls(int(data["index"]), tuple((int(a), int(b)) for a, b in data["ranges"]))
 
 
-# NDJSON control lines (a chunk's value can never look like these: serde
-# writes a user dict with a "$wdk" key in its tagged form):
-#   {"$wdk": "rollback", "index": 7, "ranges": [[0, 3]]}   a StreamRollback
-#   {"$wdk": "gap", "next": 8}     indexes before 8 you did not get were skipped
-#                                  (rolled back): the next line is at index 8
-NDJSON_ROLLBACK = "rollback"
-NDJSON_GAP = "gap"
-
 
 class ReadFilter:
     """One reader's view: which chunks and markers to deliver, and where it stands."""

@@ -17,13 +17,13 @@ chunks back (see `stream_reader` for what readers then see).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
-from collections.abc import Iterator
 from typing import Any
 
 from wdk.errors import StreamClosedError
 from wdk.runtime import serde
+from wdk.runtime.current import current_instance, current_step, step_world
+from wdk.runtime.current import writing_to as writing_to  # the orchestrator's, kept importable here
 from wdk.runtime.stream_reader import StreamRollback
 from wdk.worlds.base import World
 
@@ -35,21 +35,6 @@ _FLUSH_AT = 1000  # chunks buffered before a write waits for the commit
 _step_writers: contextvars.ContextVar[list[_Pending] | None] = contextvars.ContextVar(
     "wdk_step_writers", default=None
 )
-
-
-# The world of the runtime running the step: its writers write there, whichever
-# runtime (if any) is registered for the loop.
-_step_world: contextvars.ContextVar[World | None] = contextvars.ContextVar("wdk_step_world", default=None)
-
-
-@contextlib.contextmanager
-def writing_to(world: World) -> Iterator[None]:
-    """Run a step whose stream writers write to `world`."""
-    token = _step_world.set(world)
-    try:
-        yield
-    finally:
-        _step_world.reset(token)
 
 
 class _Pending:
@@ -133,15 +118,9 @@ class Writable:
         return hash((self.run_id, self.namespace))
 
     def _world(self) -> World:
-        from wdk.runtime.runtime import current_runtime
-
-        if getattr(asyncio.get_running_loop(), "instance", None) is None:
-            world = _step_world.get()
-            if world is not None:
-                return world
-            rt = current_runtime()
-            if rt is not None:
-                return rt.world
+        world = step_world() if current_instance() is None else None
+        if world is not None:
+            return world
         raise RuntimeError("stream writers can only be used inside a step (pass the writer to a step)")
 
     def _pending(self) -> _Pending:
@@ -156,9 +135,7 @@ class Writable:
             return self._last[1]  # the common case: the same step writes again
         pending = next((p for p in step if (p.run_id, p.namespace) == (self.run_id, self.namespace)), None)
         if pending is None:
-            from wdk.runtime.steps import _current
-
-            meta = _current.get()
+            meta = current_step()
             pending = _Pending(self.run_id, self.namespace, meta.attempt_key if meta is not None else None)
             step.append(pending)
         self._last = (step, pending)
@@ -185,17 +162,10 @@ class Writable:
 def get_writable(namespace: str | None = None) -> Writable:
     """A writer for the current run's stream `namespace`. Inside a step it is
     ready to use; inside a workflow it is a handle to pass to a step."""
-    from wdk.runtime.steps import _current
-
-    loop: Any
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    inst = getattr(loop, "instance", None)
+    inst = current_instance()
     if inst is not None:
         return Writable(inst.run_id, namespace)
-    meta = _current.get()
+    meta = current_step()
     if meta is None:
         raise RuntimeError("get_writable() can only be called inside a workflow or a step")
     return Writable(meta.run_id, namespace)

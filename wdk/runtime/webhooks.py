@@ -26,13 +26,20 @@ import re
 import time
 from collections.abc import AsyncIterator, Generator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wdk.errors import FatalError, HookNotFound
+from wdk.protocol import WEBHOOK_PATH
 from wdk.runtime import serde
+from wdk.runtime.compiled import step_call
+from wdk.runtime.current import current_step, in_workflow, step_world
 from wdk.runtime.hooks import Hook, create_hook
+from wdk.runtime.streams import Writable
+from wdk.worlds.base import TERMINAL_STATUSES, World
 
-WEBHOOK_PATH = "/.well-known/workflow/v1/webhook/"
+if TYPE_CHECKING:
+    from wdk.runtime.runtime import Runtime
+
 RESPOND_STEP = "step//wdk.runtime.webhooks//respond"
 RESPONSE_PREFIX = "webhook-response:"
 DEFAULT_BASE_URL = "http://127.0.0.1:3000"
@@ -133,10 +140,7 @@ class WebhookRequest:
                 "and a request delivered to it"
             )
         response = WebhookResponse.make(status, body, headers)
-        loop = asyncio.get_running_loop()
-        if getattr(loop, "instance", None) is not None:
-            from wdk.runtime.compiled import step_call
-
+        if in_workflow():
             await step_call(RESPOND_STEP, (self.run_id, self.response_stream, response), {})
         else:
             await respond(self.run_id, self.response_stream, response)
@@ -145,16 +149,12 @@ class WebhookRequest:
 async def respond(run_id: str, namespace: str, response: WebhookResponse) -> None:
     """The step behind `respond_with`: one chunk, then close. A retried attempt
     finds the stream closed and is done; a second answer is refused."""
-    from wdk.runtime.runtime import current_runtime
-    from wdk.runtime.steps import _current
-    from wdk.runtime.streams import Writable
-
-    rt = current_runtime()
-    if rt is None:
+    world = step_world()
+    if world is None:
         raise RuntimeError("respond_with() needs a running wdk runtime")
-    _, closed = await rt.world.stream_read(run_id, namespace, 0, 1)
+    _, closed = await world.stream_read(run_id, namespace, 0, 1)
     if closed:
-        meta = _current.get()
+        meta = current_step()
         if meta is not None and meta.attempt > 1:
             return
         raise FatalError("this webhook request was already answered")
@@ -227,16 +227,14 @@ def create_webhook(
 # --- delivery (the HTTP handler and resume_webhook) -------------------------------------
 
 
-async def deliver(token: str, request: WebhookRequest, *, timeout: float | None = None) -> tuple[str, WebhookResponse]:
-    """Hand `request` to the live webhook `token`; (run id, the HTTP reply).
+async def deliver(
+    rt: Runtime, token: str, request: WebhookRequest, *, timeout: float | None = None
+) -> tuple[str, WebhookResponse]:
+    """Hand `request` to the live webhook `token` through `rt`; (run id, the HTTP reply).
 
     Raises HookNotFound for an unknown token or a plain (non-web) hook, and
     TimeoutError when a `respond_with` workflow does not answer in time.
     """
-    from wdk.api import _resume_hook_local
-    from wdk.runtime.runtime import get_runtime
-
-    rt = await get_runtime()
     hook = await rt.world.get_hook(token)
     spec = hook.metadata.get("webhook") if hook is not None and isinstance(hook.metadata, dict) else None
     if hook is None or not isinstance(spec, dict):
@@ -247,22 +245,20 @@ async def deliver(token: str, request: WebhookRequest, *, timeout: float | None 
         request = replace(request, run_id=hook.run_id, response_stream=namespace)
     else:
         request = replace(request, run_id="", response_stream=None)
-    run = await _resume_hook_local(token, request)
+    run_id = await rt.resume_hook(token, request)
     if namespace is not None:
-        return run.id, await _await_response(rt.world, run.id, namespace, timeout or response_timeout())
+        return run_id, await _await_response(rt.world, run_id, namespace, timeout or response_timeout())
     fixed = spec.get("response")
     if isinstance(fixed, dict):
-        return run.id, WebhookResponse.from_json(fixed)
-    return run.id, WebhookResponse(DEFAULT_STATUS)
+        return run_id, WebhookResponse.from_json(fixed)
+    return run_id, WebhookResponse(DEFAULT_STATUS)
 
 
 class NoResponse(Exception):
     """The run ended without answering a `respond_with` request."""
 
 
-async def _await_response(world: Any, run_id: str, namespace: str, timeout: float) -> WebhookResponse:
-    from wdk.worlds.base import TERMINAL_STATUSES
-
+async def _await_response(world: World, run_id: str, namespace: str, timeout: float) -> WebhookResponse:
     async def first() -> Any:
         async for chunk in world.stream_follow(run_id, namespace):
             if chunk.rollback is None:  # a rollback marker answers nothing

@@ -18,16 +18,27 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from wdk.runtime.runtime import FLOW
-from wdk.runtime.stream_index import start_and_tail
-from wdk.server.app import (
-    RUNTIME,
-    SECRET,
-    WEBHOOK_MAX_BYTES,
-    WELL_KNOWN,
+from wdk.errors import RunNotFound
+from wdk.protocol import (
+    FLOW_PATH,
+    HEALTH_PATH,
+    STEP_PATH,
+    STREAM_ROUTE,
+    WEBHOOK_PATH,
     BadRequest,
     NotFound,
     clean,
+    reply_headers,
+    request_headers,
+)
+from wdk.runtime.health import check_health
+from wdk.runtime.runs import FLOW
+from wdk.runtime.stream_index import start_and_tail
+from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
+from wdk.server.edge import (
+    RUNTIME,
+    SECRET,
+    WEBHOOK_MAX_BYTES,
     error_response,
     expect_handler,
     json_response,
@@ -38,11 +49,11 @@ from wdk.server.streaming import parse_start, send_stream, wants_sse
 
 def add_routes(app: web.Application) -> None:
     add = app.router.add_route
-    add("POST", f"{WELL_KNOWN}/flow", flow, expect_handler=expect_handler)
-    add("POST", f"{WELL_KNOWN}/step", step, expect_handler=expect_handler)
-    add("*", WELL_KNOWN + "/webhook/{token}", webhook, expect_handler=expect_handler)
-    add("GET", WELL_KNOWN + "/runs/{run_id}/stream", stream, expect_handler=expect_handler)
-    add("GET", WELL_KNOWN + "/health", health, expect_handler=expect_handler)
+    add("POST", FLOW_PATH, flow, expect_handler=expect_handler)
+    add("POST", STEP_PATH, step, expect_handler=expect_handler)
+    add("*", WEBHOOK_PATH + "{token}", webhook, expect_handler=expect_handler)
+    add("GET", STREAM_ROUTE, stream, expect_handler=expect_handler)
+    add("GET", HEALTH_PATH, health, expect_handler=expect_handler)
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -78,8 +89,6 @@ async def flow(request: web.Request) -> web.StreamResponse:
     data = json_object(await _signed(request))
     run_id = str_field(data, "run_id")
     world = request.app[RUNTIME].world
-    from wdk.errors import RunNotFound
-
     if await world.get_run(run_id) is None:
         raise RunNotFound(run_id)
     await world.enqueue(FLOW, run_id)
@@ -91,8 +100,6 @@ async def step(request: web.Request) -> web.StreamResponse:
     run_id = str_field(data, "run_id")
     correlation_id = str_field(data, "correlation_id")
     world = request.app[RUNTIME].world
-    from wdk.errors import RunNotFound
-
     if await world.get_run(run_id) is None:
         raise RunNotFound(run_id)
     if not any(s.correlation_id == correlation_id for s in await world.list_steps(run_id)):
@@ -119,34 +126,23 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
         parts.append(part)
 
 
-_DROP = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer"}
-
-
 async def webhook(request: web.Request) -> web.StreamResponse:
-    from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
-
     token = request.match_info["token"]
     body = await _read_limited(request, request.app[WEBHOOK_MAX_BYTES])
-    headers: dict[str, str] = {}
-    for name in request.headers:
-        key = clean(name).lower()
-        if key not in headers:
-            headers[key] = clean(", ".join(request.headers.getall(name)))
+    headers = request_headers(request.headers.items())
     delivered = WebhookRequest(clean(request.method), clean(str(request.url)), headers, body)
     # Shielded: a client that hangs up after the hook_received append must not
     # leave the run un-enqueued.
     try:
-        _, reply = await asyncio.shield(deliver(token, delivered))
+        _, reply = await asyncio.shield(deliver(request.app[RUNTIME], token, delivered))
     except NoResponse as exc:
         return error_response(502, str(exc), "NoResponse")
-    out_headers = {k: v for k, v in reply.headers.items() if k not in _DROP}
+    out_headers = reply_headers(reply.headers)
     no_body = reply.status in (204, 304) or request.method == "HEAD"
     return web.Response(status=reply.status, body=None if no_body else reply.body, headers=out_headers)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    from wdk.errors import RunNotFound
-
     run_id = request.match_info["run_id"]
     sse = wants_sse(request)
     start = parse_start(request, sse)
@@ -159,7 +155,5 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
 
 async def health(request: web.Request) -> web.StreamResponse:
-    from wdk.runtime.health import check_health
-
     report = await check_health(request.app[RUNTIME])
     return json_response(report.to_json(), status=200 if report.ok else 503)

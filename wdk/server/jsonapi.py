@@ -25,10 +25,15 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from wdk.errors import RunNotFound
+from wdk.compiler import has_directive
+from wdk.errors import RunNotFound, WorkflowNotFound
+from wdk.protocol import BadRequest
 from wdk.runtime import serde
 from wdk.runtime.arguments import check_arguments
-from wdk.server.app import RUNTIME, BadRequest, error_response, expect_handler, json_response
+from wdk.runtime.hooks import lookup_hook
+from wdk.runtime.loader import split_id
+from wdk.runtime.runtime import Runtime
+from wdk.server.edge import RUNTIME, error_response, expect_handler, json_response
 from wdk.server.handlers import json_object
 from wdk.worlds.base import TERMINAL_STATUSES
 
@@ -113,12 +118,9 @@ def _find_source(module: str) -> str | None:
     return None
 
 
-def workflow_id_for(runtime: Any, name: str) -> str:
+def workflow_id_for(runtime: Runtime, name: str) -> str:
     """"module:func" or "workflow//module//func" -> the id, checked to name a
     module with directives."""
-    from wdk.compiler import has_directive
-    from wdk.runtime.loader import WorkflowNotFound, split_id
-
     if name.startswith("workflow//"):
         workflow_id = name
     elif ":" in name:
@@ -137,7 +139,7 @@ def workflow_id_for(runtime: Any, name: str) -> str:
                 source = f.read()
         except (OSError, UnicodeDecodeError):
             pass
-    if not has_directive(source):
+    if path is None or not has_directive(source):
         raise WorkflowNotFound(f"no workflow module {module!r} on the server's path")
     runtime.loader.paths.setdefault(module, path)
     return workflow_id
@@ -147,8 +149,6 @@ def workflow_id_for(runtime: Any, name: str) -> str:
 
 
 async def start_run(request: web.Request) -> web.StreamResponse:
-    from wdk.api import start
-
     try:
         body = msgspec.json.decode(await request.read(), type=StartBody)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -159,16 +159,13 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     kwargs = decode_value(body.kwargs, "kwargs")
     if not isinstance(kwargs, dict) or not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
         raise BadRequest("kwargs must map argument names to values")
-    for reserved in ("idempotency_key", "_parent_run_id"):
-        if reserved in kwargs:
-            raise BadRequest(f"{reserved!r} cannot be a workflow argument here")
     try:
-        # start() checks this too; here its TypeError is the client's mistake (400).
+        # start_run checks this too; here its TypeError is the client's mistake (400).
         check_arguments(rt.loader.workflow_function(workflow_id), args, kwargs)
     except TypeError as exc:
         return error_response(400, str(exc), "TypeError")
-    run = await start(workflow_id, *args, idempotency_key=body.idempotency_key, **kwargs)
-    return json_response({"run_id": run.id}, status=201)
+    run_id = await rt.start_run(workflow_id, tuple(args), kwargs, idempotency_key=body.idempotency_key)
+    return json_response({"run_id": run_id}, status=201)
 
 
 def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -238,31 +235,23 @@ async def list_events(request: web.Request) -> web.StreamResponse:
 
 
 async def cancel_run(request: web.Request) -> web.StreamResponse:
-    from wdk.api import Run
-
     run_id = request.match_info["run_id"]
     rt = request.app[RUNTIME]
-    if await rt.world.get_run(run_id) is None:
-        raise RunNotFound(run_id)
-    await Run(run_id).cancel()
+    await rt.cancel(run_id)  # RunNotFound for an unknown id
     run = await rt.world.get_run(run_id)
     return json_response({"run_id": run_id, "status": run.status if run else "cancelled"})
 
 
 async def resume_hook(request: web.Request) -> web.StreamResponse:
-    from wdk.api import _resume_hook_local
-
     token = request.match_info["token"]
     data = json_object(await request.read())
     if "payload" not in data or set(data) - {"payload"}:
         raise BadRequest('the body must be {"payload": <value>}')
     payload = decode_value(data["payload"], "payload")
-    run = await _resume_hook_local(token, payload)
-    return json_response({"run_id": run.id})
+    run_id = await request.app[RUNTIME].resume_hook(token, payload)
+    return json_response({"run_id": run_id})
 
 
 async def get_hook(request: web.Request) -> web.StreamResponse:
-    from wdk.runtime.hooks import lookup_hook
-
     info = await lookup_hook(request.app[RUNTIME].world, request.match_info["token"])
     return json_response(msgspec.to_builtins(info))

@@ -23,8 +23,10 @@ import msgspec
 from aiohttp import web
 
 from wdk.errors import RunNotFound
+from wdk.protocol import NotFound
+from wdk.runtime.runtime import get_runtime
 from wdk.server import jsonapi
-from wdk.server.app import RUNTIME, NotFound, error_edge, expect_handler, fallback, json_response
+from wdk.server.edge import RUNTIME, error_edge, expect_handler, fallback, json_response
 from wdk.server.handlers import stream
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -43,8 +45,6 @@ def create_app() -> web.Application:
     app = web.Application(middlewares=[error_edge])
 
     async def on_startup(app: web.Application) -> None:
-        from wdk.runtime.runtime import get_runtime
-
         app[RUNTIME] = await get_runtime(consume=False)
 
     app.on_startup.append(on_startup)

@@ -1,0 +1,87 @@
+"""The client of the in-process runtime: the running event loop's runtime,
+started on first use (`wdk.runtime.runtime.get_runtime`).
+
+    configure(data_dir=".wdk")       # the local world (the default)
+    run = await start(checkout, "o1")   # LocalClient.start -> Runtime.start_run
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from wdk.client.base import StartOptions, WorkflowRef
+from wdk.errors import RunNotFound
+from wdk.runtime.hooks import HookInfo, lookup_hook
+from wdk.runtime.runs import outcome
+from wdk.runtime.runtime import get_runtime
+from wdk.runtime.stream_index import resolve_start, tail_index
+from wdk.runtime.stream_reader import RunStream
+from wdk.runtime.webhooks import WebhookRequest, WebhookResponse, deliver
+from wdk.worlds.base import Event, StreamChunk
+
+__all__ = ["LocalClient"]
+
+
+class LocalClient:
+    """Every call goes to the runtime of the loop it is made in."""
+
+    def __repr__(self) -> str:
+        return "LocalClient()"
+
+    async def start(
+        self, workflow: WorkflowRef, args: tuple[Any, ...], kwargs: dict[str, Any], options: StartOptions
+    ) -> str:
+        rt = await get_runtime()
+        workflow_id = workflow if isinstance(workflow, str) else rt.loader.workflow_id_of(workflow)
+        return await rt.start_run(workflow_id, args, kwargs, idempotency_key=options.idempotency_key)
+
+    async def status(self, run_id: str) -> str:
+        rt = await get_runtime()
+        run = await rt.world.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run.status
+
+    async def result(self, run_id: str, timeout: float | None) -> Any:
+        rt = await get_runtime()
+        return outcome(await rt.wait_terminal(run_id, timeout))
+
+    async def events(self, run_id: str) -> list[Event]:
+        rt = await get_runtime()
+        if await rt.world.get_run(run_id) is None:
+            raise RunNotFound(run_id)
+        return await rt.world.read_events(run_id)
+
+    async def cancel(self, run_id: str) -> None:
+        rt = await get_runtime()
+        await rt.cancel(run_id)
+
+    def stream(self, run_id: str, namespace: str | None, start: int) -> RunStream:
+        ns = namespace or "default"
+
+        async def follow() -> AsyncIterator[StreamChunk]:
+            rt = await get_runtime()
+            first = await resolve_start(rt.world, run_id, ns, start)
+            stream.rebase(first)
+            return rt.world.stream_follow(run_id, ns, first)
+
+        stream = RunStream(follow, max(start, 0))
+        return stream
+
+    async def stream_tail_index(self, run_id: str, namespace: str | None) -> int:
+        rt = await get_runtime()
+        return await tail_index(rt.world, run_id, namespace or "default")
+
+    async def resume_hook(self, token: str, payload: Any) -> str:
+        rt = await get_runtime()
+        return await rt.resume_hook(token, payload)
+
+    async def get_hook(self, token: str) -> HookInfo:
+        rt = await get_runtime()
+        return await lookup_hook(rt.world, token)
+
+    async def resume_webhook(self, token: str, request: WebhookRequest) -> WebhookResponse:
+        rt = await get_runtime()
+        _, response = await deliver(rt, token, request)
+        return response

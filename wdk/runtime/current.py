@@ -1,0 +1,115 @@
+"""What is running right now, found without globals: the workflow run on the
+running loop, the step this task executes, the runtime of this event loop.
+
+    inst = current_instance()        # the WorkflowInstance, None outside workflow code
+    inst = require_instance("wdk.sleep()")   # or WorkflowSandboxError naming the call
+    meta = current_step()            # the running step's StepMetadata, or None
+    world = step_world()             # where the running step's streams are written
+
+A workflow run is found through its loop (each run has a WorkflowLoop of its
+own); a step through a context variable (steps of many runs share one loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import weakref
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from wdk.errors import WorkflowSandboxError
+from wdk.runtime.loop import WorkflowLoop
+
+if TYPE_CHECKING:
+    from wdk.runtime.instance import WorkflowInstance
+    from wdk.runtime.runtime import Runtime
+    from wdk.runtime.steps import StepMetadata
+    from wdk.worlds.base import World
+
+__all__ = [
+    "current_instance",
+    "current_runtime",
+    "current_step",
+    "in_workflow",
+    "require_instance",
+    "runtimes",
+    "step_metadata",
+    "step_world",
+    "writing_to",
+]
+
+
+# --- the workflow run ------------------------------------------------------------------
+
+
+def current_instance() -> WorkflowInstance | None:
+    """The run whose workflow code is executing, or None (a step, a client)."""
+    loop = asyncio._get_running_loop()
+    return loop.instance if isinstance(loop, WorkflowLoop) else None
+
+
+def in_workflow() -> bool:
+    """True when called from workflow code (on a run's deterministic loop)."""
+    return current_instance() is not None
+
+
+def require_instance(what: str) -> WorkflowInstance:
+    """The current run; WorkflowSandboxError saying `what` needs one otherwise."""
+    inst = current_instance()
+    if inst is None:
+        raise WorkflowSandboxError(f"{what} can only be used inside a workflow run")
+    return inst
+
+
+# --- the step ----------------------------------------------------------------------------
+
+# Set by `steps.run_attempt` while it runs one attempt of a step.
+step_metadata: contextvars.ContextVar[StepMetadata | None] = contextvars.ContextVar(
+    "wdk_step_metadata", default=None
+)
+
+
+def current_step() -> StepMetadata | None:
+    """The running step's metadata, or None outside a step."""
+    return step_metadata.get()
+
+
+# The world of the runtime running the step: its writers write there, whichever
+# runtime (if any) is registered for the loop.
+_step_world: contextvars.ContextVar[World | None] = contextvars.ContextVar("wdk_step_world", default=None)
+
+
+@contextlib.contextmanager
+def writing_to(world: World) -> Iterator[None]:
+    """Run a step whose stream writers write to `world`."""
+    token = _step_world.set(world)
+    try:
+        yield
+    finally:
+        _step_world.reset(token)
+
+
+def step_world() -> World | None:
+    """Where stream writes go: the running step's world, else the loop's
+    runtime's; None when there is neither."""
+    world = _step_world.get()
+    if world is not None:
+        return world
+    rt = current_runtime()
+    return rt.world if rt is not None else None
+
+
+# --- the runtime of this event loop -------------------------------------------------------
+
+# One runtime per event loop (`wdk.runtime.runtime.get_runtime` starts and registers it).
+runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
+
+
+def current_runtime() -> Runtime | None:
+    """The running loop's runtime, if one was started (or installed) in it."""
+    try:
+        return runtimes.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None

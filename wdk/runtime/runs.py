@@ -1,0 +1,143 @@
+"""What a client asks of the runtime: start a run, cancel it, resume a hook.
+
+`Runtime.start_run`, `Runtime.cancel` and `Runtime.resume_hook` are these,
+bound to the runtime's world and loader. Clients (`wdk.client`), the HTTP
+server and child runs call them; they call nothing above the runtime.
+
+Each writes to the log first and only then enqueues the run: a crash between
+the two leaves a run the reconciler finds, never a message without a run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from typing import Any
+
+import msgspec
+
+from wdk.errors import ConflictError, HookNotFound, RunNotFound, WorkflowCancelled, WorkflowFailed
+from wdk.runtime import serde
+from wdk.runtime.arguments import check_arguments
+from wdk.runtime.loader import Loader
+from wdk.worlds.base import TERMINAL_STATUSES, NewEvent, NewRun, RunInfo, World
+
+__all__ = ["FLOW", "cancel_run", "new_run_id", "outcome", "resume_hook", "start_run"]
+
+FLOW = "flow"  # the queue of runs that need advancing
+
+# How often resume_hook re-reads a run that moved on under it before giving up.
+_RESUME_TRIES = 100
+
+
+def new_run_id() -> str:
+    """Time-ordered and unique: `wrun_<ms since epoch, hex><80 random bits>`."""
+    return f"wrun_{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
+
+
+async def start_run(
+    world: World,
+    loader: Loader,
+    workflow_id: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    parent_run_id: str | None = None,
+) -> str:
+    """Create the run and queue it; its id. With an idempotency key already
+    used, the id of the run that used it (nothing is written)."""
+    # Compile and load now, and check the arguments against the signature:
+    # broken code or a call that cannot begin fails here, not in a worker.
+    check_arguments(loader.workflow_function(workflow_id), args, kwargs)
+    payload = {
+        "workflow_id": workflow_id,
+        "input": serde.encode_call(args, kwargs),
+        # Secret per run: seeds the workflow's deterministic randomness (and
+        # hook tokens), so replay repeats it but outsiders cannot guess it.
+        "seed": os.urandom(16).hex(),
+    }
+    new = NewRun(
+        new_run_id(),
+        workflow_id,
+        time.time(),
+        payload,
+        idempotency_key=idempotency_key,
+        parent_run_id=parent_run_id,
+    )
+    info, _created = await world.create_run(new)
+    await world.enqueue(FLOW, info.id)
+    return info.id
+
+
+async def cancel_run(world: World, run_id: str) -> bool:
+    """Append `run_cancelled` unless the run has ended; True when this call
+    ended it. RunNotFound for an unknown id."""
+    while True:
+        run = await world.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        if run.status in TERMINAL_STATUSES:
+            return False
+        try:
+            await world.append(run_id, run.last_seq, [NewEvent("run_cancelled", time.time())])
+        except ConflictError:
+            continue  # a worker appended meanwhile: read again
+        return True
+
+
+async def resume_hook(world: World, token: str, payload: Any) -> str:
+    """Record `payload` for the live hook `token` and queue its run; the run's id.
+
+    HookNotFound for an unknown or disposed token (or a run that ended);
+    ValueError when a typed hook's payload has the wrong shape. Either way
+    nothing is written."""
+    hook = await world.get_hook(token)
+    if hook is None:
+        raise HookNotFound(token)
+    type_ref = hook.metadata.get("payload_type") if isinstance(hook.metadata, dict) else None
+    if isinstance(type_ref, str):
+        payload = _validate_payload(type_ref, payload)
+    data = serde.to_builtins(payload, "payload")
+    for _ in range(_RESUME_TRIES):
+        run = await world.get_run(hook.run_id)
+        if run is None or run.status in TERMINAL_STATUSES:
+            raise HookNotFound(token)
+        event = NewEvent("hook_received", time.time(), hook.correlation_id, {"payload": data})
+        try:
+            await world.append(run.id, run.last_seq, [event])
+        except ConflictError:
+            continue  # the run moved on meanwhile: read it again
+        await world.enqueue(FLOW, run.id)
+        return run.id
+    raise HookNotFound(token)
+
+
+def _validate_payload(type_ref: str, payload: Any) -> Any:
+    """Convert to the typed hook's payload type (`module:qualname`, recorded
+    by `define_hook(...).create()`); ValueError with msgspec's message."""
+    module, _, qualname = type_ref.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    try:
+        return msgspec.convert(payload, target, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid payload for {qualname}: {exc}") from None
+
+
+def outcome(run: RunInfo) -> Any:
+    """A finished run's result; WorkflowFailed (the failing error's type and
+    message) or WorkflowCancelled otherwise."""
+    if run.status == "completed":
+        return serde.from_builtins(run.output)
+    if run.status == "cancelled":
+        raise WorkflowCancelled(run.id)
+    error = run.error or {}
+    raise WorkflowFailed(
+        run.id,
+        str(error.get("type", "Error")).rsplit(".", 1)[-1],
+        str(error.get("message", "")),
+        str(error.get("traceback", "")),
+    )
