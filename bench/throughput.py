@@ -91,6 +91,31 @@ async def bench(sizes: dict[str, int]) -> dict[str, float]:
     return out
 
 
+async def compare(sizes: dict[str, int]) -> dict[str, float]:
+    """(a), (b) and (c) only: `bench/vs_dbos.py`'s wdk side on the local world."""
+    from bench_flows import one_step, sequential
+
+    from wdk.api import start
+    from wdk.runtime.runtime import get_runtime
+
+    await get_runtime()
+    await _seq(20)  # warm up: compile, sandbox, connection
+    out: dict[str, float] = {"a_steps_per_s": round(sizes["seq"] / await _seq(sizes["seq"]))}
+    runs = sizes["many"]
+    t0 = time.perf_counter()
+    handles = [await start(sequential, 10) for _ in range(runs)]
+    for h in handles:
+        await h.result()
+    out["b_workflows_per_s"] = round(runs / (time.perf_counter() - t0), 1)
+    lat = []
+    for _ in range(sizes["latency"]):
+        t0 = time.perf_counter()
+        await (await start(one_step)).result()
+        lat.append((time.perf_counter() - t0) * 1000)
+    out["c_one_step_median_ms"] = round(statistics.median(lat), 3)
+    return out
+
+
 async def asleep(count: int) -> dict[str, float]:
     from bench_flows import sleepy
 
@@ -116,7 +141,9 @@ def child(kind: str, sizes: dict[str, int]) -> None:
     from wdk.api import configure
 
     configure(data_dir=tempfile.mkdtemp(prefix="wdk-bench-"))
-    result = asyncio.run(bench(sizes) if kind == "main" else asyncio.wait_for(asleep(sizes["asleep"]), 600))
+    kinds = {"main": bench, "compare": compare}
+    work = kinds[kind](sizes) if kind in kinds else asyncio.wait_for(asleep(sizes["asleep"]), 600)
+    result = asyncio.run(work)
     print(json.dumps(result))
 
 

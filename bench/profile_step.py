@@ -1,0 +1,68 @@
+"""Where a step's time goes: cProfile of one workflow of N sequential steps
+(after a warm-up run) on the local world, or on postgres with --url. Prints
+the profile as text (sorted by own time, then cumulative) to stdout.
+
+    .venv/bin/python bench/profile_step.py [--steps 2000] [--url URL] > bench/profiles/NAME.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+async def _main(steps: int) -> tuple[cProfile.Profile, float]:
+    from bench_flows import sequential
+
+    from wdk.api import start
+
+    await (await start(sequential, 20)).result()
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    run = await start(sequential, steps)
+    await run.result()
+    prof.disable()
+    return prof, time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--url", default="")
+    parser.add_argument("--limit", type=int, default=40)
+    args = parser.parse_args()
+    from wdk.api import configure
+
+    if args.url:
+        import uuid
+
+        from postgres import fresh_schema
+
+        with fresh_schema(args.url) as schema:
+            configure(world="postgres", url=args.url, schema=schema)
+            prof, seconds = asyncio.run(_main(args.steps))
+    else:
+        configure(data_dir=tempfile.mkdtemp(prefix="wdk-profile-"))
+        prof, seconds = asyncio.run(_main(args.steps))
+    out = io.StringIO()
+    out.write(f"# {args.steps} sequential steps, {'postgres' if args.url else 'local world'}: "
+              f"{seconds:.3f} s under the profiler ({args.steps / seconds:.0f} steps/s)\n")
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("tottime").print_stats(args.limit)
+    stats.sort_stats("cumulative").print_stats(args.limit)
+    print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
