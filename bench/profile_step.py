@@ -45,7 +45,6 @@ def main() -> None:
     from wdk.api import configure
 
     if args.url:
-        import uuid
 
         from postgres import fresh_schema
 

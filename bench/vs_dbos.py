@@ -153,8 +153,8 @@ def compare(store: str, args: argparse.Namespace, python: str) -> dict[str, Any]
     out["ranges"] = {
         "wdk_a": [min(r["a_steps_per_s"] for r in wdk_rounds), max(r["a_steps_per_s"] for r in wdk_rounds)],
         "a_ratio": [
-            round(min(w["a_steps_per_s"] / d["a_steps_per_s"] for w, d in zip(wdk_rounds, dbos_rounds)), 2),
-            round(max(w["a_steps_per_s"] / d["a_steps_per_s"] for w, d in zip(wdk_rounds, dbos_rounds)), 2),
+            round(min(w["a_steps_per_s"] / d["a_steps_per_s"] for w, d in zip(wdk_rounds, dbos_rounds, strict=True)), 2),
+            round(max(w["a_steps_per_s"] / d["a_steps_per_s"] for w, d in zip(wdk_rounds, dbos_rounds, strict=True)), 2),
         ],
     }
     return out

@@ -15,11 +15,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
+
 from wdk.errors import RunNotFound, WorkflowCancelled, WorkflowFailed
 from wdk.runtime import serde
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.config import configure
-from wdk.runtime.runtime import FLOW, get_runtime
+from wdk.runtime.runtime import FLOW, LEASE_SECONDS, get_runtime
 from wdk.runtime.stream_reader import RunStream
 from wdk.worlds.base import TERMINAL_STATUSES, Event, NewEvent, NewRun, RunInfo, StreamChunk
 
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["Run", "configure", "get_run", "resume_hook", "resume_webhook", "run_sync", "start"]
 
 T = TypeVar("T")
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
 
 
 def _new_run_id() -> str:
@@ -205,9 +209,22 @@ async def start(
         idempotency_key=idempotency_key,
         parent_run_id=_parent_run_id,
     )
-    info, _created = await rt.world.create_run(new)
-    await rt.world.enqueue(FLOW, info.id)
+    # One round trip: the run and its queue message in one transaction, the
+    # message leased to this process's runtime when it can advance the run
+    # now (then it needs neither a lease call nor a read of the log).
+    info, created, lease = await rt.world.start_run(
+        new, FLOW, owner=rt.adoptive_owner(), lease_for=LEASE_SECONDS
+    )
+    if created and lease is not None:
+        first = Event(info.id, 0, "run_created", new.at, None, _as_stored(payload))
+        rt.adopt(lease, [first])
     return Run(info.id)
+
+
+def _as_stored(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as a read of the log returns it (JSON round trip: tuples are lists)."""
+    stored: dict[str, Any] = _json_decode(_json_encode(payload))
+    return stored
 
 
 async def resume_hook(token: str, payload: Any) -> Run:

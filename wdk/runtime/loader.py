@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wdk.compiler import analyze_source, compile_source, has_directive, module_name_for_path
+from wdk.compiler.model import ModuleInfo
 from wdk.errors import WdkError
 from wdk.runtime.sandbox import Sandbox
 
@@ -50,7 +51,7 @@ class _SourceCache:
 
     def __init__(self) -> None:
         self._files: dict[str, tuple[tuple[int, int, int, int], str, str]] = {}
-        self._analyses: dict[tuple[str, str], Any] = {}
+        self._analyses: dict[tuple[str, str], ModuleInfo] = {}
 
     def read(self, path: str) -> tuple[str, str]:
         """(source, sha256 hex) of `path`; OSError / UnicodeDecodeError as open() raises them."""
@@ -64,7 +65,7 @@ class _SourceCache:
         self._files[path] = (stamp, source, digest)
         return source, digest
 
-    def analysis(self, path: str, module: str) -> Any:
+    def analysis(self, path: str, module: str) -> ModuleInfo:
         source, digest = self.read(path)
         key = (path, digest)
         info = self._analyses.get(key)

@@ -23,7 +23,7 @@ from wdk.runtime import compiled
 from wdk.runtime.leases import LeaseKeeper
 from wdk.runtime.loader import Loader, default_loader
 from wdk.runtime.orchestrator import Orchestrator
-from wdk.worlds.base import TERMINAL_STATUSES, Lease, RunInfo, World
+from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, RunInfo, World
 
 log = logging.getLogger("wdk")
 
@@ -31,7 +31,7 @@ FLOW = "flow"
 # A run's lease: renewed every third of it (from a thread: see leases.py)
 # while the run is advanced; a worker that died or froze loses its runs after
 # this long (WDK_LEASE_SECONDS).
-LEASE_SECONDS = float(os.environ.get("WDK_LEASE_SECONDS", "30"))
+LEASE_SECONDS = float(os.environ.get("WDK_LEASE_SECONDS", "10"))
 POLL_SECONDS = 1.0
 CANCEL_CHECK_SECONDS = 1.0  # how soon a step notices its run was cancelled elsewhere
 RECONCILE_SECONDS = float(os.environ.get("WDK_RECONCILE_SECONDS", "30"))
@@ -60,11 +60,17 @@ class Runtime:
         loader: Loader | None = None,
         concurrency: int | None = None,
         owner: str | None = None,
+        worker_id: str | None = None,
     ) -> None:
         self.world = world
         self.loader = loader or default_loader()
         self.concurrency = concurrency or int(os.environ.get("WDK_CONCURRENCY", "100"))
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A consuming runtime holds a worker id (`wdk worker --id`, else the
+        # lowest free `<host>-<n>`) and leases as `<owner>@<id>`: restarted
+        # after a crash it takes the same id back and with it, at once, the
+        # runs its predecessor held (see World.claim_worker_id).
+        self.worker_id = worker_id
         self.orchestrator = Orchestrator(world, self.loader, on_terminal=self._run_finished)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active: dict[str, asyncio.Task[Any]] = {}
@@ -80,6 +86,12 @@ class Runtime:
     async def start(self, *, consume: bool = True) -> None:
         await self.world.open()
         if consume:
+            try:
+                self.worker_id = await self.world.claim_worker_id(self.worker_id)
+            except BaseException:
+                await self.world.close()
+                raise
+            self.owner = f"{self.owner}@{self.worker_id}"
             self._keeper = LeaseKeeper(
                 self.world.lease_renewer(), LEASE_SECONDS, asyncio.get_running_loop(), self._lease_lost
             )
@@ -180,17 +192,33 @@ class Runtime:
                 log.error("wdk: waiting for work: %s", exc)
                 await asyncio.sleep(POLL_SECONDS)
 
+    def adoptive_owner(self) -> str | None:
+        """The owner to lease a run to as `start()` creates it (this runtime
+        advances it at once: no lease call, no read of its log), or None when
+        this runtime does not consume or has no free slot."""
+        if self._keeper is None or self._stopping or len(self._active) >= self.concurrency:
+            return None
+        return self.owner
+
+    def adopt(self, lease: Lease, known: list[Event]) -> None:
+        """Advance a run leased to us by `start()`; `known` is its whole log so far."""
+        task = asyncio.ensure_future(self._process(lease, known))
+        self._active[lease.key] = task
+        task.add_done_callback(functools.partial(self._done, lease.key))
+
     def _done(self, key: str, _task: asyncio.Task[Any]) -> None:
         self._active.pop(key, None)
         self._slot_free.set()
 
-    async def _process(self, lease: Lease) -> None:
+    async def _process(self, lease: Lease, known: list[Event] | None = None) -> None:
         heartbeat = asyncio.ensure_future(self._heartbeat(lease))
         if self._keeper is not None:
             self._keeper.hold(lease)
         next_at: float | None = None
         try:
-            next_at = await self.orchestrator.advance(lease.key, functools.partial(self._still_held, lease))
+            next_at = await self.orchestrator.advance(
+                lease.key, functools.partial(self._still_held, lease), known=known
+            )
         except asyncio.CancelledError:
             heartbeat.cancel()
             if self._keeper is not None:

@@ -25,8 +25,14 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from wdk.errors import RunNotFound, StreamClosedError, WdkError, WorldError
-from wdk.worlds import pg_log, pg_queue
+from wdk.errors import (
+    RunNotFound,
+    StreamClosedError,
+    WdkError,
+    WorkerIdTaken,
+    WorldError,
+)
+from wdk.worlds import pg_log, pg_queue, workers
 from wdk.worlds.base import (
     Event,
     HookInfo,
@@ -45,6 +51,7 @@ from wdk.worlds.pg_schema import (
     CONNECT_TIMEOUT,
     CONNECTION_ERRORS,
     connect,
+    connect_error,
     describe,
     open_pool,
     redact,
@@ -102,6 +109,7 @@ class PostgresWorld:
         self._queue_events: dict[str, asyncio.Event] = {}
         self._stream_events: dict[str, tuple[asyncio.Event, list[int]]] = {}
         self._run_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._identity: asyncpg.Connection | None = None  # holds the worker id's lock
 
     def __repr__(self) -> str:
         return f"PostgresWorld({self.target})"
@@ -122,6 +130,12 @@ class PostgresWorld:
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.close()
+        identity, self._identity = self._identity, None
+        if identity is not None:  # ends the session: its advisory lock goes with it
+            try:
+                await asyncio.wait_for(identity.close(), 2.0)
+            except Exception:
+                identity.terminate()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -168,6 +182,26 @@ class PostgresWorld:
     async def create_run(self, run: NewRun) -> tuple[RunInfo, bool]:
         """Insert the run and its run_created event; an idempotency key returns the existing run."""
         return await self._call(functools.partial(pg_log.create_run, run=run))
+
+    async def start_run(
+        self, run: NewRun, queue: str, *, owner: str | None = None, lease_for: float = 30.0
+    ) -> tuple[RunInfo, bool, Lease | None]:
+        """create_run and its queue message in one statement (see World.start_run)."""
+        token = pg_queue.new_token()
+        info, created = await self._call(
+            functools.partial(
+                pg_log.start_run,
+                run=run,
+                queue=queue,
+                owner=owner,
+                lease_for=lease_for,
+                token=token,
+                channel=self.queue_channel,
+            )
+        )
+        if not created or owner is None:
+            return info, created, None
+        return info, True, Lease(queue, run.run_id, b"", owner, token, 1)
 
     async def append(
         self, run_id: str, expected_seq: int, events: Sequence[NewEvent]
@@ -287,6 +321,30 @@ class PostgresWorld:
             limit,
         )
         return [r[0] for r in rows]
+
+    # --- workers -----------------------------------------------------------------------
+
+    async def claim_worker_id(self, worker_id: str | None) -> str:
+        """Hold a worker id (an advisory lock on a connection of its own, for the
+        world's life) and free a dead predecessor's leases at once."""
+        if self._identity is not None:
+            raise WorldError(f"{self!r} already holds a worker id")
+        candidates = [workers.check_id(worker_id)] if worker_id is not None else workers.default_ids()
+        try:
+            conn = await connect(self.url, self.schema, self._connect_timeout)
+        except Exception as exc:
+            raise connect_error(exc, self.url) from exc
+        try:
+            claimed = await pg_queue.claim_worker_id(conn, candidates, self.queue_channel)
+        except BaseException:
+            conn.terminate()
+            raise
+        if claimed is None:
+            conn.terminate()
+            which = repr(worker_id) if worker_id is not None else "every default worker id"
+            raise WorkerIdTaken(f"postgres world: {which} is held by another live worker ({self.target})")
+        self._identity = conn
+        return claimed
 
     # --- queue -------------------------------------------------------------------------
 
