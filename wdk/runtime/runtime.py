@@ -16,6 +16,7 @@ import socket
 import time
 import uuid
 import weakref
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wdk.errors import RunNotFound, WorldError
@@ -211,7 +212,7 @@ class Runtime:
         self._slot_free.set()
 
     async def _process(self, lease: Lease, known: list[Event] | None = None) -> None:
-        heartbeat = asyncio.ensure_future(self._heartbeat(lease))
+        heartbeat = _Later(CANCEL_CHECK_SECONDS, functools.partial(self._heartbeat, lease))
         if self._keeper is not None:
             self._keeper.hold(lease)
         next_at: float | None = None
@@ -284,17 +285,18 @@ class Runtime:
     async def _heartbeat(self, lease: Lease) -> None:
         """While a run is advanced here, notice when it was cancelled from
         another process (its in-flight steps are cancelled). The lease itself is
-        renewed by the lease thread."""
+        renewed by the lease thread. Started once the run has been here for
+        CANCEL_CHECK_SECONDS (see `_Later`)."""
         while True:
-            await asyncio.sleep(CANCEL_CHECK_SECONDS)
             try:
                 run = await self.world.get_run(lease.key)
             except WorldError as exc:
                 log.warning("wdk: cannot check run %s: %s", lease.key, exc)
-                continue
-            if run is not None and run.status in TERMINAL_STATUSES:
-                self.orchestrator.cancel_local(lease.key)
-                return
+            else:
+                if run is not None and run.status in TERMINAL_STATUSES:
+                    self.orchestrator.cancel_local(lease.key)
+                    return
+            await asyncio.sleep(CANCEL_CHECK_SECONDS)
 
     # --- reconciler ----------------------------------------------------------------
 
@@ -314,6 +316,23 @@ class Runtime:
             except WorldError as exc:
                 log.error("wdk: reconciler: %s", exc)
             await asyncio.sleep(RECONCILE_SECONDS)
+
+
+class _Later:
+    """A task started only after `delay` seconds, unless cancelled first: most
+    runs are advanced in milliseconds, and a timer costs less than a task."""
+
+    def __init__(self, delay: float, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(delay, self._start, make)
+
+    def _start(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._task = asyncio.ensure_future(make())
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
