@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/throughput.py            # NORMAL and FULL
     .venv/bin/python bench/throughput.py --quick    # smaller sizes, for a smoke run
+    .venv/bin/python bench/throughput.py --asleep 100000 --modes NORMAL   # (f) only
 
 (a) steps/s, one workflow of 1,000 sequential steps
 (b) workflows/s and steps/s, 200 workflows x 10 steps started before awaiting
@@ -132,7 +133,7 @@ async def asleep(count: int) -> dict[str, float]:
         waiting = len(page.items)
         if waiting >= count:
             break
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(2.0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"f_asleep_runs": count, "f_peak_rss_mb": round(rss, 1), "f_setup_s": round(time.perf_counter() - t0, 1)}
 
@@ -142,7 +143,7 @@ def child(kind: str, sizes: dict[str, int]) -> None:
 
     configure(data_dir=tempfile.mkdtemp(prefix="wdk-bench-"))
     kinds = {"main": bench, "compare": compare}
-    work = kinds[kind](sizes) if kind in kinds else asyncio.wait_for(asleep(sizes["asleep"]), 600)
+    work = kinds[kind](sizes) if kind in kinds else asyncio.wait_for(asleep(sizes["asleep"]), 3600)
     result = asyncio.run(work)
     print(json.dumps(result))
 
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--modes", default="NORMAL,FULL")
     parser.add_argument("--child", default="")
     parser.add_argument("--sizes", default="")
+    parser.add_argument("--asleep", type=int, default=0, help="only (f), with this many runs")
     args = parser.parse_args()
     if args.child:
         child(args.child, json.loads(args.sizes))
@@ -171,6 +173,10 @@ def main() -> None:
     sizes = {"seq": 1000, "many": 200, "latency": 200, "replay_events": 10_000, "asleep": 10_000}
     if args.quick:
         sizes = {"seq": 200, "many": 20, "latency": 20, "replay_events": 1000, "asleep": 200}
+    if args.asleep:
+        mode = args.modes.split(",")[0]
+        print(json.dumps({"mode": mode, **run_child("asleep", mode, {**sizes, "asleep": args.asleep})}), flush=True)
+        return
     for mode in args.modes.split(","):
         result = {"mode": mode, **run_child("main", mode, sizes)}
         if mode == args.modes.split(",")[0]:
