@@ -184,10 +184,9 @@ class Runtime:
                 await self._slot_free.wait()
                 continue
             try:
-                nxt = await self.world.next_available_at(FLOW)
-                timeout = POLL_SECONDS if nxt is None else min(POLL_SECONDS, max(0.0, nxt - time.time()))
-                if timeout > 0:
-                    await self.world.wait_for_messages(FLOW, timeout)
+                # Returns at once when a message is due, else on a wake-up (an
+                # enqueue) or when the earliest message falls due.
+                await self.world.wait_for_messages(FLOW, POLL_SECONDS)
             except WorldError as exc:
                 # The store went away: keep trying, it may come back.
                 log.error("wdk: waiting for work: %s", exc)

@@ -414,6 +414,8 @@ class PostgresWorld:
             if due_in is not None:
                 pause = min(pause, due_in)
             await _wait(event, pause)
+            if event.is_set():
+                return  # a NOTIFY: the caller's lease tells whether it was for us
             listening = listening and self._listening()
 
     async def _ensure_listener(self) -> bool:
