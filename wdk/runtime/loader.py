@@ -81,6 +81,7 @@ class Loader:
         self.paths: dict[str, str] = {}  # module name -> source file
         self._workflow_code: dict[tuple[str, str], str] = {}  # (module, source hash) -> compiled
         self._sources = _SourceCache()
+        self._ids: dict[tuple[str, str, str], str] = {}  # (path, qualname, source hash) -> workflow id
         self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
 
     # --- modules --------------------------------------------------------------
@@ -148,6 +149,10 @@ class Loader:
         if code is None or not code.co_filename.endswith(".py"):
             raise TypeError(f"{fn!r} is not a workflow function")
         path = os.path.abspath(code.co_filename)
+        key = (path, target.__qualname__, self._sources.read(path)[1])
+        known = self._ids.get(key)
+        if known is not None:
+            return known
         module = module_name_for_path(path)
         info = self._sources.analysis(path, module)
         for f in info.functions:
@@ -155,6 +160,7 @@ class Loader:
                 if f.kind == "step":
                     raise TypeError(_is_a_step(f.id))
                 self.paths.setdefault(module, path)
+                self._ids[key] = f.id
                 return f.id
         raise TypeError(
             f"{target.__qualname__} in {path} is not a workflow: "
