@@ -80,7 +80,7 @@ RETURNING q.queue, q.key, q.token, q.owner"""
 # Worker ids: a session advisory lock per (schema, id), held by the world's
 # identity connection for its life; the server drops it when the holder's
 # connection ends (a killed process's socket closes with it).
-_TRY_WORKER_LOCK = (
+TRY_WORKER_LOCK = (
     "SELECT pg_try_advisory_lock(hashtextextended('wdk worker ' || current_schema() || ' ' || $1, 0))"
 )
 
@@ -157,7 +157,7 @@ async def claim_worker_id(conn: asyncpg.Connection, candidates: Sequence[str], c
     """Lock the first free id of `candidates` on `conn` and free its
     predecessors' leases; None when every candidate is held."""
     for candidate in candidates:
-        if await conn.fetchval(_TRY_WORKER_LOCK, candidate):
+        if await conn.fetchval(TRY_WORKER_LOCK, candidate):
             await conn.execute(_RELEASE_PREDECESSORS, "@" + candidate, channel)
             return candidate
     return None

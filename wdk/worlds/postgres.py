@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -67,6 +68,7 @@ from wdk.worlds.rows import (
     stream_chunk,
 )
 
+log = logging.getLogger("wdk")
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 T = TypeVar("T")
@@ -110,6 +112,7 @@ class PostgresWorld:
         self._stream_events: dict[str, tuple[asyncio.Event, list[int]]] = {}
         self._run_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         self._identity: asyncpg.Connection | None = None  # holds the worker id's lock
+        self._reclaim: asyncio.Future[None] | None = None  # taking it back after a drop
 
     def __repr__(self) -> str:
         return f"PostgresWorld({self.target})"
@@ -131,6 +134,9 @@ class PostgresWorld:
         if listener is not None:
             await listener.close()
         identity, self._identity = self._identity, None
+        reclaim, self._reclaim = self._reclaim, None
+        if reclaim is not None:
+            reclaim.cancel()
         if identity is not None:  # ends the session: its advisory lock goes with it
             try:
                 await asyncio.wait_for(identity.close(), 2.0)
@@ -343,8 +349,46 @@ class PostgresWorld:
             conn.terminate()
             which = repr(worker_id) if worker_id is not None else "every default worker id"
             raise WorkerIdTaken(f"postgres world: {which} is held by another live worker ({self.target})")
-        self._identity = conn
+        self._hold_identity(conn, claimed)
         return claimed
+
+    def _hold_identity(self, conn: asyncpg.Connection, worker_id: str) -> None:
+        self._identity = conn
+        conn.add_termination_listener(lambda c: self._identity_lost(c, worker_id))
+
+    def _identity_lost(self, conn: asyncpg.Connection, worker_id: str) -> None:
+        """The connection holding our worker id's lock dropped (the server
+        restarted, a network blip): the lock went with it. Take it back, or a
+        worker started meanwhile could take the id and free our live leases."""
+        if self._identity is not conn or self._pool is None:
+            return  # closed on purpose
+        self._identity = None
+        self._reclaim = asyncio.ensure_future(self._take_back(worker_id))
+
+    async def _take_back(self, worker_id: str) -> None:
+        delay = DOWN_POLL_SECONDS
+        while self._pool is not None:
+            try:
+                conn = await connect(self.url, self.schema, self._connect_timeout)
+            except Exception as exc:
+                log.warning("wdk: cannot reconnect to hold worker id %s (next in %.2fs): %s", worker_id, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, QUEUE_POLL_SECONDS * 2)
+                continue
+            try:
+                held = await conn.fetchval(pg_queue.TRY_WORKER_LOCK, worker_id)
+            except Exception:
+                conn.terminate()
+                continue
+            if held and self._pool is not None:
+                self._hold_identity(conn, worker_id)
+                return
+            conn.terminate()
+            if not held:
+                # Its leases are being freed by the other holder: this worker's
+                # lease thread finds them lost and stops those runs.
+                log.error("wdk: worker id %s was taken by another worker while its connection was down", worker_id)
+            return
 
     # --- queue -------------------------------------------------------------------------
 
