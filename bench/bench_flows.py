@@ -27,3 +27,19 @@ async def sleepy() -> str:
     "use workflow"
     await sleep("1h")
     return "woke"
+
+
+async def mark_then_wait(path: str) -> str:
+    "use step"
+    import asyncio
+    import time
+
+    with open(path, "a") as f:
+        f.write(f"{time.time()}\n")
+    await asyncio.sleep(3600)
+    return "done"
+
+
+async def recovery(path: str) -> str:
+    "use workflow"
+    return await mark_then_wait(path)

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/throughput.py            # NORMAL and FULL
     .venv/bin/python bench/throughput.py --quick    # smaller sizes, for a smoke run
+    .venv/bin/python bench/throughput.py --asleep 100000 --modes NORMAL   # (f) only
 
 (a) steps/s, one workflow of 1,000 sequential steps
 (b) workflows/s and steps/s, 200 workflows x 10 steps started before awaiting
@@ -91,6 +92,31 @@ async def bench(sizes: dict[str, int]) -> dict[str, float]:
     return out
 
 
+async def compare(sizes: dict[str, int]) -> dict[str, float]:
+    """(a), (b) and (c) only: `bench/vs_dbos.py`'s wdk side on the local world."""
+    from bench_flows import one_step, sequential
+
+    from wdk.api import start
+    from wdk.runtime.runtime import get_runtime
+
+    await get_runtime()
+    await _seq(20)  # warm up: compile, sandbox, connection
+    out: dict[str, float] = {"a_steps_per_s": round(sizes["seq"] / await _seq(sizes["seq"]))}
+    runs = sizes["many"]
+    t0 = time.perf_counter()
+    handles = [await start(sequential, 10) for _ in range(runs)]
+    for h in handles:
+        await h.result()
+    out["b_workflows_per_s"] = round(runs / (time.perf_counter() - t0), 1)
+    lat = []
+    for _ in range(sizes["latency"]):
+        t0 = time.perf_counter()
+        await (await start(one_step)).result()
+        lat.append((time.perf_counter() - t0) * 1000)
+    out["c_one_step_median_ms"] = round(statistics.median(lat), 3)
+    return out
+
+
 async def asleep(count: int) -> dict[str, float]:
     from bench_flows import sleepy
 
@@ -107,7 +133,7 @@ async def asleep(count: int) -> dict[str, float]:
         waiting = len(page.items)
         if waiting >= count:
             break
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(2.0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"f_asleep_runs": count, "f_peak_rss_mb": round(rss, 1), "f_setup_s": round(time.perf_counter() - t0, 1)}
 
@@ -116,7 +142,9 @@ def child(kind: str, sizes: dict[str, int]) -> None:
     from wdk.api import configure
 
     configure(data_dir=tempfile.mkdtemp(prefix="wdk-bench-"))
-    result = asyncio.run(bench(sizes) if kind == "main" else asyncio.wait_for(asleep(sizes["asleep"]), 600))
+    kinds = {"main": bench, "compare": compare}
+    work = kinds[kind](sizes) if kind in kinds else asyncio.wait_for(asleep(sizes["asleep"]), 3600)
+    result = asyncio.run(work)
     print(json.dumps(result))
 
 
@@ -137,6 +165,7 @@ def main() -> None:
     parser.add_argument("--modes", default="NORMAL,FULL")
     parser.add_argument("--child", default="")
     parser.add_argument("--sizes", default="")
+    parser.add_argument("--asleep", type=int, default=0, help="only (f), with this many runs")
     args = parser.parse_args()
     if args.child:
         child(args.child, json.loads(args.sizes))
@@ -144,6 +173,10 @@ def main() -> None:
     sizes = {"seq": 1000, "many": 200, "latency": 200, "replay_events": 10_000, "asleep": 10_000}
     if args.quick:
         sizes = {"seq": 200, "many": 20, "latency": 20, "replay_events": 1000, "asleep": 200}
+    if args.asleep:
+        mode = args.modes.split(",")[0]
+        print(json.dumps({"mode": mode, **run_child("asleep", mode, {**sizes, "asleep": args.asleep})}), flush=True)
+        return
     for mode in args.modes.split(","):
         result = {"mode": mode, **run_child("main", mode, sizes)}
         if mode == args.modes.split(",")[0]:

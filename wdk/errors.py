@@ -140,6 +140,11 @@ class WorldUnavailable(WorldError):
     again later may work, unlike a store that is corrupt or unwritable."""
 
 
+class WorkerIdTaken(WorldError):
+    """Another live worker holds this worker id (`wdk worker --id`): two workers
+    with one id would release each other's runs as a dead predecessor's."""
+
+
 class ConflictError(WorldError):
     """An append's expected sequence number did not match: another writer got there first."""
 

@@ -316,3 +316,33 @@ async def test_a_version_2_store_ends_the_waits_of_finished_runs(tmp_path: Path)
     assert [w.status for w in await world.list_waits("done")] == ["cancelled", "completed"]
     assert [w.status for w in await world.list_waits("live")] == ["waiting"]
     await world.close()
+
+
+async def test_a_version_4_store_drops_the_completion_index_and_still_refuses_a_second_completion(
+    tmp_path: Path,
+) -> None:
+    # Version 5 keeps one completion per call through the steps and waits rows.
+    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', '4')")
+        for statements in MIGRATIONS[:4]:
+            for sql in statements:
+                conn.execute(sql)
+    conn.close()
+    world = await opened(tmp_path)
+    try:
+        run = await new_run(world, started=True)
+        await world.append(run, 1, [ev("step_created", "c1", step_id="s", input={}), ev("step_completed", "c1", result=1)])
+        from wdk.errors import DuplicateCompletion
+
+        with pytest.raises(DuplicateCompletion):
+            await world.append(run, 3, [ev("step_failed", "c1", error={}, attempt=1)])
+        with pytest.raises(WorldError, match="has ended"):
+            await world.append(run, 3, [ev("step_started", "c1", attempt=2)])
+    finally:
+        await world.close()
+    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")]
+    conn.close()
+    assert "events_one_completion" not in names

@@ -421,3 +421,32 @@ async def test_a_version_1_schema_ends_the_waits_of_finished_runs(
         assert [w.status for w in await world.list_waits(live)] == ["cancelled"]
     finally:
         await world.close()
+
+
+async def test_a_worker_id_lost_with_its_connection_is_taken_back(target: tuple[str, str]) -> None:
+    # The advisory lock lives and dies with its session: when that connection
+    # drops (a server restart, a blip) the world takes the lock again, so a
+    # worker started meanwhile cannot take the id and free our live leases.
+    from wdk.errors import WorkerIdTaken
+
+    url, schema = target
+    world = await opened(url, schema)
+    other = await opened(url, schema)
+    try:
+        assert await world.claim_worker_id("w1") == "w1"
+        identity = world._identity
+        assert identity is not None
+        conn = await admin(url)
+        try:
+            assert await conn.fetchval("SELECT pg_terminate_backend($1)", identity.get_server_pid())
+        finally:
+            await conn.close()
+        deadline = time.monotonic() + 20
+        while world._identity is None or world._identity is identity:
+            assert time.monotonic() < deadline, "the worker id was not taken back"
+            await asyncio.sleep(0.02)
+        with pytest.raises(WorkerIdTaken):
+            await other.claim_worker_id("w1")
+    finally:
+        await other.close()
+        await world.close()

@@ -23,6 +23,7 @@ EXAMPLES = """\
 examples:
   wdk worker                              # the local world in ./.wdk
   wdk worker --data-dir /srv/app/.wdk     # another data dir
+  wdk worker --id orders-1                # a fixed id: restarted, it resumes its runs at once
   WDK_WORLD=postgres WDK_POSTGRES_URL=postgresql://... wdk worker --concurrency 50
 """
 
@@ -42,6 +43,12 @@ def register(subparsers: Any) -> None:
         "--path", action="append", default=[], metavar="DIR",
         help="add a folder to sys.path so workflow modules can be found (default: the current folder)",
     )
+    parser.add_argument(
+        "--id", default=None, metavar="NAME", dest="worker_id",
+        help="this worker's id, stable across restarts: a worker restarted with its id takes back "
+        "its predecessor's runs at once; two live workers cannot share one "
+        "(default: the lowest free <host>-<n>)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no start/stop messages")
     parser.set_defaults(func=run_worker)
 
@@ -49,13 +56,23 @@ def register(subparsers: Any) -> None:
 def run_worker(args: argparse.Namespace) -> int:
     import os
 
+    from wdk.worlds.workers import check_id
+
+    if args.worker_id is not None:
+        try:
+            check_id(args.worker_id)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+
     for path in [*args.path, os.getcwd()]:
         if path not in sys.path:
             sys.path.insert(0, path)
     return asyncio.run(_serve(args))
 
 
-async def start_worker(concurrency: int | None = None, stop: asyncio.Event | None = None) -> Runtime | None:
+async def start_worker(
+    concurrency: int | None = None, stop: asyncio.Event | None = None, worker_id: str | None = None
+) -> Runtime | None:
     """The worker's runtime, started and installed as this loop's runtime: the
     one `get_runtime()` returns here, so a workflow that starts a child run
     uses it instead of opening the store a second time. A store that cannot be
@@ -63,7 +80,7 @@ async def start_worker(concurrency: int | None = None, stop: asyncio.Event | Non
     from wdk.runtime.config import make_world
     from wdk.runtime.runtime import Runtime, install_runtime
 
-    runtime = Runtime(make_world(), concurrency=concurrency)
+    runtime = Runtime(make_world(), concurrency=concurrency, worker_id=worker_id)
     if not await _open(runtime, stop or asyncio.Event()):
         return None
     install_runtime(runtime)  # no await since start(): nothing could start another
@@ -83,7 +100,7 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        runtime = await start_worker(args.concurrency, stop)
+        runtime = await start_worker(args.concurrency, stop, args.worker_id)
         if runtime is None:
             return 0  # stopped while waiting for the store
     except WorldError as exc:  # unusable for good: unwritable, corrupt, bad URL

@@ -10,10 +10,15 @@ when a worker tries to begin it.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["check_arguments"]
+
+# Signatures by function: building one costs more than the rest of a start().
+# Weak keys: a reloaded module's old functions are not kept alive.
+_signatures: weakref.WeakKeyDictionary[Callable[..., Any], inspect.Signature] = weakref.WeakKeyDictionary()
 
 
 def check_arguments(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
@@ -22,10 +27,16 @@ def check_arguments(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping
     >>> check_arguments(process_order, ("o3",), {})
     TypeError: process_order(order_id, qty): missing a required argument: 'qty'
     """
-    try:
-        signature = inspect.signature(fn)
-    except (TypeError, ValueError):  # not introspectable: calling it will tell
-        return
+    signature = _signatures.get(fn)
+    if signature is None:
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):  # not introspectable: calling it will tell
+            return
+        try:
+            _signatures[fn] = signature
+        except TypeError:  # not weakly referenceable
+            pass
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from wdk.compiler import analyze_source, compile_source, has_directive, module_name_for_path
+from wdk.compiler.model import ModuleInfo
 from wdk.errors import WdkError, WorkflowNotFound
 from wdk.runtime import methods
 from wdk.runtime.sandbox import Sandbox
@@ -60,6 +61,37 @@ def _read(path: str) -> str:
         return f.read()
 
 
+class _SourceCache:
+    """A module's source text, its hash and its analysis, read again only when
+    the file changed: without it every `start()` re-read and re-analysed the
+    workflow's file. A file counts as changed when its mtime, ctime, size or
+    inode differ (an editor that rewrites a file changes at least one)."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, tuple[tuple[int, int, int, int], str, str]] = {}
+        self._analyses: dict[tuple[str, str], ModuleInfo] = {}
+
+    def read(self, path: str) -> tuple[str, str]:
+        """(source, sha256 hex) of `path`; OSError / UnicodeDecodeError as open() raises them."""
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+        hit = self._files.get(path)
+        if hit is not None and hit[0] == stamp:
+            return hit[1], hit[2]
+        source = _read(path)
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        self._files[path] = (stamp, source, digest)
+        return source, digest
+
+    def analysis(self, path: str, module: str) -> ModuleInfo:
+        source, digest = self.read(path)
+        key = (path, digest)
+        info = self._analyses.get(key)
+        if info is None:
+            info = self._analyses[key] = analyze_source(source, module, path=path)
+        return info
+
+
 class Loader:
     """Resolves workflow and step ids. One per process (see `default_loader`)."""
 
@@ -67,6 +99,8 @@ class Loader:
         self.paths: dict[str, str] = {}  # module name -> source file
         self._workflow_code: dict[tuple[str, str], str] = {}  # (module, source hash) -> compiled
         self._step_ids: dict[types.CodeType, str | None] = {}  # step_id_of, for plain source
+        self._sources = _SourceCache()
+        self._ids: dict[tuple[str, str, str], str] = {}  # (path, qualname, source hash) -> workflow id
         self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
 
     # --- modules --------------------------------------------------------------
@@ -103,10 +137,10 @@ class Loader:
                     f"cannot be read ({exc}): rebuild"
                 ) from exc
         try:
-            source = _read(path)
+            source, digest = self._sources.read(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise WorkflowNotFound(f"cannot read {path}: {exc}") from exc
-        key = (module, hashlib.sha256(source.encode()).hexdigest())
+        key = (module, digest)
         code = self._workflow_code.get(key)
         if code is None:
             code = compile_source(source, module, "workflow", path=path)
@@ -117,7 +151,7 @@ class Loader:
         """The sandbox's hook: workflow-mode source of a user module that has directives."""
         try:
             path = self.module_path(module)
-            source = _read(path)
+            source, _ = self._sources.read(path)
         except (WorkflowNotFound, OSError, UnicodeDecodeError):
             return None
         if not has_directive(source):
@@ -158,13 +192,18 @@ class Loader:
         if code is None or not code.co_filename.endswith(".py"):
             raise TypeError(f"{fn!r} is not a workflow function")
         path = os.path.abspath(code.co_filename)
+        key = (path, target.__qualname__, self._sources.read(path)[1])
+        known = self._ids.get(key)
+        if known is not None:
+            return known
         module = module_name_for_path(path)
-        info = analyze_source(_read(path), module, path=path)
+        info = self._sources.analysis(path, module)
         for f in info.functions:
             if f.qualname == target.__qualname__:
                 if f.kind == "step":
                     raise TypeError(_is_a_step(f.id))
                 self.paths.setdefault(module, path)
+                self._ids[key] = f.id
                 return f.id
         raise TypeError(
             f"{target.__qualname__} in {path} is not a workflow: "

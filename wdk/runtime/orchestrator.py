@@ -103,11 +103,16 @@ class Orchestrator:
         for task in self._running.get(run_id, {}).values():
             task.cancel()
 
-    async def _load(self, run_id: str) -> WorkflowInstance | None:
+    async def _load(self, run_id: str, known: list[Event] | None = None) -> WorkflowInstance | None:
         """The run's instance, up to date with the log; None once the run ended
-        (a terminal run never needs its code: it may not even load)."""
+        (a terminal run never needs its code: it may not even load). `known`: the
+        run's log as the caller knows it (a run it just created): not read
+        again; if it is behind, the next append conflicts and the log is read."""
         inst = self._cache.pop(run_id, None)
-        events = await self.world.read_events(run_id, inst.last_seq if inst else -1)
+        if known is not None and inst is None:
+            events = known
+        else:
+            events = await self.world.read_events(run_id, inst.last_seq if inst else -1)
         if any(e.type in TERMINAL_TYPES for e in events):
             if inst is not None:
                 inst.close()
@@ -133,15 +138,20 @@ class Orchestrator:
     # --- the flow handler ---------------------------------------------------------
 
     async def advance(
-        self, run_id: str, still_held: Callable[[], Awaitable[bool]] | None = None
+        self,
+        run_id: str,
+        still_held: Callable[[], Awaitable[bool]] | None = None,
+        *,
+        known: list[Event] | None = None,
     ) -> float | None:
         """Make all the progress possible now. Returns when the run next needs
         attention (unix time), or None (finished, or waiting on the outside).
 
         `still_held()` says whether this worker still holds the run's lease:
-        asked when the log changed under us, before anything is redone."""
+        asked when the log changed under us, before anything is redone.
+        `known`: the run's whole log, when the caller knows it (see `_load`)."""
         try:
-            inst = await self._load(run_id)
+            inst = await self._load(run_id, known)
         except NonDeterminismError as exc:
             await self._fail_unloadable(run_id, exc)
             return None

@@ -4,8 +4,9 @@
 bound to the runtime's world and loader. Clients (`wdk.client`), the HTTP
 server and child runs call them; they call nothing above the runtime.
 
-Each writes to the log first and only then enqueues the run: a crash between
-the two leaves a run the reconciler finds, never a message without a run.
+A start writes the run and its queue message in one transaction; a resume or
+a cancel writes to the log first and only then enqueues the run: a crash
+between the two leaves a run the reconciler finds, never a message without a run.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from wdk.errors import ConflictError, HookNotFound, RunNotFound, WorkflowCancell
 from wdk.runtime import serde
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.loader import Loader
-from wdk.worlds.base import TERMINAL_STATUSES, NewEvent, NewRun, RunInfo, World
+from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, NewEvent, NewRun, RunInfo, World
 
-__all__ = ["FLOW", "cancel_run", "new_run_id", "outcome", "resume_hook", "start_run"]
+__all__ = ["FLOW", "cancel_run", "new_run", "new_run_id", "outcome", "resume_hook", "start_run"]
 
 FLOW = "flow"  # the queue of runs that need advancing
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
 
 # How often resume_hook re-reads a run that moved on under it before giving up.
 _RESUME_TRIES = 100
@@ -36,8 +40,7 @@ def new_run_id() -> str:
     return f"wrun_{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
 
 
-async def start_run(
-    world: World,
+def new_run(
     loader: Loader,
     workflow_id: str,
     args: tuple[Any, ...],
@@ -45,9 +48,8 @@ async def start_run(
     *,
     idempotency_key: str | None = None,
     parent_run_id: str | None = None,
-) -> str:
-    """Create the run and queue it; its id. With an idempotency key already
-    used, the id of the run that used it (nothing is written)."""
+) -> NewRun:
+    """The run to create, once its code loads and its arguments fit."""
     # Compile and load now, and check the arguments against the signature:
     # broken code or a call that cannot begin fails here, not in a worker.
     check_arguments(loader.workflow_function(workflow_id), args, kwargs)
@@ -58,7 +60,7 @@ async def start_run(
         # hook tokens), so replay repeats it but outsiders cannot guess it.
         "seed": os.urandom(16).hex(),
     }
-    new = NewRun(
+    return NewRun(
         new_run_id(),
         workflow_id,
         time.time(),
@@ -66,9 +68,26 @@ async def start_run(
         idempotency_key=idempotency_key,
         parent_run_id=parent_run_id,
     )
-    info, _created = await world.create_run(new)
-    await world.enqueue(FLOW, info.id)
-    return info.id
+
+
+async def start_run(
+    world: World, new: NewRun, *, owner: str | None = None, lease_for: float = 30.0
+) -> tuple[RunInfo, Lease | None, Event | None]:
+    """Create the run and its queue message in one round trip. With `owner`
+    (a runtime that can advance it now) the message is leased to it at once:
+    then the lease and the run's first event come back, so it starts without
+    a lease call or a read of its log. With an idempotency key already used,
+    the run that used it (nothing is written)."""
+    info, created, lease = await world.start_run(new, FLOW, owner=owner, lease_for=lease_for)
+    if not created or lease is None:
+        return info, None, None
+    return info, lease, Event(info.id, 0, "run_created", new.at, None, _as_stored(new.payload))
+
+
+def _as_stored(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as a read of the log returns it (a JSON round trip: tuples become lists)."""
+    stored: dict[str, Any] = _json_decode(_json_encode(payload))
+    return stored
 
 
 async def cancel_run(world: World, run_id: str) -> bool:

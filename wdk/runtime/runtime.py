@@ -16,6 +16,7 @@ import socket
 import time
 import uuid
 import weakref
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wdk.errors import RunNotFound, WorldError
@@ -26,14 +27,14 @@ from wdk.runtime.leases import LeaseKeeper
 from wdk.runtime.loader import Loader, default_loader
 from wdk.runtime.orchestrator import Orchestrator
 from wdk.runtime.runs import FLOW
-from wdk.worlds.base import TERMINAL_STATUSES, Lease, RunInfo, World
+from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, RunInfo, World
 
 log = logging.getLogger("wdk")
 
 # A run's lease: renewed every third of it (from a thread: see leases.py)
 # while the run is advanced; a worker that died or froze loses its runs after
 # this long (WDK_LEASE_SECONDS).
-LEASE_SECONDS = float(os.environ.get("WDK_LEASE_SECONDS", "30"))
+LEASE_SECONDS = float(os.environ.get("WDK_LEASE_SECONDS", "10"))
 POLL_SECONDS = 1.0
 CANCEL_CHECK_SECONDS = 1.0  # how soon a step notices its run was cancelled elsewhere
 RECONCILE_SECONDS = float(os.environ.get("WDK_RECONCILE_SECONDS", "30"))
@@ -61,11 +62,17 @@ class Runtime:
         loader: Loader | None = None,
         concurrency: int | None = None,
         owner: str | None = None,
+        worker_id: str | None = None,
     ) -> None:
         self.world = world
         self.loader = loader or default_loader()
         self.concurrency = concurrency or int(os.environ.get("WDK_CONCURRENCY", "100"))
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A consuming runtime holds a worker id (`wdk worker --id`, else the
+        # lowest free `<host>-<n>`) and leases as `<owner>@<id>`: restarted
+        # after a crash it takes the same id back and with it, at once, the
+        # runs its predecessor held (see World.claim_worker_id).
+        self.worker_id = worker_id
         self.orchestrator = Orchestrator(world, self.loader, on_terminal=self._run_finished)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active: dict[str, asyncio.Task[Any]] = {}
@@ -81,6 +88,12 @@ class Runtime:
     async def start(self, *, consume: bool = True) -> None:
         await self.world.open()
         if consume:
+            try:
+                self.worker_id = await self.world.claim_worker_id(self.worker_id)
+            except BaseException:
+                await self.world.close()
+                raise
+            self.owner = f"{self.owner}@{self.worker_id}"
             self._keeper = LeaseKeeper(
                 self.world.lease_renewer(), LEASE_SECONDS, asyncio.get_running_loop(), self._lease_lost
             )
@@ -160,11 +173,19 @@ class Runtime:
         idempotency_key: str | None = None,
         parent_run_id: str | None = None,
     ) -> str:
-        """Create a run and queue it; its id (`runs.start_run`)."""
-        return await runs.start_run(
-            self.world, self.loader, workflow_id, args, kwargs,
+        """Create a run and queue it in one round trip; its id. When this
+        runtime can advance it now, the run is leased to it as it is created
+        and starts at once (`runs.start_run`)."""
+        new = runs.new_run(
+            self.loader, workflow_id, args, kwargs,
             idempotency_key=idempotency_key, parent_run_id=parent_run_id,
         )
+        info, lease, first = await runs.start_run(
+            self.world, new, owner=self.adoptive_owner(), lease_for=LEASE_SECONDS
+        )
+        if lease is not None and first is not None:
+            self.adopt(lease, [first])
+        return info.id
 
     async def cancel(self, run_id: str) -> None:
         """End the run `cancelled` wherever it is (no-op once it ended); its
@@ -215,26 +236,41 @@ class Runtime:
                 await self._slot_free.wait()
                 continue
             try:
-                nxt = await self.world.next_available_at(FLOW)
-                timeout = POLL_SECONDS if nxt is None else min(POLL_SECONDS, max(0.0, nxt - time.time()))
-                if timeout > 0:
-                    await self.world.wait_for_messages(FLOW, timeout)
+                # Returns at once when a message is due, else on a wake-up (an
+                # enqueue) or when the earliest message falls due.
+                await self.world.wait_for_messages(FLOW, POLL_SECONDS)
             except WorldError as exc:
                 # The store went away: keep trying, it may come back.
                 log.error("wdk: waiting for work: %s", exc)
                 await asyncio.sleep(POLL_SECONDS)
 
+    def adoptive_owner(self) -> str | None:
+        """The owner to lease a run to as `start()` creates it (this runtime
+        advances it at once: no lease call, no read of its log), or None when
+        this runtime does not consume or has no free slot."""
+        if self._keeper is None or self._stopping or len(self._active) >= self.concurrency:
+            return None
+        return self.owner
+
+    def adopt(self, lease: Lease, known: list[Event]) -> None:
+        """Advance a run leased to us by `start()`; `known` is its whole log so far."""
+        task = asyncio.ensure_future(self._process(lease, known))
+        self._active[lease.key] = task
+        task.add_done_callback(functools.partial(self._done, lease.key))
+
     def _done(self, key: str, _task: asyncio.Task[Any]) -> None:
         self._active.pop(key, None)
         self._slot_free.set()
 
-    async def _process(self, lease: Lease) -> None:
-        heartbeat = asyncio.ensure_future(self._heartbeat(lease))
+    async def _process(self, lease: Lease, known: list[Event] | None = None) -> None:
+        heartbeat = _Later(CANCEL_CHECK_SECONDS, functools.partial(self._heartbeat, lease))
         if self._keeper is not None:
             self._keeper.hold(lease)
         next_at: float | None = None
         try:
-            next_at = await self.orchestrator.advance(lease.key, functools.partial(self._still_held, lease))
+            next_at = await self.orchestrator.advance(
+                lease.key, functools.partial(self._still_held, lease), known=known
+            )
         except asyncio.CancelledError:
             heartbeat.cancel()
             if self._keeper is not None:
@@ -300,17 +336,18 @@ class Runtime:
     async def _heartbeat(self, lease: Lease) -> None:
         """While a run is advanced here, notice when it was cancelled from
         another process (its in-flight steps are cancelled). The lease itself is
-        renewed by the lease thread."""
+        renewed by the lease thread. Started once the run has been here for
+        CANCEL_CHECK_SECONDS (see `_Later`)."""
         while True:
-            await asyncio.sleep(CANCEL_CHECK_SECONDS)
             try:
                 run = await self.world.get_run(lease.key)
             except WorldError as exc:
                 log.warning("wdk: cannot check run %s: %s", lease.key, exc)
-                continue
-            if run is not None and run.status in TERMINAL_STATUSES:
-                self.orchestrator.cancel_local(lease.key)
-                return
+            else:
+                if run is not None and run.status in TERMINAL_STATUSES:
+                    self.orchestrator.cancel_local(lease.key)
+                    return
+            await asyncio.sleep(CANCEL_CHECK_SECONDS)
 
     # --- reconciler ----------------------------------------------------------------
 
@@ -330,6 +367,23 @@ class Runtime:
             except WorldError as exc:
                 log.error("wdk: reconciler: %s", exc)
             await asyncio.sleep(RECONCILE_SECONDS)
+
+
+class _Later:
+    """A task started only after `delay` seconds, unless cancelled first: most
+    runs are advanced in milliseconds, and a timer costs less than a task."""
+
+    def __init__(self, delay: float, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._timer = asyncio.get_running_loop().call_later(delay, self._start, make)
+
+    def _start(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._task = asyncio.ensure_future(make())
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 _runtimes = runtimes  # wdk.runtime.current keeps it, for current_runtime()

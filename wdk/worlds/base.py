@@ -164,6 +164,12 @@ class StreamInfo(msgspec.Struct, frozen=True):
     closed: bool
 
 
+def owner_id(owner: str) -> str | None:
+    """The worker id a lease owner carries (`host:pid:nonce@<worker id>`), if any."""
+    _, sep, worker_id = owner.rpartition("@")
+    return worker_id if sep else None
+
+
 class LeaseRenewer(Protocol):
     """Renews leases with blocking calls from one thread of the runtime's own, on
     a connection of its own, so that a blocked event loop cannot stall it."""
@@ -193,6 +199,16 @@ class World(Protocol):
     async def create_run(self, run: NewRun) -> tuple[RunInfo, bool]:
         """Insert the run and its `run_created` event. With an idempotency key
         already used, return (the existing run, False) and write nothing."""
+
+    async def start_run(
+        self, run: NewRun, queue: str, *, owner: str | None = None, lease_for: float = 30.0
+    ) -> tuple[RunInfo, bool, Lease | None]:
+        """`create_run` and its queue message (key: the run id) in ONE transaction
+        (one round trip): a run is never created without the message that gets
+        it going. With `owner`, the message is leased to it at once (returned:
+        the caller advances the run without a lease call or a wake-up of other
+        consumers); else it is available now. An idempotency key already used
+        returns (the existing run, False, None) and writes nothing."""
 
     async def append(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
         """Append events after `expected_seq` (the run's current last seq) and
@@ -229,6 +245,17 @@ class World(Protocol):
 
     async def active_run_ids(self, limit: int = 10_000) -> list[str]:
         """Runs that are not terminal (the reconciler's query)."""
+
+    # --- workers ---------------------------------------------------------------
+
+    async def claim_worker_id(self, worker_id: str | None) -> str:
+        """Hold a worker id until the world is closed (or the process dies):
+        `worker_id`, or with None the lowest free `<host>-<n>`, so a worker
+        restarted on the same machine gets its predecessor's id back. Raises
+        WorkerIdTaken when a live process holds `worker_id`. Messages still
+        leased by owners with this id (`...@<id>`, see `owner_id`) belonged to a
+        dead predecessor: they are available at once, without waiting for their
+        leases to expire. Returns the id; lease as `...@<id>` from then on."""
 
     # --- queue -----------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from wdk.errors import WorldError
-from wdk.worlds import sqlite_log, sqlite_queue, sqlite_streams
+from wdk.worlds import sqlite_log, sqlite_queue, sqlite_streams, workers
 from wdk.worlds.base import (
     TERMINAL_TYPES,
     Event,
@@ -72,6 +72,7 @@ class LocalWorld:
         self._pending: list[_Op] = []
         self._flush_scheduled = False
         self._queue_events: dict[str, asyncio.Event] = {}
+        self._worker_lock: tuple[str, int] | None = None  # (worker id, its lock file's fd)
         # run id -> namespace -> (wake-up, number of followers)
         self._stream_waiters: dict[str, dict[str, tuple[asyncio.Event, list[int]]]] = {}
 
@@ -91,6 +92,9 @@ class LocalWorld:
             self._flush()
             self._conn.close()
             self._conn = None
+        if self._worker_lock is not None:
+            workers.release(self._worker_lock[1])
+            self._worker_lock = None
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -169,6 +173,30 @@ class LocalWorld:
             functools.partial(sqlite_log.create_run, self._db, run)
         )
         return result
+
+    async def start_run(
+        self, run: NewRun, queue: str, *, owner: str | None = None, lease_for: float = 30.0
+    ) -> tuple[RunInfo, bool, Lease | None]:
+        """create_run and its queue message in one transaction (see World.start_run)."""
+        if owner is not None:
+            sqlite_queue.register_owner(owner)
+        result: tuple[RunInfo, bool, Lease | None] = await self._write(
+            functools.partial(self._start_run, run, queue, owner, lease_for)
+        )
+        if result[1] and owner is None:
+            self._wake_queue(queue)
+        return result
+
+    def _start_run(
+        self, run: NewRun, queue: str, owner: str | None, lease_for: float
+    ) -> tuple[RunInfo, bool, Lease | None]:
+        info, created = sqlite_log.create_run(self._db, run)
+        if not created:
+            return info, False, None
+        if owner is not None:
+            return info, True, sqlite_queue.insert_leased(self._db, queue, run.run_id, owner, lease_for)
+        sqlite_queue.enqueue(self._db, queue, run.run_id, b"", time.time())
+        return info, True, None
 
     async def append(
         self, run_id: str, expected_seq: int, events: Sequence[NewEvent]
@@ -307,6 +335,23 @@ class LocalWorld:
             .fetchall()
         )
         return [r[0] for r in rows]
+
+    # --- workers -----------------------------------------------------------------------
+
+    async def claim_worker_id(self, worker_id: str | None) -> str:
+        """Hold a worker id (a lock file under the data dir, freed by the kernel
+        when the process dies) and free a dead predecessor's leases at once."""
+        if self._worker_lock is not None:
+            raise WorldError(f"{self!r} already holds worker id {self._worker_lock[0]!r}")
+        claimed, fd = workers.claim(self.data_dir / "workers", worker_id)
+        self._worker_lock = (claimed, fd)
+        await self._write(functools.partial(sqlite_queue.release_predecessors, self._db, claimed))
+        self._wake_all_queues()
+        return claimed
+
+    def _wake_all_queues(self) -> None:
+        for event in self._queue_events.values():
+            event.set()
 
     # --- queue -------------------------------------------------------------------------
 

@@ -74,7 +74,11 @@ async def create_run(conn: asyncpg.Connection, run: NewRun) -> tuple[RunInfo, bo
         raise ConflictError(f"run {run.run_id} already exists") from exc
     if row is not None:
         return run_info(row), False
-    info = RunInfo(
+    return _new_run_info(run), True
+
+
+def _new_run_info(run: NewRun) -> RunInfo:
+    return RunInfo(
         id=run.run_id,
         workflow_id=run.workflow_id,
         status="pending",
@@ -84,7 +88,38 @@ async def create_run(conn: asyncpg.Connection, run: NewRun) -> tuple[RunInfo, bo
         idempotency_key=run.idempotency_key,
         parent_run_id=run.parent_run_id,
     )
-    return info, True
+
+
+async def start_run(
+    conn: asyncpg.Connection,
+    run: NewRun,
+    queue: str,
+    owner: str | None,
+    lease_for: float,
+    token: int,
+    channel: str,
+) -> tuple[RunInfo, bool]:
+    """create_run and the run's queue message in one statement (see World.start_run)."""
+    try:
+        row = await conn.fetchrow(
+            f"SELECT {RUN_COLS} FROM start_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            run.run_id,
+            run.workflow_id,
+            run.at,
+            _encode(run.payload),
+            run.idempotency_key,
+            run.parent_run_id,
+            queue,
+            owner,
+            lease_for,
+            token,
+            channel,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise ConflictError(f"run {run.run_id} already exists") from exc
+    if row is not None:
+        return run_info(row), False
+    return _new_run_info(run), True
 
 
 async def append(

@@ -77,6 +77,21 @@ FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS l(queue, key, t
 WHERE q.queue = l.queue AND q.key = l.key AND q.token = l.token AND q.owner = l.owner
 RETURNING q.queue, q.key, q.token, q.owner"""
 
+# Worker ids: a session advisory lock per (schema, id), held by the world's
+# identity connection for its life; the server drops it when the holder's
+# connection ends (a killed process's socket closes with it).
+TRY_WORKER_LOCK = (
+    "SELECT pg_try_advisory_lock(hashtextextended('wdk worker ' || current_schema() || ' ' || $1, 0))"
+)
+
+# A dead predecessor's leases (owners ending in '@<id>'): available now.
+_RELEASE_PREDECESSORS = f"""
+WITH freed AS (
+  UPDATE queue SET available_at = {_NOW}
+  WHERE owner IS NOT NULL AND right(owner, length($1)) = $1 AND available_at > {_NOW}
+  RETURNING queue
+) SELECT pg_notify($2, q) FROM (SELECT DISTINCT queue AS q FROM freed) d"""
+
 NEXT_AVAILABLE = "SELECT min(available_at) FROM queue WHERE queue = $1"
 SECONDS_UNTIL_AVAILABLE = f"SELECT min(available_at) - {_NOW} FROM queue WHERE queue = $1"
 
@@ -93,6 +108,11 @@ async def enqueue(
     """Insert, or merge into the row with this key (the earlier availability wins)."""
     sql = _ENQUEUE_IF_ABSENT if only_if_absent else _ENQUEUE
     await conn.execute(sql, queue, key, payload, max(delay, 0.0), channel)
+
+
+def new_token() -> int:
+    """A fresh random lease token: a stale holder's ack or extend matches nothing."""
+    return _tokens.getrandbits(62)
 
 
 async def lease(
@@ -131,6 +151,16 @@ async def extend(conn: asyncpg.Connection, leases: Sequence[Lease], lease_for: f
     )
     held = {(r[0], r[1], r[2], r[3]) for r in rows}
     return [x for x in leases if (x.queue, x.key, x.token, x.owner) not in held]
+
+
+async def claim_worker_id(conn: asyncpg.Connection, candidates: Sequence[str], channel: str) -> str | None:
+    """Lock the first free id of `candidates` on `conn` and free its
+    predecessors' leases; None when every candidate is held."""
+    for candidate in candidates:
+        if await conn.fetchval(TRY_WORKER_LOCK, candidate):
+            await conn.execute(_RELEASE_PREDECESSORS, "@" + candidate, channel)
+            return candidate
+    return None
 
 
 class PgLeaseRenewer:

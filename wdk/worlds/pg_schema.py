@@ -25,6 +25,7 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
 # The completion types, spelled out because a partial index needs literals;
 # `tests/worlds/test_postgres_only.py` pins them to base.COMPLETION_TYPES.
 COMPLETIONS_SQL = "('step_completed', 'step_failed', 'wait_completed')"
+_NOW_SQL = "extract(epoch FROM clock_timestamp())::float8"  # the queue's clock (pg_queue)
 
 # A finished run frees its hook tokens and ends its waits (the runs UPDATE
 # last: it sets FOUND).
@@ -351,6 +352,32 @@ $fn$""",
     EXECUTE FUNCTION close_streams_at_run_end()""",
 )
 
+# start_run: create_run and the run's queue message in one statement (one
+# round trip): leased to p_owner at once when given (no NOTIFY: nobody else
+# should wake for it), else available now and announced. An idempotency key
+# already used returns the existing run and writes nothing (RETURN QUERY sets
+# FOUND when create_run returned it).
+_START_RUN_FUNCTION = f"""
+CREATE FUNCTION start_run(
+  p_id text, p_workflow text, p_at float8, p_payload bytea, p_key text, p_parent text,
+  p_queue text, p_owner text, p_lease_for float8, p_token bigint, p_channel text
+) RETURNS SETOF runs LANGUAGE plpgsql AS $fn$
+BEGIN
+  RETURN QUERY SELECT * FROM create_run(p_id, p_workflow, p_at, p_payload, p_key, p_parent);
+  IF FOUND THEN
+    RETURN;
+  END IF;
+  IF p_owner IS NULL THEN
+    INSERT INTO queue (queue, key, payload, available_at)
+      VALUES (p_queue, p_id, '', {_NOW_SQL});
+    PERFORM pg_notify(p_channel, p_queue);
+  ELSE
+    INSERT INTO queue (queue, key, payload, available_at, owner, token, attempts)
+      VALUES (p_queue, p_id, '', {_NOW_SQL} + p_lease_for, p_owner, p_token, 1);
+  END IF;
+END
+$fn$"""
+
 # Each entry migrates from version i to i + 1. Append, never edit.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -486,6 +513,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE streams SET closed = true WHERE NOT closed AND run_id IN "
         "(SELECT id FROM runs WHERE status IN ('completed', 'failed', 'cancelled'))",
     ),
+    # 4: start() is one round trip (see _START_RUN_FUNCTION).
+    (_START_RUN_FUNCTION,),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

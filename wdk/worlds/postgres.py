@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -25,8 +26,14 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from wdk.errors import RunNotFound, StreamClosedError, WdkError, WorldError
-from wdk.worlds import pg_log, pg_queue
+from wdk.errors import (
+    RunNotFound,
+    StreamClosedError,
+    WdkError,
+    WorkerIdTaken,
+    WorldError,
+)
+from wdk.worlds import pg_log, pg_queue, workers
 from wdk.worlds.base import (
     Event,
     HookInfo,
@@ -45,6 +52,7 @@ from wdk.worlds.pg_schema import (
     CONNECT_TIMEOUT,
     CONNECTION_ERRORS,
     connect,
+    connect_error,
     describe,
     open_pool,
     redact,
@@ -60,6 +68,7 @@ from wdk.worlds.rows import (
     stream_chunk,
 )
 
+log = logging.getLogger("wdk")
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 T = TypeVar("T")
@@ -102,6 +111,8 @@ class PostgresWorld:
         self._queue_events: dict[str, asyncio.Event] = {}
         self._stream_events: dict[str, tuple[asyncio.Event, list[int]]] = {}
         self._run_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._identity: asyncpg.Connection | None = None  # holds the worker id's lock
+        self._reclaim: asyncio.Future[None] | None = None  # taking it back after a drop
 
     def __repr__(self) -> str:
         return f"PostgresWorld({self.target})"
@@ -122,6 +133,15 @@ class PostgresWorld:
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.close()
+        identity, self._identity = self._identity, None
+        reclaim, self._reclaim = self._reclaim, None
+        if reclaim is not None:
+            reclaim.cancel()
+        if identity is not None:  # ends the session: its advisory lock goes with it
+            try:
+                await asyncio.wait_for(identity.close(), 2.0)
+            except Exception:
+                identity.terminate()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -168,6 +188,26 @@ class PostgresWorld:
     async def create_run(self, run: NewRun) -> tuple[RunInfo, bool]:
         """Insert the run and its run_created event; an idempotency key returns the existing run."""
         return await self._call(functools.partial(pg_log.create_run, run=run))
+
+    async def start_run(
+        self, run: NewRun, queue: str, *, owner: str | None = None, lease_for: float = 30.0
+    ) -> tuple[RunInfo, bool, Lease | None]:
+        """create_run and its queue message in one statement (see World.start_run)."""
+        token = pg_queue.new_token()
+        info, created = await self._call(
+            functools.partial(
+                pg_log.start_run,
+                run=run,
+                queue=queue,
+                owner=owner,
+                lease_for=lease_for,
+                token=token,
+                channel=self.queue_channel,
+            )
+        )
+        if not created or owner is None:
+            return info, created, None
+        return info, True, Lease(queue, run.run_id, b"", owner, token, 1)
 
     async def append(
         self, run_id: str, expected_seq: int, events: Sequence[NewEvent]
@@ -294,6 +334,68 @@ class PostgresWorld:
         )
         return [r[0] for r in rows]
 
+    # --- workers -----------------------------------------------------------------------
+
+    async def claim_worker_id(self, worker_id: str | None) -> str:
+        """Hold a worker id (an advisory lock on a connection of its own, for the
+        world's life) and free a dead predecessor's leases at once."""
+        if self._identity is not None:
+            raise WorldError(f"{self!r} already holds a worker id")
+        candidates = [workers.check_id(worker_id)] if worker_id is not None else workers.default_ids()
+        try:
+            conn = await connect(self.url, self.schema, self._connect_timeout)
+        except Exception as exc:
+            raise connect_error(exc, self.url) from exc
+        try:
+            claimed = await pg_queue.claim_worker_id(conn, candidates, self.queue_channel)
+        except BaseException:
+            conn.terminate()
+            raise
+        if claimed is None:
+            conn.terminate()
+            which = repr(worker_id) if worker_id is not None else "every default worker id"
+            raise WorkerIdTaken(f"postgres world: {which} is held by another live worker ({self.target})")
+        self._hold_identity(conn, claimed)
+        return claimed
+
+    def _hold_identity(self, conn: asyncpg.Connection, worker_id: str) -> None:
+        self._identity = conn
+        conn.add_termination_listener(lambda c: self._identity_lost(c, worker_id))
+
+    def _identity_lost(self, conn: asyncpg.Connection, worker_id: str) -> None:
+        """The connection holding our worker id's lock dropped (the server
+        restarted, a network blip): the lock went with it. Take it back, or a
+        worker started meanwhile could take the id and free our live leases."""
+        if self._identity is not conn or self._pool is None:
+            return  # closed on purpose
+        self._identity = None
+        self._reclaim = asyncio.ensure_future(self._take_back(worker_id))
+
+    async def _take_back(self, worker_id: str) -> None:
+        delay = DOWN_POLL_SECONDS
+        while self._pool is not None:
+            try:
+                conn = await connect(self.url, self.schema, self._connect_timeout)
+            except Exception as exc:
+                log.warning("wdk: cannot reconnect to hold worker id %s (next in %.2fs): %s", worker_id, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, QUEUE_POLL_SECONDS * 2)
+                continue
+            try:
+                held = await conn.fetchval(pg_queue.TRY_WORKER_LOCK, worker_id)
+            except Exception:
+                conn.terminate()
+                continue
+            if held and self._pool is not None:
+                self._hold_identity(conn, worker_id)
+                return
+            conn.terminate()
+            if not held:
+                # Its leases are being freed by the other holder: this worker's
+                # lease thread finds them lost and stops those runs.
+                log.error("wdk: worker id %s was taken by another worker while its connection was down", worker_id)
+            return
+
     # --- queue -------------------------------------------------------------------------
 
     async def enqueue(
@@ -362,6 +464,8 @@ class PostgresWorld:
             if due_in is not None:
                 pause = min(pause, due_in)
             await _wait(event, pause)
+            if event.is_set():
+                return  # a NOTIFY: the caller's lease tells whether it was for us
             listening = listening and self._listening()
 
     async def _ensure_listener(self) -> bool:

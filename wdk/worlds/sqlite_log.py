@@ -232,12 +232,29 @@ def _insert_started_step(
 def _update_step(
     conn: sqlite3.Connection, run_id: str, e: NewEvent, sets: str, params: tuple[Any, ...]
 ) -> None:
+    # A step that has its completion takes no other event: this is what keeps
+    # one completion per call (schema version 5).
     cur = conn.execute(
-        f"UPDATE steps SET {sets}, updated_at = ? WHERE run_id = ? AND correlation_id = ?",
+        f"UPDATE steps SET {sets}, updated_at = ? WHERE run_id = ? AND correlation_id = ? "
+        "AND status NOT IN ('completed', 'failed')",
         (*params, e.at, run_id, e.correlation_id),
     )
     if cur.rowcount == 0:
-        raise ConflictError(f"run {run_id}: {e.type} for unknown step {e.correlation_id}")
+        _refuse(conn, "steps", "step", run_id, e)
+
+
+def _refuse(conn: sqlite3.Connection, table: str, kind: str, run_id: str, e: NewEvent) -> None:
+    """Why an event naming a call was refused: its call has its completion, or is unknown."""
+    done = conn.execute(
+        f"SELECT 1 FROM {table} WHERE run_id = ? AND correlation_id = ?", (run_id, e.correlation_id)
+    ).fetchone()
+    if done is not None and e.type in COMPLETION_TYPES:
+        raise DuplicateCompletion(
+            f"run {run_id}: a completion for correlation id {e.correlation_id} is already recorded"
+        )
+    if done is not None:
+        raise ConflictError(f"run {run_id}: {e.type} for {kind} {e.correlation_id}, which has ended")
+    raise ConflictError(f"run {run_id}: {e.type} for unknown {kind} {e.correlation_id}")
 
 
 def _apply_step_started(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
@@ -296,11 +313,12 @@ def _apply_wait_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewE
 
 def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
     cur = conn.execute(
-        "UPDATE waits SET status = 'completed' WHERE run_id = ? AND correlation_id = ?",
+        "UPDATE waits SET status = 'completed' WHERE run_id = ? AND correlation_id = ? "
+        "AND status = 'waiting'",
         (run_id, e.correlation_id),
     )
     if cur.rowcount == 0:
-        raise ConflictError(f"run {run_id}: wait_completed for unknown wait {e.correlation_id}")
+        _refuse(conn, "waits", "wait", run_id, e)
 
 
 def _apply_hook_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:

@@ -52,6 +52,31 @@ def enqueue(
     )
 
 
+def insert_leased(
+    conn: sqlite3.Connection, queue: str, key: str, owner: str, lease_for: float
+) -> Lease:
+    """A new message, leased to `owner` from the start (see World.start_run)."""
+    token = _tokens.getrandbits(62)
+    conn.execute(
+        "INSERT INTO queue (queue, key, payload, ready_at, owner, token, attempts) "
+        "VALUES (?, ?, ?, ?, ?, ?, 1)",
+        (queue, key, b"", time.time() + lease_for, owner, token),
+    )
+    return Lease(queue, key, b"", owner, token, 1)
+
+
+def release_predecessors(conn: sqlite3.Connection, worker_id: str) -> int:
+    """Make the messages leased by earlier owners of `worker_id` available now."""
+    now = time.time()
+    suffix = "@" + worker_id
+    cur = conn.execute(
+        "UPDATE queue SET ready_at = ? WHERE owner IS NOT NULL "
+        "AND substr(owner, -?) = ? AND ready_at > ?",
+        (now, len(suffix), suffix, now),
+    )
+    return cur.rowcount
+
+
 def register_owner(owner: str) -> None:
     """Remember that this process leases as `owner` (so it is never taken for dead)."""
     _OWNERS_IN_THIS_PROCESS.add(owner)

@@ -259,3 +259,8 @@ async def returns_unstorable() -> list[str]:
     except SerializationError as exc:
         return [type(exc).__name__, str(exc), exc.path]
     return []
+
+
+async def one_step(a: int, b: int) -> int:
+    "use workflow"
+    return await add(a, b)

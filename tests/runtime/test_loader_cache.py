@@ -1,0 +1,91 @@
+"""The loader reads and analyses a workflow's source once, not on every start():
+again only when the file changed."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wdk.runtime import loader as loader_mod
+from wdk.runtime.loader import Loader
+
+FLOW = textwrap.dedent(
+    '''
+    async def twice(x: int) -> int:
+        "use step"
+        return 2 * x
+
+
+    async def flow(x: int) -> int:
+        "use workflow"
+        return await twice(x)
+    '''
+)
+
+
+@pytest.fixture
+def flow_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Path]:
+    name = f"cache_flows_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(FLOW)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return importlib.import_module(name), path
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    counts = {"read": 0, "analyze": 0}
+    real_read, real_analyze = loader_mod._read, loader_mod.analyze_source
+
+    def read(path: str) -> str:
+        counts["read"] += 1
+        return real_read(path)
+
+    def analyze(*args: Any, **kwargs: Any) -> Any:
+        counts["analyze"] += 1
+        return real_analyze(*args, **kwargs)
+
+    monkeypatch.setattr(loader_mod, "_read", read)
+    monkeypatch.setattr(loader_mod, "analyze_source", analyze)
+    return counts
+
+
+def _start_like(loader: Loader, fn: Any) -> str:
+    """What start() asks of the loader: the id, then the sandboxed function."""
+    workflow_id = loader.workflow_id_of(fn)
+    loader.workflow_function(workflow_id)
+    return workflow_id
+
+
+def test_unchanged_source_is_read_and_analysed_once(
+    flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, _ = flow_module
+    counts = _counting(monkeypatch)
+    loader = Loader()
+    first = _start_like(loader, module.flow)
+    after_first = dict(counts)
+    assert after_first["read"] >= 1 and after_first["analyze"] == 1
+    for _ in range(5):
+        assert _start_like(loader, module.flow) == first
+    assert counts == after_first
+
+
+def test_a_changed_file_is_read_again(flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    module, path = flow_module
+    counts = _counting(monkeypatch)
+    loader = Loader()
+    _start_like(loader, module.flow)
+    reads = counts["read"]
+    # Same size, same mtime: only the inode / ctime tell (an editor's rewrite).
+    st = os.stat(path)
+    path.write_text(FLOW.replace("2 * x", "3 * x"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    source, _ = loader._sources.read(str(path))
+    assert "3 * x" in source
+    assert counts["read"] == reads + 1
