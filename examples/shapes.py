@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from wdk import create_hook, create_webhook, get_workflow_metadata, get_writable
 from wdk.runtime.serde import register_type
@@ -148,12 +149,13 @@ async def main() -> None:
 
     configure(data_dir=tempfile.mkdtemp(prefix="wdk-shapes-"))
     try:
-        for workflow, args in [
+        flows: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = [
             (Pricing.quote, ([1, 2],)),
             (greet_all, (["ada", "bo"],)),
             (money_flow, (150,)),
             (refs, (5,)),
-        ]:
+        ]
+        for workflow, args in flows:
             run = await start(workflow, *args)
             result = await run.result(timeout=30)
             steps = [e.payload["step_id"].split("//")[-1] for e in await run.events() if e.type == "step_created"]

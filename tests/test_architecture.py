@@ -20,10 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent / "wdk"
 
 # The units whose imports must not form a cycle: sub-packages and top-level modules.
 LAYERS = ("wdk.runtime", "wdk.worlds", "wdk.client", "wdk.server", "wdk.plugins", "wdk.cli",
-          "wdk.compiler", "wdk.api", "wdk.web", "wdk.protocol", "wdk.errors")
+          "wdk.compiler", "wdk.api", "wdk.web", "wdk.protocol", "wdk.errors", "wdk.durations")
 
 # What each low layer may never import (a layer above it).
 NEVER = {
+    "wdk.durations": set(LAYERS) - {"wdk.durations"},
     "wdk.errors": {"wdk.runtime", "wdk.worlds", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
     "wdk.protocol": {"wdk.runtime", "wdk.worlds", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
     "wdk.worlds": {"wdk.runtime", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},

@@ -28,6 +28,7 @@ from wdk.errors import (
 )
 from wdk.runtime.hooks import Hook, create_hook
 from wdk.runtime.primitives import WorkflowMetadata, get_workflow_metadata, sleep
+from wdk.runtime.step_policy import step_options
 from wdk.runtime.steps import StepMetadata, get_step_metadata
 from wdk.runtime.stream_reader import StreamRollback
 from wdk.runtime.streams import Writable, get_writable
@@ -67,4 +68,5 @@ __all__ = [
     "get_writable",
     "install_import_hook",
     "sleep",
+    "step_options",
 ]

@@ -247,6 +247,7 @@ def _function_entry(fn: FunctionInfo, file: str) -> dict[str, Any]:
     entry["file"] = file
     entry["params"] = [asdict(p) for p in fn.params]
     entry["captures"] = list(fn.captures)
+    entry["options"] = dict(fn.options)
     return entry
 
 

@@ -1,9 +1,8 @@
 """Running one attempt of a step, and deciding what its failure means.
 
 A step is the user's real function (async, or sync on the step threads of
-`step_threads`, where a timed-out call gives its slot back). Its policy comes
-from function attributes, as in `charge.max_retries = 5`,
-`charge.retry_delay = "2s"`, `charge.timeout = "30s"`.
+`step_threads`, where a timed-out call gives its slot back). Its policy
+(retries, backoff, timeout) is read by `step_policy`.
 """
 
 from __future__ import annotations
@@ -21,13 +20,9 @@ from typing import Any
 from wdk.errors import FatalError, RetryableError, SerializationError
 from wdk.runtime import serde
 from wdk.runtime.current import current_step, step_metadata
-from wdk.runtime.durations import parse_duration
+from wdk.runtime.step_policy import max_attempts, retry_delay, step_timeout
 from wdk.runtime.step_threads import StepThreads
 from wdk.runtime.streams import _step_writers, flush_step_writers
-
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_RETRY_DELAY = 1.0
-MAX_RETRY_DELAY = 300.0
 
 
 @dataclass(frozen=True)
@@ -94,24 +89,6 @@ def step_threads() -> StepThreads:
     return _threads
 
 
-def _policy_seconds(fn: Any, name: str, default: float | None) -> float | None:
-    value = getattr(fn, name, None)
-    return default if value is None else parse_duration(value)
-
-
-def retry_delay(fn: Any, attempt: int, exc: BaseException) -> float:
-    """Delay before the next attempt: RetryableError.retry_after, else exponential backoff."""
-    if isinstance(exc, RetryableError) and exc.retry_after is not None:
-        return parse_duration(exc.retry_after)  # type: ignore[arg-type]
-    base = _policy_seconds(fn, "retry_delay", DEFAULT_RETRY_DELAY) or 0.0
-    return float(min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))))
-
-
-def max_attempts(fn: Any) -> int:
-    retries = getattr(fn, "max_retries", None)
-    return 1 + (DEFAULT_MAX_RETRIES if retries is None else max(0, int(retries)))
-
-
 async def run_attempt(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
@@ -123,7 +100,7 @@ async def run_attempt(
     writers: list[Any] = []
     writers_token = _step_writers.set(writers)
     try:
-        timeout = _policy_seconds(fn, "timeout", None)
+        timeout = step_timeout(fn)
         if inspect.iscoroutinefunction(fn):
             result = await asyncio.wait_for(fn(*args, **kwargs), timeout)
         else:
