@@ -143,8 +143,8 @@ async def main() -> None:
     import tempfile
 
     from wdk.api import configure, get_hook, resume_hook, resume_webhook, start
+    from wdk.runtime.engine import get_runtime, shutdown_runtime
     from wdk.runtime.health import check_health
-    from wdk.runtime.runtime import get_runtime, shutdown_runtime
     from wdk.runtime.webhooks import WebhookRequest
 
     configure(data_dir=tempfile.mkdtemp(prefix="wdk-shapes-"))

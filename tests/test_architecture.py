@@ -130,7 +130,7 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path: Path) -> None:
         (pkg / name).mkdir(parents=True)
         (pkg / name / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
-    (pkg / "client" / "local.py").write_text("from wdk.runtime.runtime import get_runtime\n")
+    (pkg / "client" / "local.py").write_text("from wdk.runtime.engine import get_runtime\n")
     (pkg / "runtime" / "runtime.py").write_text("def start():\n    from wdk.client import current_client\n")
     edges = imports(pkg)
     assert find_cycle(edges, ("wdk.runtime", "wdk.client")) == ["wdk.runtime", "wdk.client", "wdk.runtime"]

@@ -17,9 +17,9 @@ from e2e_support import Worker, child_env
 
 from wdk.api import get_run
 from wdk.runtime import orchestrator, serde
+from wdk.runtime.engine import FLOW, get_runtime
 from wdk.runtime.loader import Loader
 from wdk.runtime.orchestrator import Orchestrator
-from wdk.runtime.runtime import FLOW, get_runtime
 from wdk.worlds import NewRun, World
 
 BROKEN = "workflow//unloadable_flow//wf"

@@ -19,7 +19,7 @@ from e2e_support import child_env, wait_runs, workers
 from flows import blocking
 
 from wdk.api import start
-from wdk.runtime.runtime import FLOW
+from wdk.runtime.engine import FLOW
 
 LEASE = "1"
 DEADLINE = 30.0

@@ -23,7 +23,7 @@ from wdk import CompileError
 from wdk.api import get_run, start
 from wdk.errors import WorldError
 from wdk.runtime import orchestrator
-from wdk.runtime.runtime import get_runtime
+from wdk.runtime.engine import get_runtime
 
 N = 8
 

@@ -166,7 +166,7 @@ async def test_unserializable_step_result_names_the_step() -> None:
 
 
 async def test_deterministic_time_and_random_across_replay() -> None:
-    from wdk.runtime.runtime import current_runtime
+    from wdk.runtime.engine import current_runtime
 
     run = await start(basic.deterministic)
     first = await run.result(timeout=10)

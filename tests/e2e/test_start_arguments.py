@@ -15,7 +15,7 @@ from flows import arguments
 from wdk import WorkflowFailed
 from wdk.api import get_run, start, start_with
 from wdk.runtime import serde
-from wdk.runtime.runtime import FLOW, get_runtime
+from wdk.runtime.engine import FLOW, get_runtime
 from wdk.worlds import NewRun, World
 
 PROCESS_ORDER = "workflow//flows.arguments//process_order"

@@ -1,5 +1,5 @@
-"""Every call a workflow makes is located at the user's line (DESIGN 2.2:
-"tracebacks point at the user's file and line"), whatever asyncio wraps it in:
+"""Every call a workflow makes is located at the user's line (so
+tracebacks point at the user's file and line), whatever asyncio wraps it in:
 a step run by `gather` or `create_task` has no user frame on its own stack."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from wdk.runtime import callsite, serde
-from wdk.runtime import runtime as _runtime  # noqa: F401 -- installs the step caller
 from wdk.runtime.instance import WorkflowInstance
 from wdk.runtime.loader import Loader
 from wdk.worlds.base import Event

@@ -118,7 +118,7 @@ async def test_start_with_arguments_that_do_not_fit_is_a_400_and_a_type_error(se
 
     from wdk.client import StartOptions
     from wdk.client.http import HttpClient
-    from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.engine import get_runtime
 
     body = {"workflow": "server_flows:adder", "args": [1], "kwargs": {"c": 3}}
     async with aiohttp.ClientSession() as http:

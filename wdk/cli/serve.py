@@ -48,9 +48,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from wdk.compiler.hook import install_import_hook
+    from wdk.compiler.import_hook import install_import_hook
     from wdk.runtime.config import configure, settings
-    from wdk.runtime.runtime import current_runtime
+    from wdk.runtime.engine import current_runtime
     from wdk.server.app import start_server
     from wdk.server.signing import load_secret
 

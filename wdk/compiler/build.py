@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from wdk.compiler.hook import compiler_fingerprint
+from wdk.compiler.import_hook import compiler_fingerprint
 from wdk.compiler.model import FunctionInfo, Mode, ModuleInfo
 from wdk.errors import CompileError, Diagnostic, WdkError
 

@@ -30,8 +30,8 @@ from wdk.protocol import (
     stream_headers,
     wants_sse,
 )
+from wdk.runtime.engine import get_runtime
 from wdk.runtime.health import check_health
-from wdk.runtime.runtime import get_runtime
 from wdk.runtime.stream_index import start_and_tail
 from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
 from wdk.server.stream_body import stream_body

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from wdk.errors import HookNotFound, RunNotFound
 from wdk.protocol import DEFAULT_WEBHOOK_MAX_BYTES, classify_error
-from wdk.runtime.runtime import get_runtime, shutdown_runtime
+from wdk.runtime.engine import get_runtime, shutdown_runtime
 from wdk.server import handlers, jsonapi
 from wdk.server.edge import RUNTIME, SECRET, WEBHOOK_MAX_BYTES, Handler, error_edge, error_response
 from wdk.server.signing import load_secret

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from wdk.errors import FatalError, WorkflowCancelled, WorkflowFailed
+from wdk.runtime.engine import get_runtime
+from wdk.runtime.metadata import get_step_metadata
 from wdk.runtime.runs import outcome
-from wdk.runtime.runtime import get_runtime
 from wdk.runtime.step_policy import step_options
-from wdk.runtime.steps import get_step_metadata
 
 START_CHILD = "step//wdk.runtime.children//start_child"
 AWAIT_CHILD = "step//wdk.runtime.children//await_child"

@@ -19,50 +19,12 @@ from typing import Any
 
 from wdk.errors import FatalError, RetryableError, SerializationError
 from wdk.runtime import serde
-from wdk.runtime.current import current_step, step_metadata
+from wdk.runtime.current import step_metadata
+from wdk.runtime.metadata import StepMetadata as StepMetadata  # the orchestrator builds them
+from wdk.runtime.metadata import attempt_key as attempt_key
 from wdk.runtime.step_policy import max_attempts, retry_delay, step_timeout
 from wdk.runtime.step_threads import StepThreads
 from wdk.runtime.streams import _step_writers, flush_step_writers
-
-
-@dataclass(frozen=True)
-class StepMetadata:
-    """What a running step knows about itself (`wdk.get_step_metadata()`)."""
-
-    step_id: str
-    correlation_id: str
-    attempt: int  # 1 for the first attempt
-    started_at: float
-    run_id: str
-    # Restarts of this attempt after its worker died (they do not use up retries).
-    recovery: int = 0
-    # The run's workflow (what `get_workflow_metadata()` answers inside a step).
-    workflow_id: str = ""
-    run_started_at: float = 0.0
-
-    @property
-    def attempt_key(self) -> str:
-        """Names this one execution of the step (attempt and recovery): what a
-        stream chunk written by it is tagged with, so it can be rolled back."""
-        return attempt_key(self.correlation_id, self.attempt, self.recovery)
-
-    @property
-    def idempotency_key(self) -> str:
-        """Stable across attempts and unique per step call: safe to pass to a payment API."""
-        return f"{self.run_id}:{self.correlation_id}"
-
-
-def attempt_key(correlation_id: str, attempt: int, recovery: int = 0) -> str:
-    """`StepMetadata.attempt_key` of an execution, from the numbers the log keeps."""
-    return f"{correlation_id}#{attempt}.{recovery}"
-
-
-def get_step_metadata() -> StepMetadata:
-    """The running step's metadata. Raises RuntimeError outside a step."""
-    meta = current_step()
-    if meta is None:
-        raise RuntimeError("get_step_metadata() can only be called while a step is running")
-    return meta
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from wdk.runtime.streams import Writable
 from wdk.worlds.base import TERMINAL_STATUSES, World
 
 if TYPE_CHECKING:
-    from wdk.runtime.runtime import Runtime
+    from wdk.runtime.engine import Runtime
 
 RESPOND_STEP = "step//wdk.runtime.webhooks//respond"
 RESPONSE_PREFIX = "webhook-response:"

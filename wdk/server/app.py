@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from wdk.protocol import API_MAX_BYTES, DEFAULT_WEBHOOK_MAX_BYTES
-from wdk.runtime.runtime import get_runtime
+from wdk.runtime.engine import get_runtime
 from wdk.server import handlers, jsonapi
 from wdk.server.edge import RUNTIME, SECRET, WEBHOOK_MAX_BYTES, error_edge, expect_handler, fallback
 from wdk.server.signing import load_secret

@@ -37,7 +37,7 @@ from wdk.worlds.base import (
     StreamInfo,
     WaitInfo,
 )
-from wdk.worlds.rows import decode_cursor, encode_cursor, hook_info, run_info, step_info
+from wdk.worlds.sql import decode_cursor, encode_cursor, hook_info, run_info, step_info
 from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import (
     BUSY_TIMEOUT_MS,
@@ -47,7 +47,6 @@ from wdk.worlds.sqlite_schema import (
     resolve_synchronous,
 )
 
-_encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 QUEUE_POLL_SECONDS = 0.05

@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
-import msgspec
 
 from wdk.errors import RunNotFound, StreamClosedError, WdkError, WorldError
 from wdk.worlds import pg_log, pg_queue
@@ -51,7 +50,7 @@ from wdk.worlds.pg_schema import (
     resolve_schema,
     resolve_url,
 )
-from wdk.worlds.rows import (
+from wdk.worlds.sql import (
     decode_cursor,
     encode_cursor,
     hook_info,
@@ -60,8 +59,6 @@ from wdk.worlds.rows import (
     stream_chunk,
 )
 
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
 T = TypeVar("T")
 _Op = Callable[[asyncpg.Connection], Awaitable[T]]
 

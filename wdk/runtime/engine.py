@@ -19,9 +19,9 @@ import weakref
 from typing import Any
 
 from wdk.errors import RunNotFound, WorldError
-from wdk.runtime import compiled, runs
-from wdk.runtime.current import current_instance, runtimes
+from wdk.runtime import runs
 from wdk.runtime.current import current_runtime as current_runtime  # kept importable from here
+from wdk.runtime.current import runtimes
 from wdk.runtime.leases import LeaseKeeper
 from wdk.runtime.loader import Loader, default_loader
 from wdk.runtime.orchestrator import Orchestrator
@@ -38,19 +38,6 @@ POLL_SECONDS = 1.0
 CANCEL_CHECK_SECONDS = 1.0  # how soon a step notices its run was cancelled elsewhere
 RECONCILE_SECONDS = float(os.environ.get("WDK_RECONCILE_SECONDS", "30"))
 RELEASE_BACKOFF = 0.05  # first retry of a failed ack; doubles up to POLL_SECONDS
-
-
-def _step_caller(
-    step_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], closure: dict[str, Any] | None
-) -> asyncio.Future[Any]:
-    inst = current_instance()
-    if inst is None:
-        raise RuntimeError(f"step {step_id} was called from workflow code outside a workflow run")
-    fut: asyncio.Future[Any] = inst.call_step(step_id, args, kwargs, closure)
-    return fut
-
-
-compiled.set_step_caller(_step_caller)
 
 
 class Runtime:
