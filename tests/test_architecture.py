@@ -20,11 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent / "wdk"
 
 # The units whose imports must not form a cycle: sub-packages and top-level modules.
 LAYERS = ("wdk.runtime", "wdk.worlds", "wdk.client", "wdk.server", "wdk.plugins", "wdk.cli",
-          "wdk.compiler", "wdk.api", "wdk.web", "wdk.protocol", "wdk.errors", "wdk.durations")
+          "wdk.compiler", "wdk.api", "wdk.web", "wdk.protocol", "wdk.errors", "wdk.durations", "wdk.settings")
 
 # What each low layer may never import (a layer above it).
 NEVER = {
     "wdk.durations": set(LAYERS) - {"wdk.durations"},
+    "wdk.settings": set(LAYERS) - {"wdk.settings"},
     "wdk.errors": {"wdk.runtime", "wdk.worlds", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
     "wdk.protocol": {"wdk.runtime", "wdk.worlds", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
     "wdk.worlds": {"wdk.runtime", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},

@@ -62,8 +62,10 @@ async def start_worker(concurrency: int | None = None, stop: asyncio.Event | Non
     reached yet is waited for (see `_open`); None when `stop` was set meanwhile."""
     from wdk.runtime.config import make_world
     from wdk.runtime.engine import Runtime, install_runtime
+    from wdk.settings import current_settings
 
-    runtime = Runtime(make_world(), concurrency=concurrency)
+    settings = current_settings()
+    runtime = Runtime(make_world(settings), concurrency=concurrency, settings=settings)
     if not await _open(runtime, stop or asyncio.Event()):
         return None
     install_runtime(runtime)  # no await since start(): nothing could start another

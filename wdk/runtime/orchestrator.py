@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -44,20 +43,20 @@ from wdk.runtime.instance import (
 from wdk.runtime.loader import Loader
 from wdk.runtime.steps import Outcome, StepMetadata, attempt_key, run_attempt
 from wdk.runtime.streams import roll_back_attempt, writing_to
+from wdk.settings import Settings, current_settings
 from wdk.worlds.base import TERMINAL_TYPES, Event, NewEvent, World
 
 log = logging.getLogger("wdk")
 
 # A run whose code cannot be loaded is retried rather than failed: fixing the
 # code (and restarting the worker) resumes it with nothing lost. The first
-# retry comes after LOAD_RETRY seconds, each next one after twice as long, up
-# to LOAD_RETRY_MAX: short, because a fresh worker inherits the queued time.
-LOAD_RETRY = float(os.environ.get("WDK_LOAD_RETRY", "2"))
+# retry comes after settings.load_retry seconds, each next one after twice as
+# long, up to LOAD_RETRY_MAX: short, because a fresh worker inherits the queued time.
 LOAD_RETRY_MAX = 30.0
-# How often one attempt of a step may be restarted because the worker running
-# it died. Such restarts are not the step's failures and use none of its
-# retries; this bound only stops a step that kills its worker every time.
-MAX_RECOVERIES = int(os.environ.get("WDK_MAX_RECOVERIES", "20"))
+# settings.max_recoveries: how often one attempt of a step may be restarted
+# because the worker running it died. Such restarts are not the step's
+# failures and use none of its retries; this bound only stops a step that
+# kills its worker every time.
 APPEND_BACKOFF_MAX = 1.0  # seconds between tries while the store is away
 
 StepTask = asyncio.Task[tuple[StepCall, Outcome]]
@@ -77,10 +76,12 @@ class Orchestrator:
         *,
         cache_size: int | None = None,
         on_terminal: Callable[[str], None] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.world = world
         self.loader = loader
-        self.cache_size = cache_size or int(os.environ.get("WDK_WARM_RUNS", "1000"))
+        self.settings = settings or current_settings()
+        self.cache_size = cache_size or self.settings.warm_runs
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._running: dict[str, dict[str, StepTask]] = {}
         self._on_terminal = on_terminal
@@ -158,7 +159,7 @@ class Orchestrator:
             # further apart, are quiet.
             failures = self._load_failed.get(run_id, 0) + 1
             self._load_failed[run_id] = failures
-            delay: float = min(LOAD_RETRY * 2.0 ** (failures - 1), LOAD_RETRY_MAX)
+            delay: float = min(self.settings.load_retry * 2.0 ** (failures - 1), LOAD_RETRY_MAX)
             level = logging.ERROR if failures == 1 else logging.DEBUG
             log.log(level, "wdk: cannot load the workflow of run %s (retrying in %gs): %s", run_id, delay, exc)
             return time.time() + delay
@@ -340,12 +341,12 @@ class Orchestrator:
         """A step recorded as started that no one here is running: the worker
         that ran it died mid-attempt. That is not the step's failure: the same
         attempt runs again (a recovery), and its retries are left untouched."""
-        if call.recovery >= MAX_RECOVERIES:
+        if call.recovery >= self.settings.max_recoveries:
             error = {
                 "type": "wdk.errors.StepError",
                 "message": (
                     f"the worker running attempt {call.attempt} of {call.name} stopped "
-                    f"{call.recovery + 1} times (WDK_MAX_RECOVERIES={MAX_RECOVERIES}); giving up"
+                    f"{call.recovery + 1} times (WDK_MAX_RECOVERIES={self.settings.max_recoveries}); giving up"
                 ),
                 "traceback": "",
             }

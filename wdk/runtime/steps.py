@@ -25,6 +25,7 @@ from wdk.runtime.metadata import attempt_key as attempt_key
 from wdk.runtime.step_policy import max_attempts, retry_delay, step_timeout
 from wdk.runtime.step_threads import StepThreads
 from wdk.runtime.streams import _step_writers, flush_step_writers
+from wdk.settings import current_settings
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,13 @@ _threads: StepThreads | None = None
 
 
 def step_threads() -> StepThreads:
-    """The process's sync-step threads: at most WDK_STEP_THREADS (default cpus + 4,
-    at most 32) plain-def steps run at once."""
+    """The process's sync-step threads: at most `step_threads` (WDK_STEP_THREADS;
+    default cpus + 4, at most 32) plain-def steps run at once. The limit is
+    read when the first plain step of the process runs."""
     global _threads
     # A forked child has none of its parent's threads: it starts its own.
     if _threads is None or _threads.pid != os.getpid():
-        limit = int(os.environ.get("WDK_STEP_THREADS", "0")) or min(32, (os.cpu_count() or 1) + 4)
+        limit = current_settings().step_threads or min(32, (os.cpu_count() or 1) + 4)
         _threads = StepThreads(limit)
     return _threads
 

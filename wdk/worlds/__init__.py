@@ -7,10 +7,10 @@ The runtime only ever sees the `World` protocol.
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 from wdk.errors import WorldError
+from wdk.settings import current_settings
 from wdk.worlds.base import (
     COMPLETION_TYPES,
     EVENT_TYPES,
@@ -40,11 +40,12 @@ WORLDS: dict[str, tuple[str, str]] = {
 
 
 def create_world(name: str | None = None, **options: Any) -> World:
-    """A world by name (default $WDK_WORLD, else "local"); options go to its constructor.
+    """A world by name (default: the `world` setting, WDK_WORLD, else "local");
+    options go to its constructor.
 
     Example: `world = create_world("local", data_dir=".wdk"); await world.open()`.
     """
-    chosen = (name or os.environ.get("WDK_WORLD") or "local").strip().lower()
+    chosen = (name or current_settings().world).strip().lower()
     if chosen not in WORLDS:
         raise WorldError(f"unknown world {chosen!r}: choose one of {', '.join(sorted(WORLDS))}")
     module_name, class_name = WORLDS[chosen]
