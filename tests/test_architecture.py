@@ -147,3 +147,16 @@ def test_plugins_and_the_protocol_do_not_load_the_aiohttp_server() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_architecture_doc_names_files_and_modules_that_exist() -> None:
+    """docs/architecture.md follows the code: each file and module it names is there."""
+    import importlib.util
+    import re
+
+    text = (ROOT.parent / "docs" / "architecture.md").read_text()
+    files = set(re.findall(r"\b((?:wdk|tests)/[\w/]+\.py)\b", text))
+    modules = set(re.findall(r"`(wdk(?:\.\w+)+)`", text))
+    assert len(files) > 20 and len(modules) >= 5
+    assert sorted(f for f in files if not (ROOT.parent / f).is_file()) == []
+    assert sorted(m for m in modules if importlib.util.find_spec(m) is None) == []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from wdk import settings as _settings
 from wdk.settings import Settings, current_settings
-from wdk.worlds import create_world
+from wdk.worlds import world_from_settings
 from wdk.worlds.base import World
 
 __all__ = ["configure", "make_world", "reset"]
@@ -86,9 +86,4 @@ def make_world(settings: Settings | None = None) -> World:
     """The configured world (not opened yet)."""
     if _world is not None:
         return _world
-    chosen = settings or current_settings()
-    if chosen.world == "local":
-        return create_world("local", data_dir=chosen.data_dir, synchronous=chosen.sqlite_synchronous)
-    if chosen.world == "postgres":
-        return create_world("postgres", url=chosen.postgres_url, schema=chosen.postgres_schema)
-    return create_world(chosen.world)  # an unknown name: create_world says which exist
+    return world_from_settings(settings or current_settings())

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from wdk.errors import WorldError
+from wdk.settings import Settings
 from wdk.worlds import sqlite_log, sqlite_queue, sqlite_streams
 from wdk.worlds.base import (
     TERMINAL_TYPES,
@@ -73,6 +74,11 @@ class LocalWorld:
         self._flush_scheduled = False
         self._queue_events: dict[str, asyncio.Event] = {}
         self._stream_waiters: Wakeups[tuple[str, str]] = Wakeups()  # (run id, namespace)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalWorld:
+        """The world `WDK_DATA_DIR` / `WDK_SQLITE_SYNCHRONOUS` (or configure()) describe."""
+        return cls(settings.data_dir, synchronous=settings.sqlite_synchronous)
 
     def __repr__(self) -> str:
         return f"LocalWorld({str(self.data_dir)!r}, synchronous={self.synchronous!r})"

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from wdk.errors import RunNotFound, StreamClosedError, WdkError, WorldError
+from wdk.settings import Settings
 from wdk.worlds import pg_log, pg_queue
 from wdk.worlds.base import (
     Event,
@@ -100,6 +101,11 @@ class PostgresWorld:
         self._queue_events: dict[str, asyncio.Event] = {}
         self._stream_events: Wakeups[str] = Wakeups()  # "run id/namespace"
         self._run_locks: Holders[str, asyncio.Lock] = Holders(asyncio.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PostgresWorld:
+        """The world `WDK_POSTGRES_URL` / `WDK_POSTGRES_SCHEMA` (or configure()) name."""
+        return cls(settings.postgres_url, schema=settings.postgres_schema)
 
     def __repr__(self) -> str:
         return f"PostgresWorld({self.target})"
