@@ -156,7 +156,7 @@ async def main(quick: bool) -> dict[str, Any]:
     import tempfile
 
     from wdk.api import configure
-    from wdk.runtime.runtime import current_runtime
+    from wdk.runtime.engine import current_runtime
     from wdk.server.app import start_server
 
     data_dir = tempfile.mkdtemp(prefix="wdk-bench-hs-")

@@ -42,7 +42,7 @@ async def _sequential(url: str, schema: str, n: int) -> float:
     from bench_flows import sequential
 
     from wdk.api import start
-    from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.engine import get_runtime
 
     await get_runtime(consume=False)
     await _until_done(url, schema, (await start(sequential, 20)).id)  # warm up the workers
@@ -65,7 +65,7 @@ def part_a(url: str, n_workers: int, n: int) -> float:
 
 
 async def _open_schema() -> None:
-    from wdk.runtime.runtime import get_runtime, shutdown_runtime
+    from wdk.runtime.engine import get_runtime, shutdown_runtime
 
     await get_runtime(consume=False)
     await shutdown_runtime()

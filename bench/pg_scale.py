@@ -84,7 +84,7 @@ async def _round(url: str, schema: str, runs: int, worker_pids: list[int]) -> di
 
 
 async def _measure(url: str, schema: str, runs: int, worker_pids: list[int]) -> dict[str, float]:
-    from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.engine import get_runtime
 
     await get_runtime(consume=False)
     await _round(url, schema, 50, worker_pids)  # warm up: imports, compile, connections

@@ -101,7 +101,7 @@ async def _round(url: str, schema: str) -> float:
 
 
 async def _scale_out(url: str, schema: str, rounds: int) -> list[float]:
-    from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.engine import get_runtime
 
     await get_runtime(consume=False)
     await _round(url, schema)  # warm up: compile and import in the workers, connections

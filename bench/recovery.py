@@ -58,7 +58,7 @@ async def _start(path: Path) -> str:
     from bench_flows import recovery
 
     from wdk.api import start
-    from wdk.runtime.runtime import shutdown_runtime
+    from wdk.runtime.engine import shutdown_runtime
 
     run = await start(recovery, str(path))
     await shutdown_runtime()

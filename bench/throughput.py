@@ -45,8 +45,8 @@ async def bench(sizes: dict[str, int]) -> dict[str, float]:
     from bench_flows import one_step, sequential
 
     from wdk.api import start
+    from wdk.runtime.engine import get_runtime
     from wdk.runtime.instance import WorkflowInstance
-    from wdk.runtime.runtime import get_runtime
 
     out: dict[str, float] = {}
     rt = await get_runtime()
@@ -97,7 +97,7 @@ async def compare(sizes: dict[str, int]) -> dict[str, float]:
     from bench_flows import one_step, sequential
 
     from wdk.api import start
-    from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.engine import get_runtime
 
     await get_runtime()
     await _seq(20)  # warm up: compile, sandbox, connection
@@ -121,7 +121,7 @@ async def asleep(count: int) -> dict[str, float]:
     from bench_flows import sleepy
 
     from wdk.api import start
-    from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.engine import get_runtime
 
     rt = await get_runtime()
     t0 = time.perf_counter()

@@ -56,7 +56,7 @@ async def demo(interactive: bool) -> None:
     import aiohttp
 
     from wdk.api import configure, start
-    from wdk.runtime.runtime import current_runtime
+    from wdk.runtime.engine import current_runtime
     from wdk.server.app import start_server
 
     configure(data_dir=tempfile.mkdtemp(prefix="wdk-approval-"))

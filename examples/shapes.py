@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from wdk import create_hook, create_webhook, get_workflow_metadata, get_writable
 from wdk.runtime.serde import register_type
@@ -142,18 +143,19 @@ async def main() -> None:
     import tempfile
 
     from wdk.api import configure, get_hook, resume_hook, resume_webhook, start
+    from wdk.runtime.engine import get_runtime, shutdown_runtime
     from wdk.runtime.health import check_health
-    from wdk.runtime.runtime import get_runtime, shutdown_runtime
     from wdk.runtime.webhooks import WebhookRequest
 
     configure(data_dir=tempfile.mkdtemp(prefix="wdk-shapes-"))
     try:
-        for workflow, args in [
+        flows: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...]]] = [
             (Pricing.quote, ([1, 2],)),
             (greet_all, (["ada", "bo"],)),
             (money_flow, (150,)),
             (refs, (5,)),
-        ]:
+        ]
+        for workflow, args in flows:
             run = await start(workflow, *args)
             result = await run.result(timeout=30)
             steps = [e.payload["step_id"].split("//")[-1] for e in await run.events() if e.type == "step_created"]

@@ -20,10 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent / "wdk"
 
 # The units whose imports must not form a cycle: sub-packages and top-level modules.
 LAYERS = ("wdk.runtime", "wdk.worlds", "wdk.client", "wdk.server", "wdk.plugins", "wdk.cli",
-          "wdk.compiler", "wdk.api", "wdk.web", "wdk.protocol", "wdk.errors")
+          "wdk.compiler", "wdk.api", "wdk.web", "wdk.protocol", "wdk.errors", "wdk.durations", "wdk.settings")
 
 # What each low layer may never import (a layer above it).
 NEVER = {
+    "wdk.durations": set(LAYERS) - {"wdk.durations"},
+    "wdk.settings": set(LAYERS) - {"wdk.settings"},
     "wdk.errors": {"wdk.runtime", "wdk.worlds", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
     "wdk.protocol": {"wdk.runtime", "wdk.worlds", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
     "wdk.worlds": {"wdk.runtime", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
@@ -129,7 +131,7 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path: Path) -> None:
         (pkg / name).mkdir(parents=True)
         (pkg / name / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
-    (pkg / "client" / "local.py").write_text("from wdk.runtime.runtime import get_runtime\n")
+    (pkg / "client" / "local.py").write_text("from wdk.runtime.engine import get_runtime\n")
     (pkg / "runtime" / "runtime.py").write_text("def start():\n    from wdk.client import current_client\n")
     edges = imports(pkg)
     assert find_cycle(edges, ("wdk.runtime", "wdk.client")) == ["wdk.runtime", "wdk.client", "wdk.runtime"]
@@ -145,3 +147,16 @@ def test_plugins_and_the_protocol_do_not_load_the_aiohttp_server() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_the_architecture_doc_names_files_and_modules_that_exist() -> None:
+    """docs/architecture.md follows the code: each file and module it names is there."""
+    import importlib.util
+    import re
+
+    text = (ROOT.parent / "docs" / "architecture.md").read_text()
+    files = set(re.findall(r"\b((?:wdk|tests)/[\w/]+\.py)\b", text))
+    modules = set(re.findall(r"`(wdk(?:\.\w+)+)`", text))
+    assert len(files) > 20 and len(modules) >= 5
+    assert sorted(f for f in files if not (ROOT.parent / f).is_file()) == []
+    assert sorted(m for m in modules if importlib.util.find_spec(m) is None) == []

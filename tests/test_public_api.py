@@ -10,7 +10,7 @@ def test_workflow_side_names() -> None:
     assert wdk.__all__ == sorted(wdk.__all__)
     for name in wdk.__all__:
         assert hasattr(wdk, name), name
-    # DESIGN section 4 and 5: every one of these must stay importable from wdk.
+    # The documented workflow-side API (docs/guide.md): each must stay importable from wdk.
     required = {
         "sleep", "create_hook", "define_hook", "create_webhook", "get_writable",
         "get_step_metadata", "get_workflow_metadata", "FatalError", "RetryableError",

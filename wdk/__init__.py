@@ -10,7 +10,7 @@
 """
 
 from wdk.client.hook_definition import HookDefinition, define_hook
-from wdk.compiler.hook import install_import_hook
+from wdk.compiler.import_hook import install_import_hook
 from wdk.errors import (
     CompileError,
     FatalError,
@@ -27,8 +27,14 @@ from wdk.errors import (
     WorkflowSandboxError,
 )
 from wdk.runtime.hooks import Hook, create_hook
-from wdk.runtime.primitives import WorkflowMetadata, get_workflow_metadata, sleep
-from wdk.runtime.steps import StepMetadata, get_step_metadata
+from wdk.runtime.metadata import (
+    StepMetadata,
+    WorkflowMetadata,
+    get_step_metadata,
+    get_workflow_metadata,
+)
+from wdk.runtime.sleep import sleep
+from wdk.runtime.step_policy import step_options
 from wdk.runtime.stream_reader import StreamRollback
 from wdk.runtime.streams import Writable, get_writable
 from wdk.runtime.webhooks import Webhook, WebhookRequest, WebhookResponse, create_webhook
@@ -67,4 +73,5 @@ __all__ = [
     "get_writable",
     "install_import_hook",
     "sleep",
+    "step_options",
 ]

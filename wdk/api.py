@@ -22,7 +22,7 @@ from wdk.runtime.config import configure
 from wdk.runtime.hooks import HookInfo
 from wdk.runtime.stream_reader import RunStream
 from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
-from wdk.worlds.base import Event
+from wdk.worlds.base import Event, RunStatus
 
 __all__ = [
     "HookInfo",
@@ -60,7 +60,7 @@ class Run(Generic[R]):
     def __hash__(self) -> int:
         return hash(self.id)
 
-    async def status(self) -> str:
+    async def status(self) -> RunStatus:
         """"pending", "running", "completed", "failed" or "cancelled"."""
         return await self._client.status(self.id)
 

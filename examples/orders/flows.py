@@ -8,7 +8,7 @@ import os
 import signal
 from pathlib import Path
 
-from wdk import get_step_metadata, sleep
+from wdk import get_step_metadata, sleep, step_options
 
 
 async def process_order(order_id: str, items: list[str]) -> dict[str, object]:
@@ -36,6 +36,7 @@ async def fraud_score(order_id: str) -> float:
     return 0.02
 
 
+@step_options(retry_delay="500ms")
 async def charge_card(order_id: str, amount: int, risk: float) -> str:
     "use step"
     meta = get_step_metadata()
@@ -46,8 +47,6 @@ async def charge_card(order_id: str, amount: int, risk: float) -> str:
     # The idempotency key is the same on every attempt of this step.
     return f"rcpt-{meta.idempotency_key[-8:]}-{amount}"
 
-
-charge_card.retry_delay = 0.5  # type: ignore[attr-defined]
 
 
 async def pack_box(order_id: str, items: list[str]) -> str:

@@ -141,7 +141,7 @@ def test_start_with_arguments_that_do_not_fit_says_so_and_writes_nothing(wdk) ->
 
 
 def test_inspect_run_shows_a_cancelled_runs_sleep_as_cancelled(wdk) -> None:  # type: ignore[no-untyped-def]
-    from wdk.runtime.runtime import get_runtime, shutdown_runtime
+    from wdk.runtime.engine import get_runtime, shutdown_runtime
 
     run_id = _start(wdk, "flows.basic:sleeps_long")
 

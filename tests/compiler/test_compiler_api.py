@@ -99,6 +99,17 @@ def test_analysis_describes_every_function() -> None:
     assert info.path == "shop/orders.py" and len(info.source_hash) == 64
 
 
+def test_analysis_reads_the_step_options_of_each_step() -> None:
+    source = read(FIXTURES / "step_options" / "input.py")
+    options = {f.qualname: f.options for f in analyze_source(source, "shop").functions}
+    assert options == {
+        "charge": (("max_retries", "5"), ("retry_delay", '"2s"'), ("timeout", "timedelta(seconds=30)")),
+        "export": (("timeout", '"1m"'), ("max_retries", "RETRIES")),
+        "Billing.fee": (("max_retries", "0"),),
+        "checkout": (),
+    }
+
+
 def test_function_hash_changes_only_with_that_function() -> None:
     before = {f.qualname: f.source_hash for f in analyze_source(FLOW, "m").functions}
     edited = FLOW.replace("return amount * rate", "return amount * rate * 2")

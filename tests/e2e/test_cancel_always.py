@@ -15,11 +15,12 @@ import e2e_support
 import pytest
 from e2e_support import Worker, child_env
 
-from wdk.api import get_run
+from wdk.api import configure, get_run
 from wdk.runtime import orchestrator, serde
+from wdk.runtime.engine import FLOW, get_runtime
 from wdk.runtime.loader import Loader
 from wdk.runtime.orchestrator import Orchestrator
-from wdk.runtime.runtime import FLOW, get_runtime
+from wdk.settings import current_settings
 from wdk.worlds import NewRun, World
 
 BROKEN = "workflow//unloadable_flow//wf"
@@ -46,12 +47,12 @@ async def test_unloadable_code_backs_off_says_so_once_and_cancel_ends_it(
 ) -> None:
     _broken_module(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(orchestrator, "LOAD_RETRY", 1.0)
+    configure(load_retry=1.0)
     monkeypatch.setattr(orchestrator, "LOAD_RETRY_MAX", 8.0)
     caplog.set_level(logging.DEBUG, logger="wdk")
     rt = await get_runtime(consume=False)
     run_id = await _write_run(rt.world)
-    orch = Orchestrator(rt.world, Loader())
+    orch = Orchestrator(rt.world, Loader(), settings=current_settings())
 
     delays = []
     for _ in range(6):

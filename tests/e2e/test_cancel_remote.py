@@ -12,7 +12,7 @@ from flows import slow
 
 from wdk import WorkflowCancelled
 from wdk.api import start
-from wdk.runtime.runtime import get_runtime
+from wdk.runtime.engine import get_runtime
 
 
 @pytest.mark.timeout(60)

@@ -19,7 +19,7 @@ from e2e_support import until as _until
 from flows import blocking
 
 from wdk.api import start
-from wdk.runtime.runtime import FLOW
+from wdk.runtime.engine import FLOW
 from wdk.worlds import World
 
 LEASE = "1"

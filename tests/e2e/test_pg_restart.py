@@ -24,9 +24,8 @@ from e2e_support import Worker, child_env, read_ledger
 from flows import scale
 from pg_support import PrivateCluster
 
-from wdk.api import Run, start
-from wdk.runtime import runtime
-from wdk.runtime.runtime import get_runtime
+from wdk.api import Run, configure, start
+from wdk.runtime.engine import get_runtime
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.private_postgres]
 
@@ -74,7 +73,7 @@ async def test_runs_in_flight_complete_after_the_server_restarts(
     assert url == private_cluster.url
     # This process's leases last an hour: the runs it held when the server
     # went away can only finish in time if they are not left to expire.
-    monkeypatch.setattr(runtime, "LEASE_SECONDS", 3600.0)
+    configure(lease_seconds=3600.0)
     path = tmp_path / "ledger.jsonl"
     monkeypatch.setenv("LEDGER_PATH", str(path))  # the embedded runtime's steps
     env = child_env(subprocess_env, LEDGER_PATH=str(path))

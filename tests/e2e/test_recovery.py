@@ -20,10 +20,9 @@ from flows import basic
 from flows import ledger as flows
 
 from wdk import CompileError
-from wdk.api import get_run, start
+from wdk.api import configure, get_run, start
 from wdk.errors import WorldError
-from wdk.runtime import orchestrator
-from wdk.runtime.runtime import get_runtime
+from wdk.runtime.engine import get_runtime
 
 N = 8
 
@@ -182,7 +181,7 @@ async def test_run_whose_module_broke_waits_for_the_fix(
 
     # This process resumes it, cannot load the code, says so and retries
     # (every 0.1 s here, not every LOAD_RETRY) without touching the run.
-    monkeypatch.setattr(orchestrator, "LOAD_RETRY", 0.1)
+    configure(load_retry=0.1)
     caplog.set_level(logging.DEBUG, logger="wdk")  # retries after the first are logged quietly
     rt = await get_runtime()
     message = f"cannot load the workflow of run {child.run_id}"

@@ -17,7 +17,7 @@ from e2e_support import E2E, Worker, child_env, run_state
 
 from wdk.api import start
 from wdk.runtime import config
-from wdk.runtime.runtime import shutdown_runtime
+from wdk.runtime.engine import shutdown_runtime
 
 DEADLINE = 60.0  # far below the hour the dead worker's lease still had
 

@@ -16,7 +16,8 @@ import pytest
 from flows import basic
 
 from wdk.api import start
-from wdk.runtime import runtime as runtime_mod
+from wdk.runtime import config
+from wdk.runtime import engine as runtime_mod
 from wdk.worlds import postgres as postgres_mod
 
 pytestmark = pytest.mark.postgres_only
@@ -38,7 +39,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, tupl
     # not per run: pushed out of the window, so every statement counted is the run's.
     monkeypatch.setattr(runtime_mod, "POLL_SECONDS", 3600.0)
     monkeypatch.setattr(runtime_mod, "CANCEL_CHECK_SECONDS", 3600.0)
-    monkeypatch.setattr(runtime_mod, "RECONCILE_SECONDS", 3600.0)
+    config.configure(reconcile_seconds=3600.0)
     monkeypatch.setattr(postgres_mod, "QUEUE_POLL_SECONDS", 3600.0)
     yield sent
 

@@ -129,6 +129,18 @@ async def test_step_timeout_fails_attempt() -> None:
     assert info.value.error_type == "TimeoutError"
 
 
+async def test_step_options_decorator_sets_retries_backoff_and_timeout() -> None:
+    run = await start(basic.typed_policies)
+    assert await run.result(timeout=10) == [
+        "ValueError: attempt 3",  # max_retries=2: three attempts
+        "TimeoutError: step step//flows.basic//slow_plain_step timed out after 50ms",
+    ]
+    events = await run.events()
+    attempts = [(e.correlation_id, e.payload["attempt"]) for e in events if e.type == "step_started"]
+    first, second = attempts[0][0], attempts[-1][0]
+    assert attempts == [(first, 1), (first, 2), (first, 3), (second, 1)]
+
+
 async def test_nested_step_reads_workflow_locals() -> None:
     run = await start(basic.nested, 5)
     assert await run.result(timeout=10) == 15
@@ -154,7 +166,7 @@ async def test_unserializable_step_result_names_the_step() -> None:
 
 
 async def test_deterministic_time_and_random_across_replay() -> None:
-    from wdk.runtime.runtime import current_runtime
+    from wdk.runtime.engine import current_runtime
 
     run = await start(basic.deterministic)
     first = await run.result(timeout=10)

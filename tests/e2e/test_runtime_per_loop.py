@@ -16,7 +16,7 @@ from flows import family
 from wdk.api import start
 from wdk.cli.worker import start_worker
 from wdk.runtime.config import make_world
-from wdk.runtime.runtime import (
+from wdk.runtime.engine import (
     Runtime,
     current_runtime,
     get_runtime,

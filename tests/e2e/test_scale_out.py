@@ -21,7 +21,7 @@ from e2e_support import Worker, child_env, read_ledger
 from flows import ledger, scale
 
 from wdk.api import start
-from wdk.runtime.runtime import shutdown_runtime
+from wdk.runtime.engine import shutdown_runtime
 
 pytestmark = pytest.mark.postgres_only
 

@@ -258,7 +258,7 @@ async def test_method_steps_and_step_references_are_located_at_the_workflow_line
     from flows import shapes
 
     from wdk.api import start
-    from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.engine import get_runtime
 
     rt = await get_runtime()
     seen: dict[str, str] = {}

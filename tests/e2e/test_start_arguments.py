@@ -13,9 +13,9 @@ from e2e_support import Worker, wait_runs
 from flows import arguments
 
 from wdk import WorkflowFailed
-from wdk.api import get_run, start
+from wdk.api import get_run, start, start_with
 from wdk.runtime import serde
-from wdk.runtime.runtime import FLOW, get_runtime
+from wdk.runtime.engine import FLOW, get_runtime
 from wdk.worlds import NewRun, World
 
 PROCESS_ORDER = "workflow//flows.arguments//process_order"
@@ -116,3 +116,17 @@ async def test_a_worker_fails_an_unchecked_run_without_a_traceback(
         assert run.status == "failed"
         assert run.error is not None and run.error["type"] == "TypeError"
     assert "Traceback" not in worker.log.read_text()
+
+
+async def test_start_with_keeps_options_apart_from_the_workflow_arguments() -> None:
+    """A workflow parameter named like an option is the workflow's: options go
+    through start_with, never through the arguments."""
+    run = await start_with(idempotency_key="k-1")(arguments.keyed, idempotency_key="mine")
+    assert await run.result(timeout=10) == "its own argument: mine"
+    again = await start_with(idempotency_key="k-1")(arguments.keyed, idempotency_key="other")
+    assert again.id == run.id  # the option: the same key is the same run
+    other = await start_with(idempotency_key="k-2")(arguments.keyed, "positional")
+    assert other.id != run.id and await other.result(timeout=10) == "its own argument: positional"
+    # The older spelling still means the option, as it always did.
+    same = await start(arguments.process_order, "o1", 1, idempotency_key="k-3")
+    assert (await start(arguments.process_order, "o1", 1, idempotency_key="k-3")).id == same.id

@@ -16,7 +16,7 @@ from flows import hanging
 
 from wdk.api import start
 from wdk.runtime import steps
-from wdk.runtime.runtime import get_runtime
+from wdk.runtime.engine import get_runtime
 
 EXIT_DEADLINE = 30.0  # "it exits", not how fast
 

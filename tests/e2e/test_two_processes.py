@@ -15,7 +15,7 @@ from e2e_support import child_env, read_ledger, workers
 from flows import ledger as flows
 
 from wdk.api import start
-from wdk.runtime.runtime import get_runtime
+from wdk.runtime.engine import get_runtime
 
 RUNS = 200
 

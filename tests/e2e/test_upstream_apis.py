@@ -170,8 +170,8 @@ async def test_webhook_token_must_be_url_safe() -> None:
 
 
 async def test_health_of_this_process(e2e_world: str) -> None:
+    from wdk.runtime.engine import get_runtime
     from wdk.runtime.health import check_health
-    from wdk.runtime.runtime import get_runtime
 
     report = await check_health(await get_runtime())
     assert report.ok and report.reason is None
@@ -180,7 +180,7 @@ async def test_health_of_this_process(e2e_world: str) -> None:
 
 
 async def test_a_disposal_replays_without_being_recorded_twice() -> None:
-    from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.engine import get_runtime
 
     rt = await get_runtime()
     run = await start(apis.disposes, "dispose-cold")

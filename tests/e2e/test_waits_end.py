@@ -12,7 +12,7 @@ from flows import basic, timers
 
 from wdk import WorkflowFailed
 from wdk.api import Run, start
-from wdk.runtime.runtime import get_runtime
+from wdk.runtime.engine import get_runtime
 
 
 async def _waits(run: Run) -> list[str]:

@@ -13,7 +13,7 @@ from support import WELL_KNOWN, hook_token
 
 import wdk.plugins.aiohttp
 from wdk.api import get_run, start
-from wdk.runtime.runtime import current_runtime
+from wdk.runtime.engine import current_runtime
 
 
 async def run_basic(request: web.Request) -> web.Response:

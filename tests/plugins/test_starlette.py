@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 import wdk.plugins.starlette
 from wdk.api import get_run, resume_hook, start
-from wdk.runtime.runtime import current_runtime
+from wdk.runtime.engine import current_runtime
 
 
 def make_app() -> FastAPI:

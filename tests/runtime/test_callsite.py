@@ -1,5 +1,5 @@
-"""Every call a workflow makes is located at the user's line (DESIGN 2.2:
-"tracebacks point at the user's file and line"), whatever asyncio wraps it in:
+"""Every call a workflow makes is located at the user's line (so
+tracebacks point at the user's file and line), whatever asyncio wraps it in:
 a step run by `gather` or `create_task` has no user frame on its own stack."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from wdk.runtime import callsite, serde
-from wdk.runtime import runtime as _runtime  # noqa: F401 -- installs the step caller
 from wdk.runtime.instance import WorkflowInstance
 from wdk.runtime.loader import Loader
 from wdk.worlds.base import Event
@@ -90,3 +89,33 @@ def test_no_call_is_located_in_wdk_or_asyncio(name: str) -> None:
     arg: Any = "a" if name == "direct" else ["a", "b"]
     for _, where in _calls(name, arg):
         assert "asyncio" not in where and "/wdk/" not in where, where
+
+
+def test_an_event_for_a_call_of_another_kind_is_a_divergence() -> None:
+    """Calls are typed (StepCall, WaitCall, HookCall): a log that says a step
+    started where the workflow waits is refused, not applied to the wait."""
+    from wdk.errors import NonDeterminismError
+    from wdk.runtime.instance import StepCall, WaitCall
+
+    workflow_id = "workflow//callsite_flows//every_shape"
+    fn = Loader().workflow_function(workflow_id)
+    payload = {"workflow_id": workflow_id, "input": serde.encode_call(("a",), {}, None)}
+    created = Event("wrun_kinds", 0, "run_created", 1_700_000_000.0, None, payload)
+    inst = WorkflowInstance("wrun_kinds", workflow_id, fn, created)
+    try:
+        inst.apply(created)
+        commands = inst.take_commands()
+        wait = next(c for c in commands if isinstance(c, WaitCall))
+        assert all(isinstance(c, StepCall) == (c.kind == "step") for c in commands)
+        for seq, call in enumerate(commands, 1):
+            kind = type(call).kind
+            extra = {"step_id": call.name} if kind == "step" else {"token": call.name} if kind == "hook" else {
+                "resume_at": wait.resume_at}
+            inst.apply(Event("wrun_kinds", seq, f"{kind}_created", 1_700_000_000.0, call.correlation_id, extra))
+        wrong = Event("wrun_kinds", len(commands) + 1, "step_started", 1_700_000_000.0, wait.correlation_id,
+                      {"attempt": 1})
+        with pytest.raises(NonDeterminismError, match=rf"the log has step_started for {wait.correlation_id}, "
+                                                      "which is a wait here"):
+            inst.apply(wrong)
+    finally:
+        inst.close()

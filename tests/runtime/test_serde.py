@@ -1,4 +1,4 @@
-"""wdk.runtime.serde: every DESIGN 2.4 type round-trips with its type; anything
+"""wdk.runtime.serde: every supported type (docs/serialization.md) round-trips with its type; anything
 else fails with a SerializationError that names the path."""
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ async def test_start_with_arguments_that_do_not_fit_is_a_400_and_a_type_error(se
 
     from wdk.client import StartOptions
     from wdk.client.http import HttpClient
-    from wdk.runtime.runtime import get_runtime
+    from wdk.runtime.engine import get_runtime
 
     body = {"workflow": "server_flows:adder", "args": [1], "kwargs": {"c": 3}}
     async with aiohttp.ClientSession() as http:
@@ -131,3 +131,14 @@ async def test_start_with_arguments_that_do_not_fit_is_a_400_and_a_type_error(se
     assert await client.start("workflow//server_flows//adder", (1, 2), {}, StartOptions())
     rt = await get_runtime()
     assert len((await rt.world.list_runs()).items) == 1  # only the good start wrote a run
+
+
+async def test_a_workflow_argument_named_like_an_option_goes_through_http(server: Server) -> None:
+    from flows import arguments
+
+    from wdk.api import configure, start_with
+
+    configure(server_url=server.url)
+    run = await start_with(idempotency_key="http-k")(arguments.keyed, idempotency_key="mine")
+    assert await run.result(timeout=10) == "its own argument: mine"
+    assert (await start_with(idempotency_key="http-k")(arguments.keyed, idempotency_key="x")).id == run.id

@@ -93,7 +93,7 @@ def threaded(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
     monkeypatch.setenv("WDK_BASE_URL", server.url)
 
     async def stop() -> None:
-        from wdk.runtime.runtime import current_runtime
+        from wdk.runtime.engine import current_runtime
 
         await server.close()
         rt = current_runtime()

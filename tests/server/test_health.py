@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from support import WELL_KNOWN
 
-from wdk.runtime.runtime import get_runtime
+from wdk.runtime.engine import get_runtime
 from wdk.server.app import Server
 
 

@@ -43,7 +43,7 @@ async def test_wdk_serve_refuses_bad_arguments_and_cancels_unloadable_runs(
 ) -> None:
     # The app: three bad starts gave 45 tracebacks in 15 s, and cancel did not stop them.
     from wdk.runtime import serde
-    from wdk.runtime.runtime import FLOW
+    from wdk.runtime.engine import FLOW
     from wdk.worlds import NewRun, create_world
 
     code = tmp_path / "code"

@@ -1,9 +1,10 @@
-"""Checked with `mypy --strict` by scripts/test.sh: the public API as users type it."""
+"""Checked with `mypy --strict` (scripts/test.sh, tests/test_typing.py): the
+public API as users type it. `assert_type` pins what mypy infers."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, assert_type
 
 from wdk import (
     FatalError,
@@ -13,10 +14,12 @@ from wdk import (
     get_step_metadata,
     get_workflow_metadata,
     sleep,
+    step_options,
 )
-from wdk.api import HookInfo, Run, get_hook, get_run, start, start_with
+from wdk.api import HookInfo, Run, get_hook, get_run, run_sync, start, start_with
 
 
+@step_options(max_retries=5, retry_delay="2s", timeout=timedelta(seconds=30))
 async def charge(order_id: str, amount: int) -> str:
     "use step"
     meta = get_step_metadata()
@@ -50,6 +53,10 @@ async def client() -> None:
     same: Run[Any] = get_run(run.id)
     plain: Run[str] = await start(checkout, "o2")
     by_id: Run[Any] = await start("workflow//api_usage//checkout", "o3")
+    assert_type(await start(checkout, order_id="o4"), Run[str])
+    assert_type(await plain.result(), str)
+    assert_type(await by_id.result(), Any)
+    assert_type(await charge("o5", 3), str)  # a step stays a plain function
     tail: int = await same.stream_tail_index()
     last = [chunk async for chunk in same.stream(start=-1)]
     info: HookInfo = await get_hook("order-o1")
@@ -57,3 +64,15 @@ async def client() -> None:
     created: float = info.created_at
     await same.cancel()
     print(status, result, tail, last, still_open, created, info.run_id, plain, by_id)
+
+
+@step_options(timeout="1m")
+def export(order_id: str) -> bytes:
+    "use step"
+    return order_id.encode()
+
+
+def script() -> None:
+    assert_type(run_sync(checkout, "o6"), str)
+    assert_type(run_sync("workflow//api_usage//checkout", "o7"), Any)
+    assert_type(export("o8"), bytes)

@@ -38,7 +38,7 @@ async def runs() -> AsyncIterator[Runs]:
 
     from wdk import WorkflowFailed
     from wdk.api import start
-    from wdk.runtime.runtime import get_runtime, shutdown_runtime
+    from wdk.runtime.engine import get_runtime, shutdown_runtime
 
     rt = await get_runtime(consume=True)
     done = await start(web_flows.checkout, "A-1001")

@@ -130,7 +130,7 @@ async def test_the_app_never_advances_runs(monkeypatch: pytest.MonkeyPatch) -> N
     import web_flows
 
     from wdk.api import start
-    from wdk.runtime.runtime import shutdown_runtime
+    from wdk.runtime.engine import shutdown_runtime
     from wdk.worlds.local import LocalWorld
 
     # Advancing a run starts with leasing it; a consumer leases as soon as it

@@ -24,7 +24,7 @@ from wdk.cli.main import CommandError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from wdk.runtime.runtime import Runtime
+    from wdk.runtime.engine import Runtime
     from wdk.worlds.base import RunInfo, World
 
 
@@ -93,7 +93,7 @@ async def client_runtime(args: argparse.Namespace) -> AsyncIterator[Runtime]:
     """A runtime that serves `wdk.api` calls in this loop but consumes no work:
     the API (start, cancel) writes to the world and a worker does the rest."""
     from wdk.errors import WorldError
-    from wdk.runtime.runtime import get_runtime, shutdown_runtime
+    from wdk.runtime.engine import get_runtime, shutdown_runtime
 
     setup(args)
     try:

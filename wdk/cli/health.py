@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 from typing import Any
 
 from wdk.cli import common
+from wdk.settings import current_settings
 
 HELP = "check a wdk server's health endpoint (or the world directly): exit 0 when healthy, 1 if not"
 DEFAULT_URL = "http://127.0.0.1:3000"
@@ -56,7 +56,7 @@ def run_health(args: argparse.Namespace) -> int:
     if args.direct:
         report = asyncio.run(_world_report(args))
     else:
-        url = (args.url or os.environ.get("WDK_SERVER_URL") or DEFAULT_URL).rstrip("/")
+        url = (args.url or current_settings().server_url or DEFAULT_URL).rstrip("/")
         report = asyncio.run(_server_report(url, args.timeout))
     ok = report.get("status") == "ok"
     if args.json:

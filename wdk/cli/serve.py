@@ -48,21 +48,22 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from wdk.compiler.hook import install_import_hook
-    from wdk.runtime.config import configure, settings
-    from wdk.runtime.runtime import current_runtime
+    from wdk.compiler.import_hook import install_import_hook
+    from wdk.runtime.config import configure
+    from wdk.runtime.engine import current_runtime
     from wdk.server.app import start_server
     from wdk.server.signing import load_secret
+    from wdk.settings import DEFAULT_BASE_URL, current_settings
 
     install_import_hook()
     # This process is the server: its own wdk.api calls must stay local.
     os.environ.pop("WDK_SERVER_URL", None)
-    settings.server_url = None
-    configure(world=args.world, data_dir=args.data_dir)
+    configure(world=args.world, data_dir=args.data_dir, server_url="")
     secret, generated = load_secret()
     server = await start_server(args.host, args.port, secret=secret)
     # Webhook URLs made by this process point at it unless configured otherwise.
-    os.environ.setdefault("WDK_BASE_URL", server.url)
+    if current_settings().base_url == DEFAULT_BASE_URL:
+        configure(base_url=server.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

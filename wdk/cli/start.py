@@ -126,7 +126,7 @@ async def _start(
             run = await _start_run(workflow, call_args, call_kwargs, args.idempotency_key)
         print(run.id)
         return 0
-    from wdk.runtime.runtime import current_runtime
+    from wdk.runtime.engine import current_runtime
 
     try:
         run = await _start_run(workflow, call_args, call_kwargs, args.idempotency_key)

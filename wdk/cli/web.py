@@ -45,7 +45,7 @@ def run_web(args: argparse.Namespace) -> int:
 
 async def _web(args: argparse.Namespace) -> int:
     from wdk.errors import WorldError
-    from wdk.runtime.runtime import get_runtime, shutdown_runtime
+    from wdk.runtime.engine import get_runtime, shutdown_runtime
     from wdk.server.app import start_server
     from wdk.web import create_app
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from wdk.cli.main import CommandError
 
 if TYPE_CHECKING:
-    from wdk.runtime.runtime import Runtime
+    from wdk.runtime.engine import Runtime
 
 # Back-off while the store cannot be reached: 0.5 s, 1 s, 2 s ... up to 30 s.
 OPEN_RETRY_FIRST = 0.5
@@ -78,9 +78,11 @@ async def start_worker(
     uses it instead of opening the store a second time. A store that cannot be
     reached yet is waited for (see `_open`); None when `stop` was set meanwhile."""
     from wdk.runtime.config import make_world
-    from wdk.runtime.runtime import Runtime, install_runtime
+    from wdk.runtime.engine import Runtime, install_runtime
+    from wdk.settings import current_settings
 
-    runtime = Runtime(make_world(), concurrency=concurrency, worker_id=worker_id)
+    settings = current_settings()
+    runtime = Runtime(make_world(settings), concurrency=concurrency, worker_id=worker_id, settings=settings)
     if not await _open(runtime, stop or asyncio.Event()):
         return None
     install_runtime(runtime)  # no await since start(): nothing could start another
@@ -88,10 +90,10 @@ async def start_worker(
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from wdk.compiler.hook import install_import_hook
+    from wdk.compiler.import_hook import install_import_hook
     from wdk.errors import WorldError
     from wdk.runtime.config import configure
-    from wdk.runtime.runtime import shutdown_runtime
+    from wdk.runtime.engine import shutdown_runtime
 
     install_import_hook()
     configure(world=args.world, data_dir=args.data_dir)

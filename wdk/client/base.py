@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from wdk.runtime.hooks import HookInfo
     from wdk.runtime.stream_reader import RunStream
     from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
-    from wdk.worlds.base import Event
+    from wdk.worlds.base import Event, RunStatus
 
 __all__ = ["Client", "StartOptions", "WorkflowRef"]
 
@@ -49,7 +49,7 @@ class Client(Protocol):
         first: TypeError, nothing written); its id."""
         ...
 
-    async def status(self, run_id: str) -> str:
+    async def status(self, run_id: str) -> RunStatus:
         """The run's status; RunNotFound for an unknown id."""
         ...
 

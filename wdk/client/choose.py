@@ -8,12 +8,11 @@ configuration (`configure(server_url=...)`, WDK_SERVER_URL), and again after
 from __future__ import annotations
 
 import asyncio
-import os
 import weakref
 
 from wdk.client.base import Client
-from wdk.runtime import config
 from wdk.runtime.current import in_workflow
+from wdk.settings import current_settings, generation
 
 __all__ = ["client_for", "current_client"]
 
@@ -38,7 +37,7 @@ def client_for(server_url: str | None) -> Client:
 
 
 def _configured() -> Client:
-    return client_for(config.settings.server_url or os.environ.get("WDK_SERVER_URL"))
+    return client_for(current_settings().server_url)
 
 
 def current_client() -> Client:
@@ -54,9 +53,9 @@ def current_client() -> Client:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return _configured()  # sync code (`get_run(...)` in a script): nothing to keep it for
-    generation = config.generation()
+    now = generation()
     chosen = _chosen.get(loop)
-    if chosen is None or chosen[0] != generation:
-        chosen = (generation, _configured())
+    if chosen is None or chosen[0] != now:
+        chosen = (now, _configured())
         _chosen[loop] = chosen
     return chosen[1]

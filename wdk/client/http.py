@@ -36,7 +36,7 @@ from wdk.runtime.loader import default_loader
 from wdk.runtime.runs import outcome
 from wdk.runtime.stream_reader import RunStream, StreamRollback
 from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
-from wdk.worlds.base import TERMINAL_STATUSES, Event, RunInfo
+from wdk.worlds.base import TERMINAL_STATUSES, Event, RunInfo, RunStatus
 
 __all__ = ["LONG_POLL", "HttpClient"]
 
@@ -93,7 +93,7 @@ class HttpClient:
         out = await self._call("GET", f"/api/runs/{quoted(run_id)}", params=params, wait=wait)
         return msgspec.convert(out, RunInfo)
 
-    async def status(self, run_id: str) -> str:
+    async def status(self, run_id: str) -> RunStatus:
         return (await self.get_run(run_id)).status
 
     async def wait_terminal(self, run_id: str, timeout: float | None) -> RunInfo:

@@ -17,7 +17,7 @@ from wdk.runtime.hooks import HookInfo
 from wdk.runtime.loader import default_loader
 from wdk.runtime.stream_reader import RunStream
 from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
-from wdk.worlds.base import Event
+from wdk.worlds.base import Event, RunStatus
 
 __all__ = ["WorkflowClient"]
 
@@ -49,7 +49,7 @@ class WorkflowClient:
     async def result(self, run_id: str, timeout: float | None) -> Any:
         return await step_call(AWAIT_CHILD, (run_id,), {})
 
-    async def status(self, run_id: str) -> str:
+    async def status(self, run_id: str) -> RunStatus:
         _refused("Run.status()")
 
     async def events(self, run_id: str) -> list[Event]:

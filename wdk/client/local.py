@@ -1,5 +1,5 @@
 """The client of the in-process runtime: the running event loop's runtime,
-started on first use (`wdk.runtime.runtime.get_runtime`).
+started on first use (`wdk.runtime.engine.get_runtime`).
 
     configure(data_dir=".wdk")       # the local world (the default)
     run = await start(checkout, "o1")   # LocalClient.start -> Runtime.start_run
@@ -12,13 +12,13 @@ from typing import Any
 
 from wdk.client.base import StartOptions, WorkflowRef
 from wdk.errors import RunNotFound
+from wdk.runtime.engine import get_runtime
 from wdk.runtime.hooks import HookInfo, lookup_hook
 from wdk.runtime.runs import outcome
-from wdk.runtime.runtime import get_runtime
 from wdk.runtime.stream_index import resolve_start, tail_index
 from wdk.runtime.stream_reader import RunStream
 from wdk.runtime.webhooks import WebhookRequest, WebhookResponse, deliver
-from wdk.worlds.base import Event, StreamChunk
+from wdk.worlds.base import Event, RunStatus, StreamChunk
 
 __all__ = ["LocalClient"]
 
@@ -36,7 +36,7 @@ class LocalClient:
         workflow_id = workflow if isinstance(workflow, str) else rt.loader.workflow_id_of(workflow)
         return await rt.start_run(workflow_id, args, kwargs, idempotency_key=options.idempotency_key)
 
-    async def status(self, run_id: str) -> str:
+    async def status(self, run_id: str) -> RunStatus:
         rt = await get_runtime()
         run = await rt.world.get_run(run_id)
         if run is None:

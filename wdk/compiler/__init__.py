@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         has_directive,
         module_name_for_path,
     )
-    from wdk.compiler.hook import install_import_hook
+    from wdk.compiler.import_hook import install_import_hook, uninstall_import_hook
     from wdk.compiler.model import FunctionInfo, Mode, ModuleInfo, ParamInfo
     from wdk.errors import CompileError, Diagnostic
 
@@ -27,7 +27,8 @@ _HOMES = {
     "compile_source": "wdk.compiler.api",
     "has_directive": "wdk.compiler.api",
     "module_name_for_path": "wdk.compiler.api",
-    "install_import_hook": "wdk.compiler.hook",
+    "install_import_hook": "wdk.compiler.import_hook",
+    "uninstall_import_hook": "wdk.compiler.import_hook",
     "FunctionInfo": "wdk.compiler.model",
     "Mode": "wdk.compiler.model",
     "ModuleInfo": "wdk.compiler.model",
@@ -48,6 +49,7 @@ __all__ = [
     "has_directive",
     "install_import_hook",
     "module_name_for_path",
+    "uninstall_import_hook",
 ]
 
 

@@ -20,6 +20,7 @@ from wdk.compiler.collect import Collector, Target
 from wdk.compiler.context import SourceContext
 from wdk.compiler.model import FunctionInfo, ModuleInfo, ParamInfo
 from wdk.compiler.scope import captures, nonlocal_errors, reduced_module
+from wdk.compiler.step_options import check_step_options, decorator_call, options_of
 from wdk.compiler.validate import check_workflow
 from wdk.errors import CompileError, Diagnostic
 
@@ -53,6 +54,9 @@ def analyze(source: str, module: str, path: str) -> Analysis:
         targets = collector.targets
         if any(t.kind == "workflow" for t in targets):
             diagnostics += _check_workflows(tree, targets, ctx)
+        decorated = [f for f in collector.functions if f.decorators and decorator_call(f) is not None]
+        if decorated:
+            diagnostics += check_step_options(decorated, {t.node: t for t in targets}, ctx)
         if diagnostics:
             diagnostics.sort(key=lambda d: (d.line, d.column))
             raise CompileError(diagnostics)
@@ -171,6 +175,7 @@ def _function_info(
         source_hash=source_hash(tree.code_for_node(node.with_changes(leading_lines=()))),
         method=target.method,
         captures=target.captures,
+        options=options_of(node) if node.decorators else (),
     )
 
 

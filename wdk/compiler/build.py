@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from wdk.compiler.hook import compiler_fingerprint
+from wdk.compiler.import_hook import compiler_fingerprint
 from wdk.compiler.model import FunctionInfo, Mode, ModuleInfo
 from wdk.errors import CompileError, Diagnostic, WdkError
 
@@ -247,6 +247,7 @@ def _function_entry(fn: FunctionInfo, file: str) -> dict[str, Any]:
     entry["file"] = file
     entry["params"] = [asdict(p) for p in fn.params]
     entry["captures"] = list(fn.captures)
+    entry["options"] = dict(fn.options)
     return entry
 
 

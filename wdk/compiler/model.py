@@ -32,6 +32,7 @@ class FunctionInfo:
     source_hash: str  # sha256 of the function's source text
     method: str | None = None  # None | "staticmethod" | "classmethod" | "instance"
     captures: tuple[str, ...] = ()  # enclosing-workflow locals a nested step reads
+    options: tuple[tuple[str, str], ...] = ()  # @step_options keywords: (name, source text)
 
 
 @dataclass(frozen=True)

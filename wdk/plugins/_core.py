@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
@@ -20,7 +19,6 @@ import msgspec
 
 from wdk.errors import HookNotFound, RunNotFound
 from wdk.protocol import (
-    DEFAULT_WEBHOOK_MAX_BYTES,
     classify_error,
     clean,
     error_body,
@@ -30,11 +28,12 @@ from wdk.protocol import (
     stream_headers,
     wants_sse,
 )
+from wdk.runtime.engine import get_runtime
 from wdk.runtime.health import check_health
-from wdk.runtime.runtime import get_runtime
 from wdk.runtime.stream_index import start_and_tail
 from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
 from wdk.server.stream_body import stream_body
+from wdk.settings import current_settings
 
 log = logging.getLogger("wdk.plugins")
 
@@ -58,7 +57,8 @@ def error_reply(status: int, message: str, kind: str, ident: str | None = None) 
 
 
 def webhook_limit() -> int:
-    return int(os.environ.get("WDK_WEBHOOK_MAX_BYTES", DEFAULT_WEBHOOK_MAX_BYTES))
+    """WDK_WEBHOOK_MAX_BYTES, read at each request (as the app's settings are then)."""
+    return current_settings().webhook_max_bytes
 
 
 def too_large(limit: int) -> Reply:

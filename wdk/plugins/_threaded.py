@@ -30,7 +30,7 @@ from wdk.plugins._core import (
     webhook_limit,
     webhook_reply,
 )
-from wdk.runtime.runtime import get_runtime, shutdown_runtime
+from wdk.runtime.engine import get_runtime, shutdown_runtime
 
 T = TypeVar("T")
 P = ParamSpec("P")

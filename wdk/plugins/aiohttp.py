@@ -22,16 +22,15 @@ RunNotFound and HookNotFound are (404), the rest is left to the app.
 
 from __future__ import annotations
 
-import os
-
 from aiohttp import web
 
 from wdk.errors import HookNotFound, RunNotFound
-from wdk.protocol import DEFAULT_WEBHOOK_MAX_BYTES, classify_error
-from wdk.runtime.runtime import get_runtime, shutdown_runtime
+from wdk.protocol import classify_error
+from wdk.runtime.engine import get_runtime, shutdown_runtime
 from wdk.server import handlers, jsonapi
 from wdk.server.edge import RUNTIME, SECRET, WEBHOOK_MAX_BYTES, Handler, error_edge, error_response
 from wdk.server.signing import load_secret
+from wdk.settings import current_settings
 
 __all__ = ["setup"]
 
@@ -42,8 +41,7 @@ def setup(
     """Run wdk's runtime with `app` (started on startup, stopped on cleanup) and
     add `wdk serve`'s routes to it."""
     app[SECRET] = secret or load_secret()[0]
-    limit = webhook_max_bytes or int(os.environ.get("WDK_WEBHOOK_MAX_BYTES", DEFAULT_WEBHOOK_MAX_BYTES))
-    app[WEBHOOK_MAX_BYTES] = limit
+    app[WEBHOOK_MAX_BYTES] = webhook_max_bytes or current_settings().webhook_max_bytes
     before = set(app.router.routes())
     handlers.add_routes(app)
     if api:

@@ -35,7 +35,7 @@ from wdk.plugins._core import (
     webhook_reply,
 )
 from wdk.protocol import HEALTH_PATH, STREAM_ROUTE, WEBHOOK_METHODS, WEBHOOK_PATH
-from wdk.runtime.runtime import get_runtime, shutdown_runtime
+from wdk.runtime.engine import get_runtime, shutdown_runtime
 
 try:
     from starlette.requests import Request

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from wdk.errors import FatalError, WorkflowCancelled, WorkflowFailed
+from wdk.runtime.engine import get_runtime
+from wdk.runtime.metadata import get_step_metadata
 from wdk.runtime.runs import outcome
-from wdk.runtime.runtime import get_runtime
-from wdk.runtime.steps import get_step_metadata
+from wdk.runtime.step_policy import step_options
 
 START_CHILD = "step//wdk.runtime.children//start_child"
 AWAIT_CHILD = "step//wdk.runtime.children//await_child"
@@ -52,6 +53,8 @@ async def start_child(workflow_id: str, args: list[Any], kwargs: dict[str, Any])
         raise ChildArgumentsError(str(exc)) from None
 
 
+# Waiting survives restarts of the worker that waits: each restart is an attempt.
+@step_options(max_retries=1000, retry_delay=1.0)
 async def await_child(run_id: str) -> Any:
     rt = await get_runtime()
     try:
@@ -61,7 +64,3 @@ async def await_child(run_id: str) -> Any:
     except WorkflowFailed as exc:
         raise ChildRunFailed(run_id, exc.error_type, exc.message, exc.traceback_text) from None
 
-
-# Waiting survives restarts of the worker that waits: each restart is an attempt.
-await_child.max_retries = 1000  # type: ignore[attr-defined]
-await_child.retry_delay = 1.0  # type: ignore[attr-defined]

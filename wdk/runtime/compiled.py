@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from wdk.errors import WorkflowCalledDirectly
 from wdk.runtime import methods
+from wdk.runtime.current import current_instance
 
 __all__ = [
     "WorkflowCalledDirectly",
@@ -38,9 +39,9 @@ StepCaller = Callable[[str, tuple[Any, ...], dict[str, Any], dict[str, Any] | No
 _step_caller: StepCaller | None = None
 
 
-def set_step_caller(caller: StepCaller) -> None:
-    """Installed once by the runtime: turns a step call inside a workflow into a
-    durable step (the runtime finds the current run through the running loop)."""
+def set_step_caller(caller: StepCaller | None) -> None:
+    """Stand in for the runtime (tests run compiled workflow code without one);
+    None restores it. Normally a step call goes to the current run."""
     global _step_caller
     _step_caller = caller
 
@@ -56,11 +57,13 @@ def step_call(
     kwargs: dict[str, Any],
     closure: dict[str, Any] | None = None,
 ) -> Awaitable[Any]:
-    if _step_caller is None:
-        raise RuntimeError(
-            f"{step_id} was called from workflow-mode code outside the wdk runtime"
-        )
-    return _step_caller(step_id, args, kwargs, closure)
+    if _step_caller is not None:
+        return _step_caller(step_id, args, kwargs, closure)
+    inst = current_instance()
+    if inst is None:
+        raise RuntimeError(f"{step_id} was called from workflow-mode code outside a workflow run")
+    # The run records the call (a durable step) and resolves the future from the log.
+    return inst.call_step(step_id, args, kwargs, closure)
 
 
 def _resolve(namespace: dict[str, Any], qualname: str) -> tuple[Any, Any, str] | None:

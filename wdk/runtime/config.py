@@ -1,35 +1,22 @@
-"""Process-wide configuration: `wdk.api.configure()` over `WDK_*` variables.
+"""`wdk.api.configure()`: settings for the runtimes started from now on, over
+the `WDK_*` variables (`wdk.settings`), and the world they make.
 
-A runtime reads it when it starts (once per event loop), so a new loop sees
-changes made by `configure()` since.
+A runtime reads the settings when it starts (once per event loop), so a new
+loop sees changes made by `configure()` since.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from wdk import settings as _settings
+from wdk.settings import Settings, current_settings
+from wdk.worlds import world_from_settings
 from wdk.worlds.base import World
 
+__all__ = ["configure", "make_world", "reset"]
 
-@dataclass
-class Settings:
-    world: str | World | None = None  # name ("local", "postgres") or an instance
-    data_dir: str | None = None
-    server_url: str | None = None  # set: wdk.api talks to a `wdk serve` over HTTP
-    worker: bool | None = None  # None: WDK_EMBEDDED_WORKER decides (default: consume)
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-settings = Settings()
-_generation = 0  # bumped by configure() and reset(): what was chosen from the old settings is stale
-
-
-def generation() -> int:
-    """Changes whenever the configuration does (`wdk.client` re-chooses its client)."""
-    return _generation
+_world: World | None = None  # a world instance given to configure()
 
 
 def configure(
@@ -38,46 +25,65 @@ def configure(
     data_dir: str | Path | None = None,
     server_url: str | None = None,
     worker: bool | None = None,
-    **options: Any,
+    url: str | None = None,
+    schema: str | None = None,
+    concurrency: int | None = None,
+    lease_seconds: float | None = None,
+    reconcile_seconds: float | None = None,
+    load_retry: float | None = None,
+    max_recoveries: int | None = None,
+    warm_runs: int | None = None,
+    step_threads: int | None = None,
+    base_url: str | None = None,
+    secret: str | None = None,
 ) -> None:
-    """Choose the world for runtimes started from now on.
+    """Settings for runtimes started from now on; None leaves one as it is.
 
         configure(data_dir="/var/lib/myapp/wdk")          # local world, another folder
-        configure(world="postgres", url="postgresql://...")  # scale out
+        configure(world="postgres", url="postgresql://...")  # scale out (schema="wdk")
         configure(server_url="http://127.0.0.1:3000")     # client of a `wdk serve`
+        configure(server_url="")                          # ... and back to this process's runtime
         configure(worker=False)   # only start/follow runs here; `wdk worker` runs them
+
+    Each keyword is a setting of `wdk.settings.Settings` (`url`, `schema`: the
+    postgres world's `postgres_url`, `postgres_schema`); `world` may also be
+    a World instance, used as it is.
     """
-    global _generation
-    _generation += 1
-    if worker is not None:
-        settings.worker = worker
-    if world is not None:
-        settings.world = world
-    if data_dir is not None:
-        settings.data_dir = str(data_dir)
-    if server_url is not None:
-        settings.server_url = server_url or None
-    settings.options.update(options)
+    global _world
+    values = {
+        "data_dir": None if data_dir is None else str(data_dir),
+        "server_url": server_url,
+        "worker": worker,
+        "postgres_url": url,
+        "postgres_schema": schema,
+        "concurrency": concurrency,
+        "lease_seconds": lease_seconds,
+        "reconcile_seconds": reconcile_seconds,
+        "load_retry": load_retry,
+        "max_recoveries": max_recoveries,
+        "warm_runs": warm_runs,
+        "step_threads": step_threads,
+        "base_url": base_url,
+        "secret": secret,
+    }
+    if isinstance(world, str):
+        values["world"] = world.strip().lower()
+        _world = None
+    elif world is not None:
+        values["world"] = world.name
+        _world = world
+    _settings.set_overrides(**{k: v for k, v in values.items() if v is not None})
 
 
 def reset() -> None:
     """Forget `configure()` calls (tests)."""
-    global _generation
-    _generation += 1
-    settings.world = None
-    settings.data_dir = None
-    settings.server_url = None
-    settings.worker = None
-    settings.options.clear()
+    global _world
+    _world = None
+    _settings.clear_overrides()
 
 
-def make_world() -> World:
-    from wdk.worlds import create_world
-
-    if settings.world is not None and not isinstance(settings.world, str):
-        return settings.world
-    options = dict(settings.options)
-    name = settings.world or os.environ.get("WDK_WORLD") or "local"
-    if settings.data_dir is not None and name == "local":
-        options["data_dir"] = settings.data_dir  # a folder only means something to the local world
-    return create_world(name, **options)
+def make_world(settings: Settings | None = None) -> World:
+    """The configured world (not opened yet)."""
+    if _world is not None:
+        return _world
+    return world_from_settings(settings or current_settings())

@@ -23,9 +23,9 @@ from wdk.errors import WorkflowSandboxError
 from wdk.runtime.loop import WorkflowLoop
 
 if TYPE_CHECKING:
+    from wdk.runtime.engine import Runtime
     from wdk.runtime.instance import WorkflowInstance
-    from wdk.runtime.runtime import Runtime
-    from wdk.runtime.steps import StepMetadata
+    from wdk.runtime.metadata import StepMetadata
     from wdk.worlds.base import World
 
 __all__ = [
@@ -103,7 +103,7 @@ def step_world() -> World | None:
 
 # --- the runtime of this event loop -------------------------------------------------------
 
-# One runtime per event loop (`wdk.runtime.runtime.get_runtime` starts and registers it).
+# One runtime per event loop (`wdk.runtime.engine.get_runtime` starts and registers it).
 runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = weakref.WeakKeyDictionary()
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wdk.runtime.runtime import Runtime
+    from wdk.runtime.engine import Runtime
 
 __all__ = ["HEALTH_PATH", "HEALTH_TIMEOUT", "Health", "check_health"]
 

@@ -17,7 +17,7 @@ import hashlib
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
 from wdk.errors import NonDeterminismError
 from wdk.runtime import callsite, serde
@@ -27,28 +27,62 @@ from wdk.runtime.loop import WorkflowLoop
 from wdk.runtime.sandbox import Sandbox
 from wdk.worlds.base import Event
 
-# Step states, as the log records them.
-NEW, CREATED, STARTED, RETRYING, DONE = "new", "created", "started", "retrying", "done"
+# A call's state, as the log records it: new (not in the log yet), created
+# (its *_created event is), then for steps started / retrying, and done.
+CallState = Literal["new", "created", "started", "retrying", "done"]
+NEW: CallState = "new"
+CREATED: CallState = "created"
+STARTED: CallState = "started"
+RETRYING: CallState = "retrying"
+DONE: CallState = "done"
+
+CallKind = Literal["step", "wait", "hook"]
 
 
 @dataclass(eq=False)
 class Call:
-    """A step call, durable wait or hook made by the workflow."""
+    """What every call the workflow makes has (a step call, a durable wait,
+    a hook): the kinds are the subclasses below."""
 
+    kind: ClassVar[CallKind]
     correlation_id: str
-    kind: str  # "step" | "wait" | "hook"
     name: str  # step id, "sleep", or hook token
     location: str  # "file:line" of the workflow code that made the call
+    state: CallState = NEW
+
+
+@dataclass(eq=False)
+class StepCall(Call):
+    """A step the workflow awaits: its future gets the recorded result."""
+
+    kind: ClassVar[CallKind] = "step"
     future: asyncio.Future[Any] | None = None
-    handle: asyncio.TimerHandle | None = None
-    input: dict[str, Any] = field(default_factory=dict)
-    resume_at: float = 0.0
-    recorded: bool = False  # the log has its *_created event
-    state: str = NEW
+    input: dict[str, Any] = field(default_factory=dict)  # the encoded arguments
     attempt: int = 0  # attempts started so far
     recovery: int = 0  # restarts of the current attempt after its worker died
     retry_at: float = 0.0
+
+
+@dataclass(eq=False)
+class WaitCall(Call):
+    """A durable wait (`sleep`, `asyncio.sleep`): its timer fires when it completes."""
+
+    kind: ClassVar[CallKind] = "wait"
+    handle: asyncio.TimerHandle | None = None
+    resume_at: float = 0.0
+
+
+@dataclass(eq=False)
+class HookCall(Call):
+    """A hook (or webhook): payloads recorded for it go to `hook`."""
+
+    kind: ClassVar[CallKind] = "hook"
+    metadata: dict[str, Any] = field(default_factory=dict)
     hook: Hook[Any] | None = None
+
+
+AnyCall = StepCall | WaitCall | HookCall
+C = TypeVar("C", StepCall, WaitCall, HookCall)
 
 
 def correlation_id(run_id: str, kind: str, n: int) -> str:
@@ -72,12 +106,12 @@ class WorkflowInstance:
         self.workflow_id = workflow_id
         self.started_at = created.at
         self.last_seq = -1
-        self.calls: dict[str, Call] = {}
+        self.calls: dict[str, AnyCall] = {}
         # Recorded calls not finished yet, in correlation order: kept apart so
         # that each step costs O(1) however long the history is.
-        self.active: dict[str, Call] = {}
-        self._unrecorded: list[Call] = []  # calls the log does not have yet
-        self._disposals: list[Call] = []  # hooks the workflow disposed (take_disposals)
+        self.active: dict[str, AnyCall] = {}
+        self._unrecorded: list[AnyCall] = []  # calls the log does not have yet
+        self._disposals: list[HookCall] = []  # hooks the workflow disposed (take_disposals)
         self._counter = 0
         self.terminal: str | None = None  # run_completed / run_failed / run_cancelled once applied
         self.started = False
@@ -94,12 +128,11 @@ class WorkflowInstance:
 
     # --- calls made by workflow code (through the running WorkflowLoop) ---------
 
-    def _next_id(self, kind: str) -> str:
+    def _next_id(self, kind: CallKind) -> str:
         self._counter += 1
         return correlation_id(self.run_id, kind, self._counter)
 
-    def _new_call(self, kind: str, name: str, location: str, **extra: Any) -> Call:
-        call = Call(self._next_id(kind), kind, name, location, **extra)
+    def _new_call(self, call: C) -> C:
         self.calls[call.correlation_id] = call
         self._unrecorded.append(call)
         return call
@@ -115,7 +148,7 @@ class WorkflowInstance:
         # before anything is written.
         encoded = serde.encode_call(args, kwargs, closure)
         fut = self.loop.create_future()
-        self._new_call("step", step_id, _step_call_site(), future=fut, input=encoded)
+        self._new_call(StepCall(self._next_id("step"), step_id, _step_call_site(), future=fut, input=encoded))
         return fut
 
     def create_hook(self, token: str | None, metadata: dict[str, Any]) -> Hook[Any]:
@@ -126,19 +159,20 @@ class WorkflowInstance:
             token = "wdkh_" + hashlib.blake2b(f"hook:{n}".encode(), key=self.secret[:64], digest_size=16).hexdigest()
         elif not isinstance(token, str) or not token:
             raise ValueError(f"a hook token must be a non-empty str, not {token!r}")
-        call = self._new_call("hook", token, _caller_location(), input=dict(metadata))
-        call.hook = Hook(token, call.correlation_id, lambda: self._disposals.append(call))
-        return call.hook
+        call = self._new_call(HookCall(self._next_id("hook"), token, _caller_location(), metadata=dict(metadata)))
+        hook: Hook[Any] = Hook(token, call.correlation_id, lambda: self._disposals.append(call))
+        call.hook = hook
+        return hook
 
-    def take_disposals(self) -> list[Call]:
+    def take_disposals(self) -> list[HookCall]:
         """Hooks the workflow disposed (`hook.dispose()`) whose hook_created is
         in the log and whose hook_disposed is not yet."""
-        return [c for c in self._disposals if c.recorded and c.state != DONE]
+        return [c for c in self._disposals if c.state == CREATED]
 
     def _on_timer(self, handle: asyncio.TimerHandle) -> None:
         if self._sandbox is not None:
             self._sandbox.check_timer(sys._getframe(1))  # before it is a wait
-        self._new_call("wait", "sleep", _caller_location(), handle=handle, resume_at=handle.when())
+        self._new_call(WaitCall(self._next_id("wait"), "sleep", _caller_location(), handle=handle, resume_at=handle.when()))
 
     # --- driving ---------------------------------------------------------------
 
@@ -154,14 +188,14 @@ class WorkflowInstance:
         if self.loop.has_ready():  # only completions wake the workflow
             self.loop.run_until_quiescent()
 
-    def _call_for(self, event: Event) -> Call:
+    def _call_for(self, event: Event, kind: type[C]) -> C:
         call = self.calls.get(event.correlation_id or "")
-        if call is None:
+        if not isinstance(call, kind):
             raise NonDeterminismError(
                 f"run {self.run_id}: the log has {event.type} for {event.correlation_id}, "
-                "which the workflow code never called",
+                + ("which the workflow code never called" if call is None else f"which is a {call.kind} here"),
                 expected=f"{event.type} {event.correlation_id}",
-                actual="(no such call)",
+                actual="(no such call)" if call is None else f"{call.kind} {call.name}",
             )
         return call
 
@@ -180,7 +214,7 @@ class WorkflowInstance:
     def _apply_run_started(self, event: Event) -> None:
         self.started = True
 
-    def _apply_created(self, event: Event, kind: str, name: str) -> None:
+    def _apply_created(self, event: Event, kind: type[C], name: str) -> C:
         if not self._unrecorded:
             raise NonDeterminismError(
                 f"run {self.run_id}: the log has a {kind} ({name}) that the workflow code does not make",
@@ -188,71 +222,69 @@ class WorkflowInstance:
                 actual="(no call: the workflow is waiting or finished)",
             )
         call = self._unrecorded[0]
-        if call.correlation_id != event.correlation_id or call.kind != kind or call.name != name:
+        if call.correlation_id != event.correlation_id or not isinstance(call, kind) or call.name != name:
             raise NonDeterminismError(
                 f"run {self.run_id}: the workflow code made a different call than its history",
-                expected=f"{kind} {name} ({event.correlation_id})",
+                expected=f"{kind.kind} {name} ({event.correlation_id})",
                 actual=f"{call.kind} {call.name} ({call.correlation_id})",
                 location=call.location,
             )
         self._unrecorded.pop(0)
-        call.recorded = True
         call.state = CREATED
         self.active[call.correlation_id] = call
+        return call
 
     def _apply_step_created(self, event: Event) -> None:
-        self._apply_created(event, "step", str(event.payload.get("step_id")))
+        self._apply_created(event, StepCall, str(event.payload.get("step_id")))
 
     def _apply_wait_created(self, event: Event) -> None:
-        self._apply_created(event, "wait", "sleep")
-        self.calls[event.correlation_id or ""].resume_at = float(event.payload["resume_at"])
+        self._apply_created(event, WaitCall, "sleep").resume_at = float(event.payload["resume_at"])
 
     def _apply_step_started(self, event: Event) -> None:
-        call = self._call_for(event)
+        call = self._call_for(event, StepCall)
         call.state = STARTED
         call.attempt = int(event.payload.get("attempt", call.attempt + 1))
         call.recovery = int(event.payload.get("recovery", 0))
 
     def _apply_step_retrying(self, event: Event) -> None:
-        call = self._call_for(event)
+        call = self._call_for(event, StepCall)
         call.state = RETRYING
         call.retry_at = float(event.payload.get("retry_at", event.at))
 
-    def _finish(self, event: Event) -> Call:
-        call = self._call_for(event)
+    def _finish(self, event: Event, kind: type[C]) -> C:
+        call = self._call_for(event, kind)
         call.state = DONE
         self.active.pop(call.correlation_id, None)
         return call
 
     def _apply_step_completed(self, event: Event) -> None:
-        call = self._finish(event)
+        call = self._finish(event, StepCall)
         if call.future is not None and not call.future.done():
             call.future.set_result(serde.from_builtins(event.payload.get("result")))
 
     def _apply_step_failed(self, event: Event) -> None:
-        call = self._finish(event)
+        call = self._finish(event, StepCall)
         if call.future is not None and not call.future.done():
             call.future.set_exception(serde.decode_error(event.payload.get("error") or {}))
 
     def _apply_wait_completed(self, event: Event) -> None:
-        call = self._finish(event)
+        call = self._finish(event, WaitCall)
         if call.handle is not None:
             self.loop.fire_timer(call.handle)
 
     def _apply_hook_created(self, event: Event) -> None:
-        self._apply_created(event, "hook", str(event.payload.get("token")))
-        call = self.calls[event.correlation_id or ""]
+        call = self._apply_created(event, HookCall, str(event.payload.get("token")))
         if event.payload.get("conflict") and call.hook is not None:
             call.hook._set_conflict()
             self.active.pop(call.correlation_id, None)
 
     def _apply_hook_received(self, event: Event) -> None:
-        call = self._call_for(event)
+        call = self._call_for(event, HookCall)
         if call.hook is not None:
             call.hook._deliver(serde.from_builtins(event.payload.get("payload")))
 
     def _apply_hook_disposed(self, event: Event) -> None:
-        call = self._finish(event)
+        call = self._finish(event, HookCall)
         if call in self._disposals:
             self._disposals.remove(call)
         if call.hook is not None:
@@ -266,7 +298,7 @@ class WorkflowInstance:
 
     # --- what the orchestrator reads -------------------------------------------------
 
-    def take_commands(self) -> list[Call]:
+    def take_commands(self) -> list[AnyCall]:
         """Calls made since the last `apply` that the log does not have yet, in order."""
         return list(self._unrecorded)
 
@@ -284,9 +316,15 @@ class WorkflowInstance:
             return False, exc
         return True, self._task.result()
 
-    def pending(self, kind: str) -> list[Call]:
+    @overload
+    def pending(self, kind: Literal["step"]) -> list[StepCall]: ...
+    @overload
+    def pending(self, kind: Literal["wait"]) -> list[WaitCall]: ...
+    @overload
+    def pending(self, kind: Literal["hook"]) -> list[HookCall]: ...
+    def pending(self, kind: CallKind) -> list[StepCall] | list[WaitCall] | list[HookCall]:
         """Recorded, unfinished calls of one kind."""
-        return [c for c in self.active.values() if c.kind == kind]
+        return [c for c in self.active.values() if c.kind == kind]  # type: ignore[return-value]
 
     def close(self) -> None:
         self.loop.close()
@@ -302,10 +340,11 @@ _APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {
     if name.startswith("_apply_") and name != "_apply_created"
 }
 
-# Frames between a workflow's step call and `call_step`: the compiled proxy,
-# compiled.step_call, the runtime's step caller. Fixed, so the search for the
-# workflow's line starts at the proxy's caller (usually the answer itself).
-_STEP_CALL_DEPTH = 4
+# Frames between a workflow's step call and `call_step`: the compiled proxy
+# (or a method step's dispatcher, or a StepRef) and compiled.step_call. Fixed,
+# so the search for the workflow's line starts at the proxy's caller (usually
+# the answer itself).
+_STEP_CALL_DEPTH = 3
 
 
 def _step_call_site() -> str:

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from wdk.errors import (
     ConflictError,
@@ -32,27 +31,35 @@ from wdk.errors import (
     WorldError,
 )
 from wdk.runtime import serde
-from wdk.runtime.instance import CREATED, RETRYING, STARTED, Call, WorkflowInstance
+from wdk.runtime.instance import (
+    CREATED,
+    RETRYING,
+    STARTED,
+    AnyCall,
+    HookCall,
+    StepCall,
+    WorkflowInstance,
+)
 from wdk.runtime.loader import Loader
 from wdk.runtime.steps import Outcome, StepMetadata, attempt_key, run_attempt
 from wdk.runtime.streams import roll_back_attempt, writing_to
+from wdk.settings import Settings, current_settings
 from wdk.worlds.base import TERMINAL_TYPES, Event, NewEvent, World
 
 log = logging.getLogger("wdk")
 
 # A run whose code cannot be loaded is retried rather than failed: fixing the
 # code (and restarting the worker) resumes it with nothing lost. The first
-# retry comes after LOAD_RETRY seconds, each next one after twice as long, up
-# to LOAD_RETRY_MAX: short, because a fresh worker inherits the queued time.
-LOAD_RETRY = float(os.environ.get("WDK_LOAD_RETRY", "2"))
+# retry comes after settings.load_retry seconds, each next one after twice as
+# long, up to LOAD_RETRY_MAX: short, because a fresh worker inherits the queued time.
 LOAD_RETRY_MAX = 30.0
-# How often one attempt of a step may be restarted because the worker running
-# it died. Such restarts are not the step's failures and use none of its
-# retries; this bound only stops a step that kills its worker every time.
-MAX_RECOVERIES = int(os.environ.get("WDK_MAX_RECOVERIES", "20"))
+# settings.max_recoveries: how often one attempt of a step may be restarted
+# because the worker running it died. Such restarts are not the step's
+# failures and use none of its retries; this bound only stops a step that
+# kills its worker every time.
 APPEND_BACKOFF_MAX = 1.0  # seconds between tries while the store is away
 
-StepTask = asyncio.Task[tuple[Call, Outcome]]
+StepTask = asyncio.Task[tuple[StepCall, Outcome]]
 
 
 class _CannotLoad(WdkError):
@@ -69,17 +76,19 @@ class Orchestrator:
         *,
         cache_size: int | None = None,
         on_terminal: Callable[[str], None] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.world = world
         self.loader = loader
-        self.cache_size = cache_size or int(os.environ.get("WDK_WARM_RUNS", "1000"))
+        self.settings = settings or current_settings()
+        self.cache_size = cache_size or self.settings.warm_runs
         self._cache: OrderedDict[str, WorkflowInstance] = OrderedDict()
         self._running: dict[str, dict[str, StepTask]] = {}
         self._on_terminal = on_terminal
         # Correlation ids of hooks whose token was taken: recorded as conflicts.
         self._hook_conflicts: set[str] = set()
         self._load_failed: dict[str, int] = {}  # run id -> failed loads in a row
-        # streams (issue 8.5b): executions found dead by _collect, rolled back before the next commit.
+        # Step executions found dead by _collect: their stream chunks are rolled back before the next commit.
         self._dead_attempts: dict[str, list[str]] = {}
 
     # --- cache ------------------------------------------------------------------
@@ -160,7 +169,7 @@ class Orchestrator:
             # further apart, are quiet.
             failures = self._load_failed.get(run_id, 0) + 1
             self._load_failed[run_id] = failures
-            delay: float = min(LOAD_RETRY * 2.0 ** (failures - 1), LOAD_RETRY_MAX)
+            delay: float = min(self.settings.load_retry * 2.0 ** (failures - 1), LOAD_RETRY_MAX)
             level = logging.ERROR if failures == 1 else logging.DEBUG
             log.log(level, "wdk: cannot load the workflow of run %s (retrying in %gs): %s", run_id, delay, exc)
             return time.time() + delay
@@ -174,14 +183,14 @@ class Orchestrator:
         self._running[run_id] = running
         # Outcomes of attempts that ran here and are not recorded yet. They
         # survive a conflict: the log is re-read and they are recorded on top.
-        finished: list[tuple[Call, Outcome]] = []
+        finished: list[tuple[StepCall, Outcome]] = []
         keep = False
         try:
             while True:
                 now = time.time()
                 batch, to_start = self._collect(inst, finished, running, now)
                 if batch:
-                    # streams (issue 8.5b): take back a dead execution's chunks before
+                    # Take back a dead execution's stream chunks before
                     # the commit that restarts or fails its step (and may end the run).
                     for key in self._dead_attempts.pop(run_id, ()):
                         await roll_back_attempt(self.world, run_id, key)
@@ -265,13 +274,13 @@ class Orchestrator:
     def _collect(
         self,
         inst: WorkflowInstance,
-        finished: list[tuple[Call, Outcome]],
+        finished: list[tuple[StepCall, Outcome]],
         running: dict[str, StepTask],
         now: float,
-    ) -> tuple[list[NewEvent], list[Call]]:
+    ) -> tuple[list[NewEvent], list[StepCall]]:
         """Everything to append now, applied to the instance first (to a fixpoint)."""
         batch: list[NewEvent] = []
-        to_start: list[Call] = []
+        to_start: list[StepCall] = []
         todo: list[NewEvent] = []
         if not inst.started:
             todo.append(NewEvent("run_started", now))
@@ -306,9 +315,9 @@ class Orchestrator:
                     dead = attempt_key(call.correlation_id, call.attempt, call.recovery)
                     self._dead_attempts.setdefault(inst.run_id, []).append(dead)
                     todo.append(self._restart_crashed(call, now, to_start))
-            for call in inst.pending("wait"):
-                if call.resume_at <= now:
-                    todo.append(NewEvent("wait_completed", now, call.correlation_id))
+            for wait in inst.pending("wait"):
+                if wait.resume_at <= now:
+                    todo.append(NewEvent("wait_completed", now, wait.correlation_id))
             if not todo and inst.done:
                 # Hooks end with their run: their tokens are free again.
                 todo.extend(NewEvent("hook_disposed", now, c.correlation_id) for c in inst.pending("hook"))
@@ -316,11 +325,11 @@ class Orchestrator:
             if not todo:
                 return batch, to_start
 
-    def _created(self, call: Call, now: float) -> NewEvent:
-        if call.kind == "step":
+    def _created(self, call: AnyCall, now: float) -> NewEvent:
+        if isinstance(call, StepCall):
             return NewEvent("step_created", now, call.correlation_id, {"step_id": call.name, "input": call.input})
-        if call.kind == "hook":
-            payload: dict[str, Any] = {"token": call.name, "metadata": call.input}
+        if isinstance(call, HookCall):
+            payload: dict[str, Any] = {"token": call.name, "metadata": call.metadata}
             if call.correlation_id in self._hook_conflicts:
                 payload["conflict"] = True
             return NewEvent("hook_created", now, call.correlation_id, payload)
@@ -338,16 +347,16 @@ class Orchestrator:
                 self._hook_conflicts.add(ev.correlation_id or "")
             seen.add(token)
 
-    def _restart_crashed(self, call: Call, now: float, to_start: list[Call]) -> NewEvent:
+    def _restart_crashed(self, call: StepCall, now: float, to_start: list[StepCall]) -> NewEvent:
         """A step recorded as started that no one here is running: the worker
         that ran it died mid-attempt. That is not the step's failure: the same
         attempt runs again (a recovery), and its retries are left untouched."""
-        if call.recovery >= MAX_RECOVERIES:
+        if call.recovery >= self.settings.max_recoveries:
             error = {
                 "type": "wdk.errors.StepError",
                 "message": (
                     f"the worker running attempt {call.attempt} of {call.name} stopped "
-                    f"{call.recovery + 1} times (WDK_MAX_RECOVERIES={MAX_RECOVERIES}); giving up"
+                    f"{call.recovery + 1} times (WDK_MAX_RECOVERIES={self.settings.max_recoveries}); giving up"
                 ),
                 "traceback": "",
             }
@@ -357,7 +366,7 @@ class Orchestrator:
             "step_started", now, call.correlation_id, {"attempt": call.attempt, "recovery": call.recovery + 1}
         )
 
-    async def _run_step(self, inst: WorkflowInstance, call: Call) -> tuple[Call, Outcome]:
+    async def _run_step(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
         meta = StepMetadata(
             call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery,
             workflow_id=inst.workflow_id, run_started_at=inst.started_at,
@@ -369,10 +378,10 @@ class Orchestrator:
             # Broken or missing step code fails like the step itself would.
             error = serde.encode_error(exc)
             return call, Outcome("failed", error=error)
-        with writing_to(self.world):  # streams (issue 8.5): the step writes to this runtime's world
+        with writing_to(self.world):  # the step's stream writers write to this runtime's world
             outcome = await run_attempt(fn, args, kwargs, meta)
         if outcome.kind != "completed":
-            # streams (issue 8.5b): take back what the failed attempt wrote, before
+            # Take back what the failed attempt wrote to its streams, before
             # the commit that records it (which may end the run and its streams).
             await roll_back_attempt(self.world, inst.run_id, meta.attempt_key)
         return call, outcome
@@ -396,12 +405,12 @@ class Orchestrator:
             self._on_terminal(run_id)
 
 
-def _same_execution(current: Call, ran: Call) -> bool:
+def _same_execution(current: AnyCall, ran: StepCall) -> TypeGuard[StepCall]:
     """Whether the log still has `ran`'s execution of the step as the running one."""
-    return current.state == STARTED and (current.attempt, current.recovery) == (ran.attempt, ran.recovery)
+    return isinstance(current, StepCall) and current.state == STARTED and (current.attempt, current.recovery) == (ran.attempt, ran.recovery)
 
 
-def _completion(call: Call, outcome: Outcome, now: float) -> NewEvent:
+def _completion(call: StepCall, outcome: Outcome, now: float) -> NewEvent:
     corr = call.correlation_id
     if outcome.kind == "completed":
         return NewEvent("step_completed", now, corr, {"result": outcome.result})

@@ -25,7 +25,6 @@ from typing import Any
 import msgspec
 
 from wdk.errors import NonDeterminismError
-from wdk.runtime import runtime as _runtime  # noqa: F401 -- installs the step caller
 from wdk.runtime import serde
 from wdk.runtime.instance import WorkflowInstance
 from wdk.runtime.loader import Loader, default_loader, split_id

@@ -38,12 +38,12 @@ from wdk.runtime.sandbox_modules import (
     RestrictedProxy,
     standin_modules,
 )
+from wdk.settings import current_settings
 
 __all__ = ["PURE_MODULES", "PURE_PACKAGES", "Sandbox"]
 
 CompileModule = Callable[[str], "tuple[str, str] | None"]
 
-PASSTHROUGH_ENV = "WDK_SANDBOX_PASSTHROUGH"
 
 # Real modules that workflow code may use as they are: no I/O, no threads, no
 # clock, no entropy. Exact names...
@@ -129,8 +129,7 @@ class Sandbox:
         passthrough: Iterable[str] = (),
         compile_module: CompileModule | None = None,
     ) -> None:
-        env = os.environ.get(PASSTHROUGH_ENV, "")
-        names = [*passthrough, *env.split(",")]
+        names = [*passthrough, *current_settings().sandbox_passthrough]
         self.passthrough: tuple[str, ...] = tuple(
             dict.fromkeys(n.strip() for n in names if n.strip())
         )

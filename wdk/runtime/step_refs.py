@@ -21,6 +21,9 @@ from __future__ import annotations
 import types
 from typing import Any
 
+from wdk.runtime import compiled
+from wdk.runtime.current import in_workflow
+
 __all__ = ["StepRef", "describe"]
 
 _UNBOUND: Any = object()
@@ -57,9 +60,6 @@ class StepRef:
         return hash(self.step_id)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from wdk.runtime import compiled
-        from wdk.runtime.methods import in_workflow
-
         if self.bound is not _UNBOUND:
             args = (self.bound, *args)
         if in_workflow():
@@ -68,6 +68,8 @@ class StepRef:
 
     def function(self) -> Any:
         """The step's code, as the step handler would run it."""
+        # The loader brings the compiler (libcst): imported when a reference
+        # is resolved, not by every process that merely serializes values.
         from wdk.runtime.loader import default_loader
 
         return default_loader().step_function(self.step_id, self.closure)
@@ -85,7 +87,7 @@ def describe(value: Any) -> tuple[str, dict[str, Any] | None, Any] | None:
         fn, owner = value.__func__, value.__self__
         if not isinstance(owner, type):  # an instance method: `self` travels with it
             bound = owner
-    from wdk.runtime.loader import default_loader
+    from wdk.runtime.loader import default_loader  # see StepRef.function
 
     step_id = default_loader().step_id_of(fn)
     if step_id is None:

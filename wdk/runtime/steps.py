@@ -1,9 +1,8 @@
 """Running one attempt of a step, and deciding what its failure means.
 
 A step is the user's real function (async, or sync on the step threads of
-`step_threads`, where a timed-out call gives its slot back). Its policy comes
-from function attributes, as in `charge.max_retries = 5`,
-`charge.retry_delay = "2s"`, `charge.timeout = "30s"`.
+`step_threads`, where a timed-out call gives its slot back). Its policy
+(retries, backoff, timeout) is read by `step_policy`.
 """
 
 from __future__ import annotations
@@ -20,54 +19,13 @@ from typing import Any
 
 from wdk.errors import FatalError, RetryableError, SerializationError
 from wdk.runtime import serde
-from wdk.runtime.current import current_step, step_metadata
-from wdk.runtime.durations import parse_duration
+from wdk.runtime.current import step_metadata
+from wdk.runtime.metadata import StepMetadata as StepMetadata  # the orchestrator builds them
+from wdk.runtime.metadata import attempt_key as attempt_key
+from wdk.runtime.step_policy import max_attempts, retry_delay, step_timeout
 from wdk.runtime.step_threads import StepThreads
 from wdk.runtime.streams import _step_writers, flush_step_writers
-
-DEFAULT_MAX_RETRIES = 3
-DEFAULT_RETRY_DELAY = 1.0
-MAX_RETRY_DELAY = 300.0
-
-
-@dataclass(frozen=True)
-class StepMetadata:
-    """What a running step knows about itself (`wdk.get_step_metadata()`)."""
-
-    step_id: str
-    correlation_id: str
-    attempt: int  # 1 for the first attempt
-    started_at: float
-    run_id: str
-    # Restarts of this attempt after its worker died (they do not use up retries).
-    recovery: int = 0
-    # The run's workflow (what `get_workflow_metadata()` answers inside a step).
-    workflow_id: str = ""
-    run_started_at: float = 0.0
-
-    @property
-    def attempt_key(self) -> str:
-        """Names this one execution of the step (attempt and recovery): what a
-        stream chunk written by it is tagged with, so it can be rolled back."""
-        return attempt_key(self.correlation_id, self.attempt, self.recovery)
-
-    @property
-    def idempotency_key(self) -> str:
-        """Stable across attempts and unique per step call: safe to pass to a payment API."""
-        return f"{self.run_id}:{self.correlation_id}"
-
-
-def attempt_key(correlation_id: str, attempt: int, recovery: int = 0) -> str:
-    """`StepMetadata.attempt_key` of an execution, from the numbers the log keeps."""
-    return f"{correlation_id}#{attempt}.{recovery}"
-
-
-def get_step_metadata() -> StepMetadata:
-    """The running step's metadata. Raises RuntimeError outside a step."""
-    meta = current_step()
-    if meta is None:
-        raise RuntimeError("get_step_metadata() can only be called while a step is running")
-    return meta
+from wdk.settings import current_settings
 
 
 @dataclass(frozen=True)
@@ -84,32 +42,15 @@ _threads: StepThreads | None = None
 
 
 def step_threads() -> StepThreads:
-    """The process's sync-step threads: at most WDK_STEP_THREADS (default cpus + 4,
-    at most 32) plain-def steps run at once."""
+    """The process's sync-step threads: at most `step_threads` (WDK_STEP_THREADS;
+    default cpus + 4, at most 32) plain-def steps run at once. The limit is
+    read when the first plain step of the process runs."""
     global _threads
     # A forked child has none of its parent's threads: it starts its own.
     if _threads is None or _threads.pid != os.getpid():
-        limit = int(os.environ.get("WDK_STEP_THREADS", "0")) or min(32, (os.cpu_count() or 1) + 4)
+        limit = current_settings().step_threads or min(32, (os.cpu_count() or 1) + 4)
         _threads = StepThreads(limit)
     return _threads
-
-
-def _policy_seconds(fn: Any, name: str, default: float | None) -> float | None:
-    value = getattr(fn, name, None)
-    return default if value is None else parse_duration(value)
-
-
-def retry_delay(fn: Any, attempt: int, exc: BaseException) -> float:
-    """Delay before the next attempt: RetryableError.retry_after, else exponential backoff."""
-    if isinstance(exc, RetryableError) and exc.retry_after is not None:
-        return parse_duration(exc.retry_after)  # type: ignore[arg-type]
-    base = _policy_seconds(fn, "retry_delay", DEFAULT_RETRY_DELAY) or 0.0
-    return float(min(MAX_RETRY_DELAY, base * (2 ** max(0, attempt - 1))))
-
-
-def max_attempts(fn: Any) -> int:
-    retries = getattr(fn, "max_retries", None)
-    return 1 + (DEFAULT_MAX_RETRIES if retries is None else max(0, int(retries)))
 
 
 async def run_attempt(
@@ -123,7 +64,7 @@ async def run_attempt(
     writers: list[Any] = []
     writers_token = _step_writers.set(writers)
     try:
-        timeout = _policy_seconds(fn, "timeout", None)
+        timeout = step_timeout(fn)
         if inspect.iscoroutinefunction(fn):
             result = await asyncio.wait_for(fn(*args, **kwargs), timeout)
         else:

@@ -35,25 +35,21 @@ from wdk.runtime.compiled import step_call
 from wdk.runtime.current import current_step, in_workflow, step_world
 from wdk.runtime.hooks import Hook, create_hook
 from wdk.runtime.streams import Writable
+from wdk.settings import current_settings
 from wdk.worlds.base import TERMINAL_STATUSES, World
 
 if TYPE_CHECKING:
-    from wdk.runtime.runtime import Runtime
+    from wdk.runtime.engine import Runtime
 
 RESPOND_STEP = "step//wdk.runtime.webhooks//respond"
 RESPONSE_PREFIX = "webhook-response:"
-DEFAULT_BASE_URL = "http://127.0.0.1:3000"
 DEFAULT_STATUS = 202
 
 
-def response_timeout() -> float:
-    """How long an HTTP request waits for `respond_with` (WDK_WEBHOOK_RESPONSE_TIMEOUT, s)."""
-    return float(os.environ.get("WDK_WEBHOOK_RESPONSE_TIMEOUT", "30"))
-
-
 def webhook_url(token: str) -> str:
-    base = os.environ.get("WDK_BASE_URL") or DEFAULT_BASE_URL
-    return base.rstrip("/") + WEBHOOK_PATH + token
+    """The webhook's URL: `base_url` (WDK_BASE_URL, or what `wdk serve` listens
+    on) as it is configured when the webhook is made."""
+    return current_settings().base_url.rstrip("/") + WEBHOOK_PATH + token
 
 
 def _body_bytes(body: Any, headers: dict[str, str]) -> bytes:
@@ -247,7 +243,8 @@ async def deliver(
         request = replace(request, run_id="", response_stream=None)
     run_id = await rt.resume_hook(token, request)
     if namespace is not None:
-        return run_id, await _await_response(rt.world, run_id, namespace, timeout or response_timeout())
+        wait = timeout or rt.settings.webhook_response_timeout
+        return run_id, await _await_response(rt.world, run_id, namespace, wait)
     fixed = spec.get("response")
     if isinstance(fixed, dict):
         return run_id, WebhookResponse.from_json(fixed)

@@ -9,17 +9,17 @@ Errors become JSON at the edge (`wdk.server.edge`).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from wdk.protocol import API_MAX_BYTES, DEFAULT_WEBHOOK_MAX_BYTES
-from wdk.runtime.runtime import get_runtime
+from wdk.protocol import API_MAX_BYTES
+from wdk.runtime.engine import get_runtime
 from wdk.server import handlers, jsonapi
 from wdk.server.edge import RUNTIME, SECRET, WEBHOOK_MAX_BYTES, error_edge, expect_handler, fallback
 from wdk.server.signing import load_secret
+from wdk.settings import current_settings
 
 __all__ = ["RUNTIME", "Server", "create_app", "start_server"]
 
@@ -29,8 +29,7 @@ def create_app(*, secret: str | None = None, webhook_max_bytes: int | None = Non
     started with the app), which also works the queue."""
     app = web.Application(middlewares=[error_edge], client_max_size=API_MAX_BYTES)
     app[SECRET] = secret or load_secret()[0]
-    limit = webhook_max_bytes or int(os.environ.get("WDK_WEBHOOK_MAX_BYTES", DEFAULT_WEBHOOK_MAX_BYTES))
-    app[WEBHOOK_MAX_BYTES] = limit
+    app[WEBHOOK_MAX_BYTES] = webhook_max_bytes or current_settings().webhook_max_bytes
 
     async def on_startup(app: web.Application) -> None:
         app[RUNTIME] = await get_runtime()

@@ -17,7 +17,7 @@ import msgspec
 from aiohttp import web
 
 from wdk.protocol import classify_error, error_body
-from wdk.runtime.runtime import Runtime
+from wdk.runtime.engine import Runtime
 
 log = logging.getLogger("wdk.server")
 

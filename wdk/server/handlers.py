@@ -1,4 +1,4 @@
-"""The well-known handlers (DESIGN 2.2): flow, step, webhook, stream.
+"""The well-known handlers: flow, step, webhook, stream, health.
 
     POST /.well-known/workflow/v1/flow      {"run_id"}                     signed: advance the run
     POST /.well-known/workflow/v1/step      {"run_id", "correlation_id"}   signed: run its pending step

@@ -30,9 +30,9 @@ from wdk.errors import RunNotFound, WorkflowNotFound
 from wdk.protocol import BadRequest
 from wdk.runtime import serde
 from wdk.runtime.arguments import check_arguments
+from wdk.runtime.engine import Runtime
 from wdk.runtime.hooks import lookup_hook
 from wdk.runtime.loader import split_id
-from wdk.runtime.runtime import Runtime
 from wdk.server.edge import RUNTIME, error_response, expect_handler, json_response
 from wdk.server.handlers import json_object
 from wdk.worlds.base import TERMINAL_STATUSES

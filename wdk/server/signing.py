@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
+
+from wdk.settings import current_settings
 
 HEADER = "x-wdk-signature"
 PREFIX = "sha256="
 
 
 def load_secret() -> tuple[str, bool]:
-    """(secret, generated): WDK_SECRET, or a fresh random one."""
-    secret = os.environ.get("WDK_SECRET", "")
+    """(secret, generated): WDK_SECRET (or `configure(secret=...)`), or a fresh random one."""
+    secret = current_settings().secret
     if secret:
         return secret, False
     return secrets.token_hex(32), True

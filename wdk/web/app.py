@@ -24,7 +24,7 @@ from aiohttp import web
 
 from wdk.errors import RunNotFound
 from wdk.protocol import NotFound
-from wdk.runtime.runtime import get_runtime
+from wdk.runtime.engine import get_runtime
 from wdk.server import jsonapi
 from wdk.server.edge import RUNTIME, error_edge, expect_handler, fallback, json_response
 from wdk.server.handlers import stream

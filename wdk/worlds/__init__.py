@@ -7,10 +7,10 @@ The runtime only ever sees the `World` protocol.
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
 
 from wdk.errors import WorldError
+from wdk.settings import Settings, current_settings
 from wdk.worlds.base import (
     COMPLETION_TYPES,
     EVENT_TYPES,
@@ -39,12 +39,10 @@ WORLDS: dict[str, tuple[str, str]] = {
 }
 
 
-def create_world(name: str | None = None, **options: Any) -> World:
-    """A world by name (default $WDK_WORLD, else "local"); options go to its constructor.
-
-    Example: `world = create_world("local", data_dir=".wdk"); await world.open()`.
-    """
-    chosen = (name or os.environ.get("WDK_WORLD") or "local").strip().lower()
+def world_class(name: str) -> Any:
+    """The class of the world called `name`, imported now (WorldError if unknown
+    or not installed). Each has `from_settings(settings)` and keyword options."""
+    chosen = name.strip().lower()
     if chosen not in WORLDS:
         raise WorldError(f"unknown world {chosen!r}: choose one of {', '.join(sorted(WORLDS))}")
     module_name, class_name = WORLDS[chosen]
@@ -53,7 +51,22 @@ def create_world(name: str | None = None, **options: Any) -> World:
     except ModuleNotFoundError as exc:
         hint = " (pip install 'wdk[postgres]')" if chosen == "postgres" else ""
         raise WorldError(f"the {chosen!r} world is not available: {exc}{hint}") from exc
-    world: World = getattr(module, class_name)(**options)
+    return getattr(module, class_name)
+
+
+def create_world(name: str | None = None, **options: Any) -> World:
+    """A world by name (default: the `world` setting, WDK_WORLD, else "local");
+    options go to its constructor.
+
+    Example: `world = create_world("local", data_dir=".wdk"); await world.open()`.
+    """
+    world: World = world_class(name or current_settings().world)(**options)
+    return world
+
+
+def world_from_settings(settings: Settings) -> World:
+    """The world `settings` describe (not opened yet)."""
+    world: World = world_class(settings.world).from_settings(settings)
     return world
 
 
@@ -78,4 +91,6 @@ __all__ = [
     "WaitInfo",
     "World",
     "create_world",
+    "world_class",
+    "world_from_settings",
 ]

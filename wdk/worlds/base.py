@@ -50,7 +50,7 @@ class NewEvent(msgspec.Struct, frozen=True):
     """An event the runtime wants appended. `at` is set by the runtime: the
     workflow's virtual clock reads it back on replay, so it must be stored as given."""
 
-    type: str
+    type: EventType
     at: float
     correlation_id: str | None = None
     payload: dict[str, Any] = {}
@@ -61,7 +61,7 @@ class Event(msgspec.Struct, frozen=True):
 
     run_id: str
     seq: int
-    type: str
+    type: EventType
     at: float
     correlation_id: str | None = None
     payload: dict[str, Any] = {}
@@ -84,7 +84,7 @@ class RunInfo(msgspec.Struct, frozen=True):
 
     id: str
     workflow_id: str
-    status: str
+    status: RunStatus
     created_at: float
     updated_at: float
     last_seq: int

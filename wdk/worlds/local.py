@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from wdk.errors import WorldError
+from wdk.settings import Settings
 from wdk.worlds import sqlite_log, sqlite_queue, sqlite_streams, workers
 from wdk.worlds.base import (
     TERMINAL_TYPES,
@@ -37,7 +38,7 @@ from wdk.worlds.base import (
     StreamInfo,
     WaitInfo,
 )
-from wdk.worlds.rows import decode_cursor, encode_cursor, hook_info, run_info, step_info
+from wdk.worlds.sql import hook_info, run_info, runs_page, runs_query, step_info
 from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import (
     BUSY_TIMEOUT_MS,
@@ -46,8 +47,8 @@ from wdk.worlds.sqlite_schema import (
     resolve_data_dir,
     resolve_synchronous,
 )
+from wdk.worlds.waiting import Wakeups, follow_stream
 
-_encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 QUEUE_POLL_SECONDS = 0.05
@@ -73,8 +74,12 @@ class LocalWorld:
         self._flush_scheduled = False
         self._queue_events: dict[str, asyncio.Event] = {}
         self._worker_lock: tuple[str, int] | None = None  # (worker id, its lock file's fd)
-        # run id -> namespace -> (wake-up, number of followers)
-        self._stream_waiters: dict[str, dict[str, tuple[asyncio.Event, list[int]]]] = {}
+        self._stream_waiters: Wakeups[tuple[str, str]] = Wakeups()  # (run id, namespace)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalWorld:
+        """The world `WDK_DATA_DIR` / `WDK_SQLITE_SYNCHRONOUS` (or configure()) describe."""
+        return cls(settings.data_dir, synchronous=settings.sqlite_synchronous)
 
     def __repr__(self) -> str:
         return f"LocalWorld({str(self.data_dir)!r}, synchronous={self.synchronous!r})"
@@ -84,7 +89,7 @@ class LocalWorld:
         if self._conn is None:
             self._conn = connect(self.data_dir, self.synchronous)
             self._queue_events = {}
-            self._stream_waiters = {}
+            self._stream_waiters = Wakeups()
 
     async def close(self) -> None:
         """Commit what is pending and close the file."""
@@ -242,26 +247,10 @@ class LocalWorld:
         cursor: str | None = None,
     ) -> Page:
         """Newest first, keyset paged: pass `next_cursor` back as `cursor`."""
-        where: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if workflow_id is not None:
-            where.append("workflow_id = ?")
-            params.append(workflow_id)
-        if cursor is not None:
-            where.append("(created_at, id) < (?, ?)")
-            params.extend(decode_cursor(cursor))
-        sql = f"SELECT {RUN_COLS} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-        rows = self._sync().execute(sql, (*params, max(limit, 0) + 1)).fetchall()
-        items = [run_info(r) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
-        return Page(items=list(items), next_cursor=next_cursor)
+        sql, params = runs_query(
+            RUN_COLS, status=status, workflow_id=workflow_id, cursor=cursor, limit=limit, placeholder=lambda _: "?"
+        )
+        return runs_page(self._sync().execute(sql, params).fetchall(), limit)
 
     async def list_steps(self, run_id: str) -> list[StepInfo]:
         """The run's steps in creation order."""
@@ -484,41 +473,21 @@ class LocalWorld:
         """Up to `limit` chunks from index `start`, and whether the stream is closed."""
         return sqlite_streams.read(self._sync(), run_id, namespace, start, limit)
 
-    async def stream_follow(
-        self, run_id: str, namespace: str, start: int = 0
-    ) -> AsyncIterator[StreamChunk]:
-        """Chunks from `start` in order, waiting for new ones until the stream is closed."""
-        of_run = self._stream_waiters.setdefault(run_id, {})
-        event, users = of_run.setdefault(namespace, (asyncio.Event(), [0]))
-        users[0] += 1
-        try:
-            index = start
-            while True:
-                chunks, closed = await self.stream_read(run_id, namespace, index, STREAM_PAGE)
-                for chunk in chunks:
-                    yield chunk
-                    index = chunk.index + 1
-                if chunks:
-                    continue
-                if closed:
-                    return
-                event.clear()  # safe: no await since the read found nothing new
-                try:
-                    async with asyncio.timeout(STREAM_POLL_SECONDS):
-                        await event.wait()
-                except TimeoutError:
-                    pass  # another process may have written: read again
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                of_run.pop(namespace, None)
-                if not of_run:
-                    self._stream_waiters.pop(run_id, None)
+    def stream_follow(self, run_id: str, namespace: str, start: int = 0) -> AsyncIterator[StreamChunk]:
+        """Chunks from `start` in order, waiting for new ones until the stream is
+        closed; every STREAM_POLL_SECONDS another process may have written."""
+        return follow_stream(
+            lambda index: self.stream_read(run_id, namespace, index, STREAM_PAGE),
+            start,
+            self._stream_waiters,
+            (run_id, namespace),
+            poll=lambda: STREAM_POLL_SECONDS,
+        )
 
     def _wake_stream(self, run_id: str, namespace: str | None = None) -> None:
         """Wake this process's followers of one stream, or of every stream of the run."""
-        of_run = self._stream_waiters.get(run_id, {})
-        entries = of_run.values() if namespace is None else [of_run[namespace]] if namespace in of_run else []
-        for event, _ in entries:
-            event.set()
+        if namespace is not None:
+            self._stream_waiters.wake((run_id, namespace))
+        else:
+            self._stream_waiters.wake_where(lambda key: key[0] == run_id)
 

@@ -26,7 +26,7 @@ from wdk.worlds.base import (
     RunInfo,
     WaitInfo,
 )
-from wdk.worlds.rows import required_field, run_info, validate_batch
+from wdk.worlds.sql import required_field, run_info, validate_batch
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -42,7 +42,6 @@ STEP_COLS = (
 HOOK_COLS = "run_id, correlation_id, token, status, created_at, metadata"
 WAIT_COLS = "run_id, correlation_id, resume_at, status, created_at"
 
-_TERMINAL = frozenset({"run_completed", "run_failed", "run_cancelled"})
 _KEY_DETAIL = re.compile(r"=\((.*)\) already exists")
 _CONFLICT, _NO_RUN = "WDK01", "WDK02"
 

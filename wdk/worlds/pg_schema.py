@@ -9,7 +9,6 @@ version, missing rights are refused before anything is written.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -17,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 from wdk.errors import WorldError, WorldUnavailable
+from wdk.settings import current_settings
 
 DEFAULT_SCHEMA = "wdk"
 CONNECT_TIMEOUT = 10.0
@@ -520,8 +520,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def resolve_url(url: str | None) -> str:
-    """`url`, else $WDK_POSTGRES_URL; a WorldError when neither is set."""
-    chosen = url if url is not None else os.environ.get("WDK_POSTGRES_URL")
+    """`url`, else the `postgres_url` setting (WDK_POSTGRES_URL); a WorldError when neither is set."""
+    chosen = url if url is not None else current_settings().postgres_url
     if not chosen:
         raise WorldError(
             "the postgres world needs a database URL: set WDK_POSTGRES_URL "
@@ -531,8 +531,8 @@ def resolve_url(url: str | None) -> str:
 
 
 def resolve_schema(schema: str | None) -> str:
-    """`schema`, else $WDK_POSTGRES_SCHEMA, else "wdk"; a plain identifier only."""
-    chosen = schema if schema is not None else os.environ.get("WDK_POSTGRES_SCHEMA")
+    """`schema`, else the `postgres_schema` setting (WDK_POSTGRES_SCHEMA), else "wdk"; a plain identifier only."""
+    chosen = schema if schema is not None else current_settings().postgres_schema
     chosen = chosen or DEFAULT_SCHEMA
     if not _SCHEMA_NAME.match(chosen):
         raise ValueError(

@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
-import msgspec
 
 from wdk.errors import (
     RunNotFound,
@@ -33,6 +32,7 @@ from wdk.errors import (
     WorkerIdTaken,
     WorldError,
 )
+from wdk.settings import Settings
 from wdk.worlds import pg_log, pg_queue, workers
 from wdk.worlds.base import (
     Event,
@@ -59,18 +59,17 @@ from wdk.worlds.pg_schema import (
     resolve_schema,
     resolve_url,
 )
-from wdk.worlds.rows import (
-    decode_cursor,
-    encode_cursor,
+from wdk.worlds.sql import (
     hook_info,
     run_info,
+    runs_page,
+    runs_query,
     step_info,
     stream_chunk,
 )
+from wdk.worlds.waiting import Holders, Wakeups, follow_stream, wait_for_wakeup
 
 log = logging.getLogger("wdk")
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
 T = TypeVar("T")
 _Op = Callable[[asyncpg.Connection], Awaitable[T]]
 
@@ -109,10 +108,15 @@ class PostgresWorld:
         self.queue_channel = f"{self.schema}.queue"
         self.stream_channel = f"{self.schema}.stream"
         self._queue_events: dict[str, asyncio.Event] = {}
-        self._stream_events: dict[str, tuple[asyncio.Event, list[int]]] = {}
-        self._run_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
         self._identity: asyncpg.Connection | None = None  # holds the worker id's lock
         self._reclaim: asyncio.Future[None] | None = None  # taking it back after a drop
+        self._stream_events: Wakeups[str] = Wakeups()  # "run id/namespace"
+        self._run_locks: Holders[str, asyncio.Lock] = Holders(asyncio.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PostgresWorld:
+        """The world `WDK_POSTGRES_URL` / `WDK_POSTGRES_SCHEMA` (or configure()) name."""
+        return cls(settings.postgres_url, schema=settings.postgres_schema)
 
     def __repr__(self) -> str:
         return f"PostgresWorld({self.target})"
@@ -217,15 +221,9 @@ class PostgresWorld:
         # Appends to one run from this process go in the order they were asked
         # for (as in the local world): on two connections the later one could
         # otherwise win the row lock and turn the earlier into the conflict.
-        lock, users = self._run_locks.setdefault(run_id, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
+        with self._run_locks.hold(run_id) as lock:
             async with lock:
                 return await self._call(lambda c: pg_log.append(c, run_id, expected_seq, batch))
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._run_locks[run_id]
 
     async def read_events(
         self, run_id: str, after_seq: int = -1, limit: int | None = None
@@ -256,27 +254,10 @@ class PostgresWorld:
         cursor: str | None = None,
     ) -> Page:
         """Newest first, keyset paged: pass `next_cursor` back as `cursor`."""
-        where: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            params.append(status)
-            where.append(f"status = ${len(params)}")
-        if workflow_id is not None:
-            params.append(workflow_id)
-            where.append(f"workflow_id = ${len(params)}")
-        if cursor is not None:
-            params.extend(decode_cursor(cursor))
-            where.append(f"(created_at, id) < (${len(params) - 1}, ${len(params)})")
-        sql = f"SELECT {RUN_COLS} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        limit = max(limit, 0)
-        sql += f" ORDER BY created_at DESC, id DESC LIMIT ${len(params) + 1}"
-        rows = await self._fetch(sql, *params, limit + 1)
-        items = [run_info(r) for r in rows[:limit]]
-        more = len(rows) > limit and items
-        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
-        return Page(items=items, next_cursor=next_cursor)
+        sql, params = runs_query(
+            RUN_COLS, status=status, workflow_id=workflow_id, cursor=cursor, limit=limit, placeholder=lambda n: f"${n}"
+        )
+        return runs_page(await self._fetch(sql, *params), limit)
 
     async def list_steps(self, run_id: str) -> list[StepInfo]:
         """The run's steps in creation order."""
@@ -463,7 +444,7 @@ class PostgresWorld:
             pause = min(remaining, QUEUE_POLL_SECONDS if listening else DOWN_POLL_SECONDS)
             if due_in is not None:
                 pause = min(pause, due_in)
-            await _wait(event, pause)
+            await wait_for_wakeup(event, pause)
             if event.is_set():
                 return  # a NOTIFY: the caller's lease tells whether it was for us
             listening = listening and self._listening()
@@ -492,20 +473,15 @@ class PostgresWorld:
             if event is not None:
                 event.set()
         elif "/" in payload:
-            entry = self._stream_events.get(payload)
-            if entry is not None:
-                entry[0].set()
+            self._stream_events.wake(payload)
         else:  # the run ended, or a rollback reopened some of its streams: wake all of its followers
             prefix = payload + "/"
-            for key, entry in self._stream_events.items():
-                if key.startswith(prefix):
-                    entry[0].set()
+            self._stream_events.wake_where(lambda key: key.startswith(prefix))
 
     def _wake_all(self) -> None:
         for event in self._queue_events.values():
             event.set()
-        for entry in self._stream_events.values():
-            entry[0].set()
+        self._stream_events.wake_all()
 
     # --- streams ------------------------------------------------------------------------
 
@@ -590,38 +566,14 @@ class PostgresWorld:
         chunks = [stream_chunk(r[1], r[2], r[3]) for r in rows if r[1] is not None]
         return chunks, bool(rows[0][0])
 
-    async def stream_follow(
-        self, run_id: str, namespace: str, start: int = 0
-    ) -> AsyncIterator[StreamChunk]:
+    def stream_follow(self, run_id: str, namespace: str, start: int = 0) -> AsyncIterator[StreamChunk]:
         """Chunks from `start` in order, waiting (woken by NOTIFY) until the stream is closed."""
-        key = f"{run_id}/{namespace}"
-        event, users = self._stream_events.setdefault(key, (asyncio.Event(), [0]))
-        users[0] += 1
-        try:
-            listening = await self._ensure_listener()
-            index = start
-            while True:
-                event.clear()  # before the read: a NOTIFY during it is not missed
-                chunks, closed = await self.stream_read(run_id, namespace, index, STREAM_PAGE)
-                for chunk in chunks:
-                    yield chunk
-                    index = chunk.index + 1
-                if chunks:
-                    continue
-                if closed:
-                    return
-                await _wait(event, STREAM_POLL_SECONDS if listening else DOWN_POLL_SECONDS)
-                listening = self._listening()
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                self._stream_events.pop(key, None)
-
-
-async def _wait(event: asyncio.Event, seconds: float) -> None:
-    try:
-        async with asyncio.timeout(max(seconds, 0.0)):
-            await event.wait()
-    except TimeoutError:
-        pass
+        return follow_stream(
+            lambda index: self.stream_read(run_id, namespace, index, STREAM_PAGE),
+            start,
+            self._stream_events,
+            f"{run_id}/{namespace}",
+            poll=lambda: STREAM_POLL_SECONDS if self._listening() else DOWN_POLL_SECONDS,
+            first=self._ensure_listener,
+        )
 

@@ -27,10 +27,9 @@ from wdk.worlds.base import (
     NewRun,
     RunInfo,
 )
-from wdk.worlds.rows import required_field, run_info, validate_batch
+from wdk.worlds.sql import required_field, run_info, validate_batch
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
 
 # updated_at and last_seq are the run's last event's (see schema version 2).
 RUN_COLS = (

@@ -12,11 +12,11 @@ the last user, checkpoint, and delete `-wal`/`-shm` under our live connection
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
 from wdk.errors import WorldError
+from wdk.settings import current_settings
 
 FILE_NAME = "wdk.sqlite3"
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
@@ -204,15 +204,16 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
-    """`data_dir`, else $WDK_DATA_DIR, else `.wdk` in the working directory."""
+    """`data_dir`, else the `data_dir` setting (WDK_DATA_DIR, else `.wdk` in
+    the working directory)."""
     if data_dir is None:
-        data_dir = os.environ.get("WDK_DATA_DIR") or ".wdk"
+        data_dir = current_settings().data_dir
     return Path(data_dir).expanduser().absolute()
 
 
 def resolve_synchronous(synchronous: str | None) -> str:
-    """`synchronous`, else $WDK_SQLITE_SYNCHRONOUS, else NORMAL; only NORMAL and FULL."""
-    value = synchronous if synchronous is not None else os.environ.get("WDK_SQLITE_SYNCHRONOUS")
+    """`synchronous`, else the setting (WDK_SQLITE_SYNCHRONOUS), else NORMAL; only NORMAL and FULL."""
+    value = synchronous if synchronous is not None else current_settings().sqlite_synchronous
     mode = (value or "NORMAL").strip().upper()
     if mode not in SYNCHRONOUS_MODES:
         raise ValueError(

@@ -14,7 +14,7 @@ from itertools import groupby
 
 from wdk.errors import RunNotFound, StreamClosedError
 from wdk.worlds.base import TERMINAL_STATUSES, StreamChunk
-from wdk.worlds.rows import ABANDONED, CHUNK, MARKER, encode_ranges, stream_chunk
+from wdk.worlds.sql import ABANDONED, CHUNK, MARKER, encode_ranges, stream_chunk
 
 
 def run_ended(conn: sqlite3.Connection, run_id: str) -> bool:

@@ -25,3 +25,8 @@ async def starts_child_badly(by: str) -> str:
     except TypeError as exc:  # raised in this workflow, where start() was called
         return f"{type(exc).__name__}: {exc}"
     return "started"
+
+
+async def keyed(idempotency_key: str) -> str:
+    "use workflow"
+    return f"its own argument: {idempotency_key}"

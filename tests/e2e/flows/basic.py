@@ -15,6 +15,7 @@ from wdk import (
     get_step_metadata,
     get_workflow_metadata,
     sleep,
+    step_options,
 )
 
 CALLS: dict[str, int] = {}
@@ -89,6 +90,30 @@ async def always_fails() -> None:
 
 always_fails.max_retries = 1  # type: ignore[attr-defined]
 always_fails.retry_delay = 0.01  # type: ignore[attr-defined]
+
+
+@step_options(max_retries=2, retry_delay="10ms")
+async def fails_with_typed_policy() -> None:
+    "use step"
+    raise ValueError(f"attempt {get_step_metadata().attempt}")
+
+
+@step_options(timeout="50ms", max_retries=0)
+def slow_plain_step() -> str:
+    "use step"
+    time.sleep(2)
+    return "late"
+
+
+async def typed_policies() -> list[str]:
+    "use workflow"
+    out = []
+    for step in (fails_with_typed_policy, slow_plain_step):
+        try:
+            await step()
+        except (ValueError, TimeoutError) as exc:
+            out.append(f"{type(exc).__name__}: {exc}")
+    return out
 
 
 async def catches() -> str:

@@ -16,8 +16,13 @@ from types import ModuleType
 
 import pytest
 
-from wdk.compiler import hook
-from wdk.compiler.hook import WdkFinder, WdkLoader, install_import_hook, uninstall_import_hook
+from wdk.compiler import import_hook as hook
+from wdk.compiler.import_hook import (
+    WdkFinder,
+    WdkLoader,
+    install_import_hook,
+    uninstall_import_hook,
+)
 from wdk.errors import CompileError, WorkflowCalledDirectly
 
 FLOWS = '''\

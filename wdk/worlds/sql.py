@@ -1,10 +1,11 @@
-"""What every SQL world shares: checking a batch before it is written, and
-turning result rows into the protocol's structs (same column order in each)."""
+"""What every SQL world shares: checking a batch before it is written,
+turning result rows into the protocol's structs (same column order in each),
+and `list_runs`' keyset-paged query."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from wdk.worlds.base import (
     TERMINAL_TYPES,
     HookInfo,
     NewEvent,
+    Page,
     RunInfo,
     StepInfo,
     StreamChunk,
@@ -107,6 +109,46 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         return float(created_at), str(run_id)
     except (ValueError, TypeError, msgspec.DecodeError) as exc:
         raise ValueError(f"invalid list_runs cursor {cursor!r}") from exc
+
+
+def runs_query(
+    columns: str,
+    *,
+    status: str | None,
+    workflow_id: str | None,
+    cursor: str | None,
+    limit: int,
+    placeholder: Callable[[int], str],
+) -> tuple[str, list[Any]]:
+    """`list_runs`' query, newest first, and its parameters. `placeholder(n)`
+    writes the n-th parameter in the driver's style (`?`, `$3`). One row more
+    than `limit` is asked for: its presence says another page follows."""
+    where: list[str] = []
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return placeholder(len(params))
+
+    if status is not None:
+        where.append(f"status = {param(status)}")
+    if workflow_id is not None:
+        where.append(f"workflow_id = {param(workflow_id)}")
+    if cursor is not None:
+        created_at, run_id = decode_cursor(cursor)
+        where.append(f"(created_at, id) < ({param(created_at)}, {param(run_id)})")
+    sql = f"SELECT {columns} FROM runs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY created_at DESC, id DESC LIMIT {param(max(limit, 0) + 1)}"
+    return sql, params
+
+
+def runs_page(rows: Sequence[Any], limit: int) -> Page:
+    """The page of `runs_query`'s rows, with the cursor of the next one if any."""
+    items = [run_info(r) for r in rows[: max(limit, 0)]]
+    more = len(rows) > len(items) and items
+    return Page(items=items, next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None)
 
 
 # stream_chunks.kind (both worlds): a chunk; abandoned (its attempt was rolled

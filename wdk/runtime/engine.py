@@ -20,38 +20,27 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wdk.errors import RunNotFound, WorldError
-from wdk.runtime import compiled, runs
-from wdk.runtime.current import current_instance, runtimes
+from wdk.runtime import runs
+from wdk.runtime.config import make_world
 from wdk.runtime.current import current_runtime as current_runtime  # kept importable from here
+from wdk.runtime.current import runtimes
 from wdk.runtime.leases import LeaseKeeper
 from wdk.runtime.loader import Loader, default_loader
 from wdk.runtime.orchestrator import Orchestrator
 from wdk.runtime.runs import FLOW
+from wdk.settings import Settings, current_settings
 from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, RunInfo, World
 
 log = logging.getLogger("wdk")
 
-# A run's lease: renewed every third of it (from a thread: see leases.py)
-# while the run is advanced; a worker that died or froze loses its runs after
-# this long (WDK_LEASE_SECONDS).
-LEASE_SECONDS = float(os.environ.get("WDK_LEASE_SECONDS", "10"))
+# A run's lease (settings.lease_seconds, 10 s by default): renewed every third
+# of it (from a thread: see leases.py) while the run is advanced; a worker that
+# died or froze loses its runs after this long (a restarted worker with the
+# same id takes them back at once). The reconciler runs every
+# settings.reconcile_seconds.
 POLL_SECONDS = 1.0
 CANCEL_CHECK_SECONDS = 1.0  # how soon a step notices its run was cancelled elsewhere
-RECONCILE_SECONDS = float(os.environ.get("WDK_RECONCILE_SECONDS", "30"))
 RELEASE_BACKOFF = 0.05  # first retry of a failed ack; doubles up to POLL_SECONDS
-
-
-def _step_caller(
-    step_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], closure: dict[str, Any] | None
-) -> asyncio.Future[Any]:
-    inst = current_instance()
-    if inst is None:
-        raise RuntimeError(f"step {step_id} was called from workflow code outside a workflow run")
-    fut: asyncio.Future[Any] = inst.call_step(step_id, args, kwargs, closure)
-    return fut
-
-
-compiled.set_step_caller(_step_caller)
 
 
 class Runtime:
@@ -63,17 +52,19 @@ class Runtime:
         concurrency: int | None = None,
         owner: str | None = None,
         worker_id: str | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.world = world
+        self.settings = settings or current_settings()
         self.loader = loader or default_loader()
-        self.concurrency = concurrency or int(os.environ.get("WDK_CONCURRENCY", "100"))
+        self.concurrency = concurrency or self.settings.concurrency
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # A consuming runtime holds a worker id (`wdk worker --id`, else the
         # lowest free `<host>-<n>`) and leases as `<owner>@<id>`: restarted
         # after a crash it takes the same id back and with it, at once, the
         # runs its predecessor held (see World.claim_worker_id).
         self.worker_id = worker_id
-        self.orchestrator = Orchestrator(world, self.loader, on_terminal=self._run_finished)
+        self.orchestrator = Orchestrator(world, self.loader, on_terminal=self._run_finished, settings=self.settings)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active: dict[str, asyncio.Task[Any]] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -95,7 +86,7 @@ class Runtime:
                 raise
             self.owner = f"{self.owner}@{self.worker_id}"
             self._keeper = LeaseKeeper(
-                self.world.lease_renewer(), LEASE_SECONDS, asyncio.get_running_loop(), self._lease_lost
+                self.world.lease_renewer(), self.settings.lease_seconds, asyncio.get_running_loop(), self._lease_lost
             )
             self._background = [
                 asyncio.ensure_future(self._consume()),
@@ -181,7 +172,7 @@ class Runtime:
             idempotency_key=idempotency_key, parent_run_id=parent_run_id,
         )
         info, lease, first = await runs.start_run(
-            self.world, new, owner=self.adoptive_owner(), lease_for=LEASE_SECONDS
+            self.world, new, owner=self.adoptive_owner(), lease_for=self.settings.lease_seconds
         )
         if lease is not None and first is not None:
             self.adopt(lease, [first])
@@ -219,7 +210,7 @@ class Runtime:
             leases: list[Lease] = []
             if free > 0:
                 try:
-                    leases = await self.world.lease(FLOW, self.owner, limit=free, lease_for=LEASE_SECONDS)
+                    leases = await self.world.lease(FLOW, self.owner, limit=free, lease_for=self.settings.lease_seconds)
                 except WorldError as exc:
                     log.error("wdk: cannot lease work: %s", exc)
                     await asyncio.sleep(POLL_SECONDS)
@@ -301,7 +292,7 @@ class Runtime:
         """Whether this worker still holds the run (renewing it on the way): the
         orchestrator asks before it acts on a log that changed under it."""
         try:
-            lost = await self.world.extend([lease], LEASE_SECONDS)
+            lost = await self.world.extend([lease], self.settings.lease_seconds)
         except WorldError:
             return True  # cannot tell: the next append's expected seq still fences
         if lost:
@@ -318,8 +309,8 @@ class Runtime:
 
     async def _release(self, lease: Lease, next_at: float | None) -> None:
         """Ack the run's message, retrying while the store is away (a restart):
-        left to its lease, the run would wait out LEASE_SECONDS."""
-        backoff, deadline = RELEASE_BACKOFF, time.monotonic() + LEASE_SECONDS
+        left to its lease, the run would wait out the lease."""
+        backoff, deadline = RELEASE_BACKOFF, time.monotonic() + self.settings.lease_seconds
         while True:
             delay = None if next_at is None else max(0.0, next_at - time.time())
             try:
@@ -366,7 +357,7 @@ class Runtime:
                 await self.reconcile()
             except WorldError as exc:
                 log.error("wdk: reconciler: %s", exc)
-            await asyncio.sleep(RECONCILE_SECONDS)
+            await asyncio.sleep(self.settings.reconcile_seconds)
 
 
 class _Later:
@@ -408,14 +399,9 @@ async def get_runtime(*, consume: bool | None = None) -> Runtime:
     fut: asyncio.Future[Runtime] = loop.create_future()
     _starting[loop] = fut
     try:
-        from wdk.runtime.config import make_world, settings
-
-        rt = Runtime(make_world())
-        if consume is None:
-            consume = settings.worker
-        if consume is None:
-            consume = os.environ.get("WDK_EMBEDDED_WORKER", "1").strip() != "0"
-        await rt.start(consume=consume)
+        settings = current_settings()
+        rt = Runtime(make_world(settings), settings=settings)
+        await rt.start(consume=settings.worker if consume is None else consume)
         _runtimes[loop] = rt
         fut.set_result(rt)
         return rt

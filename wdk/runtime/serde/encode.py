@@ -1,15 +1,8 @@
-"""Values <-> JSON-compatible data, for every step argument, result, hook payload
-and stream chunk (DESIGN 2.4).
+"""Writing values: `to_builtins`, `dumps`, `encode_call`, `encode_error`.
 
-Plain JSON stays itself: a dict of str keys, lists, str, int, finite float, bool
-and None encode to an equal copy, so events read well in the UI. Every other
-supported value becomes a tagged dict ``{"$wdk": "<tag>", "v": ...}``; a user
-dict that itself has a ``"$wdk"`` key (or non-str keys) is written in the tagged
-``dict`` form, so a tag can never be forged by data. Classes are referenced as
-``"module:QualName"`` and re-imported on decode, only when of an allowed kind.
-
-    >>> from_builtins(to_builtins({"at": (1, 2)})) == {"at": (1, 2)}
-    True
+A value that cannot be written fails with a SerializationError naming its
+path (`args[1]['items'][3]`): the path is built only while an error unwinds,
+so the common case pays nothing for it.
 """
 
 from __future__ import annotations
@@ -17,7 +10,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
-import importlib
 import sys
 import threading
 import traceback
@@ -31,21 +23,12 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from wdk.errors import SerializationError, StepError
+from wdk.errors import SerializationError
+from wdk.runtime.serde.registry import ENCODERS, REGISTERED, Encoder
+from wdk.runtime.serde.registry import type_name as _type_name
+from wdk.runtime.step_refs import StepRef, describe, is_bound
 
-__all__ = [
-    "MAX_DEPTH",
-    "TAG",
-    "decode_call",
-    "decode_error",
-    "dumps",
-    "encode_call",
-    "encode_error",
-    "from_builtins",
-    "loads",
-    "register_type",
-    "to_builtins",
-]
+__all__ = ["MAX_DEPTH", "TAG", "dumps", "encode_call", "encode_error", "to_builtins"]
 
 TAG = "$wdk"
 MAX_DEPTH = 128  # tagging at most doubles JSON depth; msgspec recurses ~1000 deep
@@ -56,10 +39,6 @@ _SUPPORTED = (
     "TypedDict, exceptions, step functions"
 )
 _JSON_ENCODER = msgspec.json.Encoder()
-_JSON_DECODER = msgspec.json.Decoder()
-_TAG_BYTES = b'"$wdk"'
-
-Encoder = Callable[[Any, int], Any]
 _ACTIVE = threading.local()  # ids of the exceptions being encoded on this thread
 
 
@@ -99,13 +78,6 @@ def _error(message: str, path: str) -> SerializationError:
     return err
 
 
-def _type_name(t: type) -> str:
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-
-
-# --- encoding ---------------------------------------------------------------------
-
-
 def to_builtins(value: Any, path: str = "value") -> Any:
     """JSON-compatible data that `from_builtins` turns back into an equal value of
     the same type; `SerializationError` naming `path` of the offending part.
@@ -134,7 +106,7 @@ def _enc(x: Any, depth: int) -> Any:
         return _enc_list(x, depth)
     if t is dict:
         return _enc_dict(x, depth)
-    enc = _CLASS_ENC.get(t) or _classify(t)
+    enc = ENCODERS.get(t) or _classify(t)
     return enc(x, depth)
 
 
@@ -282,7 +254,7 @@ def _time_encoder(tag: str) -> Encoder:
     return enc
 
 
-_CLASS_ENC: dict[type, Encoder] = {
+ENCODERS.update({
     tuple: _enc_tuple,
     set: _set_encoder("set"),
     frozenset: _set_encoder("frozenset"),
@@ -293,64 +265,12 @@ _CLASS_ENC: dict[type, Encoder] = {
     timedelta: lambda v, d: {TAG: "timedelta", "v": [v.days, v.seconds, v.microseconds]},
     Decimal: lambda v, d: {TAG: "decimal", "v": str(v)},
     uuid.UUID: lambda v, d: {TAG: "uuid", "v": str(v)},
-}
-_BUILTIN_TYPES = frozenset({str, bool, int, float, list, dict, type(None), *_CLASS_ENC})
-
-# Registered types: class -> (name, encode); name -> (class, decode).
-_REGISTERED: dict[type, tuple[str, Callable[[Any], Any]]] = {}
-_BY_NAME: dict[str, tuple[type, Callable[[Any], Any]]] = {}
-
-
-def register_type(
-    cls: type,
-    encode: Callable[[Any], Any],
-    decode: Callable[[Any], Any],
-    *,
-    name: str | None = None,
-) -> None:
-    """Make instances of `cls` (exactly, not subclasses) serializable:
-    `encode(obj)` returns any serializable value, `decode(that)` rebuilds obj.
-    `name` (default "module:QualName") is what the log stores; a module-level
-    call is re-run on decode by importing that module. Registering the same
-    class under the same name again does nothing (so does the workflow
-    sandbox's run of the module, whose class statement makes a copy); another
-    class under a taken name is a ValueError.
-
-    >>> register_type(Money, lambda m: [m.cents, m.currency], lambda v: Money(*v))
-    """
-    if cls in _BUILTIN_TYPES:
-        raise ValueError(f"{_type_name(cls)} is serialized natively and cannot be registered")
-    key = name or f"{cls.__module__}:{cls.__qualname__}"
-    other = _BY_NAME.get(key)
-    if other is not None and other[0] is not cls:
-        if _is_copy_of(cls, other[0]):
-            return  # the module ran again (the workflow sandbox runs it): keep the original
-        raise ValueError(f"serde name {key!r} is already registered for {_type_name(other[0])}")
-    old = _REGISTERED.get(cls)
-    if old is not None and old[0] == key:
-        return  # the same class under the same name: already done
-    if old is not None:
-        _BY_NAME.pop(old[0], None)
-    _REGISTERED[cls] = (key, encode)
-    _BY_NAME[key] = (cls, decode)
-    _CLASS_ENC.pop(cls, None)  # drop a cached kind-based encoder
-
-
-def _is_copy_of(new: type, registered: type) -> bool:
-    """`new` is a second run of the class statement that made `registered`:
-    the module `new` says it is from holds `registered` under its name (a
-    script's module is `__main__` and also its import name)."""
-    if new.__qualname__ != registered.__qualname__:
-        return False
-    found: Any = sys.modules.get(new.__module__)
-    for part in new.__qualname__.split("."):
-        found = getattr(found, part, None)
-    return found is registered
+})
 
 
 def _classify(t: type) -> Encoder:
     """Find (and cache) the encoder for a class that is not a builtin."""
-    reg = _REGISTERED.get(t)
+    reg = REGISTERED.get(t)
     if reg is not None:
         enc = _custom_encoder(t, *reg)
     elif issubclass(t, BaseException):
@@ -365,14 +285,14 @@ def _classify(t: type) -> Encoder:
         )
     elif issubclass(t, tuple) and hasattr(t, "_fields") and hasattr(t, "_make"):
         enc = _namedtuple_encoder(_class_ref(t), t._fields)
-    elif t in _FUNCTION_TYPES or _STEP_REF == (t.__module__, t.__name__):
+    elif t in _FUNCTION_TYPES or t is StepRef:
         enc = _enc_step_ref
     else:
         raise _Fail(
             f"cannot serialize a value of type {_type_name(t)} at {{path}}; supported: "
             f"{_SUPPORTED}; or register it with wdk.runtime.serde.register_type()"
         )
-    _CLASS_ENC[t] = enc
+    ENCODERS[t] = enc
     return enc
 
 
@@ -457,13 +377,10 @@ def _namedtuple_encoder(ref: str, names: tuple[str, ...]) -> Encoder:
 
 
 _FUNCTION_TYPES = (types.FunctionType, types.MethodType)
-_STEP_REF = ("wdk.runtime.step_refs", "StepRef")  # named, not imported: serde stays below it
 
 
 def _enc_step_ref(v: Any, depth: int) -> Any:
     """A step function: a reference to its id (wdk.runtime.step_refs)."""
-    from wdk.runtime.step_refs import describe, is_bound
-
     if depth >= MAX_DEPTH:
         raise _too_deep()
     try:
@@ -491,17 +408,6 @@ def _enc_step_ref(v: Any, depth: int) -> Any:
             fail.add("", ".__self__", v)
             raise
     return out
-
-
-def _dec_step_ref(v: Any, node: dict[str, Any]) -> Any:
-    from wdk.runtime.step_refs import StepRef
-
-    if not isinstance(v, str):
-        raise SerializationError(f"malformed step reference {v!r}")
-    ref = StepRef(v, _dec(node["closure"]) if "closure" in node else None)
-    if "self" in node:
-        ref.bound = _dec(node["self"])
-    return ref
 
 
 def _enc_exception(v: BaseException, depth: int) -> Any:
@@ -532,7 +438,7 @@ def _encode_root(enc: Encoder, value: Any, root: str) -> Any:
         raise _error(f"value at {root} is nested too deeply to serialize", root) from None
 
 
-# --- errors -----------------------------------------------------------------------
+# --- exceptions -------------------------------------------------------------------
 
 
 def encode_error(exc: BaseException) -> dict[str, Any]:
@@ -578,232 +484,3 @@ def _encode_error(exc: BaseException, depth: int, *, strict: bool) -> dict[str, 
     if attrs:
         out["attrs"] = attrs
     return out
-
-
-def decode_error(data: dict[str, Any]) -> BaseException:
-    """Rebuild the original exception type when it imports and constructs from
-    its args, else a `StepError(type, message, traceback)`. Either way the remote
-    traceback text is kept as `__wdk_traceback__` and shown as a note."""
-    type_name, message = data.get("type", "Exception"), data.get("message", "")
-    tb_text = data.get("traceback", "")
-    exc = _rebuild_error(type_name, data.get("args"), data.get("attrs") or {})
-    if exc is None:
-        exc = StepError(type_name, message, tb_text)
-    exc.__wdk_traceback__ = tb_text  # type: ignore[attr-defined]
-    if tb_text:
-        exc.add_note(
-            f"--- the error was raised remotely; its traceback there ---\n{tb_text.rstrip()}"
-        )
-    return exc
-
-
-def _rebuild_error(type_name: str, args: Any, attrs: dict[str, Any]) -> BaseException | None:
-    cls = _import_dotted(type_name)
-    if not (isinstance(cls, type) and issubclass(cls, BaseException)) or args is None:
-        return None
-    try:
-        values = {k: from_builtins(v) for k, v in attrs.items()}
-        if cls is StepError:  # its args are one joined string; its attrs hold the parts
-            return StepError(
-                values["type_name"], values["message"], values.get("traceback_text", "")
-            )
-        exc = cls(*[from_builtins(a) for a in args])
-        for key, val in values.items():
-            setattr(exc, key, val)
-    except Exception:  # e.g. an __init__ that needs keyword arguments
-        return None
-    return exc
-
-
-def _import_dotted(name: str) -> Any:
-    """The object a dotted 'module.Qual.Name' refers to, or None."""
-    parts = name.split(".")
-    if len(parts) == 1:
-        parts = ["builtins", *parts]
-    for cut in range(len(parts) - 1, 0, -1):
-        module = sys.modules.get(".".join(parts[:cut]))
-        if module is None:
-            try:
-                module = importlib.import_module(".".join(parts[:cut]))
-            except Exception:
-                continue
-        found: Any = module
-        for part in parts[cut:]:
-            found = getattr(found, part, None)
-        if found is not None:
-            return found
-    return None
-
-
-# --- decoding ---------------------------------------------------------------------
-
-
-def loads(data: bytes | str) -> Any:
-    """The value `dumps` wrote."""
-    if isinstance(data, str):
-        data = data.encode()
-    value = _JSON_DECODER.decode(data)
-    # Without the tag's bytes nothing is tagged: the decoded JSON is the value.
-    return value if _TAG_BYTES not in data else from_builtins(value)
-
-
-def from_builtins(data: Any) -> Any:
-    """The value that `to_builtins` encoded as `data`."""
-    try:
-        return _dec(data)
-    except SerializationError:
-        raise
-    except (RecursionError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise SerializationError(f"malformed wdk data: {exc!r}") from exc
-
-
-def _dec(x: Any) -> Any:
-    t = type(x)
-    if t is list:
-        return _dec_list(x)
-    if t is dict:
-        if TAG in x:
-            dec = _DECODERS.get(x[TAG])
-            if dec is None:
-                raise SerializationError(f"unknown wdk tag {x[TAG]!r}")
-            return dec(x["v"], x)
-        return {
-            k: v
-            if (t := type(v)) is str or t is int or t is float or t is bool or v is None
-            else _dec(v)
-            for k, v in x.items()
-        }
-    return x
-
-
-def _dec_list(x: list[Any]) -> list[Any]:
-    return [
-        y if (t := type(y)) is str or t is int or t is float or t is bool or y is None else _dec(y)
-        for y in x
-    ]
-
-
-_CLASSES: dict[tuple[str, str], type] = {}  # (kind, ref) -> class that passed the check
-
-
-def _resolve_class(ref: str, kind: str, ok: Callable[[type], bool]) -> Any:
-    cls = _CLASSES.get((kind, ref))
-    if cls is None:
-        module_name, _, qualname = ref.partition(":")
-        try:
-            # __main__ classes decode in the process that defined them.
-            module = sys.modules.get(module_name) or importlib.import_module(module_name)
-            found: Any = module
-            for part in qualname.split("."):
-                found = getattr(found, part)
-        except (ImportError, AttributeError) as exc:
-            raise SerializationError(f"cannot decode {kind} {ref}: {exc}") from exc
-        if not (isinstance(found, type) and ok(found)):
-            raise SerializationError(f"refusing to decode {ref}: it is not a {kind}")
-        cls = _CLASSES[kind, ref] = found
-    return cls
-
-
-def _dec_dataclass(v: Any, node: dict[str, Any]) -> Any:
-    cls = _resolve_class(node["cls"], "dataclass", dataclasses.is_dataclass)
-    values = _dec(v)
-    # Restore the stored state without re-running __init__/__post_init__ (which
-    # may need InitVars or not be idempotent); fields added since get defaults.
-    obj = cls.__new__(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in values:
-            object.__setattr__(obj, f.name, values.pop(f.name))
-        elif f.default is not dataclasses.MISSING:
-            object.__setattr__(obj, f.name, f.default)
-        elif f.default_factory is not dataclasses.MISSING:
-            object.__setattr__(obj, f.name, f.default_factory())
-        else:
-            raise SerializationError(f"cannot decode {node['cls']}: field {f.name!r} is missing")
-    if values:
-        raise SerializationError(f"cannot decode {node['cls']}: unknown fields {sorted(values)}")
-    return obj
-
-
-def _dec_struct(v: Any, node: dict[str, Any]) -> Any:
-    cls = _resolve_class(node["cls"], "msgspec.Struct", lambda c: issubclass(c, msgspec.Struct))
-    return cls(**_dec(v))
-
-
-def _dec_enum(v: Any, node: dict[str, Any]) -> Any:
-    cls = _resolve_class(node["cls"], "Enum", lambda c: issubclass(c, enum.Enum))
-    return cls(_dec(v))
-
-
-def _dec_namedtuple(v: Any, node: dict[str, Any]) -> Any:
-    cls = _resolve_class(
-        node["cls"], "NamedTuple", lambda c: issubclass(c, tuple) and hasattr(c, "_make")
-    )
-    return cls._make(_dec_list(v))
-
-
-def _dec_custom(v: Any, node: dict[str, Any]) -> Any:
-    name = node["cls"]
-    entry = _BY_NAME.get(name)
-    if entry is None and ":" in name:
-        # The default name is "module:QualName": importing the module runs its
-        # register_type() call in a process that has not imported it yet.
-        try:
-            importlib.import_module(name.partition(":")[0])
-        except ImportError:
-            pass
-        entry = _BY_NAME.get(name)
-    if entry is None:
-        raise SerializationError(f"cannot decode {name}: no type is registered under that name")
-    return entry[1](_dec(v))
-
-
-def _dec_time_like(parse: Callable[[str], Any]) -> Callable[[Any, dict[str, Any]], Any]:
-    def dec(v: Any, node: dict[str, Any]) -> Any:
-        value = parse(v)
-        if "zone" in node:
-            value = value.replace(tzinfo=ZoneInfo(node["zone"]))
-        elif "tzname" in node:
-            value = value.replace(tzinfo=timezone(value.utcoffset(), node["tzname"]))
-        return value.replace(fold=1) if node.get("fold") else value
-
-    return dec
-
-
-def _dec_dict(v: Any, node: dict[str, Any]) -> Any:
-    return {_dec(k): _dec(x) for k, x in v}
-
-
-_DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
-    "tuple": lambda v, n: tuple(_dec_list(v)),
-    "set": lambda v, n: set(_dec_list(v)),
-    "frozenset": lambda v, n: frozenset(_dec_list(v)),
-    "dict": _dec_dict,
-    "int": lambda v, n: int(v),
-    "float": lambda v, n: float(v),
-    "bytes": lambda v, n: base64.b64decode(v),
-    "datetime": _dec_time_like(datetime.fromisoformat),
-    "date": lambda v, n: date.fromisoformat(v),
-    "time": _dec_time_like(time.fromisoformat),
-    "timedelta": lambda v, n: timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
-    "decimal": lambda v, n: Decimal(v),
-    "uuid": lambda v, n: uuid.UUID(v),
-    "enum": _dec_enum,
-    "dataclass": _dec_dataclass,
-    "struct": _dec_struct,
-    "namedtuple": _dec_namedtuple,
-    "exception": lambda v, n: decode_error(v),
-    "custom": _dec_custom,
-    "step": _dec_step_ref,
-}
-
-
-def decode_call(
-    data: dict[str, Any],
-) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, Any] | None]:
-    """(args, kwargs, closure) from `encode_call`'s data."""
-    closure = data.get("closure")
-    return (
-        tuple(from_builtins(data.get("args", []))),
-        from_builtins(data.get("kwargs", {})),
-        None if closure is None else from_builtins(closure),
-    )

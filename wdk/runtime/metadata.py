@@ -1,0 +1,77 @@
+"""What a run and a step know about themselves.
+
+    get_workflow_metadata()   # .run_id, .workflow_id, .started_at: in a workflow or its steps
+    get_step_metadata()       # .step_id, .attempt, .idempotency_key ...: in a step
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wdk.errors import WorkflowSandboxError
+from wdk.runtime.current import current_instance, current_step
+
+__all__ = ["StepMetadata", "WorkflowMetadata", "attempt_key", "get_step_metadata", "get_workflow_metadata"]
+
+
+@dataclass(frozen=True)
+class WorkflowMetadata:
+    """What a run knows about itself (`wdk.get_workflow_metadata()`)."""
+
+    run_id: str
+    workflow_id: str
+    started_at: float
+
+
+@dataclass(frozen=True)
+class StepMetadata:
+    """What a running step knows about itself (`wdk.get_step_metadata()`)."""
+
+    step_id: str
+    correlation_id: str
+    attempt: int  # 1 for the first attempt
+    started_at: float
+    run_id: str
+    # Restarts of this attempt after its worker died (they do not use up retries).
+    recovery: int = 0
+    # The run's workflow (what `get_workflow_metadata()` answers inside a step).
+    workflow_id: str = ""
+    run_started_at: float = 0.0
+
+    @property
+    def attempt_key(self) -> str:
+        """Names this one execution of the step (attempt and recovery): what a
+        stream chunk written by it is tagged with, so it can be rolled back."""
+        return attempt_key(self.correlation_id, self.attempt, self.recovery)
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across attempts and unique per step call: safe to pass to a payment API."""
+        return f"{self.run_id}:{self.correlation_id}"
+
+
+def attempt_key(correlation_id: str, attempt: int, recovery: int = 0) -> str:
+    """`StepMetadata.attempt_key` of an execution, from the numbers the log keeps."""
+    return f"{correlation_id}#{attempt}.{recovery}"
+
+
+def get_step_metadata() -> StepMetadata:
+    """The running step's metadata. Raises RuntimeError outside a step."""
+    meta = current_step()
+    if meta is None:
+        raise RuntimeError("get_step_metadata() can only be called while a step is running")
+    return meta
+
+
+def get_workflow_metadata() -> WorkflowMetadata:
+    """The current run's id, workflow id and start time, in the workflow or
+    in one of its steps."""
+    inst = current_instance()
+    if inst is not None:
+        return WorkflowMetadata(inst.run_id, inst.workflow_id, inst.started_at)
+    step = current_step()
+    if step is None or not step.workflow_id:
+        raise WorkflowSandboxError(
+            "get_workflow_metadata() can only be used inside a workflow run or one of its steps"
+        )
+    return WorkflowMetadata(step.run_id, step.workflow_id, step.run_started_at)
