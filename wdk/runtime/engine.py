@@ -264,12 +264,8 @@ class Runtime:
             )
         except asyncio.CancelledError:
             heartbeat.cancel()
-            if self._keeper is not None:
-                self._keeper.release(lease)
-            if lease.key in self._lost:
-                # Another worker owns the run now: stop here, hand nothing back.
-                self._lost.discard(lease.key)
-                return
+            if self._let_go(lease):
+                return  # another worker owns the run now: hand nothing back
             # Shutting down: hand the run back at once rather than holding its lease.
             with contextlib.suppress(Exception):
                 await self.world.ack(lease, requeue_after=0.0)
@@ -281,12 +277,18 @@ class Runtime:
             next_at = time.time() + POLL_SECONDS
         finally:
             heartbeat.cancel()
+        if self._let_go(lease):
+            return
+        await self._release(lease, next_at)
+
+    def _let_go(self, lease: Lease) -> bool:
+        """Stop renewing `lease`; True when another worker took the run meanwhile."""
         if self._keeper is not None:
             self._keeper.release(lease)
         if lease.key in self._lost:
             self._lost.discard(lease.key)
-            return
-        await self._release(lease, next_at)
+            return True
+        return False
 
     async def _still_held(self, lease: Lease) -> bool:
         """Whether this worker still holds the run (renewing it on the way): the
