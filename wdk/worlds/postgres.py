@@ -5,8 +5,9 @@
 transaction, so it is committed before the caller's await returns; the server
 groups concurrent commits. Idle waiters are woken by LISTEN/NOTIFY on one
 dedicated connection per world (opened on first wait). The SQL lives in
-`pg_schema` (tables, functions, migrations), `pg_log` and `pg_queue`; this
-module owns the pool, error translation and wake-ups.
+`pg_schema` (tables, functions, migrations), `pg_log` and `pg_queue`;
+`pg_connect` opens and migrates the store; this module owns the pool, error
+translation and wake-ups.
 
 Errors: a lost or refused connection is a WorldError, never a driver
 exception; the pool reconnects on later calls. Reads are retried once on a
@@ -47,8 +48,7 @@ from wdk.worlds.base import (
     StreamInfo,
     WaitInfo,
 )
-from wdk.worlds.pg_log import HOOK_COLS, RUN_COLS, STEP_COLS, WAIT_COLS, require_run
-from wdk.worlds.pg_schema import (
+from wdk.worlds.pg_connect import (
     CONNECT_TIMEOUT,
     CONNECTION_ERRORS,
     connect,
@@ -59,6 +59,7 @@ from wdk.worlds.pg_schema import (
     resolve_schema,
     resolve_url,
 )
+from wdk.worlds.pg_log import HOOK_COLS, RUN_COLS, STEP_COLS, WAIT_COLS, require_run
 from wdk.worlds.sql import (
     hook_info,
     run_info,
@@ -444,9 +445,8 @@ class PostgresWorld:
             pause = min(remaining, QUEUE_POLL_SECONDS if listening else DOWN_POLL_SECONDS)
             if due_in is not None:
                 pause = min(pause, due_in)
+            # A NOTIFY (an enqueue, maybe delayed) wakes us to check again.
             await wait_for_wakeup(event, pause)
-            if event.is_set():
-                return  # a NOTIFY: the caller's lease tells whether it was for us
             listening = listening and self._listening()
 
     async def _ensure_listener(self) -> bool:
