@@ -54,7 +54,7 @@ async def _probe(url: str) -> str | None:
         import asyncpg
     except ImportError:
         return "asyncpg is not installed (pip install 'wdk[postgres]')"
-    from wdk.worlds.pg_schema import describe
+    from wdk.worlds.pg_connect import describe
 
     try:
         conn = await asyncpg.connect(url, timeout=3)

@@ -20,7 +20,8 @@ from wdk.worlds import COMPLETION_TYPES, create_world
 asyncpg = pytest.importorskip("asyncpg")
 
 from wdk.worlds import postgres  # noqa: E402
-from wdk.worlds.pg_schema import COMPLETIONS_SQL, SCHEMA_VERSION, connect_error  # noqa: E402
+from wdk.worlds.pg_connect import connect_error  # noqa: E402
+from wdk.worlds.pg_schema import COMPLETIONS_SQL, SCHEMA_VERSION  # noqa: E402
 from wdk.worlds.postgres import PostgresWorld  # noqa: E402
 
 PASSWORD = "s3cr3t-Pw"
