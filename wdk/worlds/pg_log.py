@@ -59,15 +59,25 @@ async def require_run(conn: asyncpg.Connection, run_id: str) -> None:
 
 async def create_run(conn: asyncpg.Connection, run: NewRun) -> tuple[RunInfo, bool]:
     """Insert a run and its run_created event (or find it by idempotency key)."""
+    return await _insert_run(conn, run, "create_run", ())
+
+
+async def _insert_run(
+    conn: asyncpg.Connection, run: NewRun, function: str, extra: tuple[Any, ...]
+) -> tuple[RunInfo, bool]:
+    """Call the SQL function that inserts `run` (its six columns, then `extra`):
+    (the run, True), or (the run that holds its idempotency key, False)."""
+    params = ", ".join(f"${i}" for i in range(1, 7 + len(extra)))
     try:
         row = await conn.fetchrow(
-            f"SELECT {RUN_COLS} FROM create_run($1, $2, $3, $4, $5, $6)",
+            f"SELECT {RUN_COLS} FROM {function}({params})",
             run.run_id,
             run.workflow_id,
             run.at,
             _encode(run.payload),
             run.idempotency_key,
             run.parent_run_id,
+            *extra,
         )
     except asyncpg.UniqueViolationError as exc:
         raise ConflictError(f"run {run.run_id} already exists") from exc
@@ -99,26 +109,7 @@ async def start_run(
     channel: str,
 ) -> tuple[RunInfo, bool]:
     """create_run and the run's queue message in one statement (see World.start_run)."""
-    try:
-        row = await conn.fetchrow(
-            f"SELECT {RUN_COLS} FROM start_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            run.run_id,
-            run.workflow_id,
-            run.at,
-            _encode(run.payload),
-            run.idempotency_key,
-            run.parent_run_id,
-            queue,
-            owner,
-            lease_for,
-            token,
-            channel,
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise ConflictError(f"run {run.run_id} already exists") from exc
-    if row is not None:
-        return run_info(row), False
-    return _new_run_info(run), True
+    return await _insert_run(conn, run, "start_run", (queue, owner, lease_for, token, channel))
 
 
 async def append(
