@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_BASE_URL", "Settings", "current_settings", "generation"]
+__all__ = ["DEFAULT_BASE_URL", "Settings", "current_settings", "generation", "secret_from_env"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:3000"
 
@@ -136,3 +136,10 @@ def clear_overrides() -> None:
     global _generation
     _generation += 1
     _overrides.clear()
+
+
+def secret_from_env(name: str) -> str | None:
+    """A credential read when it is used (an AI model's API key, in its step):
+    never kept in `Settings`, so never stored with a step's arguments or logged."""
+    value = os.environ.get(name, "").strip()
+    return value or None
