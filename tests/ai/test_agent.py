@@ -1,0 +1,217 @@
+"""DurableAgent against fake model servers of both APIs (wdk.ai.fake: SSE,
+text in small deltas, tool-call arguments split across deltas / Anthropic
+`input_json_delta` events): parallel tool calls over several turns, 429 with
+Retry-After, approvals, a reader reconnecting mid-answer, tool errors fed
+back, max_steps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import agent_flows
+import pytest
+from conftest import API_KEY
+
+from wdk import StreamRollback
+from wdk.ai import tool
+from wdk.ai.agent import DENIED
+from wdk.ai.fake import Reply
+from wdk.api import get_hook, resume_hook, start
+
+APIS = ("openai", "anthropic")
+USER = [{"role": "user", "content": "Weather and time in Oslo?"}]
+
+
+async def read_stream(run: Any, start_at: int = 0) -> list[tuple[int, Any]]:
+    """Every (index, chunk) from `start_at` to the stream's end; rollbacks applied."""
+    shown: dict[int, Any] = {}
+    stream = run.stream(start=start_at)
+    async for item in stream:
+        if isinstance(item, StreamRollback):
+            for i in item.indexes:
+                shown.pop(i, None)
+        else:
+            shown[stream.index] = item
+    return sorted(shown.items())
+
+
+def text_of(chunks: list[tuple[int, Any]]) -> str:
+    return "".join(c["delta"] for _, c in chunks if c["type"] == "text-delta")
+
+
+def tool_contents(body: dict[str, Any]) -> list[str]:
+    """The tool results a request carried, in either API's shape."""
+    found = []
+    for m in body["messages"]:
+        if m.get("role") == "tool":
+            found.append(m["content"])
+        elif m.get("role") == "user" and isinstance(m.get("content"), list):
+            found += [b["content"] for b in m["content"] if b.get("type") == "tool_result"]
+    return found
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_multi_turn_with_two_parallel_tool_calls(api: str, fake: Any, runtime: Any, ledger: Any) -> None:
+    server, url = await fake(api, [
+        Reply(text="Let me look.", tool_calls=[("get_weather", '{"city": "Oslo"}'), ("get_time", '{"zone": "Europe/Oslo"}')]),
+        Reply(text="Oslo: sunny, 21 C, and it is noon."),
+    ])
+    run = await start(agent_flows.chat, api, url, USER)
+    out = await run.result(timeout=30)
+
+    assert out["text"] == "Oslo: sunny, 21 C, and it is noon."
+    assert (out["reason"], out["steps"]) == ("stop", 2)
+    first, *tools, last = out["messages"]
+    assert [c["function"]["name"] for c in first["tool_calls"]] == ["get_weather", "get_time"]
+    assert json.loads(first["tool_calls"][0]["function"]["arguments"]) == {"city": "Oslo"}  # joined from pieces
+    assert [t["content"] for t in tools] == ["sunny, 21 C in Oslo", "12:00 in Europe/Oslo"]
+    assert last == {"role": "assistant", "content": "Oslo: sunny, 21 C, and it is noon."}
+    assert sorted(e["tool"] for e in ledger()) == ["get_time", "get_weather"]
+
+    # The model saw the tools' schemas, then both results in the second request.
+    bodies = [r.body for r in server.requests]
+    assert len(bodies) == 2
+    specs = bodies[0]["tools"]
+    weather = specs[0]["function"] if api == "openai" else specs[0]
+    assert weather["name"] == "get_weather" and weather["description"] == "The weather in a city."
+    params = weather["parameters"] if api == "openai" else weather["input_schema"]
+    assert params["required"] == ["city"] and params["properties"]["unit"]["enum"] == ["C", "F"]
+    assert tool_contents(bodies[1]) == ["sunny, 21 C in Oslo", "12:00 in Europe/Oslo"]
+
+    # The two tool steps ran in parallel: both were created before either finished.
+    events = await run.events()
+    tool_steps = {e.correlation_id for e in events if e.type == "step_created" and "agent_flows" in e.payload.get("step_id", "")}
+    assert len(tool_steps) == 2
+    created = [i for i, e in enumerate(events) if e.type == "step_created" and e.correlation_id in tool_steps]
+    done = [i for i, e in enumerate(events) if e.type == "step_completed" and e.correlation_id in tool_steps]
+    assert max(created) < min(done)
+
+    # The stream: deltas, both tool calls with their arguments, results, step ends, the finish.
+    chunks = await read_stream(run)
+    assert text_of(chunks) == "Let me look.Oslo: sunny, 21 C, and it is noon."
+    kinds = [c["type"] for _, c in chunks if c["type"] != "text-delta"]
+    assert kinds == ["tool-call", "tool-call", "tool-result", "tool-result", "step-finish", "step-finish", "finish"]
+    calls = [c for _, c in chunks if c["type"] == "tool-call"]
+    assert [(c["tool"], c["args"]) for c in calls] == [("get_weather", {"city": "Oslo"}), ("get_time", {"zone": "Europe/Oslo"})]
+
+    # The key went to the server, read in the step, and is nowhere in the log.
+    sent = server.requests[0].headers
+    assert (sent.get("Authorization") if api == "openai" else sent.get("x-api-key")) in (f"Bearer {API_KEY}", API_KEY)
+    assert API_KEY not in json.dumps([e.payload for e in events], default=str)
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_429_is_retried_after_the_servers_retry_after(api: str, fake: Any, runtime: Any) -> None:
+    server, url = await fake(api, [[Reply(status=429, retry_after="2"), Reply(text="Hello!")]])
+    run = await start(agent_flows.chat, api, url, USER)
+    assert (await run.result(timeout=30))["text"] == "Hello!"
+
+    first, second = server.requests
+    assert (first.turn, first.attempt, second.turn, second.attempt) == (0, 0, 0, 1)
+    assert second.at - first.at >= 2.0  # not the 1 s backoff: the server's 2 s
+    retrying = [e for e in await run.events() if e.type == "step_retrying"]
+    assert len(retrying) == 1
+    assert retrying[0].payload["retry_at"] - retrying[0].at == pytest.approx(2.0, abs=0.5)
+    assert "HTTP 429" in retrying[0].payload["error"]["message"]
+
+
+async def _approval_request(run: Any) -> dict[str, Any]:
+    async for chunk in run.stream():
+        if isinstance(chunk, dict) and chunk.get("type") == "approval-request":
+            return chunk
+    raise AssertionError("the stream ended without an approval request")
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("approved", [False, True])
+async def test_a_gated_tool_waits_for_approval(api: str, approved: bool, fake: Any, runtime: Any, ledger: Any) -> None:
+    server, url = await fake(api, [
+        Reply(tool_calls=[("delete_file", '{"path": "/tmp/report.txt"}')]),
+        Reply(text="Done." if approved else "Understood, I left it."),
+    ])
+    run = await start(agent_flows.chat, api, url, [{"role": "user", "content": "delete the report"}])
+    request = await _approval_request(run)
+    assert (request["tool"], request["args"]) == ("delete_file", {"path": "/tmp/report.txt"})
+    assert (await get_hook(request["token"])).open
+    assert await run.status() == "running"
+    assert ledger() == []  # waiting on the hook: the tool has not run
+
+    await resume_hook(request["token"], {"approved": approved})
+    out = await run.result(timeout=30)
+    tool_message = out["messages"][1]
+    if approved:
+        assert tool_message["content"] == "deleted /tmp/report.txt"
+        assert ledger() == [{"tool": "delete_file", "path": "/tmp/report.txt"}]  # once
+    else:
+        assert tool_message["content"] == DENIED
+        assert ledger() == []  # never ran
+    assert tool_contents(server.requests[1].body) == [tool_message["content"]]
+    result = next(c for _, c in await read_stream(run) if c["type"] == "tool-result")
+    assert result.get("denied", False) is not approved
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_reader_that_reconnects_mid_answer_gets_the_rest_once(api: str, fake: Any, runtime: Any) -> None:
+    answer = "The quick brown fox jumps over the lazy dog, twice, and then rests."
+    resume = asyncio.Event()
+    _server, url = await fake(api, [Reply(text=answer, piece=3, pause_after=6, resume=resume)])
+    run = await start(agent_flows.chat, api, url, USER)
+
+    seen: list[str] = []
+    stream = run.stream()
+    async for chunk in stream:  # the first reader goes away after six deltas
+        seen.append(chunk["delta"])
+        if len(seen) == 6:
+            break
+    await stream.aclose()
+    resume.set()
+    rest = await read_stream(run, start_at=stream.next_index)
+    assert "".join(seen) + text_of(rest) == answer
+    assert rest[0][0] == stream.next_index and [c["type"] for _, c in rest][-1] == "finish"
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_bad_tool_calls_go_back_to_the_model(api: str, fake: Any, runtime: Any, ledger: Any) -> None:
+    _server, url = await fake(api, [
+        Reply(tool_calls=[
+            ("get_weather", '{"city": "Oslo"'),  # malformed JSON
+            ("launch_rockets", "{}"),  # no such tool
+            ("get_time", '{"zone": 5}'),  # wrong type
+            ("burn_disk", '{"x": 1}'),  # raises FatalError
+        ]),
+        Reply(text="Sorry, something went wrong."),
+    ])
+    run = await start(agent_flows.chat, api, url, USER)
+    out = await run.result(timeout=30)
+    assert out["reason"] == "stop"
+    errors = [m["content"] for m in out["messages"] if m["role"] == "tool"]
+    assert "not valid JSON" in errors[0]
+    assert "no tool named 'launch_rockets'" in errors[1] and "get_weather" in errors[1]
+    assert "invalid arguments for get_time" in errors[2] and "Expected `str`, got `int`" in errors[2]
+    assert errors[3] == "Error: FatalError: the disk is on fire"
+    assert [e["tool"] for e in ledger()] == ["burn_disk"]  # the others never ran
+    assert out["text"] == "Sorry, something went wrong."
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_max_steps_stops_a_model_that_keeps_calling_tools(api: str, fake: Any, runtime: Any) -> None:
+    server, url = await fake(api, lambda body: Reply(tool_calls=[("get_time", '{"zone": "UTC"}')]))
+    run = await start(agent_flows.chat, api, url, USER, max_steps=3)
+    out = await run.result(timeout=30)
+    assert (out["reason"], out["steps"]) == ("max-steps", 3)
+    assert len(server.requests) == 3
+    finish = [c for _, c in await read_stream(run) if c["type"] == "finish"]
+    assert finish == [{"type": "finish", "reason": "max-steps", "text": "", "steps": 3}]
+
+
+def test_tool_schema_and_description_come_from_the_function() -> None:
+    described = tool(agent_flows.get_weather)
+    assert described.name == "get_weather"
+    assert described.description == "The weather in a city."
+    assert described.parameters["properties"]["city"] == {"type": "string"}
+    assert described.parameters["required"] == ["city"]
+    renamed = tool(agent_flows.burn_disk, name="burn", description="Burns.", needs_approval=True)
+    assert (renamed.name, renamed.description, renamed.needs_approval) == ("burn", "Burns.", True)
+    assert tool(agent_flows.burn_disk).description == ""
