@@ -103,7 +103,9 @@ class FakeModelServer:
         return app
 
     async def start(self) -> str:
-        self._runner = web.AppRunner(self.app())
+        # A client that goes away (a killed worker) cancels its handler, and
+        # closing does not wait for held replies.
+        self._runner = web.AppRunner(self.app(), handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
