@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -47,16 +48,26 @@ class Decision(BaseModel):
     approved: bool
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def create_app() -> FastAPI:
+    demo: FakeModelServer | None = None
+    if not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
+        # Keyless: the demo model beside the app. Model steps read
+        # OPENAI_BASE_URL when they run, so a run resumed after a restart finds
+        # this process's demo model. Set before the runtime starts (it may
+        # resume a run at once); a call before the model listens is retried.
+        demo = FakeModelServer(demo_brain, port=_free_port())
+        os.environ["OPENAI_BASE_URL"] = demo.base_url
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        demo = None
-        if not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
-            # Keyless: the demo model beside the app. Model steps read
-            # OPENAI_BASE_URL when they run, so a run resumed after a restart
-            # finds this process's demo model.
-            demo = FakeModelServer(demo_brain)
-            os.environ["OPENAI_BASE_URL"] = await demo.start()
+        if demo is not None:
+            await demo.start()
             print(f"no OPENAI_BASE_URL: using the keyless demo model at {demo.base_url}", flush=True)
         try:
             yield
