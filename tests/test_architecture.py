@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent / "wdk"
 
 # The units whose imports must not form a cycle: sub-packages and top-level modules.
 LAYERS = ("wdk.runtime", "wdk.worlds", "wdk.client", "wdk.server", "wdk.plugins", "wdk.cli",
-          "wdk.compiler", "wdk.api", "wdk.web", "wdk.protocol", "wdk.errors", "wdk.durations", "wdk.settings")
+          "wdk.compiler", "wdk.api", "wdk.web", "wdk.protocol", "wdk.errors", "wdk.durations", "wdk.settings",
+          "wdk.ai")
 
 # What each low layer may never import (a layer above it).
 NEVER = {
@@ -30,9 +31,11 @@ NEVER = {
     "wdk.protocol": {"wdk.runtime", "wdk.worlds", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
     "wdk.worlds": {"wdk.runtime", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
     "wdk.compiler": {"wdk.runtime", "wdk.worlds", "wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli"},
-    "wdk.runtime": {"wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli", "wdk.web"},
+    "wdk.runtime": {"wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli", "wdk.web", "wdk.ai"},
     "wdk.client": {"wdk.api", "wdk.server", "wdk.plugins", "wdk.cli", "wdk.web"},
     "wdk.server": {"wdk.client", "wdk.api", "wdk.plugins", "wdk.cli", "wdk.web"},
+    # The agent is workflow-side code on top of the runtime; nothing below it knows it.
+    "wdk.ai": {"wdk.client", "wdk.api", "wdk.server", "wdk.plugins", "wdk.cli", "wdk.web"},
 }
 
 

@@ -41,3 +41,21 @@ def test_run_not_found_is_importable_and_documented() -> None:
     assert RunNotFound("wrun_x").run_id == "wrun_x"
     docs = Path(__file__).resolve().parent.parent / "docs"
     assert any("RunNotFound" in p.read_text() for p in docs.glob("*.md"))
+
+
+def test_ai_names() -> None:
+    """DESIGN §6 "Agents": `from wdk.ai import DurableAgent, tool, OpenAIChat, AnthropicMessages`."""
+    import inspect
+
+    import wdk.ai
+
+    assert wdk.ai.__all__ == sorted(wdk.ai.__all__)
+    assert wdk.ai.__all__ == ["AgentResult", "AgentStep", "AnthropicMessages", "DurableAgent", "OpenAIChat", "Tool", "tool"]
+    agent = inspect.signature(wdk.ai.DurableAgent)
+    assert list(agent.parameters) == ["model", "tools", "system", "max_steps", "stop_when", "on_step_finish"]
+    assert agent.parameters["max_steps"].default == 20
+    assert list(inspect.signature(wdk.ai.tool).parameters) == ["fn", "needs_approval", "name", "description"]
+    for client, env in ((wdk.ai.OpenAIChat, "OPENAI_API_KEY"), (wdk.ai.AnthropicMessages, "ANTHROPIC_API_KEY")):
+        params = inspect.signature(client).parameters
+        assert list(params)[:3] == ["model", "base_url", "api_key_env"]
+        assert params["api_key_env"].default == env

@@ -215,3 +215,33 @@ def test_tool_schema_and_description_come_from_the_function() -> None:
     renamed = tool(agent_flows.burn_disk, name="burn", description="Burns.", needs_approval=True)
     assert (renamed.name, renamed.description, renamed.needs_approval) == ("burn", "Burns.", True)
     assert tool(agent_flows.burn_disk).description == ""
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_model_call_cut_off_mid_answer_is_retried_and_its_text_rolled_back(
+    api: str, fake: Any, runtime: Any
+) -> None:
+    answer = "Sunny all week in Oslo, with a light breeze."
+    resume = asyncio.Event()
+    server, url = await fake(api, [[
+        Reply(text="Sunny all week in Os-- (the connection drops here)", piece=3, pause_after=3, resume=resume, fail_after=5),
+        Reply(text=answer, piece=3),
+    ]])
+    run = await start(agent_flows.chat, api, url, USER)
+
+    shown: dict[int, Any] = {}
+    rollbacks = []
+    stream = run.stream()
+    async for item in stream:
+        if isinstance(item, StreamRollback):
+            rollbacks.append(item)
+            for i in item.indexes:
+                shown.pop(i, None)
+        else:
+            shown[stream.index] = item
+            if len(shown) == 3:
+                resume.set()  # this reader has shown three deltas of the attempt that will fail
+    assert len(rollbacks) == 1 and {0, 1, 2} <= set(rollbacks[0].indexes)  # what this reader showed
+    assert text_of(sorted(shown.items())) == answer  # the retry's text, once
+    assert [(r.attempt, r.finished) for r in server.requests] == [(0, False), (1, True)]
+    assert (await run.result(timeout=30))["text"] == answer

@@ -38,7 +38,8 @@ class Reply:
     """One scripted answer. `tool_calls` are (name, arguments as sent: any
     text, so malformed JSON can be scripted). `hold`: wait for this event
     before answering; `pause_after`: send that many text deltas, then wait
-    for `resume`."""
+    for `resume`; `fail_after`: send that many text deltas, then drop the
+    connection (a server that dies mid-answer)."""
 
     text: str = ""
     tool_calls: Sequence[tuple[str, str]] = ()
@@ -47,6 +48,7 @@ class Reply:
     hold: asyncio.Event | None = None
     pause_after: int | None = None
     resume: asyncio.Event | None = None
+    fail_after: int | None = None
     piece: int = 4  # characters per delta
     delay: float = 0.0  # seconds between deltas (0: as fast as it can)
 
@@ -218,6 +220,8 @@ class FakeModelServer:
         return response
 
     async def _pace(self, reply: Reply, text_index: int | None) -> None:
+        if text_index is not None and text_index == reply.fail_after:
+            raise ConnectionResetError("scripted: the server drops the connection mid-answer")
         if text_index is not None and reply.pause_after is not None and text_index == reply.pause_after:
             assert reply.resume is not None, "pause_after needs a resume event"
             await reply.resume.wait()
