@@ -3,8 +3,9 @@
     python examples/agent/chat_server.py --port 8000      # then open http://127.0.0.1:8000
 
 With OPENAI_BASE_URL (and OPENAI_API_KEY if the server needs one) it talks
-to that OpenAI-compatible server (OPENAI_MODEL picks the model); without
-either, it starts the keyless demo model (demo_model.py) beside itself.
+to that OpenAI-compatible server (OPENAI_MODEL picks the model); with only
+ANTHROPIC_API_KEY, to Anthropic (ANTHROPIC_MODEL); with none of them, it
+starts the keyless demo model (demo_model.py) beside itself.
 The runs live in WDK_DATA_DIR (default .wdk): stop the server mid-answer,
 start it again, and the page picks the answer up where it was.
 
@@ -34,6 +35,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 import wdk.plugins.starlette
+from wdk.ai import AnthropicMessages, OpenAIChat
 from wdk.ai.fake import FakeModelServer
 from wdk.api import get_run, resume_hook, start
 
@@ -54,9 +56,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _model() -> OpenAIChat | AnthropicMessages:
+    """The model object each run stores: names and URLs, never a key."""
+    if os.environ.get("ANTHROPIC_API_KEY") and not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")):
+        return AnthropicMessages(os.environ.get("ANTHROPIC_MODEL", "claude-sonnet-4-5"))
+    return OpenAIChat(os.environ.get("OPENAI_MODEL", "gpt-4o-mini"))
+
+
 def create_app() -> FastAPI:
     demo: FakeModelServer | None = None
-    if not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
+    if not any(os.environ.get(v) for v in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")):
         # Keyless: the demo model beside the app. Model steps read
         # OPENAI_BASE_URL when they run, so a run resumed after a restart finds
         # this process's demo model. Set before the runtime starts (it may
@@ -77,7 +86,7 @@ def create_app() -> FastAPI:
 
     app = FastAPI(lifespan=lifespan)
     wdk.plugins.starlette.setup(app)  # the runtime runs with the app; the stream route
-    model = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
+    model = _model()
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:

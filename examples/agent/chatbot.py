@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from wdk import get_writable, sleep
-from wdk.ai import DurableAgent, OpenAIChat, tool
+from wdk.ai import AnthropicMessages, DurableAgent, OpenAIChat, tool
 
 SYSTEM = (
     "You are a helpful assistant in a demo of durable agents. Use the tools: "
@@ -40,10 +40,11 @@ async def delete_file(path: str) -> str:
     return f"Deleted {path} (a demo: nothing was deleted)."
 
 
-async def chat(messages: list[dict[str, Any]], model: str = "gpt-4o-mini") -> dict[str, Any]:
+async def chat(messages: list[dict[str, Any]], model: OpenAIChat | AnthropicMessages | None = None) -> dict[str, Any]:
     "use workflow"
     agent = DurableAgent(
-        OpenAIChat(model),  # base URL and key from OPENAI_BASE_URL / OPENAI_API_KEY, read in the model step
+        # OpenAIChat: base URL and key from OPENAI_BASE_URL / OPENAI_API_KEY, read in the model step.
+        model or OpenAIChat("gpt-4o-mini"),
         tools=[get_weather, remind_me_later, tool(delete_file, needs_approval=True)],
         system=SYSTEM,
         max_steps=8,

@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-API_KEY = "sk-test-do-not-log-7f3a"
+from ai_support import API_KEY  # noqa: E402 - found through the path just set
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import agent_flows
 import pytest
-from conftest import API_KEY
+from ai_support import API_KEY, read_stream, text_of
 
 from wdk import StreamRollback
 from wdk.ai import tool
@@ -22,23 +22,6 @@ from wdk.api import get_hook, resume_hook, start
 
 APIS = ("openai", "anthropic")
 USER = [{"role": "user", "content": "Weather and time in Oslo?"}]
-
-
-async def read_stream(run: Any, start_at: int = 0) -> list[tuple[int, Any]]:
-    """Every (index, chunk) from `start_at` to the stream's end; rollbacks applied."""
-    shown: dict[int, Any] = {}
-    stream = run.stream(start=start_at)
-    async for item in stream:
-        if isinstance(item, StreamRollback):
-            for i in item.indexes:
-                shown.pop(i, None)
-        else:
-            shown[stream.index] = item
-    return sorted(shown.items())
-
-
-def text_of(chunks: list[tuple[int, Any]]) -> str:
-    return "".join(c["delta"] for _, c in chunks if c["type"] == "text-delta")
 
 
 def tool_contents(body: dict[str, Any]) -> list[str]:

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import agent_flows
-from conftest import HERE
-from test_agent import read_stream, text_of
+from ai_support import HERE, read_stream, text_of
 
 from wdk.ai.fake import Reply
 from wdk.api import get_run
