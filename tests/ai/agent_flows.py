@@ -8,7 +8,7 @@ import json
 import os
 from typing import Any, Literal
 
-from wdk import FatalError, get_writable
+from wdk import FatalError, get_writable, sleep
 from wdk.ai import AnthropicMessages, DurableAgent, OpenAIChat, tool
 
 KEY_ENV = "FAKE_AI_KEY"
@@ -66,4 +66,27 @@ async def chat(api: str, base_url: str, messages: list[dict[str, Any]], max_step
         "reason": result.finish_reason,
         "steps": len(result.steps),
         "messages": result.messages,
+    }
+
+
+async def nap(seconds: int) -> str:
+    """Rest a while: a plain workflow function, so its sleep is a durable wait."""
+    await sleep(seconds)
+    return f"rested {seconds}s"
+
+
+async def chat_until(api: str, base_url: str, messages: list[dict[str, Any]], stop_after: int) -> dict[str, Any]:
+    "use workflow"
+    finished: list[int] = []
+    agent = DurableAgent(
+        model(api, base_url),
+        tools=[get_time, nap],
+        stop_when=lambda steps: len(steps) >= stop_after,
+        on_step_finish=lambda step: finished.append(step.number),
+    )
+    result = await agent.stream(messages, writable=get_writable())
+    return {
+        "reason": result.finish_reason,
+        "finished": finished,
+        "results": [o.result for step in result.steps for o in step.tool_results],
     }

@@ -228,3 +228,21 @@ async def test_a_model_call_cut_off_mid_answer_is_retried_and_its_text_rolled_ba
     assert text_of(sorted(shown.items())) == answer  # the retry's text, once
     assert [(r.attempt, r.finished) for r in server.requests] == [(0, False), (1, True)]
     assert (await run.result(timeout=30))["text"] == answer
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_workflow_level_tool_sleeps_durably_and_stop_when_stops(api: str, fake: Any, runtime: Any) -> None:
+    _server, url = await fake(api, [
+        Reply(tool_calls=[("nap", '{"seconds": 1}'), ("get_time", '{"zone": "UTC"}')]),
+        Reply(tool_calls=[("get_time", '{"zone": "CET"}')]),
+        Reply(text="never asked: stop_when stops after two steps"),
+    ])
+    run = await start(agent_flows.chat_until, api, url, USER, 2)
+    out = await run.result(timeout=30)
+    assert out == {
+        "reason": "stop-when",
+        "finished": [0, 1],  # on_step_finish, once per step
+        "results": ["rested 1s", "12:00 in UTC", "12:00 in CET"],
+    }
+    types = [e.type for e in await run.events()]
+    assert types.count("wait_created") == 1 and types.count("wait_completed") == 1  # the nap
