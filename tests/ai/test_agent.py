@@ -246,3 +246,12 @@ async def test_a_workflow_level_tool_sleeps_durably_and_stop_when_stops(api: str
     }
     types = [e.type for e in await run.events()]
     assert types.count("wait_created") == 1 and types.count("wait_completed") == 1  # the nap
+
+
+async def test_tool_errors_are_bounded(fake: Any, runtime: Any) -> None:
+    """A model that keeps calling a tool that does not exist is stopped after
+    three failed steps in a row, well before max_steps: the run completes."""
+    server, url = await fake("openai", lambda body: Reply(tool_calls=[("launch_rockets", "{}")]))
+    run = await start(agent_flows.chat, "openai", url, USER)
+    out = await run.result(timeout=30)
+    assert (out["reason"], out["steps"], len(server.requests)) == ("tool-errors", 3, 3)
