@@ -139,7 +139,7 @@ class DurableAgent:
             added += new
             step = AgentStep(
                 number, message.get("content") or "",
-                [{"id": c["id"], "tool": c["function"]["name"], "args": agent_steps._args(c["function"]["arguments"])} for c in calls],
+                [{"id": c["id"], "tool": c["function"]["name"], "args": agent_steps.tool_args(c["function"]["arguments"])} for c in calls],
                 outcomes, str(turn.get("finish_reason") or "stop"), turn.get("usage"),
             )
             taken.append(step)

@@ -14,7 +14,7 @@ from typing import Any
 from wdk.runtime.step_policy import step_options
 from wdk.runtime.streams import Writable
 
-__all__ = ["call_model", "emit"]
+__all__ = ["call_model", "emit", "tool_args"]
 
 
 @step_options(max_retries=5, retry_delay="1s")
@@ -37,7 +37,7 @@ async def call_model(
     turn: dict[str, Any] = await model.complete(messages, tools, system, write)
     for call in turn["message"].get("tool_calls") or ():
         fn = call["function"]
-        await write({"type": "tool-call", "id": call["id"], "tool": fn["name"], "args": _args(fn["arguments"])})
+        await write({"type": "tool-call", "id": call["id"], "tool": fn["name"], "args": tool_args(fn["arguments"])})
     return turn
 
 
@@ -48,7 +48,7 @@ async def emit(writable: Writable, chunks: list[dict[str, Any]]) -> None:
         await writable.write(chunk)
 
 
-def _args(arguments: str) -> Any:
+def tool_args(arguments: str) -> Any:
     """A tool call's arguments for the UI: the object, or the text as it came."""
     import json
 
