@@ -1,6 +1,7 @@
 """examples/agent in headless Chromium (Debian's chromium, driven by
 playwright), against the app's keyless demo model: a message streams its
-answer and shows the tool calls; a gated tool waits for the Approve button;
+answer and shows the tool calls; a gated tool waits for the Approve button
+(and, denied, never runs); a reminder comes after a durable sleep;
 a server killed mid-answer and started again, the page reconnects from its
 last index and shows the answer once."""
 
@@ -145,6 +146,19 @@ async def test_send_see_it_stream_and_approve(chat_server: ChatServer, page: Any
     await expect(gated.locator(".result")).to_have_text("→ Deleted /tmp/notes.txt (a demo: nothing was deleted).")
     await expect(page.locator(".turn").nth(1).locator(".text").last).to_contain_text("Here is what I found")
     await expect(page.locator("#input")).to_be_enabled()  # the run's messages joined the conversation
+
+    await page.fill("#input", "Please delete /etc/hosts")
+    await page.press("#input", "Enter")
+    gated = page.locator(".turn").nth(2).locator(".tool[data-tool=delete_file]")
+    await gated.locator("button.deny").click()
+    await expect(gated.locator(".error")).to_have_text("→ The user denied this tool call, so it did not run.")
+    await expect(page.locator("#input")).to_be_enabled()
+
+    await page.fill("#input", "Remind me in 1s to stretch")
+    await page.press("#input", "Enter")
+    reminder = page.locator(".turn").nth(3).locator(".tool[data-tool=remind_me_later]")
+    await expect(reminder.locator(".result")).to_have_text("→ Reminder: stretch")  # after a durable sleep
+    await expect(page.locator("#input")).to_be_enabled()
 
 
 async def test_the_page_reconnects_after_a_server_restart_mid_answer(chat_server: ChatServer, page: Any) -> None:
