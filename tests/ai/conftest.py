@@ -4,6 +4,7 @@ fake model server of either API (see wdk.ai.fake) on 127.0.0.1."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -45,15 +46,37 @@ def ledger(tmp_path: Path) -> Any:
     return read
 
 
-@pytest.fixture
-async def runtime() -> AsyncIterator[Any]:
+def _pg_support() -> Any:
+    """tests/worlds/pg_support.py (shared with the e2e tests under its own name)."""
+    if "pg_support" in sys.modules:
+        return sys.modules["pg_support"]
+    spec = importlib.util.spec_from_file_location("pg_support", HERE.parent / "worlds" / "pg_support.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pg_support"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(params=["local", "postgres"])
+async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """This loop's runtime (it advances the runs), on each world: postgres in
+    a schema of the test's own (skipped, saying why, without a server)."""
     from wdk.runtime.engine import get_runtime, shutdown_runtime
 
+    url = schema = None
+    if request.param == "postgres":
+        pg = _pg_support()
+        url, schema = pg.require_postgres(), pg.unique_schema()
+        config.configure(world="postgres", url=url, schema=schema)
     rt = await get_runtime(consume=True)
+    assert type(rt.world).__name__ == ("PostgresWorld" if url else "LocalWorld")
     try:
         yield rt
     finally:
         await shutdown_runtime()
+        if url is not None:
+            await _pg_support().drop_schema(url, schema)
 
 
 class Fake:
