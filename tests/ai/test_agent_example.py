@@ -175,3 +175,7 @@ async def test_the_page_reconnects_after_a_server_restart_mid_answer(chat_server
     await chat_server.start()
     await expect(text).to_have_text(GREETING + said, timeout=30_000)  # once: no repeated text
     await expect(page.locator("#input")).to_be_enabled()
+
+    await page.reload()  # the conversation is kept in the page's storage
+    await expect(page.locator(".user")).to_have_text([said])
+    await expect(page.locator(".text")).to_have_text([GREETING + said])
