@@ -14,7 +14,7 @@ import agent_flows
 import pytest
 from ai_support import API_KEY, read_stream, text_of
 
-from wdk import StreamRollback
+from wdk import StreamRollback, WorkflowFailed
 from wdk.ai import tool
 from wdk.ai.agent import DENIED
 from wdk.ai.fake import Reply
@@ -255,3 +255,14 @@ async def test_tool_errors_are_bounded(fake: Any, runtime: Any) -> None:
     run = await start(agent_flows.chat, "openai", url, USER)
     out = await run.result(timeout=30)
     assert (out["reason"], out["steps"], len(server.requests)) == ("tool-errors", 3, 3)
+
+
+async def test_a_model_call_that_fails_for_good_writes_an_error_and_fails_the_run(fake: Any, runtime: Any) -> None:
+    server, url = await fake("openai", [Reply(status=400)])  # a 4xx other than 408/409/429: not retried
+    run = await start(agent_flows.chat, "openai", url, USER)
+    with pytest.raises(WorkflowFailed) as failed:
+        await run.result(timeout=30)
+    assert failed.value.error_type == "FatalError" and "HTTP 400" in failed.value.message
+    assert len(server.requests) == 1
+    errors = [c for _, c in await read_stream(run) if c["type"] == "error"]
+    assert len(errors) == 1 and "HTTP 400" in errors[0]["message"]
