@@ -5,7 +5,7 @@
     .venv/bin/python bench/agent.py --runs 10
 
 (a) median ms of an agent run of two model calls and one tool call
-    (start -> result; 5 steps: 2 model calls, the tool, 2 stream writes)
+    (start -> result; 6 steps: 2 model calls, the tool, 3 stream writes)
 (b) median ms of the same two model calls made directly with
     OpenAIChat.complete (no workflow, no log): (a) - (b) is wdk's share
 (c) text deltas per second streamed through a model step to a reader

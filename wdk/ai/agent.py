@@ -9,8 +9,9 @@
 
 Why it survives a crash: the loop runs in the workflow, and everything in it
 that does I/O is a step -- each model call (`steps.call_model`), each tool
-call (the tool is a `"use step"` function), each batch of chunks written to
-the stream (`steps.emit`). On replay, finished steps return their recorded
+call (the tool is a `"use step"` function), each write to the stream of
+what the workflow itself learnt (a tool's result, an approval request, a
+step's end: `steps.emit`). On replay, finished steps return their recorded
 results, so no finished model or tool call runs again; the model call that
 was in flight runs again, and the chunks its dead attempt wrote are rolled
 back (readers get a rollback marker, never the text twice).
@@ -156,8 +157,7 @@ class DurableAgent:
             elif number + 1 >= self.max_steps:
                 stop = "max-steps"
             if writable is not None:
-                chunks = [_result_chunk(o, number) for o in outcomes]
-                chunks.append({"type": "step-finish", "step": number, "finish_reason": step.finish_reason, "usage": step.usage})
+                chunks = [{"type": "step-finish", "step": number, "finish_reason": step.finish_reason, "usage": step.usage}]
                 if stop is not None:
                     chunks.append({"type": "finish", "reason": stop, "text": step.text, "steps": len(taken)})
                 await _call(agent_steps.emit, writable, chunks)
@@ -168,6 +168,14 @@ class DurableAgent:
         return AgentResult(added, text, taken, reason)
 
     async def _run_call(self, call: dict[str, Any], writable: Writable | None, number: int) -> ToolOutcome:
+        """Run one tool call and write its result to the stream as soon as it is
+        known (a slow tool does not hold back the others' results)."""
+        outcome = await self._outcome(call, writable, number)
+        if writable is not None:
+            await _call(agent_steps.emit, writable, [_result_chunk(outcome, number)])
+        return outcome
+
+    async def _outcome(self, call: dict[str, Any], writable: Writable | None, number: int) -> ToolOutcome:
         fn = call.get("function") or {}
         call_id, name, raw = str(call.get("id", "")), str(fn.get("name", "")), fn.get("arguments") or "{}"
         found = next((t for t in self.tools if t.name == name), None)
