@@ -138,24 +138,14 @@ class DurableAgent:
             new = [message, *(_tool_message(o) for o in outcomes)]
             history += new
             added += new
-            step = AgentStep(
-                number, message.get("content") or "",
-                [{"id": c["id"], "tool": c["function"]["name"], "args": agent_steps.tool_args(c["function"]["arguments"])} for c in calls],
-                outcomes, str(turn.get("finish_reason") or "stop"), turn.get("usage"),
-            )
+            step = _step(number, turn, calls, outcomes)
             taken.append(step)
             if self.on_step_finish is not None:
                 await _maybe_await(self.on_step_finish(step))
-            failed_in_a_row = failed_in_a_row + 1 if outcomes and all(o.error for o in outcomes) else 0
-            stop: str | None = None
-            if not calls:
-                stop = "stop"
-            elif failed_in_a_row >= MAX_FAILED_TOOL_STEPS:
-                stop = "tool-errors"
-            elif self.stop_when is not None and await _maybe_await(self.stop_when(list(taken))):
-                stop = "stop-when"
-            elif number + 1 >= self.max_steps:
-                stop = "max-steps"
+            # A denial is the user's answer, not a failure.
+            failed = bool(outcomes) and all(o.error and not o.denied for o in outcomes)
+            failed_in_a_row = failed_in_a_row + 1 if failed else 0
+            stop = await self._stop_reason(taken, failed_in_a_row)
             if writable is not None:
                 chunks = [{"type": "step-finish", "step": number, "finish_reason": step.finish_reason, "usage": step.usage}]
                 if stop is not None:
@@ -166,6 +156,18 @@ class DurableAgent:
                 break
         text = taken[-1].text if taken else ""
         return AgentResult(added, text, taken, reason)
+
+    async def _stop_reason(self, taken: list[AgentStep], failed_in_a_row: int) -> str | None:
+        """Why the loop stops after the step just taken; None: it goes on."""
+        if not taken[-1].tool_calls:
+            return "stop"
+        if failed_in_a_row >= MAX_FAILED_TOOL_STEPS:
+            return "tool-errors"
+        if self.stop_when is not None and await _maybe_await(self.stop_when(list(taken))):
+            return "stop-when"
+        if len(taken) >= self.max_steps:
+            return "max-steps"
+        return None
 
     async def _run_call(self, call: dict[str, Any], writable: Writable | None, number: int) -> ToolOutcome:
         """Run one tool call and write its result to the stream as soon as it is
@@ -219,6 +221,15 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     if in_workflow():
         return await compiled.step_call(f"step//{fn.__module__}//{fn.__qualname__}", args, {})
     return await fn(*args)
+
+
+def _step(number: int, turn: dict[str, Any], calls: list[dict[str, Any]], outcomes: list[ToolOutcome]) -> AgentStep:
+    requested = [
+        {"id": c["id"], "tool": c["function"]["name"], "args": agent_steps.tool_args(c["function"]["arguments"])}
+        for c in calls
+    ]
+    text = turn["message"].get("content") or ""
+    return AgentStep(number, text, requested, outcomes, str(turn.get("finish_reason") or "stop"), turn.get("usage"))
 
 
 async def _maybe_await(value: Any) -> Any:
