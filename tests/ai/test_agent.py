@@ -266,3 +266,34 @@ async def test_a_model_call_that_fails_for_good_writes_an_error_and_fails_the_ru
     assert len(server.requests) == 1
     errors = [c for _, c in await read_stream(run) if c["type"] == "error"]
     assert len(errors) == 1 and "HTTP 400" in errors[0]["message"]
+
+
+async def test_ndjson_reader_reconnects_mid_answer_over_http(fake: Any, runtime: Any) -> None:
+    """The same over HTTP (`wdk serve`'s stream route): NDJSON lines, then a
+    second request from `?start=` the next index."""
+    import aiohttp
+
+    from wdk.server.app import start_server
+
+    answer = "Streaming over HTTP, one small delta at a time, resumed from an index."
+    resume = asyncio.Event()
+    _server, url = await fake("openai", [Reply(text=answer, piece=3, pause_after=4, resume=resume)])
+    run = await start(agent_flows.chat, "openai", url, USER)
+    server = await start_server("127.0.0.1", 0)
+    stream_url = f"{server.url}/.well-known/workflow/v1/runs/{run.id}/stream"
+    try:
+        async with aiohttp.ClientSession() as http:
+            first: list[dict[str, Any]] = []
+            async with http.get(stream_url) as resp:
+                async for line in resp.content:
+                    first.append(json.loads(line))
+                    if len(first) == 4:
+                        break  # the reader goes away mid-answer
+            resume.set()
+            async with http.get(stream_url, params={"start": "4"}) as resp:
+                rest = [json.loads(line) async for line in resp.content]
+    finally:
+        await server.close()
+    chunks = list(enumerate(first + rest))
+    assert text_of(chunks) == answer
+    assert [c["type"] for _, c in chunks][-2:] == ["step-finish", "finish"]
