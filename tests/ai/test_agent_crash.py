@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import agent_flows
+import pytest
 from ai_support import HERE, read_stream, text_of
 
 from wdk.ai.fake import Reply
@@ -28,18 +29,19 @@ async def _until(what: str, check: Any, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
 async def test_sigkill_after_the_first_tool_call_repeats_nothing_finished(
-    data_dir: Path, fake: Any, ledger: Any
+    api: str, data_dir: Path, fake: Any, ledger: Any
 ) -> None:
     never = asyncio.Event()  # the first process's second model call hangs until it dies
-    server, url = await fake("openai", [
+    server, url = await fake(api, [
         Reply(text="Checking.", tool_calls=[("get_weather", '{"city": "Oslo"}')]),
         [Reply(hold=never), Reply(text="Now the time.", tool_calls=[("get_time", '{"zone": "CET"}')])],
         Reply(text="Sunny and noon in Oslo."),
     ])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     child = subprocess.Popen(
-        [sys.executable, str(HERE / "agent_child.py"), str(data_dir), url],
+        [sys.executable, str(HERE / "agent_child.py"), str(data_dir), api, url],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
