@@ -108,13 +108,13 @@ async def page(tmp_path: Path) -> AsyncIterator[Any]:
         assert errors == [], errors
 
 
-# Record every length the first answer's text block has on screen: more than
-# a couple of them means it arrived delta by delta.
+# Record every length the answers' text has on screen: more than a few of
+# them means it arrived delta by delta.
 WATCH_TEXT = """() => {
   window.lengths = [];
   new MutationObserver(() => {
-    const text = document.querySelector("#log .turn .text");
-    if (text) window.lengths.push(text.textContent.length);
+    const texts = [...document.querySelectorAll("#log .turn .text")];
+    window.lengths.push(texts.reduce((n, t) => n + t.textContent.length, 0));
   }).observe(document.getElementById("log"), { childList: true, subtree: true });
 }"""
 
