@@ -297,3 +297,35 @@ async def test_ndjson_reader_reconnects_mid_answer_over_http(fake: Any, runtime:
     chunks = list(enumerate(first + rest))
     assert text_of(chunks) == answer
     assert [c["type"] for _, c in chunks][-2:] == ["step-finish", "finish"]
+
+
+async def test_an_approval_can_be_posted_to_its_url(fake: Any, runtime: Any, ledger: Any) -> None:
+    """The approval request also carries a URL (the hook is a webhook): a
+    POST of {"approved": true} decides; a GET (a link preview) does not."""
+    from urllib.parse import urlsplit
+
+    import aiohttp
+
+    from wdk.server.app import start_server
+
+    _server, url = await fake("openai", [
+        Reply(tool_calls=[("delete_file", '{"path": "/tmp/a"}')]),
+        Reply(text="Deleted."),
+    ])
+    run = await start(agent_flows.chat, "openai", url, USER)
+    request = await _approval_request(run)
+    assert urlsplit(request["url"]).path == f"/.well-known/workflow/v1/webhook/{request['token']}"
+    server = await start_server("127.0.0.1", 0)
+    hook_url = server.url + urlsplit(request["url"]).path
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(hook_url) as resp:
+                assert resp.status == 202
+            assert (await get_hook(request["token"])).open and ledger() == []  # still waiting
+            async with http.post(hook_url, json={"approved": True}) as resp:
+                assert resp.status == 202
+        out = await run.result(timeout=30)
+    finally:
+        await server.close()
+    assert out["messages"][1]["content"] == "deleted /tmp/a"
+    assert ledger() == [{"tool": "delete_file", "path": "/tmp/a"}]

@@ -39,8 +39,8 @@ from wdk.ai.tools import Tool, as_tool
 from wdk.errors import NonDeterminismError, WorkflowSandboxError
 from wdk.runtime import compiled
 from wdk.runtime.current import in_workflow
-from wdk.runtime.hooks import create_hook
 from wdk.runtime.streams import Writable
+from wdk.runtime.webhooks import WebhookRequest, create_webhook
 
 __all__ = ["MAX_FAILED_TOOL_STEPS", "AgentResult", "AgentStep", "DurableAgent"]
 
@@ -205,14 +205,37 @@ class DurableAgent:
         return ToolOutcome(call_id, name, args, _as_text(value))
 
     async def _approved(self, call_id: str, name: str, args: Any, writable: Writable | None, number: int) -> bool:
-        """Wait, durably, for `resume_hook(token, {"approved": bool})`."""
-        hook = create_hook(metadata={"tool": name, "tool_call_id": call_id})
+        """Wait, durably, for `resume_hook(token, {"approved": bool})` or a
+        POST of `{"approved": bool}` to the URL (the hook is a webhook)."""
+        webhook = create_webhook()
         if writable is not None:
-            request = {"type": "approval-request", "step": number, "id": call_id, "token": hook.token, "tool": name, "args": args}
+            request = {
+                "type": "approval-request", "step": number, "id": call_id,
+                "token": webhook.token, "url": webhook.url, "tool": name, "args": args,
+            }
             await _call(agent_steps.emit, writable, [request])
-        decision = await hook
-        hook.dispose()
-        return isinstance(decision, dict) and decision.get("approved") is True
+        verdict: bool | None = None
+        async for delivered in webhook:
+            verdict = _verdict(delivered)
+            if verdict is not None:
+                break
+        webhook.dispose()
+        return verdict is True
+
+
+def _verdict(delivered: Any) -> bool | None:
+    """A payload from `resume_hook` decides: approved only if it is
+    `{"approved": True}`. An HTTP request decides only when its body is a
+    JSON object with a boolean "approved": a link unfurler's or crawler's
+    GET is ignored, not taken for a denial."""
+    if not isinstance(delivered, WebhookRequest):
+        return isinstance(delivered, dict) and delivered.get("approved") is True
+    try:
+        body = delivered.json()
+    except ValueError:
+        return None
+    approved = body.get("approved") if isinstance(body, dict) else None
+    return approved if isinstance(approved, bool) else None
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
