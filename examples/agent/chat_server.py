@@ -121,6 +121,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
+    # Approval requests carry a URL too (a webhook): make it point at this app.
+    os.environ.setdefault("WDK_BASE_URL", f"http://{args.host}:{args.port}")
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
 
 
