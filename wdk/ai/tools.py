@@ -113,7 +113,9 @@ def _second_string(code: Any) -> str:
         return ""
     if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
         return ""
-    for stmt in node.body[1:2]:
+    # [1:3]: in a `wdk build` workflow-mode file the directive's line also
+    # holds the compiler's `return` stub, a statement of its own.
+    for stmt in node.body[1:3]:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
             return inspect.cleandoc(stmt.value.value)
     return ""
