@@ -45,6 +45,7 @@ class Settings:
     webhook_max_bytes: int = 1 << 20  # WDK_WEBHOOK_MAX_BYTES
     webhook_response_timeout: float = 30.0  # WDK_WEBHOOK_RESPONSE_TIMEOUT: seconds for respond_with
     sandbox_passthrough: tuple[str, ...] = ()  # WDK_SANDBOX_PASSTHROUGH: "a,b": more importable modules
+    on_divergence: str = "block"  # WDK_ON_DIVERGENCE: "block" (wait for code that replays) or "fail"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,7 +82,9 @@ _VARIABLES = {
     "webhook_max_bytes": "WDK_WEBHOOK_MAX_BYTES",
     "webhook_response_timeout": "WDK_WEBHOOK_RESPONSE_TIMEOUT",
     "sandbox_passthrough": "WDK_SANDBOX_PASSTHROUGH",
+    "on_divergence": "WDK_ON_DIVERGENCE",
 }
+DIVERGENCE_POLICIES = ("block", "fail")
 _INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes"}
 _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response_timeout"}
 
@@ -92,6 +95,8 @@ def _parse(name: str, raw: str) -> Any:
         return raw != "0"
     if name == "world":
         return raw.lower()
+    if name == "on_divergence":
+        return check_divergence_policy(raw.lower(), variable)
     if name == "step_threads":
         return int(raw) or None  # 0: the default
     if name == "sandbox_passthrough":
@@ -105,6 +110,12 @@ def _parse(name: str, raw: str) -> Any:
         kind = "an integer" if name in _INTS else "a number"
         raise ValueError(f"{variable} must be {kind}, not {raw!r}") from None
     return raw
+
+
+def check_divergence_policy(value: str, where: str = "on_divergence") -> str:
+    if value not in DIVERGENCE_POLICIES:
+        raise ValueError(f"{where} must be 'block' or 'fail', not {value!r}")
+    return value
 
 
 # What `configure()` set (wdk.runtime.config), over the environment.

@@ -128,6 +128,7 @@ def replay_events(events: Sequence[Event], loader: Loader | None = None) -> Repl
     fn = loader.workflow_function(workflow_id)
     inst = WorkflowInstance(created.run_id, workflow_id, fn, created, loader.sandbox)
     try:
+        inst.know_history(events)
         for event in events:
             try:
                 inst.apply(event)

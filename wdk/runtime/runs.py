@@ -59,6 +59,8 @@ def new_run(
         # Secret per run: seeds the workflow's deterministic randomness (and
         # hook tokens), so replay repeats it but outsiders cannot guess it.
         "seed": os.urandom(16).hex(),
+        # The code that started it (docs/deploys.md): shown by `wdk inspect`.
+        "code_version": loader.code_version(workflow_id),
     }
     return NewRun(
         new_run_id(),
