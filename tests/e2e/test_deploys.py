@@ -8,11 +8,10 @@ keep answering their webhooks, and finish once code that replays them runs.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from e2e_support import until, workers
+from e2e_support import deploy, unique, until, workers
 
 from wdk import WebhookRequest
 from wdk.api import configure, get_run, resume_webhook, start
@@ -87,14 +86,6 @@ def flows_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def deploy(folder: Path, module: str, source: str) -> None:
-    path = folder / f"{module}.py"
-    path.write_text(source)
-    # A different mtime even within the clock's granularity: the loader notices.
-    stamp = path.stat().st_mtime_ns + 1_000_000_000
-    os.utime(path, ns=(stamp, stamp))
-
-
 async def _run(run_id: str) -> RunInfo:
     info = await (await get_runtime()).world.get_run(run_id)
     assert info is not None
@@ -141,7 +132,7 @@ def _logs(tmp_path: Path, name: str) -> Path:
 async def test_a_swapped_gather_blocks_runs_then_a_patch_finishes_them(
     flows_dir: Path, data_dir: Path, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
-    module = "approvals_patch"
+    module = unique("approvals_patch")
     ids = await _start_waiting(flows_dir, module, data_dir, subprocess_env, _logs(tmp_path, "v1"))
     tokens = await _webhook_tokens(ids)
 
@@ -151,8 +142,8 @@ async def test_a_swapped_gather_blocks_runs_then_a_patch_finishes_them(
         for run_id in ids:
             blocked = [e for e in await get_run(run_id).events() if e.type == "run_blocked"][-1]
             divergence = blocked.payload["divergence"]
-            assert "step//approvals_patch//get_quote" in divergence["expected"]
-            assert "step//approvals_patch//notify" in divergence["actual"]
+            assert f"step//{module}//get_quote" in divergence["expected"]
+            assert f"step//{module}//notify" in divergence["actual"]
             assert divergence["location"].startswith(str(flows_dir / f"{module}.py") + ":")
         # Blocked runs keep their webhooks: each answers 202 and keeps the payload.
         for token in tokens:
@@ -186,7 +177,7 @@ async def test_a_swapped_gather_blocks_runs_then_a_patch_finishes_them(
 async def test_reverting_the_code_unblocks_the_runs(
     flows_dir: Path, data_dir: Path, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
-    module = "approvals_revert"
+    module = unique("approvals_revert")
     ids = await _start_waiting(flows_dir, module, data_dir, subprocess_env, _logs(tmp_path, "v1"))
     deploy(flows_dir, module, SWAPPED)
     with workers(data_dir, subprocess_env, _logs(tmp_path, "v2"), extra=("--path", str(flows_dir))):
@@ -202,7 +193,7 @@ async def test_reverting_the_code_unblocks_the_runs(
 async def test_an_unrelated_change_blocks_nothing(
     flows_dir: Path, data_dir: Path, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
-    module = "approvals_unrelated"
+    module = unique("approvals_unrelated")
     ids = await _start_waiting(flows_dir, module, data_dir, subprocess_env, _logs(tmp_path, "v1"))
     deploy(flows_dir, module, UNRELATED)
     with workers(data_dir, subprocess_env, _logs(tmp_path, "v2"), extra=("--path", str(flows_dir))):

@@ -22,11 +22,11 @@ from typing import Any
 
 from wdk.errors import ConflictError, NonDeterminismError, WorkflowNotFound
 from wdk.runtime.loader import Loader
-from wdk.worlds.base import TERMINAL_STATUSES, NewEvent, World
+from wdk.worlds.base import TERMINAL_STATUSES, NewEvent, RunInfo, World
 
 log = logging.getLogger("wdk")
 
-__all__ = ["BlockedRuns", "divergence_payload"]
+__all__ = ["BlockedRuns", "divergence_payload", "run_facts"]
 
 
 def divergence_payload(exc: NonDeterminismError) -> dict[str, Any]:
@@ -89,3 +89,21 @@ class BlockedRuns:
             elif event.type == "run_unblocked":
                 last = None
         return last
+
+
+async def run_facts(world: World, run: RunInfo) -> dict[str, Any]:
+    """What a listing shows of a run beyond its row (`wdk inspect`, the JSON
+    API, the web UI): the code version that started it, the run it reruns,
+    and, while it is blocked, the divergence that blocks it."""
+    first = await world.read_events(run.id, -1, 1)
+    created = first[0].payload if first else {}
+    facts: dict[str, Any] = {
+        "code_version": created.get("code_version"),
+        "rerun_of": created.get("rerun_of"),
+        "divergence": None,
+    }
+    if run.status == "blocked":
+        for event in await world.read_events(run.id):
+            if event.type == "run_blocked":
+                facts["divergence"] = {**event.payload.get("divergence", {}), "code_version": event.payload.get("code_version")}
+    return facts
