@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from e2e_support import deploy, unique, until, workers
+from e2e_support import child_env, deploy, unique, until, workers
 
 from wdk import WebhookRequest
 from wdk.api import configure, get_run, resume_webhook, start
@@ -184,6 +184,24 @@ async def test_reverting_the_code_unblocks_the_runs(
         await until("every run blocked", lambda: _blocked(ids))
     deploy(flows_dir, module, ORIGINAL)
     with workers(data_dir, subprocess_env, _logs(tmp_path, "v3"), extra=("--path", str(flows_dir))):
+        await until("every run unblocked", lambda: _unblocked(ids))
+        for token in await _webhook_tokens(ids):
+            await resume_webhook(token, WebhookRequest.make("POST", body={"ok": "yes"}))
+        assert [await get_run(r).result(timeout=30) for r in ids] == [f"{n * 10}/told {n}/yes" for n in (1, 2, 3)]
+
+
+async def test_a_running_worker_re_checks_blocked_runs_at_each_reconcile_pass(
+    flows_dir: Path, data_dir: Path, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No restart: the worker that blocked the runs sees the code change back
+    on disk at its next reconciler pass, replays them and resumes them."""
+    module = unique("approvals_pass")
+    ids = await _start_waiting(flows_dir, module, data_dir, subprocess_env, _logs(tmp_path, "v1"))
+    deploy(flows_dir, module, SWAPPED)
+    env = child_env(subprocess_env, WDK_RECONCILE_SECONDS="0.3")
+    with workers(data_dir, env, _logs(tmp_path, "v2"), extra=("--path", str(flows_dir))):
+        await until("every run blocked", lambda: _blocked(ids))
+        deploy(flows_dir, module, ORIGINAL)
         await until("every run unblocked", lambda: _unblocked(ids))
         for token in await _webhook_tokens(ids):
             await resume_webhook(token, WebhookRequest.make("POST", body={"ok": "yes"}))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e_support import deploy, unique, until
@@ -142,6 +143,33 @@ async def test_deprecate_patch_too_early_blocks_with_a_clear_message(folder: Pat
     await resume_hook("d-old", 1)
     await _redeploy(folder, module, V2)  # step 1 of the recipe again: it finishes
     assert await get_run(old).result(timeout=20) == ["first", "last"]
+
+
+async def test_a_blocked_run_is_replayed_again_only_when_its_code_changed(folder: Path) -> None:
+    module = unique("patch_cheap")
+    deploy(folder, module, V1)
+    run_id = await _start_waiting(module, "c-1")
+    await _redeploy(folder, module, SWAPPED)
+    await until("the run is blocked", lambda: _is(run_id, "blocked"))
+    orchestrator = (await get_runtime()).orchestrator
+    replays = 0
+    load = orchestrator._load
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal replays
+        replays += 1
+        return await load(*args, **kwargs)
+
+    orchestrator._load = counting  # type: ignore[method-assign]
+    for _ in range(3):  # reconciler passes, payloads: the same code is not replayed again
+        assert await orchestrator.advance(run_id) is None
+    assert replays == 0
+    blocks = [e for e in await get_run(run_id).events() if e.type == "run_blocked"]
+    assert len(blocks) == 1
+    deploy(folder, module, V2)  # new code on disk: the next pass replays it, and it resumes
+    await orchestrator.advance(run_id)
+    assert replays == 1
+    assert await _status(run_id) == "running"
 
 
 async def test_on_divergence_fail_fails_the_run(folder: Path) -> None:
