@@ -8,6 +8,7 @@ from their logs, against the new source, as a restarted worker would.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -124,7 +125,9 @@ async def test_patched_old_runs_take_the_old_branch_new_runs_the_new(folder: Pat
     assert old_events[0].payload["code_version"].startswith("src:")
 
 
-async def test_deprecate_patch_too_early_blocks_with_a_clear_message(folder: Path) -> None:
+async def test_deprecate_patch_too_early_blocks_with_a_clear_message(
+    folder: Path, data_dir: Path, subprocess_env: dict[str, str]
+) -> None:
     module = unique("patch_deprecated")
     deploy(folder, module, V1)
     old = await _start_waiting(module, "d-old")
@@ -136,6 +139,15 @@ async def test_deprecate_patch_too_early_blocks_with_a_clear_message(folder: Pat
     assert "deprecate_patch('new-first') came too early" in blocked["divergence"]["message"]
     assert "Keep `if patched('new-first')`" in blocked["divergence"]["message"]
     assert blocked["divergence"]["location"].startswith(str(folder / f"{module}.py") + ":")
+    # `wdk inspect` shows why, and the code version of each run.
+    shown = _wdk(subprocess_env, "inspect", "run", old, "--data-dir", str(data_dir))
+    assert "blocked" in shown and "deprecate_patch('new-first') came too early" in shown
+    assert "history has: patched('new-first')" in shown and "code called: deprecate_patch('new-first')" in shown
+    assert f"{module}.py:" in shown
+    listing = _wdk(subprocess_env, "inspect", "runs", "--status", "blocked", "--json", "--data-dir", str(data_dir))
+    [row] = json.loads(listing)["runs"]
+    assert row["id"] == old and row["code_version"].startswith("src:")
+    assert row["divergence"]["actual"] == "deprecate_patch('new-first')"
     # The run that took the new branch replays under the deprecation and finishes.
     await resume_hook("d-new", 1)
     assert await get_run(new).result(timeout=20) == ["new_first", "last"]
@@ -185,6 +197,13 @@ async def test_on_divergence_fail_fails_the_run(folder: Path) -> None:
 
 async def _is(run_id: str, status: str) -> bool:
     return await _status(run_id) == status
+
+
+def _wdk(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "wdk", *args], env={**env, "COLUMNS": "200"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def _gate(data_dir: Path, env: dict[str, str], folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
