@@ -6,6 +6,8 @@ used up its retries, under the same run id."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,25 @@ async def test_retry_continues_the_failed_run_under_its_id(module: str, tmp_path
     assert types.index("run_failed") < types.index("run_resumed") < types.index("run_completed")
     with pytest.raises(ValueError, match="only a failed run can be retried"):
         await run.retry()
+
+
+def _wdk(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wdk", *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+async def test_the_rerun_and_retry_commands(
+    module: str, tmp_path: Path, data_dir: Path, subprocess_env: dict[str, str]
+) -> None:
+    ledger = tmp_path / "ledger"
+    failed = await _failed_run(module, ledger)
+    where = ["--data-dir", str(data_dir), "--path", str(tmp_path / "code")]
+    done = _wdk(subprocess_env, "rerun", failed, "--from-step", "3", *where)
+    assert done.returncode == 0, done.stderr
+    again = get_run(done.stdout.strip())
+    assert await again.result(timeout=30) == 30  # this process's runtime runs it
+    assert _count(ledger) == {"s1": 1, "s2": 1, "s3": 3, "s4": 1}
+    done = _wdk(subprocess_env, "retry", failed, *where)
+    assert done.returncode == 0 and f"{failed}: continued" in done.stdout, done.stderr
+    assert await get_run(failed).result(timeout=30) == 30
+    refused = _wdk(subprocess_env, "retry", again.id, *where)
+    assert refused.returncode == 1 and "only a failed run can be retried" in refused.stderr
