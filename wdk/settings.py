@@ -15,11 +15,13 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
-__all__ = ["DEFAULT_BASE_URL", "Settings", "current_settings", "generation"]
+__all__ = ["DEFAULT_BASE_URL", "DivergencePolicy", "Settings", "current_settings", "generation"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:3000"
+# What a run whose history no longer replays becomes (docs/deploys.md).
+DivergencePolicy = Literal["block", "fail"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Settings:
     webhook_max_bytes: int = 1 << 20  # WDK_WEBHOOK_MAX_BYTES
     webhook_response_timeout: float = 30.0  # WDK_WEBHOOK_RESPONSE_TIMEOUT: seconds for respond_with
     sandbox_passthrough: tuple[str, ...] = ()  # WDK_SANDBOX_PASSTHROUGH: "a,b": more importable modules
-    on_divergence: str = "block"  # WDK_ON_DIVERGENCE: "block" (wait for code that replays) or "fail"
+    on_divergence: DivergencePolicy = "block"  # WDK_ON_DIVERGENCE: "block" (wait for code that replays) or "fail"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -112,10 +114,10 @@ def _parse(name: str, raw: str) -> Any:
     return raw
 
 
-def check_divergence_policy(value: str, where: str = "on_divergence") -> str:
+def check_divergence_policy(value: str, where: str = "on_divergence") -> DivergencePolicy:
     if value not in DIVERGENCE_POLICIES:
         raise ValueError(f"{where} must be 'block' or 'fail', not {value!r}")
-    return value
+    return cast(DivergencePolicy, value)
 
 
 # What `configure()` set (wdk.runtime.config), over the environment.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wdk import settings as _settings
-from wdk.settings import Settings, current_settings
+from wdk.settings import DivergencePolicy, Settings, current_settings
 from wdk.worlds import world_from_settings
 from wdk.worlds.base import World
 
@@ -36,7 +36,7 @@ def configure(
     step_threads: int | None = None,
     base_url: str | None = None,
     secret: str | None = None,
-    on_divergence: str | None = None,
+    on_divergence: DivergencePolicy | None = None,
 ) -> None:
     """Settings for runtimes started from now on; None leaves one as it is.
 
