@@ -26,6 +26,7 @@ from wdk.errors import (
     WorkflowFailed,
     WorkflowSandboxError,
 )
+from wdk.runtime.flow_control import Concurrency, RateLimit
 from wdk.runtime.hooks import Hook, create_hook
 from wdk.runtime.metadata import (
     StepMetadata,
@@ -43,11 +44,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CompileError",
+    "Concurrency",
     "FatalError",
     "Hook",
     "HookDefinition",
     "HookNotFound",
     "NonDeterminismError",
+    "RateLimit",
     "RetryableError",
     "RunNotFound",
     "SerializationError",

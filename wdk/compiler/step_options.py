@@ -24,7 +24,7 @@ from wdk.durations import parse_duration
 from wdk.errors import Diagnostic
 
 NAME = "step_options"
-KEYWORDS = ("max_retries", "retry_delay", "timeout")  # as wdk.runtime.step_policy.POLICY
+KEYWORDS = ("max_retries", "retry_delay", "timeout", "concurrency", "rate_limit")  # step_policy.step_options
 _EXAMPLE = '@step_options(max_retries=5, timeout="30s")'
 
 

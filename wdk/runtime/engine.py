@@ -25,6 +25,7 @@ from wdk.runtime.config import make_world
 from wdk.runtime.current import current_runtime as current_runtime  # kept importable from here
 from wdk.runtime.current import runtimes
 from wdk.runtime.leases import LeaseKeeper
+from wdk.runtime.limiter import Limiter
 from wdk.runtime.loader import Loader, default_loader
 from wdk.runtime.orchestrator import Orchestrator
 from wdk.runtime.runs import FLOW
@@ -88,6 +89,8 @@ class Runtime:
             self._keeper = LeaseKeeper(
                 self.world.lease_renewer(), self.settings.lease_seconds, asyncio.get_running_loop(), self._lease_lost
             )
+            # Slots of concurrency limits are leased like runs, by this owner, renewed by the same thread.
+            self.orchestrator.limiter = Limiter(self.world, self.owner, self.settings.lease_seconds, self._keeper)
             self._background = [
                 asyncio.ensure_future(self._consume()),
                 asyncio.ensure_future(self._reconcile_forever()),
@@ -163,14 +166,22 @@ class Runtime:
         *,
         idempotency_key: str | None = None,
         parent_run_id: str | None = None,
+        priority: int = 0,
+        debounce: tuple[float, str] | None = None,
     ) -> str:
         """Create a run and queue it in one round trip; its id. When this
         runtime can advance it now, the run is leased to it as it is created
-        and starts at once (`runs.start_run`)."""
+        and starts at once (`runs.start_run`). `debounce=(seconds, key)`:
+        starts with one key within the window make one run, with the last
+        arguments, begun when the window closes (World.debounce_run)."""
         new = runs.new_run(
             self.loader, workflow_id, args, kwargs,
-            idempotency_key=idempotency_key, parent_run_id=parent_run_id,
+            idempotency_key=idempotency_key, parent_run_id=parent_run_id, priority=priority,
         )
+        if debounce is not None:
+            window, key = debounce
+            info, _ = await self.world.debounce_run(new, FLOW, f"{workflow_id}\n{key}", window)
+            return info.id
         info, lease, first = await runs.start_run(
             self.world, new, owner=self.adoptive_owner(), lease_for=self.settings.lease_seconds
         )

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeGuard
@@ -31,6 +34,7 @@ from wdk.errors import (
     WorldError,
 )
 from wdk.runtime import serde
+from wdk.runtime.flow_control import declared, limits_payload, resolve
 from wdk.runtime.instance import (
     CREATED,
     RETRYING,
@@ -40,6 +44,7 @@ from wdk.runtime.instance import (
     StepCall,
     WorkflowInstance,
 )
+from wdk.runtime.limiter import Held, Limiter
 from wdk.runtime.loader import Loader
 from wdk.runtime.steps import Outcome, StepMetadata, attempt_key, run_attempt
 from wdk.runtime.streams import roll_back_attempt, writing_to
@@ -90,6 +95,9 @@ class Orchestrator:
         self._load_failed: dict[str, int] = {}  # run id -> failed loads in a row
         # Step executions found dead by _collect: their stream chunks are rolled back before the next commit.
         self._dead_attempts: dict[str, list[str]] = {}
+        # Flow control: set by the runtime (its owner, its lease thread); else made on first use.
+        self.limiter: Limiter | None = None
+        self._limited: dict[str, Any] = {}  # step id -> its function when it declares limits, else None
 
     # --- cache ------------------------------------------------------------------
 
@@ -179,6 +187,14 @@ class Orchestrator:
             if inst is not None:
                 inst.close()
             return None
+        held: Held | None = None
+        if inst.limits:
+            # A run holds its workflow's slots only while it is advanced here.
+            try:
+                held = await self._get_limiter().acquire(inst.limits, inst.priority)
+            except BaseException:
+                inst.close()
+                raise
         running: dict[str, StepTask] = {}
         self._running[run_id] = running
         # Outcomes of attempts that ran here and are not recorded yet. They
@@ -242,6 +258,8 @@ class Orchestrator:
                     del running[call.correlation_id]
                     finished.append((call, outcome))
         finally:
+            if held is not None:
+                self._get_limiter().release(held)
             self._running.pop(run_id, None)
             running.pop(_INLINE, None)
             for task in running.values():
@@ -307,7 +325,8 @@ class Orchestrator:
                 if call.correlation_id in running or call in to_start:
                     continue
                 if call.state == CREATED or (call.state == RETRYING and call.retry_at <= now):
-                    todo.append(NewEvent("step_started", now, call.correlation_id, {"attempt": call.attempt + 1}))
+                    payload = self._with_limits(call, {"attempt": call.attempt + 1})
+                    todo.append(NewEvent("step_started", now, call.correlation_id, payload))
                     to_start.append(call)
                 elif call.state == STARTED:
                     # The dead execution's stream chunks are taken back before
@@ -362,11 +381,60 @@ class Orchestrator:
             }
             return NewEvent("step_failed", now, call.correlation_id, {"error": error, "attempt": call.attempt})
         to_start.append(call)
-        return NewEvent(
-            "step_started", now, call.correlation_id, {"attempt": call.attempt, "recovery": call.recovery + 1}
-        )
+        payload = self._with_limits(call, {"attempt": call.attempt, "recovery": call.recovery + 1})
+        return NewEvent("step_started", now, call.correlation_id, payload)
+
+    # --- flow control ----------------------------------------------------------------
+
+    def _get_limiter(self) -> Limiter:
+        if self.limiter is None:
+            owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            self.limiter = Limiter(self.world, owner, self.settings.lease_seconds)
+        return self.limiter
+
+    def _limited_step(self, step_id: str) -> Any:
+        """The step's function when it declares limits, else None (cached: the
+        common step declares none and costs one dict lookup here)."""
+        if step_id in self._limited:
+            return self._limited[step_id]
+        fn: Any = None
+        if "<locals>" not in step_id:  # nested steps: their closure is per call (no limits)
+            try:
+                candidate = self.loader.step_function(step_id)
+                fn = candidate if declared(candidate) else None
+            except Exception:
+                fn = None  # it fails when it runs, with the loader's error
+        self._limited[step_id] = fn
+        return fn
+
+    def _with_limits(self, call: StepCall, payload: dict[str, Any]) -> dict[str, Any]:
+        """Resolve the step's limits for this execution and record them in `payload`."""
+        call.limits, call.limit_error = (), None
+        fn = self._limited_step(call.name)
+        if fn is None:
+            return payload
+        try:
+            args, kwargs, _ = serde.decode_call(call.input)
+            call.limits = tuple(resolve(fn, call.name, args, kwargs))
+        except Exception as exc:
+            call.limit_error = exc
+            return payload
+        payload["limits"] = limits_payload(call.limits)
+        return payload
 
     async def _run_step(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
+        if call.limit_error is not None:
+            return call, Outcome("failed", error=serde.encode_error(call.limit_error))
+        if not call.limits:
+            return await self._execute(inst, call)
+        # Waits here (in priority order) for a slot / token of each limit.
+        held = await self._get_limiter().acquire(call.limits, inst.priority)
+        try:
+            return await self._execute(inst, call)
+        finally:
+            self._get_limiter().release(held)
+
+    async def _execute(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
         meta = StepMetadata(
             call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery,
             workflow_id=inst.workflow_id, run_started_at=inst.started_at,

@@ -21,6 +21,7 @@ import msgspec
 from wdk.errors import ConflictError, HookNotFound, RunNotFound, WorkflowCancelled, WorkflowFailed
 from wdk.runtime import serde
 from wdk.runtime.arguments import check_arguments
+from wdk.runtime.flow_control import declared, limits_payload, resolve
 from wdk.runtime.loader import Loader
 from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, NewEvent, NewRun, RunInfo, World
 
@@ -48,18 +49,27 @@ def new_run(
     *,
     idempotency_key: str | None = None,
     parent_run_id: str | None = None,
+    priority: int = 0,
 ) -> NewRun:
     """The run to create, once its code loads and its arguments fit."""
     # Compile and load now, and check the arguments against the signature:
     # broken code or a call that cannot begin fails here, not in a worker.
-    check_arguments(loader.workflow_function(workflow_id), args, kwargs)
-    payload = {
+    fn = loader.workflow_function(workflow_id)
+    check_arguments(fn, args, kwargs)
+    payload: dict[str, Any] = {
         "workflow_id": workflow_id,
         "input": serde.encode_call(args, kwargs),
         # Secret per run: seeds the workflow's deterministic randomness (and
         # hook tokens), so replay repeats it but outsiders cannot guess it.
         "seed": os.urandom(16).hex(),
     }
+    # Flow control, recorded with the run: its priority and its workflow's
+    # limits, keys computed from these arguments once.
+    if priority:
+        payload["priority"] = priority
+    limits = resolve(fn, workflow_id, args, kwargs) if declared(fn) else []
+    if limits:
+        payload["limits"] = limits_payload(limits)
     return NewRun(
         new_run_id(),
         workflow_id,
@@ -67,6 +77,7 @@ def new_run(
         payload,
         idempotency_key=idempotency_key,
         parent_run_id=parent_run_id,
+        priority=priority,
     )
 
 

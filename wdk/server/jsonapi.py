@@ -1,6 +1,7 @@
 """The JSON API that `configure(server_url=...)` clients use.
 
-    POST /api/runs                {"workflow": "module:func" | id, "args", "kwargs", "idempotency_key"?}
+    POST /api/runs                {"workflow": "module:func" | id, "args", "kwargs", "idempotency_key"?,
+                                  "priority"?, "debounce"?: [window, key]}
                                   (400, type "TypeError", when the arguments do not fit the workflow)
     GET  /api/runs                ?status=&workflow=&limit=&cursor=
     GET  /api/runs/{id}           ?wait=<s>: hold until the run ends (at most 60 s)
@@ -26,6 +27,7 @@ import msgspec
 from aiohttp import web
 
 from wdk.compiler import has_directive
+from wdk.durations import parse_duration
 from wdk.errors import RunNotFound, WorkflowNotFound
 from wdk.protocol import BadRequest
 from wdk.runtime import serde
@@ -59,6 +61,8 @@ class StartBody(msgspec.Struct, forbid_unknown_fields=True):
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     idempotency_key: str | None = None
+    priority: int = 0
+    debounce: tuple[str, str] | None = None  # (window, key)
 
 
 # --- values ---------------------------------------------------------------------------
@@ -164,7 +168,16 @@ async def start_run(request: web.Request) -> web.StreamResponse:
         check_arguments(rt.loader.workflow_function(workflow_id), args, kwargs)
     except TypeError as exc:
         return error_response(400, str(exc), "TypeError")
-    run_id = await rt.start_run(workflow_id, tuple(args), kwargs, idempotency_key=body.idempotency_key)
+    debounce = None
+    if body.debounce is not None:
+        try:
+            debounce = (parse_duration(body.debounce[0]), body.debounce[1])
+        except ValueError as exc:
+            raise BadRequest(f"bad debounce window: {exc}") from None
+    run_id = await rt.start_run(
+        workflow_id, tuple(args), kwargs,
+        idempotency_key=body.idempotency_key, priority=body.priority, debounce=debounce,
+    )
     return json_response({"run_id": run_id}, status=201)
 
 

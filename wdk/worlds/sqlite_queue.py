@@ -31,13 +31,14 @@ def enqueue(
     payload: bytes,
     at: float,
     only_if_absent: bool = False,
+    priority: int = 0,
 ) -> None:
     """Insert, or merge into the row with this key (the earlier availability wins)."""
     if only_if_absent:
         conn.execute(
-            "INSERT INTO queue (queue, key, payload, ready_at) VALUES (?, ?, ?, ?) "
+            "INSERT INTO queue (queue, key, payload, ready_at, priority) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (queue, key) DO NOTHING",
-            (queue, key, payload, at),
+            (queue, key, payload, at, priority),
         )
         return
     conn.execute(
@@ -53,14 +54,14 @@ def enqueue(
 
 
 def insert_leased(
-    conn: sqlite3.Connection, queue: str, key: str, owner: str, lease_for: float
+    conn: sqlite3.Connection, queue: str, key: str, owner: str, lease_for: float, priority: int = 0
 ) -> Lease:
     """A new message, leased to `owner` from the start (see World.start_run)."""
     token = _tokens.getrandbits(62)
     conn.execute(
-        "INSERT INTO queue (queue, key, payload, ready_at, owner, token, attempts) "
-        "VALUES (?, ?, ?, ?, ?, ?, 1)",
-        (queue, key, b"", time.time() + lease_for, owner, token),
+        "INSERT INTO queue (queue, key, payload, ready_at, owner, token, attempts, priority) "
+        "VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+        (queue, key, b"", time.time() + lease_for, owner, token, priority),
     )
     return Lease(queue, key, b"", owner, token, 1)
 
@@ -102,7 +103,7 @@ def lease(
     rows = conn.execute(
         "UPDATE queue SET owner = ?, ready_at = ?, token = ?, attempts = attempts + 1, "
         "pending_at = NULL WHERE rowid IN (SELECT rowid FROM queue WHERE queue = ? "
-        "AND ready_at <= ? ORDER BY ready_at LIMIT ?) RETURNING key, payload, attempts",
+        "AND ready_at <= ? ORDER BY priority DESC, ready_at LIMIT ?) RETURNING key, payload, attempts",
         (owner, now + lease_for, token, queue, now, limit),
     ).fetchall()
     return [Lease(queue, r[0], r[1], owner, token, r[2]) for r in rows]
