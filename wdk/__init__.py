@@ -34,6 +34,7 @@ from wdk.runtime.metadata import (
     get_step_metadata,
     get_workflow_metadata,
 )
+from wdk.runtime.schedules import Schedule, schedule
 from wdk.runtime.sleep import sleep
 from wdk.runtime.step_policy import step_options
 from wdk.runtime.stream_reader import StreamRollback
@@ -53,6 +54,7 @@ __all__ = [
     "RateLimit",
     "RetryableError",
     "RunNotFound",
+    "Schedule",
     "SerializationError",
     "StepError",
     "StepMetadata",
@@ -75,6 +77,7 @@ __all__ = [
     "get_workflow_metadata",
     "get_writable",
     "install_import_hook",
+    "schedule",
     "sleep",
     "step_options",
 ]

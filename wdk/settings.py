@@ -45,6 +45,7 @@ class Settings:
     webhook_max_bytes: int = 1 << 20  # WDK_WEBHOOK_MAX_BYTES
     webhook_response_timeout: float = 30.0  # WDK_WEBHOOK_RESPONSE_TIMEOUT: seconds for respond_with
     sandbox_passthrough: tuple[str, ...] = ()  # WDK_SANDBOX_PASSTHROUGH: "a,b": more importable modules
+    schedules: bool = True  # WDK_SCHEDULES (0: a consuming runtime here fires no wdk.schedule)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +82,7 @@ _VARIABLES = {
     "webhook_max_bytes": "WDK_WEBHOOK_MAX_BYTES",
     "webhook_response_timeout": "WDK_WEBHOOK_RESPONSE_TIMEOUT",
     "sandbox_passthrough": "WDK_SANDBOX_PASSTHROUGH",
+    "schedules": "WDK_SCHEDULES",
 }
 _INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes"}
 _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response_timeout"}
@@ -88,7 +90,7 @@ _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response
 
 def _parse(name: str, raw: str) -> Any:
     variable = _VARIABLES[name]
-    if name == "worker":
+    if name in ("worker", "schedules"):
         return raw != "0"
     if name == "world":
         return raw.lower()

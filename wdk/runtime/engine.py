@@ -29,6 +29,7 @@ from wdk.runtime.limiter import Limiter
 from wdk.runtime.loader import Loader, default_loader
 from wdk.runtime.orchestrator import Orchestrator
 from wdk.runtime.runs import FLOW
+from wdk.runtime.schedules import Scheduler
 from wdk.settings import Settings, current_settings
 from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, RunInfo, World
 
@@ -95,6 +96,10 @@ class Runtime:
                 asyncio.ensure_future(self._consume()),
                 asyncio.ensure_future(self._reconcile_forever()),
             ]
+            if self.settings.schedules:
+                # wdk.schedule declarations of the modules this process imports (schedules.py).
+                scheduler = Scheduler(self.world, self._start_scheduled)
+                self._background.append(asyncio.ensure_future(scheduler.run_forever()))
 
     async def stop(self) -> None:
         """Stop taking work; release leased runs (they resume elsewhere or later)."""
@@ -188,6 +193,9 @@ class Runtime:
         if lease is not None and first is not None:
             self.adopt(lease, [first])
         return info.id
+
+    async def _start_scheduled(self, workflow_id: str, idempotency_key: str) -> str:
+        return await self.start_run(workflow_id, (), {}, idempotency_key=idempotency_key)
 
     async def cancel(self, run_id: str) -> None:
         """End the run `cancelled` wherever it is (no-op once it ended); its
