@@ -27,6 +27,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -38,16 +39,18 @@ from wdk.worlds.base import Lease, World
 log = logging.getLogger("wdk")
 
 MAX_HANDOFFS = 8
-RATE_MARGIN = 0.02  # a token comes back a little after `per`: a start follows its lease by a moment
+RATE_MARGIN = 0.05  # a token comes back a little after `per`: a start follows its lease by a moment
 POLL_SECONDS = 1.0
 _order = itertools.count()
 
 
 class Held:
-    """What one acquisition holds: the slots to give back (tokens are not)."""
+    """What one acquisition holds: the slots to give back (tokens are not),
+    and the tokens with when they were granted (see `Limiter.ready`)."""
 
     def __init__(self) -> None:
         self.slots: list[tuple[_Gate, Lease]] = []
+        self.tokens: list[tuple[Lease, float, float]] = []  # (lease, its period, granted at)
 
 
 class Limiter:
@@ -74,10 +77,23 @@ class Limiter:
                 lease = await gate.take(priority)
                 if limit.kind == "concurrency":
                     held.slots.append((gate, lease))
+                else:
+                    held.tokens.append((lease, limit.per, time.monotonic()))
         except BaseException:
             self.release(held)
             raise
         return held
+
+    async def ready(self, held: Held) -> None:
+        """Call just before the work starts. A token's period runs from its
+        lease; if the work starts later than RATE_MARGIN after it (a busy
+        loop, a slot awaited after the token), the period is restarted now, so
+        no window of `per` sees more than `limit` starts."""
+        now = time.monotonic()
+        stale = [(lease, per) for lease, per, at in held.tokens if now - at > RATE_MARGIN / 2]
+        for lease, per in stale:
+            with contextlib.suppress(WorldError):
+                await self.world.extend([lease], per + RATE_MARGIN)
 
     def release(self, held: Held) -> None:
         """Give the slots back: to a local waiter, or to the world."""

@@ -192,6 +192,7 @@ class Orchestrator:
             # A run holds its workflow's slots only while it is advanced here.
             try:
                 held = await self._get_limiter().acquire(inst.limits, inst.priority)
+                await self._get_limiter().ready(held)
             except BaseException:
                 inst.close()
                 raise
@@ -430,6 +431,7 @@ class Orchestrator:
         # Waits here (in priority order) for a slot / token of each limit.
         held = await self._get_limiter().acquire(call.limits, inst.priority)
         try:
+            await self._get_limiter().ready(held)
             return await self._execute(inst, call)
         finally:
             self._get_limiter().release(held)

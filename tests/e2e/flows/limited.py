@@ -57,9 +57,9 @@ async def ten_a_second(i: int) -> dict[str, Any]:
     return await _timed(i, 0.0)
 
 
-async def one_at_a_time(i: int) -> dict[str, Any]:
+async def one_at_a_time(i: int, nap: float = NAP) -> dict[str, Any]:
     "use step"
-    return await _timed(i, NAP)
+    return await _timed(i, nap)
 
 
 one_at_a_time.concurrency = wdk.Concurrency(1)  # type: ignore[attr-defined]
@@ -80,9 +80,9 @@ async def rated(i: int) -> dict[str, Any]:
     return await ten_a_second(i)
 
 
-async def serial(i: int) -> dict[str, Any]:
+async def serial(i: int, nap: float = NAP) -> dict[str, Any]:
     "use workflow"
-    return await one_at_a_time(i)
+    return await one_at_a_time(i, nap)
 
 
 async def echo(value: str) -> str:
