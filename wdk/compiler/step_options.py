@@ -92,6 +92,9 @@ def _problem(arg: cst.Arg) -> str | None:
     value = _literal(arg.value)
     if value is _NOT_LITERAL:
         return None  # computed: checked when the module loads
+    if keyword in ("concurrency", "rate_limit"):
+        kind = "wdk.Concurrency(...)" if keyword == "concurrency" else "wdk.RateLimit(...)"
+        return f"{keyword} must be {kind}, not {value!r}"
     if keyword == "max_retries":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             return f"max_retries must be an int >= 0, not {value!r}"

@@ -40,7 +40,8 @@ from wdk.errors import WorldError
 from wdk.worlds.base import TERMINAL_STATUSES, ScheduleState, World
 
 __all__ = [
-    "Schedule", "Scheduler", "declared_schedules", "next_fire", "schedule", "set_paused", "ticks_between",
+    "Schedule", "Scheduler", "declared_schedules", "describe", "describe_all", "next_fire", "schedule",
+    "set_paused", "ticks_between",
 ]
 
 log = logging.getLogger("wdk")
@@ -288,3 +289,20 @@ async def set_paused(world: World, name: str, paused: bool) -> ScheduleState:
         if await world.save_schedule(new):
             return new
     raise WorldError(f"schedule {name}: too many concurrent writers")
+
+
+def describe(state: ScheduleState, now: float | None = None) -> dict[str, Any]:
+    """A stored schedule as `wdk schedules` and GET /api/schedules show it:
+    its declaration, whether it is paused, and when it fires next."""
+    now = time.time() if now is None else now
+    s = Schedule.from_spec(state.name, state.spec)
+    nxt = None if state.paused else next_fire(s, max(now, state.last_tick or now))
+    return {
+        **s.spec(), "name": s.name, "paused": state.paused, "next_fire": nxt,
+        "last_tick": state.last_tick, "last_run_id": state.last_run_id, "buffered_tick": state.buffered_tick,
+    }
+
+
+async def describe_all(world: World, now: float | None = None) -> list[dict[str, Any]]:
+    """Every schedule a scheduler has run against this world, by name."""
+    return [describe(state, now) for state in await world.list_schedules()]

@@ -9,6 +9,8 @@
     POST /api/runs/{id}/cancel
     POST /api/hooks/{token}       {"payload": ...}
     GET  /api/hooks/{token}       the hook: run_id, created_at, open, ...
+    GET  /api/schedules           every schedule: its cron, zone, next fire time, paused, ...
+    POST /api/schedules/{name}/pause | /resume
 
 Values (args, results, payloads) are in wdk's serde form: plain JSON is
 itself, other types are tagged. A tagged class is only decoded when its
@@ -35,6 +37,7 @@ from wdk.runtime.arguments import check_arguments
 from wdk.runtime.engine import Runtime
 from wdk.runtime.hooks import lookup_hook
 from wdk.runtime.loader import split_id
+from wdk.runtime.schedules import describe, describe_all, set_paused
 from wdk.server.edge import RUNTIME, error_response, expect_handler, json_response
 from wdk.server.handlers import json_object
 from wdk.worlds.base import TERMINAL_STATUSES
@@ -52,6 +55,9 @@ def add_routes(app: web.Application) -> None:
         ("POST", "/api/runs/{run_id}/cancel", cancel_run),
         ("POST", "/api/hooks/{token}", resume_hook),
         ("GET", "/api/hooks/{token}", get_hook),
+        ("GET", "/api/schedules", list_schedules),
+        ("POST", "/api/schedules/{name}/pause", pause_schedule),
+        ("POST", "/api/schedules/{name}/resume", resume_schedule),
     ):
         app.router.add_route(method, path, handler, expect_handler=expect_handler)
 
@@ -268,3 +274,24 @@ async def resume_hook(request: web.Request) -> web.StreamResponse:
 async def get_hook(request: web.Request) -> web.StreamResponse:
     info = await lookup_hook(request.app[RUNTIME].world, request.match_info["token"])
     return json_response(msgspec.to_builtins(info))
+
+
+async def list_schedules(request: web.Request) -> web.StreamResponse:
+    return json_response({"schedules": await describe_all(request.app[RUNTIME].world)})
+
+
+async def pause_schedule(request: web.Request) -> web.StreamResponse:
+    return await _set_paused(request, True)
+
+
+async def resume_schedule(request: web.Request) -> web.StreamResponse:
+    return await _set_paused(request, False)
+
+
+async def _set_paused(request: web.Request, paused: bool) -> web.StreamResponse:
+    name = request.match_info["name"]
+    try:
+        state = await set_paused(request.app[RUNTIME].world, name, paused)
+    except KeyError:
+        return error_response(404, f"no schedule named {name!r}", "KeyError")
+    return json_response(describe(state))

@@ -43,13 +43,13 @@ def enqueue(
         return
     conn.execute(
         # While leased, ready_at is the lease expiry: the new work goes to pending_at.
-        "INSERT INTO queue (queue, key, payload, ready_at) VALUES (?, ?, ?, ?) "
+        "INSERT INTO queue (queue, key, payload, ready_at, priority) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (queue, key) DO UPDATE SET payload = excluded.payload, "
         "ready_at = CASE WHEN owner IS NULL THEN min(ready_at, excluded.ready_at) "
         "ELSE ready_at END, "
         "pending_at = CASE WHEN owner IS NULL THEN NULL "
         "ELSE min(coalesce(pending_at, excluded.ready_at), excluded.ready_at) END",
-        (queue, key, payload, at),
+        (queue, key, payload, at, priority),
     )
 
 
