@@ -50,3 +50,14 @@ def test_shapes_example_runs_each_shape_as_steps(tmp_path: Path) -> None:
     assert "stream tail index: 3" in out and "last chunk: [{'done': 4, 'of': 4}]" in out
     assert "open=True" in out and "doc-7 open now: False" in out
     assert "health: ok" in out
+
+
+@pytest.mark.timeout(120)
+def test_flow_control_example(tmp_path: Path) -> None:
+    out = _run("flow_control.py", tmp_path)
+    assert "peak at once: 2" in out
+    assert "['acme#0', 'acme#1', 'acme#2', 'globex#0', 'globex#1', 'globex#2']" in out
+    assert "(5 a second)" in out
+    assert "order ['first', 'urgent', 'normal']" in out
+    assert "result: 1 run: reindexed with v4" in out
+    assert "heartbeat runs so far: True" in out

@@ -36,6 +36,7 @@ def configure(
     step_threads: int | None = None,
     base_url: str | None = None,
     secret: str | None = None,
+    schedules: bool | None = None,
 ) -> None:
     """Settings for runtimes started from now on; None leaves one as it is.
 
@@ -44,6 +45,7 @@ def configure(
         configure(server_url="http://127.0.0.1:3000")     # client of a `wdk serve`
         configure(server_url="")                          # ... and back to this process's runtime
         configure(worker=False)   # only start/follow runs here; `wdk worker` runs them
+        configure(schedules=False)  # this process fires no wdk.schedule declarations
 
     Each keyword is a setting of `wdk.settings.Settings` (`url`, `schema`: the
     postgres world's `postgres_url`, `postgres_schema`); `world` may also be
@@ -65,6 +67,7 @@ def configure(
         "step_threads": step_threads,
         "base_url": base_url,
         "secret": secret,
+        "schedules": schedules,
     }
     if isinstance(world, str):
         values["world"] = world.strip().lower()
