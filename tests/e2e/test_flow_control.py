@@ -112,6 +112,13 @@ async def test_priority_order_holds_with_concurrency_one(tmp_path: Path) -> None
     spans = await _results([*ledger_wait, *runs])
     ran = [s["tag"] for s in sorted(spans[1:], key=lambda s: s["t0"])]
     assert ran == [5, 4, 3, 2, 1]
+    # What the step waited for is in its log, with the run's priority.
+    events = await runs[2].events()
+    assert events[0].payload["priority"] == 5
+    [started] = [e for e in events if e.type == "step_started"]
+    assert started.payload["limits"] == [
+        {"kind": "concurrency", "scope": "step//flows.limited//one_at_a_time", "limit": 1, "key": None, "per": 0.0}
+    ]
 
 
 async def _status_running(run: Any) -> bool:
@@ -128,3 +135,18 @@ async def test_debounced_starts_make_one_run_with_the_last_arguments() -> None:
     other = await start_with(debounce=("0.2s", "other"))(limited.echo, "x")
     assert other.id != later.id
     assert await get_run(other.id).result(timeout=10) == "x"
+
+
+async def test_a_workflow_limit_counts_active_runs_not_sleeping_ones() -> None:
+    runs = [await start(limited.one_run_at_once, i) for i in range(4)]
+    results = await _results(runs)
+    spans = [(s["t0"], s["t1"]) for pair in results for s in pair]
+    assert limited.max_overlap(spans) == 1  # advanced one at a time
+    # ... but a run asleep between its steps let the others through:
+    naps = [(pair[0]["t1"], pair[1]["t0"]) for pair in results]
+    others = [[(s["t0"], s["t1"]) for j, pair in enumerate(results) if j != i for s in pair] for i in range(4)]
+    assert any(a <= t0 and t1 <= b for (a, b), spans_ in zip(naps, others, strict=True) for t0, t1 in spans_)
+    created = (await runs[0].events())[0]
+    assert created.payload["limits"] == [
+        {"kind": "concurrency", "scope": "workflow//flows.limited//one_run_at_once", "limit": 1, "key": None, "per": 0.0}
+    ]

@@ -219,6 +219,9 @@ class Runtime:
             for task in list(self._active.values()):
                 task.cancel()
             await asyncio.gather(*self._active.values(), return_exceptions=True)
+            if self.orchestrator.limiter is not None:
+                with contextlib.suppress(Exception):
+                    await self.orchestrator.limiter.close()
             if self._keeper is not None:
                 self._keeper.close()
             await self.world.close()

@@ -26,6 +26,8 @@ from wdk.durations import Duration, parse_duration
 __all__ = ["Concurrency", "Limit", "RateLimit", "declared", "from_payload", "limits_payload", "resolve"]
 
 ATTRIBUTES = ("concurrency", "rate_limit")
+# Each slot or token is a queue message: a limit this large is really "no limit".
+MAX_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ class Concurrency:
     key: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
-            raise ValueError(f"Concurrency(limit) must be an int >= 1, not {self.limit!r}")
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"Concurrency(limit) must be an int from 1 to {MAX_LIMIT}, not {self.limit!r}")
         if self.key is not None and not callable(self.key):
             raise TypeError(f"Concurrency(key=...) must be a function of the call's arguments, not {self.key!r}")
 
@@ -55,8 +57,8 @@ class RateLimit:
     key: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
-            raise ValueError(f"RateLimit(limit) must be an int >= 1, not {self.limit!r}")
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"RateLimit(limit) must be an int from 1 to {MAX_LIMIT}, not {self.limit!r}")
         if self.seconds <= 0:
             raise ValueError(f"RateLimit(per=...) must be a positive duration, not {self.per!r}")
         if self.key is not None and not callable(self.key):

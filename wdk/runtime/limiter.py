@@ -17,7 +17,9 @@ all its local waiters at once, then sleeps in `World.wait_for_messages` (a
 NOTIFY, an in-process wake-up, or the time a lease expires). Local waiters
 are served by priority, then in arrival order; a slot released while a local
 waiter is queued goes to it directly (no round trip), at most MAX_HANDOFFS
-times in a row before it goes back to the world for other processes.
+times in a row before it goes back to the world for other processes; one
+released with no local waiter stays here for LINGER seconds (idle, so it
+counts nothing as running) in case the next step wants it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from wdk.worlds.base import Lease, World
 log = logging.getLogger("wdk")
 
 MAX_HANDOFFS = 8
+LINGER = 0.02  # seconds an unused slot stays with this process (see _Gate.give)
 RATE_MARGIN = 0.05  # a token comes back a little after `per`: a start follows its lease by a moment
 POLL_SECONDS = 1.0
 _order = itertools.count()
@@ -95,6 +98,21 @@ class Limiter:
             with contextlib.suppress(WorldError):
                 await self.world.extend([lease], per + RATE_MARGIN)
 
+    async def close(self) -> None:
+        """Stop waiting and give every idle slot back now (the runtime is stopping)."""
+        pumps = [g._pump for g in self._gates.values() if g._pump is not None and not g._pump.done()]
+        for pump in pumps:
+            pump.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        if self._renewing is not None:
+            self._renewing.cancel()
+        for gate in self._gates.values():
+            if gate._idle_timer is not None:
+                gate._idle_timer.cancel()
+            gate.let_go()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def release(self, held: Held) -> None:
         """Give the slots back: to a local waiter, or to the world."""
         slots, held.slots = held.slots, []
@@ -141,8 +159,14 @@ class _Gate:
         self._pump: asyncio.Task[None] | None = None
         self._seeded = False
         self._handoffs = 0
+        # Slots given back with no local waiter, kept LINGER seconds: the next
+        # step of a sequential run takes one without a round trip.
+        self._idle: list[Lease] = []
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     async def take(self, priority: int) -> Lease:
+        if self._idle and not self._live():
+            return self._idle.pop()
         fut: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (-priority, next(_order), fut))
         if self._pump is None or self._pump.done():
@@ -174,7 +198,21 @@ class _Gate:
                 self._handoffs += 1
                 fut.set_result(lease)  # still held and renewed: it changes hands here
                 return
+            self._idle.append(lease)
+            if self._idle_timer is None:
+                self._idle_timer = asyncio.get_running_loop().call_later(LINGER, self.let_go)
+            return
         self._handoffs = 0
+        self._give_back(lease)
+
+    def let_go(self) -> None:
+        """Give the idle slots back to the world."""
+        self._idle_timer = None
+        idle, self._idle = self._idle, []
+        for lease in idle:
+            self._give_back(lease)
+
+    def _give_back(self, lease: Lease) -> None:
         self.limiter.unhold(lease)
         self.limiter.spawn(self._ack(lease))
 

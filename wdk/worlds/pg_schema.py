@@ -527,6 +527,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # schedules' state, and the debounced starts still open.
     (
         "ALTER TABLE queue ADD COLUMN priority integer NOT NULL DEFAULT 0",
+        # Leases take ORDER BY priority DESC, available_at: this index walks it in order.
+        "CREATE INDEX queue_by_priority ON queue (queue, priority DESC, available_at)",
         "DROP FUNCTION start_run(text, text, float8, bytea, text, text, text, text, float8, bigint, text)",
         _START_RUN_PRIORITY_FUNCTION,
         """CREATE TABLE schedules (

@@ -204,6 +204,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # the debounced starts still open.
     (
         "ALTER TABLE queue ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+        # Leases take ORDER BY priority DESC, ready_at: this index walks it in order.
+        "CREATE INDEX queue_by_priority ON queue (queue, priority DESC, ready_at)",
         """CREATE TABLE schedules (
             name TEXT PRIMARY KEY,
             spec BLOB NOT NULL,

@@ -90,15 +90,14 @@ async def echo(value: str) -> str:
     return value
 
 
-async def two_runs_at_once(i: int) -> dict[str, Any]:
+async def one_run_at_once(i: int) -> list[dict[str, Any]]:
     "use workflow"
     first = await step_a(i)
-    await wdk.sleep(0.05)  # asleep: holds no slot
-    await step_a(i)
-    return first
+    await wdk.sleep(0.3)  # asleep: holds no slot, another run goes meanwhile
+    return [first, await step_a(i)]
 
 
-two_runs_at_once.concurrency = wdk.Concurrency(2)  # type: ignore[attr-defined]
+one_run_at_once.concurrency = wdk.Concurrency(1)  # type: ignore[attr-defined]
 
 
 async def step_a(i: int) -> dict[str, Any]:
