@@ -76,3 +76,19 @@ async def rated_sequential(n: int) -> int:
     for _ in range(n):
         total = await rated_noop(total)
     return total
+
+
+async def wide_noop(i: int) -> int:
+    "use step"
+    return i + 1
+
+
+wide_noop.concurrency = wdk.Concurrency(1000)  # type: ignore[attr-defined]  # above the runs at once: never binds
+
+
+async def wide_sequential(n: int) -> int:
+    "use workflow"
+    total = 0
+    for _ in range(n):
+        total = await wide_noop(total)
+    return total

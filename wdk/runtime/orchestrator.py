@@ -415,7 +415,9 @@ class Orchestrator:
         if fn is None:
             return payload
         try:
-            args, kwargs, _ = serde.decode_call(call.input)
+            # The arguments are decoded only for a key function to read them.
+            keyed = any(d.key is not None for d in declared(fn))
+            args, kwargs, _ = serde.decode_call(call.input) if keyed else ((), {}, None)
             call.limits = tuple(resolve(fn, call.name, args, kwargs))
         except Exception as exc:
             call.limit_error = exc
