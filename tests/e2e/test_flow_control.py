@@ -150,3 +150,8 @@ async def test_a_workflow_limit_counts_active_runs_not_sleeping_ones() -> None:
     assert created.payload["limits"] == [
         {"kind": "concurrency", "scope": "workflow//flows.limited//one_run_at_once", "limit": 1, "key": None, "per": 0.0}
     ]
+
+
+async def test_a_workflow_rate_limit_counts_starts_not_wake_ups() -> None:
+    runs = [await start(limited.two_an_hour, i) for i in range(2)]
+    assert len(await _results(runs, timeout=20)) == 2  # four advances each, two tokens in all

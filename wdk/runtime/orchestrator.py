@@ -188,10 +188,12 @@ class Orchestrator:
                 inst.close()
             return None
         held: Held | None = None
-        if inst.limits:
-            # A run holds its workflow's slots only while it is advanced here.
+        # A run holds its workflow's slots only while it is advanced here; its
+        # rate limits count starts, so they are waited for once, before run_started.
+        limits = [x for x in inst.limits if x.kind == "concurrency" or not inst.started]
+        if limits:
             try:
-                held = await self._get_limiter().acquire(inst.limits, inst.priority)
+                held = await self._get_limiter().acquire(limits, inst.priority)
                 await self._get_limiter().ready(held)
             except BaseException:
                 inst.close()

@@ -113,3 +113,13 @@ def max_overlap(spans: list[tuple[float, float]]) -> int:
         now += d
         best = max(best, now)
     return best
+
+
+async def two_an_hour(i: int) -> list[dict[str, Any]]:
+    "use workflow"
+    first = await step_a(i)
+    await wdk.sleep(0.05)  # its wake-up takes no token: the run starts once
+    return [first, await step_a(i)]
+
+
+two_an_hour.rate_limit = wdk.RateLimit(2, per="1h")  # type: ignore[attr-defined]
