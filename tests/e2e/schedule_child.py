@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from wdk.runtime.config import make_world  # noqa: E402
-from wdk.runtime.engine import Runtime  # noqa: E402
-from wdk.runtime.schedules import Schedule, Scheduler  # noqa: E402
-from wdk.settings import current_settings  # noqa: E402
+from wdk.runtime.config import make_world
+from wdk.runtime.engine import Runtime
+from wdk.runtime.schedules import Schedule, Scheduler
+from wdk.settings import current_settings
 
 
 async def main(clock_file: Path, name: str, cron: str) -> None:

@@ -71,7 +71,7 @@ async def test_two_scheduler_processes_start_one_run_per_tick(
     clock_file = tmp_path / "clock"
     env = child_env(subprocess_env, WDK_DATA_DIR=str(data_dir), WDK_WORLD=e2e_world)
     cmd = [sys.executable, str(E2E / "schedule_child.py"), str(clock_file), "every10s", "* * * * * */10"]
-    logs = [open(tmp_path / f"scheduler{i}.log", "wb") for i in range(2)]  # noqa: SIM115
+    logs = [open(tmp_path / f"scheduler{i}.log", "wb") for i in range(2)]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=log) for log in logs]
     try:
         for p in procs:
