@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from e2e_support import E2E, child_env
+from e2e_support import E2E, child_env, until, workers
 from flows import scheduled
 
 import wdk
@@ -201,3 +201,18 @@ def test_schedule_declares_and_validates() -> None:
         wdk.schedule(scheduled.report, cron="* * * * *", overlap="sometimes")  # type: ignore[arg-type]
     with pytest.raises(Exception, match="Nowhere"):
         wdk.schedule(scheduled.report, cron="* * * * *", tz="Nowhere/Town")
+
+
+@pytest.mark.timeout(60)
+async def test_a_worker_fires_the_schedules_of_the_modules_it_imports(
+    rt: Runtime, tmp_path: Path, data_dir: Path, subprocess_env: dict[str, str]
+) -> None:
+    env = child_env(subprocess_env, WDK_DATA_DIR=str(data_dir))
+    with workers(data_dir, env, tmp_path, 1, ("--import", "flows.ticking")):
+        async def two_done() -> bool:
+            page = await rt.world.list_runs(workflow_id="workflow//flows.ticking//tick", status="completed")
+            return len(page.items) >= 2
+
+        await until("two ticks run by the worker", two_done)
+    [state] = await rt.world.list_schedules()
+    assert state.name == "every-second" and state.spec["cron"] == "* * * * * *"
