@@ -17,7 +17,8 @@ all its local waiters at once, then sleeps in `World.wait_for_messages` (a
 NOTIFY, an in-process wake-up, or the time a lease expires). Local waiters
 are served by priority, then in arrival order; a slot released while a local
 waiter is queued goes to it directly (no round trip), at most MAX_HANDOFFS
-times in a row before it goes back to the world for other processes; one
+times in a row before it goes back to the world, and this process waits
+YIELD_SECONDS before asking again, so other processes get their turn; one
 released with no local waiter stays here for LINGER seconds (idle, so it
 counts nothing as running) in case the next step wants it.
 """
@@ -42,6 +43,7 @@ log = logging.getLogger("wdk")
 
 MAX_HANDOFFS = 8
 LINGER = 0.02  # seconds an unused slot stays with this process (see _Gate.give)
+YIELD_SECONDS = 0.01  # after MAX_HANDOFFS, how long this process lets others lease first
 RATE_MARGIN = 0.05  # a token comes back a little after `per`: a start follows its lease by a moment
 POLL_SECONDS = 1.0
 _order = itertools.count()
@@ -163,6 +165,7 @@ class _Gate:
         # step of a sequential run takes one without a round trip.
         self._idle: list[Lease] = []
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._pause_until = 0.0
 
     async def take(self, priority: int) -> Lease:
         if self._idle and not self._live():
@@ -203,6 +206,8 @@ class _Gate:
                 self._idle_timer = asyncio.get_running_loop().call_later(LINGER, self.let_go)
             return
         self._handoffs = 0
+        # Other processes get their turn: this one asks again only after a pause.
+        self._pause_until = time.monotonic() + YIELD_SECONDS
         self._give_back(lease)
 
     def let_go(self) -> None:
@@ -236,6 +241,9 @@ class _Gate:
         world, limiter = self.limiter.world, self.limiter
         lease_for = limiter.lease_for if self.limit.kind == "concurrency" else self.limit.per + RATE_MARGIN
         while self._live():
+            pause = self._pause_until - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
             try:
                 if not self._seeded:
                     await self._seed()
