@@ -31,6 +31,7 @@ class Settings:
     sqlite_synchronous: str | None = None  # WDK_SQLITE_SYNCHRONOUS: NORMAL (default) or FULL
     postgres_url: str | None = None  # WDK_POSTGRES_URL
     postgres_schema: str | None = None  # WDK_POSTGRES_SCHEMA (default "wdk")
+    postgres_pool: int = 10  # WDK_POSTGRES_POOL: connections of a process's pool (besides LISTEN, leases)
     server_url: str | None = None  # WDK_SERVER_URL: wdk.api talks to that `wdk serve`
     worker: bool = True  # WDK_EMBEDDED_WORKER (0: this process only starts and follows runs)
     concurrency: int = 100  # WDK_CONCURRENCY: runs advanced at once
@@ -68,6 +69,7 @@ _VARIABLES = {
     "sqlite_synchronous": "WDK_SQLITE_SYNCHRONOUS",
     "postgres_url": "WDK_POSTGRES_URL",
     "postgres_schema": "WDK_POSTGRES_SCHEMA",
+    "postgres_pool": "WDK_POSTGRES_POOL",
     "server_url": "WDK_SERVER_URL",
     "worker": "WDK_EMBEDDED_WORKER",
     "concurrency": "WDK_CONCURRENCY",
@@ -84,7 +86,7 @@ _VARIABLES = {
     "sandbox_passthrough": "WDK_SANDBOX_PASSTHROUGH",
     "schedules": "WDK_SCHEDULES",
 }
-_INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes"}
+_INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes", "postgres_pool"}
 _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response_timeout"}
 
 

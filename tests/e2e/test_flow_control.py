@@ -34,6 +34,7 @@ def worker_env(subprocess_env: dict[str, str], data_dir: Path, tmp_path: Path, e
     return child_env(
         subprocess_env, LEDGER_PATH=str(tmp_path / "ledger.jsonl"), WDK_LEASE_SECONDS="1.5",
         WDK_DATA_DIR=str(data_dir), WDK_EMBEDDED_WORKER="1",
+        WDK_POSTGRES_POOL="4",  # 4 workers on a server other test suites share: few connections each
     )
 
 

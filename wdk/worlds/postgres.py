@@ -117,7 +117,7 @@ class PostgresWorld(pg_flow.FlowMethods):
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresWorld:
         """The world `WDK_POSTGRES_URL` / `WDK_POSTGRES_SCHEMA` (or configure()) name."""
-        return cls(settings.postgres_url, schema=settings.postgres_schema)
+        return cls(settings.postgres_url, schema=settings.postgres_schema, max_connections=settings.postgres_pool)
 
     def __repr__(self) -> str:
         return f"PostgresWorld({self.target})"
