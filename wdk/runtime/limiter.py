@@ -170,6 +170,14 @@ class _Gate:
     async def take(self, priority: int) -> Lease:
         if self._idle and not self._live():
             return self._idle.pop()
+        if self._seeded and not self._live() and (self._pump is None or self._pump.done()) and (
+            time.monotonic() >= self._pause_until
+        ):
+            # Nobody waits here: lease in this task, at once. The lease's write
+            # then joins whatever commit is about to happen (the step's step_started).
+            lease = await self._lease_one()
+            if lease is not None:
+                return lease
         fut: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (-priority, next(_order), fut))
         if self._pump is None or self._pump.done():
@@ -180,6 +188,24 @@ class _Gate:
             if fut.done() and not fut.cancelled():
                 self.give(fut.result())  # granted as we were cancelled: pass it on
             raise
+
+    async def _lease_one(self) -> Lease | None:
+        world, limiter = self.limiter.world, self.limiter
+        try:
+            leases = await world.lease(self.queue, limiter.owner, limit=1, lease_for=self._lease_for())
+        except WorldError:
+            return None  # the pump retries
+        for lease in leases:
+            if int(lease.key.rpartition("#")[2]) >= self.limit.limit:
+                limiter.spawn(world.ack(lease))  # a slot of a larger limit this one replaced
+                return None
+            if self.limit.kind == "concurrency":
+                limiter.hold(lease)
+            return lease
+        return None
+
+    def _lease_for(self) -> float:
+        return self.limiter.lease_for if self.limit.kind == "concurrency" else self.limit.per + RATE_MARGIN
 
     def _next_waiter(self) -> asyncio.Future[Lease] | None:
         while self._waiters:
@@ -239,7 +265,7 @@ class _Gate:
 
     async def _run(self) -> None:
         world, limiter = self.limiter.world, self.limiter
-        lease_for = limiter.lease_for if self.limit.kind == "concurrency" else self.limit.per + RATE_MARGIN
+        lease_for = self._lease_for()
         while self._live():
             pause = self._pause_until - time.monotonic()
             if pause > 0:

@@ -199,6 +199,7 @@ class Orchestrator:
                 inst.close()
                 raise
         running: dict[str, StepTask] = {}
+        prefetched: list[StepCall] = []
         self._running[run_id] = running
         # Outcomes of attempts that ran here and are not recorded yet. They
         # survive a conflict: the log is re-read and they are recorded on top.
@@ -213,9 +214,13 @@ class Orchestrator:
                     # the commit that restarts or fails its step (and may end the run).
                     for key in self._dead_attempts.pop(run_id, ()):
                         await roll_back_attempt(self.world, run_id, key)
+                    # Slots and tokens are asked for now, so that their lease
+                    # shares the commit of the step_started events (group commit).
+                    prefetched = self._prefetch(inst, to_start)
                     try:
                         await self._append(run_id, inst.last_seq - len(batch), batch)
                     except (ConflictError, HookConflict) as exc:
+                        self._drop_prefetched(prefetched)
                         # Someone else wrote (a hook payload, a webhook request, a
                         # cancel): our speculative state is void. Rebuild it from
                         # the log and go on; the steps running here keep running
@@ -261,6 +266,7 @@ class Orchestrator:
                     del running[call.correlation_id]
                     finished.append((call, outcome))
         finally:
+            self._drop_prefetched(prefetched)
             if held is not None:
                 self._get_limiter().release(held)
             self._running.pop(run_id, None)
@@ -427,13 +433,35 @@ class Orchestrator:
         payload["limits"] = limits_payload(call.limits)
         return payload
 
+    def _prefetch(self, inst: WorkflowInstance, to_start: list[StepCall]) -> list[StepCall]:
+        """Start acquiring the limits of the steps about to start (see `_run_step`)."""
+        calls = [c for c in to_start if c.limits and c.limit_error is None and c.acquiring is None]
+        for call in calls:
+            call.acquiring = asyncio.ensure_future(self._get_limiter().acquire(call.limits, inst.priority))
+        return calls
+
+    def _drop_prefetched(self, calls: list[StepCall]) -> None:
+        """Give back what was acquired for steps that did not start after all."""
+        for call in calls:
+            task, call.acquiring = call.acquiring, None
+            if task is None:
+                continue
+            task.cancel()  # a grant that raced the cancel is released by the callback
+            task.add_done_callback(self._release_done)
+
+    def _release_done(self, task: asyncio.Task[Held]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._get_limiter().release(task.result())
+
     async def _run_step(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
         if call.limit_error is not None:
             return call, Outcome("failed", error=serde.encode_error(call.limit_error))
         if not call.limits:
             return await self._execute(inst, call)
-        # Waits here (in priority order) for a slot / token of each limit.
-        held = await self._get_limiter().acquire(call.limits, inst.priority)
+        # Waits here (in priority order) for a slot / token of each limit,
+        # asked for when the step's step_started was appended (`_prefetch`).
+        task, call.acquiring = call.acquiring, None
+        held = await (task if task is not None else self._get_limiter().acquire(call.limits, inst.priority))
         try:
             await self._get_limiter().ready(held)
             return await self._execute(inst, call)
