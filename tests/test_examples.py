@@ -61,3 +61,15 @@ def test_flow_control_example(tmp_path: Path) -> None:
     assert "order ['first', 'urgent', 'normal']" in out
     assert "result: 1 run: reindexed with v4" in out
     assert "heartbeat runs so far: True" in out
+
+
+def test_deploys_example_blocks_then_patches(tmp_path: Path) -> None:
+    """docs/deploys.md's worked example: blocked (not failed) on a code change,
+    webhooks answering 202 meanwhile, every run finished after the patch."""
+    out = _run("deploys.py", tmp_path)
+    assert "$ wdk replay --all   (exit 1)" in out and "3 runs replayed: 0 ok, 3 diverged" in out
+    assert "statuses: ['blocked', 'blocked', 'blocked']" in out
+    assert out.count("HTTP 202") == 3
+    assert "$ wdk replay --all   (exit 0)" in out
+    assert "result: #3: 300 EUR, team told about #3, approved by cy" in out
+    assert "the new run took the new branch: ['notify_team', 'get_quote']" in out

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wdk import settings as _settings
-from wdk.settings import Settings, current_settings
+from wdk.settings import DivergencePolicy, Settings, current_settings
 from wdk.worlds import world_from_settings
 from wdk.worlds.base import World
 
@@ -37,6 +37,7 @@ def configure(
     base_url: str | None = None,
     secret: str | None = None,
     schedules: bool | None = None,
+    on_divergence: DivergencePolicy | None = None,
 ) -> None:
     """Settings for runtimes started from now on; None leaves one as it is.
 
@@ -46,6 +47,7 @@ def configure(
         configure(server_url="")                          # ... and back to this process's runtime
         configure(worker=False)   # only start/follow runs here; `wdk worker` runs them
         configure(schedules=False)  # this process fires no wdk.schedule declarations
+        configure(on_divergence="fail")  # a run that no longer replays fails (default: blocked)
 
     Each keyword is a setting of `wdk.settings.Settings` (`url`, `schema`: the
     postgres world's `postgres_url`, `postgres_schema`); `world` may also be
@@ -68,6 +70,7 @@ def configure(
         "base_url": base_url,
         "secret": secret,
         "schedules": schedules,
+        "on_divergence": None if on_divergence is None else _settings.check_divergence_policy(on_divergence),
     }
     if isinstance(world, str):
         values["world"] = world.strip().lower()
