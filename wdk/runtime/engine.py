@@ -91,7 +91,7 @@ class Runtime:
                 self.world.lease_renewer(), self.settings.lease_seconds, asyncio.get_running_loop(), self._lease_lost
             )
             # Slots of concurrency limits are leased like runs, by this owner, renewed by the same thread.
-            self.orchestrator.limiter = Limiter(self.world, self.owner, self.settings.lease_seconds, self._keeper)
+            self.orchestrator.limits.limiter = Limiter(self.world, self.owner, self.settings.lease_seconds, self._keeper)
             self._background = [
                 asyncio.ensure_future(self._consume()),
                 asyncio.ensure_future(self._reconcile_forever()),
@@ -236,9 +236,9 @@ class Runtime:
             for task in list(self._active.values()):
                 task.cancel()
             await asyncio.gather(*self._active.values(), return_exceptions=True)
-            if self.orchestrator.limiter is not None:
+            if self.orchestrator.limits.limiter is not None:
                 with contextlib.suppress(Exception):
-                    await self.orchestrator.limiter.close()
+                    await self.orchestrator.limits.limiter.close()
             if self._keeper is not None:
                 self._keeper.close()
             await self.world.close()

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeGuard
@@ -35,7 +32,6 @@ from wdk.errors import (
 )
 from wdk.runtime import serde
 from wdk.runtime.blocking import BlockedRuns
-from wdk.runtime.flow_control import declared, limits_payload, resolve
 from wdk.runtime.instance import (
     CREATED,
     RETRYING,
@@ -45,8 +41,9 @@ from wdk.runtime.instance import (
     StepCall,
     WorkflowInstance,
 )
-from wdk.runtime.limiter import Held, Limiter
+from wdk.runtime.limiter import Held
 from wdk.runtime.loader import Loader
+from wdk.runtime.step_limits import StepLimits
 from wdk.runtime.steps import Outcome, StepMetadata, attempt_key, run_attempt
 from wdk.runtime.streams import roll_back_attempt, writing_to
 from wdk.settings import Settings, current_settings
@@ -96,9 +93,7 @@ class Orchestrator:
         self._load_failed: dict[str, int] = {}  # run id -> failed loads in a row
         # Step executions found dead by _collect: their stream chunks are rolled back before the next commit.
         self._dead_attempts: dict[str, list[str]] = {}
-        # Flow control: set by the runtime (its owner, its lease thread); else made on first use.
-        self.limiter: Limiter | None = None
-        self._limited: dict[str, Any] = {}  # step id -> its function when it declares limits, else None
+        self.limits = StepLimits(world, loader, self.settings)  # flow control (step_limits.py)
         self.blocked = BlockedRuns(world, loader)
 
     # --- cache ------------------------------------------------------------------
@@ -198,8 +193,7 @@ class Orchestrator:
         limits = [x for x in inst.limits if x.kind == "concurrency" or not inst.started]
         if limits:
             try:
-                held = await self._get_limiter().acquire(limits, inst.priority)
-                await self._get_limiter().ready(held)
+                held = await self.limits.acquire_run(limits, inst.priority)
             except BaseException:
                 inst.close()
                 raise
@@ -221,11 +215,11 @@ class Orchestrator:
                         await roll_back_attempt(self.world, run_id, key)
                     # Slots and tokens are asked for now, so that their lease
                     # shares the commit of the step_started events (group commit).
-                    prefetched = self._prefetch(inst, to_start)
+                    prefetched = self.limits.prefetch(inst.priority, to_start)
                     try:
                         await self._append(run_id, inst.last_seq - len(batch), batch)
                     except (ConflictError, HookConflict) as exc:
-                        self._drop_prefetched(prefetched)
+                        self.limits.drop(prefetched)
                         # Someone else wrote (a hook payload, a webhook request, a
                         # cancel): our speculative state is void. Rebuild it from
                         # the log and go on; the steps running here keep running
@@ -275,9 +269,9 @@ class Orchestrator:
                     del running[call.correlation_id]
                     finished.append((call, outcome))
         finally:
-            self._drop_prefetched(prefetched)
+            self.limits.drop(prefetched)
             if held is not None:
-                self._get_limiter().release(held)
+                self.limits.release(held)
             self._running.pop(run_id, None)
             running.pop(_INLINE, None)
             for task in running.values():
@@ -354,7 +348,7 @@ class Orchestrator:
                         todo.append(NewEvent("step_completed", now, call.correlation_id, {"result": result, "reused_from": inst.rerun_of}))
                         continue
                 if call.state == CREATED or (call.state == RETRYING and call.retry_at <= now):
-                    payload = self._with_limits(call, {"attempt": call.attempt + 1})
+                    payload = self.limits.with_limits(call, {"attempt": call.attempt + 1})
                     todo.append(NewEvent("step_started", now, call.correlation_id, payload))
                     to_start.append(call)
                 elif call.state == STARTED:
@@ -410,68 +404,8 @@ class Orchestrator:
             }
             return NewEvent("step_failed", now, call.correlation_id, {"error": error, "attempt": call.attempt})
         to_start.append(call)
-        payload = self._with_limits(call, {"attempt": call.attempt, "recovery": call.recovery + 1})
+        payload = self.limits.with_limits(call, {"attempt": call.attempt, "recovery": call.recovery + 1})
         return NewEvent("step_started", now, call.correlation_id, payload)
-
-    # --- flow control ----------------------------------------------------------------
-
-    def _get_limiter(self) -> Limiter:
-        if self.limiter is None:
-            owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-            self.limiter = Limiter(self.world, owner, self.settings.lease_seconds)
-        return self.limiter
-
-    def _limited_step(self, step_id: str) -> Any:
-        """The step's function when it declares limits, else None (cached: the
-        common step declares none and costs one dict lookup here)."""
-        if step_id in self._limited:
-            return self._limited[step_id]
-        fn: Any = None
-        if "<locals>" not in step_id:  # nested steps: their closure is per call (no limits)
-            try:
-                candidate = self.loader.step_function(step_id)
-                fn = candidate if declared(candidate) else None
-            except Exception:
-                fn = None  # it fails when it runs, with the loader's error
-        self._limited[step_id] = fn
-        return fn
-
-    def _with_limits(self, call: StepCall, payload: dict[str, Any]) -> dict[str, Any]:
-        """Resolve the step's limits for this execution and record them in `payload`."""
-        call.limits, call.limit_error = (), None
-        fn = self._limited_step(call.name)
-        if fn is None:
-            return payload
-        try:
-            # The arguments are decoded only for a key function to read them.
-            keyed = any(d.key is not None for d in declared(fn))
-            args, kwargs, _ = serde.decode_call(call.input) if keyed else ((), {}, None)
-            call.limits = tuple(resolve(fn, call.name, args, kwargs))
-        except Exception as exc:
-            call.limit_error = exc
-            return payload
-        payload["limits"] = limits_payload(call.limits)
-        return payload
-
-    def _prefetch(self, inst: WorkflowInstance, to_start: list[StepCall]) -> list[StepCall]:
-        """Start acquiring the limits of the steps about to start (see `_run_step`)."""
-        calls = [c for c in to_start if c.limits and c.limit_error is None and c.acquiring is None]
-        for call in calls:
-            call.acquiring = asyncio.ensure_future(self._get_limiter().acquire(call.limits, inst.priority))
-        return calls
-
-    def _drop_prefetched(self, calls: list[StepCall]) -> None:
-        """Give back what was acquired for steps that did not start after all."""
-        for call in calls:
-            task, call.acquiring = call.acquiring, None
-            if task is None:
-                continue
-            task.cancel()  # a grant that raced the cancel is released by the callback
-            task.add_done_callback(self._release_done)
-
-    def _release_done(self, task: asyncio.Task[Held]) -> None:
-        if not task.cancelled() and task.exception() is None:
-            self._get_limiter().release(task.result())
 
     async def _run_step(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
         if call.limit_error is not None:
@@ -479,14 +413,12 @@ class Orchestrator:
         if not call.limits:
             return await self._execute(inst, call)
         # Waits here (in priority order) for a slot / token of each limit,
-        # asked for when the step's step_started was appended (`_prefetch`).
-        task, call.acquiring = call.acquiring, None
-        held = await (task if task is not None else self._get_limiter().acquire(call.limits, inst.priority))
+        # asked for when the step's step_started was appended (step_limits.py).
+        held = await self.limits.acquire(call, inst.priority)
         try:
-            await self._get_limiter().ready(held)
             return await self._execute(inst, call)
         finally:
-            self._get_limiter().release(held)
+            self.limits.release(held)
 
     async def _execute(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
         meta = StepMetadata(
