@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from wdk.runtime.flow_control import Limit
 from wdk.runtime.limiter import Held, Limiter
 from wdk.worlds import World
@@ -89,4 +91,19 @@ async def test_rate_tokens_come_back_by_expiring(world: World) -> None:
         await limiter.acquire([rate])
     await asyncio.wait_for(limiter.acquire([rate]), 5)
     assert time.monotonic() - t0 >= per  # the third waited for a token to expire
+    await limiter.close()
+
+
+
+async def test_idle_gates_of_many_keys_are_forgotten(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wdk.runtime import limiter as limiter_module
+
+    monkeypatch.setattr(limiter_module, "MAX_GATES", 5)
+    monkeypatch.setattr(limiter_module, "LINGER", 0.0)  # a released slot goes back at the next turn
+    limiter = Limiter(world, "host:1:a", 30.0)
+    for i in range(12):
+        held = await limiter.acquire([Limit("concurrency", "step//t//keyed", 1, f"customer-{i}")])
+        limiter.release(held)
+        await asyncio.sleep(0)  # the linger timer (0 s) gives it back
+    assert len(limiter._gates) <= 6  # one per key seen, pruned past MAX_GATES
     await limiter.close()

@@ -46,6 +46,7 @@ LINGER = 0.02  # seconds an unused slot stays with this process (see _Gate.give)
 YIELD_SECONDS = 0.01  # after MAX_HANDOFFS, how long this process lets others lease first
 RATE_MARGIN = 0.05  # a token comes back a little after `per`: a start follows its lease by a moment
 POLL_SECONDS = 1.0
+MAX_GATES = 1000  # limits (one per key value) remembered per process before idle ones are forgotten
 _order = itertools.count()
 
 
@@ -73,6 +74,8 @@ class Limiter:
         self._held: dict[tuple[str, str], Lease] = {}
 
     async def acquire(self, limits: Sequence[Limit], priority: int = 0) -> Held:
+        if len(self._gates) > MAX_GATES:
+            self._prune()
         held = Held()
         try:
             for limit in sorted(limits, key=lambda x: x.kind != "concurrency"):
@@ -88,6 +91,13 @@ class Limiter:
             self.release(held)
             raise
         return held
+
+    def _prune(self) -> None:
+        """Forget the gates of keys nobody waits on here (a per-customer limit
+        makes one per customer); one asked for again is rebuilt."""
+        for queue, gate in list(self._gates.items()):
+            if gate.unused():
+                del self._gates[queue]
 
     async def ready(self, held: Held) -> None:
         """Call just before the work starts. A token's period runs from its
@@ -206,6 +216,9 @@ class _Gate:
 
     def _lease_for(self) -> float:
         return self.limiter.lease_for if self.limit.kind == "concurrency" else self.limit.per + RATE_MARGIN
+
+    def unused(self) -> bool:
+        return not self._live() and not self._idle and (self._pump is None or self._pump.done())
 
     def _next_waiter(self) -> asyncio.Future[Lease] | None:
         while self._waiters:
