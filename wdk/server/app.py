@@ -37,7 +37,7 @@ def create_app(*, secret: str | None = None, webhook_max_bytes: int | None = Non
     app.on_startup.append(on_startup)
     handlers.add_routes(app)
     jsonapi.add_routes(app)
-    app.router.add_route("*", "/{tail:.*}", fallback, expect_handler=expect_handler)
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", fallback, expect_handler=expect_handler)
     return app
 
 
