@@ -45,6 +45,11 @@ class Settings:
     webhook_max_bytes: int = 1 << 20  # WDK_WEBHOOK_MAX_BYTES
     webhook_response_timeout: float = 30.0  # WDK_WEBHOOK_RESPONSE_TIMEOUT: seconds for respond_with
     sandbox_passthrough: tuple[str, ...] = ()  # WDK_SANDBOX_PASSTHROUGH: "a,b": more importable modules
+    api_token: str | None = None  # WDK_API_TOKEN: the JSON API's and the web UI's credential
+    allowed_hosts: tuple[str, ...] = ()  # WDK_ALLOWED_HOSTS: "a.example.com,b": Host/Origin names served
+    max_payload_bytes: int = 16 << 20  # WDK_MAX_PAYLOAD_BYTES: one argument list, result, payload or chunk
+    encryption_keys: str | None = None  # WDK_ENCRYPTION_KEYS: "k2:<base64 32 bytes>,k1:...", first active
+    webhook_guesses: int = 30  # WDK_WEBHOOK_GUESSES: unknown webhook tokens per client per minute
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,8 +86,16 @@ _VARIABLES = {
     "webhook_max_bytes": "WDK_WEBHOOK_MAX_BYTES",
     "webhook_response_timeout": "WDK_WEBHOOK_RESPONSE_TIMEOUT",
     "sandbox_passthrough": "WDK_SANDBOX_PASSTHROUGH",
+    "api_token": "WDK_API_TOKEN",
+    "allowed_hosts": "WDK_ALLOWED_HOSTS",
+    "max_payload_bytes": "WDK_MAX_PAYLOAD_BYTES",
+    "encryption_keys": "WDK_ENCRYPTION_KEYS",
+    "webhook_guesses": "WDK_WEBHOOK_GUESSES",
 }
-_INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes"}
+_INTS = {
+    "concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes", "max_payload_bytes",
+    "webhook_guesses",
+}
 _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response_timeout"}
 
 
@@ -94,7 +107,7 @@ def _parse(name: str, raw: str) -> Any:
         return raw.lower()
     if name == "step_threads":
         return int(raw) or None  # 0: the default
-    if name == "sandbox_passthrough":
+    if name in ("sandbox_passthrough", "allowed_hosts"):
         return tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     try:
         if name in _INTS:

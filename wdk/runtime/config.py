@@ -36,6 +36,9 @@ def configure(
     step_threads: int | None = None,
     base_url: str | None = None,
     secret: str | None = None,
+    api_token: str | None = None,
+    max_payload_bytes: int | None = None,
+    encryption_keys: str | None = None,
 ) -> None:
     """Settings for runtimes started from now on; None leaves one as it is.
 
@@ -65,6 +68,9 @@ def configure(
         "step_threads": step_threads,
         "base_url": base_url,
         "secret": secret,
+        "api_token": api_token,
+        "max_payload_bytes": max_payload_bytes,
+        "encryption_keys": encryption_keys,
     }
     if isinstance(world, str):
         values["world"] = world.strip().lower()

@@ -9,6 +9,10 @@
     GET  /api/runs/{id}/stream     ?namespace=&start=: NDJSON, or SSE     (wdk.server.streaming)
     POST /api/runs/{id}/cancel                                            (wdk.server.jsonapi)
 
+Every route needs the API token (`wdk.server.auth`): the page logs in with
+`/?token=<token>` (a session cookie), and its POSTs carry the session's CSRF
+token, which the page reads from its `<meta name="wdk-csrf">`.
+
 It never starts a run and never works the queue: it opens a client-only
 runtime (`consume=False`), so it can run next to workers without taking
 their work. A loop that already has a runtime (a test, an app that mounts
@@ -26,6 +30,7 @@ from wdk.errors import RunNotFound
 from wdk.protocol import NotFound
 from wdk.runtime.engine import get_runtime
 from wdk.server import jsonapi
+from wdk.server.auth import AUTH, SESSION_COOKIE, guard, load_api_token, make_auth
 from wdk.server.edge import RUNTIME, error_edge, expect_handler, fallback, json_response
 from wdk.server.handlers import stream
 
@@ -40,9 +45,12 @@ _CSP = (
 )
 
 
-def create_app() -> web.Application:
-    """The UI and its API, served with the loop's runtime (started without a consumer)."""
-    app = web.Application(middlewares=[error_edge])
+def create_app(*, api_token: str | None = None) -> web.Application:
+    """The UI and its API, served with the loop's runtime (started without a
+    consumer). It needs `api_token` (default WDK_API_TOKEN, else generated:
+    `app[AUTH].token`)."""
+    app = web.Application(middlewares=[guard, error_edge])
+    app[AUTH] = make_auth(api_token or load_api_token()[0])
 
     async def on_startup(app: web.Application) -> None:
         app[RUNTIME] = await get_runtime(consume=False)
@@ -63,11 +71,14 @@ def create_app() -> web.Application:
     return app
 
 
-def _file(name: str) -> web.Response:
+def _file(name: str, csrf: str = "") -> web.Response:
     path = STATIC / name
     headers = {"content-security-policy": _CSP, "x-content-type-options": "nosniff", **_NO_CACHE}
+    body = path.read_bytes()
+    if name == "index.html":
+        body = body.replace(b"{{csrf}}", csrf.encode())
     return web.Response(
-        body=path.read_bytes(),
+        body=body,
         content_type=_TYPES[path.suffix],
         charset="utf-8",
         headers=headers,
@@ -75,7 +86,9 @@ def _file(name: str) -> web.Response:
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    return _file("index.html")
+    auth = request.app[AUTH]
+    nonce = auth.session_nonce(request.cookies.get(SESSION_COOKIE))
+    return _file("index.html", auth.csrf_for(nonce) if nonce else "")
 
 
 async def static(request: web.Request) -> web.StreamResponse:

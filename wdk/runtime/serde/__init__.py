@@ -15,7 +15,7 @@ dict that itself has a ``"$wdk"`` key (or non-str keys) is written in the tagged
 keeps the classes registered with `register_type`.
 """
 
-from wdk.runtime.serde.decode import decode_call, decode_error, from_builtins, loads
+from wdk.runtime.serde.decode import decode_call, decode_error, from_builtins, loads, untrusted
 from wdk.runtime.serde.encode import MAX_DEPTH, TAG, dumps, encode_call, encode_error, to_builtins
 from wdk.runtime.serde.registry import register_type
 
@@ -31,4 +31,5 @@ __all__ = [
     "loads",
     "register_type",
     "to_builtins",
+    "untrusted",
 ]
