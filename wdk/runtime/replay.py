@@ -102,8 +102,12 @@ class ReplayReport:
         }
 
 
-def replay_events(events: Sequence[Event], loader: Loader | None = None) -> ReplayReport:
+def replay_events(
+    events: Sequence[Event], loader: Loader | None = None, store_secret: bytes = b""
+) -> ReplayReport:
     """Re-run a run's history (from `run_created` on) against the current code.
+    `store_secret` is the secret of the store the run was in (`World.store_secret`):
+    without it a workflow that uses `random` replays another random stream.
 
     Divergences are reported, not raised (`report.check()` raises them);
     code that cannot be loaded at all raises as the loader does
@@ -126,7 +130,7 @@ def replay_events(events: Sequence[Event], loader: Loader | None = None) -> Repl
     # module with string annotations look their module up in sys.modules.
     loader.real_module(split_id(workflow_id)[1])
     fn = loader.workflow_function(workflow_id)
-    inst = WorkflowInstance(created.run_id, workflow_id, fn, created, loader.sandbox)
+    inst = WorkflowInstance(created.run_id, workflow_id, fn, created, loader.sandbox, store_secret)
     try:
         for event in events:
             try:

@@ -59,6 +59,8 @@ def new_run(
         # Secret per run: seeds the workflow's deterministic randomness (and
         # hook tokens), so replay repeats it but outsiders cannot guess it.
         "seed": os.urandom(16).hex(),
+        # 2: the random stream is keyed with the store's secret too (WorkflowInstance).
+        "rng": 2,
     }
     return NewRun(
         new_run_id(),

@@ -33,6 +33,7 @@ from wdk.runtime.arguments import check_arguments
 from wdk.runtime.engine import Runtime
 from wdk.runtime.hooks import lookup_hook
 from wdk.runtime.loader import split_id
+from wdk.runtime.redact import redact_events
 from wdk.server.edge import RUNTIME, error_response, expect_handler, json_response
 from wdk.server.handlers import json_object
 from wdk.worlds.base import TERMINAL_STATUSES
@@ -211,7 +212,7 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     world = request.app[RUNTIME].world
     if await world.get_run(run_id) is None:
         raise RunNotFound(run_id)
-    events = await world.read_events(run_id, after, limit or None)
+    events = redact_events(await world.read_events(run_id, after, limit or None))
     return json_response({"events": msgspec.to_builtins(events)})
 
 

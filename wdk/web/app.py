@@ -29,6 +29,7 @@ from aiohttp import web
 from wdk.errors import RunNotFound
 from wdk.protocol import NotFound
 from wdk.runtime.engine import get_runtime
+from wdk.runtime.redact import redact_hooks
 from wdk.server import jsonapi
 from wdk.server.auth import AUTH, SESSION_COOKIE, guard, load_api_token, make_auth
 from wdk.server.edge import RUNTIME, error_edge, expect_handler, fallback, json_response
@@ -108,5 +109,5 @@ async def run_detail(request: web.Request) -> web.StreamResponse:
         raise RunNotFound(run_id)
     steps = await world.list_steps(run_id)
     waits = await world.list_waits(run_id)
-    hooks = await world.list_hooks(run_id)
+    hooks = redact_hooks(await world.list_hooks(run_id))
     return json_response(msgspec.to_builtins({"run": run, "steps": steps, "waits": waits, "hooks": hooks}))

@@ -194,6 +194,11 @@ class World(Protocol):
 
     async def close(self) -> None: ...
 
+    async def store_secret(self) -> bytes:
+        """A random secret made with the store, the same for every process that
+        opens it and never served (it keys each run's random stream)."""
+        ...
+
     # --- events and runs -----------------------------------------------------
 
     async def create_run(self, run: NewRun) -> tuple[RunInfo, bool]:

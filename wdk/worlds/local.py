@@ -75,6 +75,7 @@ class LocalWorld:
         self._queue_events: dict[str, asyncio.Event] = {}
         self._worker_lock: tuple[str, int] | None = None  # (worker id, its lock file's fd)
         self._stream_waiters: Wakeups[tuple[str, str]] = Wakeups()  # (run id, namespace)
+        self._secret: bytes | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalWorld:
@@ -100,6 +101,13 @@ class LocalWorld:
         if self._worker_lock is not None:
             workers.release(self._worker_lock[1])
             self._worker_lock = None
+
+    async def store_secret(self) -> bytes:
+        """See World.store_secret (written by migration 6)."""
+        if self._secret is None:
+            row = self._sync().execute("SELECT value FROM wdk_meta WHERE key = 'store_secret'").fetchone()
+            self._secret = bytes.fromhex(row[0])
+        return self._secret
 
     @property
     def _db(self) -> sqlite3.Connection:

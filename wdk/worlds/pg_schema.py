@@ -500,5 +500,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: start() is one round trip (see _START_RUN_FUNCTION).
     (_START_RUN_FUNCTION,),
+    # 5: a secret of this store, never served: the workflow's random stream is
+    # derived from it and the run's seed, so an event log alone does not reveal it.
+    # (gen_random_uuid: PostgreSQL's CSPRNG, built in since 13; 2 x 122 random bits.)
+    (
+        "INSERT INTO wdk_meta (key, value) VALUES ('store_secret', "
+        "replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')) ON CONFLICT (key) DO NOTHING",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

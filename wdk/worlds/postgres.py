@@ -113,6 +113,7 @@ class PostgresWorld:
         self._reclaim: asyncio.Future[None] | None = None  # taking it back after a drop
         self._stream_events: Wakeups[str] = Wakeups()  # "run id/namespace"
         self._run_locks: Holders[str, asyncio.Lock] = Holders(asyncio.Lock)
+        self._secret: bytes | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresWorld:
@@ -132,6 +133,13 @@ class PostgresWorld:
                 max_size=self._max,
                 connect_timeout=self._connect_timeout,
             )
+
+    async def store_secret(self) -> bytes:
+        """See World.store_secret (written by migration 5)."""
+        if self._secret is None:
+            row = await self._fetchrow("SELECT value FROM wdk_meta WHERE key = 'store_secret'")
+            self._secret = bytes.fromhex(str(row["value"]))
+        return self._secret
 
     async def close(self) -> None:
         """Stop listening and close the pool (waiting briefly for calls in flight)."""

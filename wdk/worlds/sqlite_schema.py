@@ -199,6 +199,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # not yet completed), not by an index over every event: a b-tree insert at
     # a random key and a page per commit less, about a tenth of a step's cost.
     ("DROP INDEX events_one_completion",),
+    # 6: a secret of this store, never served: the workflow's random stream is
+    # derived from it and the run's seed, so an event log alone does not reveal it.
+    ("INSERT OR IGNORE INTO wdk_meta (key, value) VALUES ('store_secret', lower(hex(randomblob(32))))",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
