@@ -141,7 +141,9 @@ async def _runs(world: World, args: argparse.Namespace) -> None:
     )
     runs: list[RunInfo] = page.items
     if args.json:
-        common.print_json({"runs": runs, "next_cursor": page.next_cursor})
+        from wdk.runtime.redact import redact_run
+
+        common.print_json({"runs": [redact_run(r) for r in runs], "next_cursor": page.next_cursor})
         return
     out = common.console()
     if not runs:
@@ -167,7 +169,9 @@ async def _runs(world: World, args: argparse.Namespace) -> None:
 async def _run(world: World, args: argparse.Namespace) -> None:
     from rich.tree import Tree
 
-    run = await common.require_run(world, args.run_id)
+    from wdk.runtime.redact import redact_run
+
+    run = redact_run(await common.require_run(world, args.run_id))
     steps = await world.list_steps(run.id)
     waits = await world.list_waits(run.id)
     hooks = _hook_view(await world.list_hooks(run.id), args)

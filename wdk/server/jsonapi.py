@@ -33,7 +33,7 @@ from wdk.runtime.arguments import check_arguments
 from wdk.runtime.engine import Runtime
 from wdk.runtime.hooks import lookup_hook
 from wdk.runtime.loader import split_id
-from wdk.runtime.redact import redact_events
+from wdk.runtime.redact import redact_events, redact_run
 from wdk.server.edge import RUNTIME, error_response, expect_handler, json_response
 from wdk.server.handlers import json_object
 from wdk.worlds.base import TERMINAL_STATUSES
@@ -75,7 +75,7 @@ def decode_value(data: Any, what: str) -> Any:
 
 
 def _run_json(run: Any) -> Any:
-    return msgspec.to_builtins(run)
+    return msgspec.to_builtins(redact_run(run))
 
 
 # --- workflows --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from aiohttp import web
 from wdk.errors import RunNotFound
 from wdk.protocol import NotFound
 from wdk.runtime.engine import get_runtime
-from wdk.runtime.redact import redact_hooks
+from wdk.runtime.redact import redact_hooks, redact_run
 from wdk.server import jsonapi
 from wdk.server.auth import AUTH, SESSION_COOKIE, guard, load_api_token, make_auth
 from wdk.server.edge import RUNTIME, error_edge, expect_handler, fallback, json_response
@@ -110,4 +110,5 @@ async def run_detail(request: web.Request) -> web.StreamResponse:
     steps = await world.list_steps(run_id)
     waits = await world.list_waits(run_id)
     hooks = redact_hooks(await world.list_hooks(run_id))
-    return json_response(msgspec.to_builtins({"run": run, "steps": steps, "waits": waits, "hooks": hooks}))
+    detail = {"run": redact_run(run), "steps": steps, "waits": waits, "hooks": hooks}
+    return json_response(msgspec.to_builtins(detail))

@@ -7,7 +7,7 @@ The runtime only ever sees the `World` protocol.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, cast
 
 from wdk.errors import WorldError
 from wdk.settings import Settings, current_settings
@@ -65,9 +65,20 @@ def create_world(name: str | None = None, **options: Any) -> World:
 
 
 def world_from_settings(settings: Settings) -> World:
-    """The world `settings` describe (not opened yet)."""
+    """The world `settings` describe (not opened yet); with WDK_ENCRYPTION_KEYS,
+    wrapped so that its payloads are encrypted at rest (`wdk.worlds.encrypted`)."""
     world: World = world_class(settings.world).from_settings(settings)
-    return world
+    return encrypted(world, settings.encryption_keys)
+
+
+def encrypted(world: World, keys: str | None) -> World:
+    """`world`, encrypting payloads with the key ring `keys` (None: as it is)."""
+    if not keys:
+        return world
+    from wdk.crypto import KeyRing
+    from wdk.worlds.encrypted import EncryptedWorld
+
+    return cast(World, EncryptedWorld(world, KeyRing.parse(keys)))
 
 
 __all__ = [
@@ -91,6 +102,7 @@ __all__ = [
     "WaitInfo",
     "World",
     "create_world",
+    "encrypted",
     "world_class",
     "world_from_settings",
 ]

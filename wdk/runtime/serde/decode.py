@@ -207,7 +207,15 @@ def _dec_step_ref(v: Any, node: dict[str, Any]) -> Any:
     return ref
 
 
+def _dec_encrypted(v: Any, node: dict[str, Any]) -> Any:
+    raise SerializationError(
+        f"this value is encrypted with key {node.get('k')!r}: set WDK_ENCRYPTION_KEYS to a ring "
+        "that has it (pip install 'wdk[crypto]')"
+    )
+
+
 _DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "encrypted": _dec_encrypted,
     "tuple": lambda v, n: tuple(_dec_list(v)),
     "set": lambda v, n: set(_dec_list(v)),
     "frozenset": lambda v, n: frozenset(_dec_list(v)),
@@ -235,6 +243,8 @@ def decode_call(
     data: dict[str, Any],
 ) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, Any] | None]:
     """(args, kwargs, closure) from `encode_call`'s data."""
+    if TAG in data:  # sealed (wdk.crypto) and no key to open it: say so
+        from_builtins(data)
     closure = data.get("closure")
     return (
         tuple(from_builtins(data.get("args", []))),
