@@ -68,10 +68,10 @@ def world_from_settings(settings: Settings) -> World:
     """The world `settings` describe (not opened yet); with WDK_ENCRYPTION_KEYS,
     wrapped so that its payloads are encrypted at rest (`wdk.worlds.encrypted`)."""
     world: World = world_class(settings.world).from_settings(settings)
-    return encrypted(world, settings.encryption_keys)
+    return with_encryption(world, settings.encryption_keys)
 
 
-def encrypted(world: World, keys: str | None) -> World:
+def with_encryption(world: World, keys: str | None) -> World:
     """`world`, encrypting payloads with the key ring `keys` (None: as it is)."""
     if not keys:
         return world
@@ -102,7 +102,7 @@ __all__ = [
     "WaitInfo",
     "World",
     "create_world",
-    "encrypted",
+    "with_encryption",
     "world_class",
     "world_from_settings",
 ]
