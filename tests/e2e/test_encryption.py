@@ -139,3 +139,36 @@ def test_key_ring_format() -> None:
                       (f"{K1},{K1}", "twice")):
         with pytest.raises(EncryptionError, match=says):
             KeyRing.parse(bad)
+
+
+@pytest.mark.local_only("the CLI opens the data dir")
+async def test_inspect_and_web_decrypt_with_the_keys_only(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from wdk.cli.main import main
+    from wdk.web import create_app
+
+    config.configure(encryption_keys=K1)
+    run_id = await _finished_run("enc-views")
+    await shutdown_runtime()
+
+    async def web_events() -> str:
+        headers = {"authorization": "Bearer t"}
+        async with TestClient(TestServer(create_app(api_token="t"), host="127.0.0.1"), headers=headers) as c:
+            texts = [await (await c.get(f"/api/runs/{run_id}{path}")).text() for path in ("/events", "/detail", "")]
+        await shutdown_runtime()
+        return "".join(texts)
+
+    def inspect() -> str:
+        out = ""
+        for view in (["events", run_id, "--json"], ["run", run_id, "--json"], ["runs", "--json"]):
+            assert main(["inspect", *view, "--data-dir", str(data_dir)]) == 0
+            out += capsys.readouterr().out
+        return out
+
+    for keys, shows, hides in ((K1, MARKER, "encrypted (key k1)"), ("", "encrypted (key k1)", MARKER)):
+        config.configure(encryption_keys=keys)
+        seen_web = await web_events()
+        seen_cli = await asyncio.to_thread(inspect)
+        for seen in (seen_web, seen_cli):
+            assert shows in seen and hides not in seen, (keys, seen[:2000])

@@ -1,0 +1,39 @@
+"""Workflows of the security tests (issue 15)."""
+
+from __future__ import annotations
+
+import random
+import secrets
+
+from wdk import create_webhook
+
+
+async def lucky() -> dict[str, object]:
+    "use workflow"
+    # What an attacker with the event log would like to predict.
+    return {"bits": random.getrandbits(64), "hex": secrets.token_hex(8)}
+
+
+async def one_webhook() -> str:
+    "use workflow"
+    webhook = create_webhook()
+    request = await webhook
+    return request.text()
+
+
+async def big_result(size: int) -> int:
+    "use workflow"
+    return len(await make(size))
+
+
+async def make(size: int) -> str:
+    "use step"
+    return "x" * size
+
+
+make.max_retries = 0
+
+
+async def echo(value: str) -> int:
+    "use workflow"
+    return len(value)
