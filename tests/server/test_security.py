@@ -210,6 +210,7 @@ async def test_4_seeds_and_webhook_tokens_are_not_served(server: Server, web: Se
 async def test_4_the_event_log_does_not_reveal_the_random_stream(server: Server) -> None:
     status, out = await _call("POST", f"{server.url}/api/runs", headers=AUTH,
                               json={"workflow": "security_flows:lucky"})
+    assert status == 201
     run_id = out["run_id"]
     result = (await _call("GET", f"{server.url}/api/runs/{run_id}?wait=10", headers=AUTH))[1]["output"]
     # An attacker holding the whole log (the seed included) recomputes the
@@ -304,6 +305,7 @@ async def test_6_payload_limit_names_the_limit(monkeypatch: pytest.MonkeyPatch, 
         # A step's result over the limit fails the step with the same message.
         status, out = await _call("POST", f"{srv.url}/api/runs", headers=AUTH,
                                   json={"workflow": "security_flows:big_result", "args": [5000]})
+        assert status == 201
         run = (await _call("GET", f"{srv.url}/api/runs/{out['run_id']}?wait=10", headers=AUTH))[1]
         assert run["status"] == "failed" and "WDK_MAX_PAYLOAD_BYTES" in json.dumps(run["error"]), run
     finally:
