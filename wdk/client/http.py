@@ -11,6 +11,7 @@ come back as the exceptions the server raised (`wdk.protocol.error_from`).
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -41,6 +42,7 @@ from wdk.worlds.base import TERMINAL_STATUSES, Event, RunInfo, RunStatus
 
 __all__ = ["LONG_POLL", "HttpClient"]
 
+_LARGE = 1 << 20
 LONG_POLL = 20.0  # seconds one `GET /api/runs/{id}?wait=` may hold
 # Headers of a webhook reply that describe the HTTP exchange, not the reply.
 _EXCHANGE_HEADERS = {"content-length", "transfer-encoding", "connection", "date", "server", "keep-alive"}
@@ -69,8 +71,10 @@ class HttpClient:
             body = {}  # the server takes only JSON POSTs (a cross-site form cannot send one)
         data = None if body is None else msgspec.json.encode(body)
         headers = {"content-type": "application/json", **self._auth} if data is not None else self._auth
+        # A large body as a file: aiohttp warns that bytes would hold the loop.
+        sent: Any = io.BytesIO(data) if data is not None and len(data) > _LARGE else data
         async with aiohttp.ClientSession(timeout=_timeout(60 + wait)) as session, session.request(
-            method, self.base_url + path, data=data, params=params, headers=headers
+            method, self.base_url + path, data=sent, params=params, headers=headers
         ) as resp:
             raw = await resp.read()
             if resp.status >= 400:
