@@ -37,3 +37,15 @@ make.max_retries = 0
 async def echo(value: str) -> int:
     "use workflow"
     return len(value)
+
+
+async def keep(value: str) -> str:
+    "use step"
+    return value
+
+
+async def through_a_step(value: str) -> str:
+    "use workflow"
+    # The value is in the run's input, the step's input and result, the
+    # run's result and its output: five places, stored once.
+    return await keep(value)

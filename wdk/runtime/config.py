@@ -11,7 +11,7 @@ from pathlib import Path
 
 from wdk import settings as _settings
 from wdk.settings import Settings, current_settings
-from wdk.worlds import with_encryption, world_from_settings
+from wdk.worlds import stored, world_from_settings
 from wdk.worlds.base import World
 
 __all__ = ["configure", "make_world", "reset"]
@@ -92,5 +92,5 @@ def make_world(settings: Settings | None = None) -> World:
     """The configured world (not opened yet), encrypting with WDK_ENCRYPTION_KEYS."""
     settings = settings or current_settings()
     if _world is not None:
-        return with_encryption(_world, settings.encryption_keys)
+        return stored(_world, settings.encryption_keys)
     return world_from_settings(settings)

@@ -65,20 +65,23 @@ def create_world(name: str | None = None, **options: Any) -> World:
 
 
 def world_from_settings(settings: Settings) -> World:
-    """The world `settings` describe (not opened yet); with WDK_ENCRYPTION_KEYS,
-    wrapped so that its payloads are encrypted at rest (`wdk.worlds.encrypted`)."""
+    """The world `settings` describe (not opened yet), as the runtime uses it (`stored`)."""
     world: World = world_class(settings.world).from_settings(settings)
-    return with_encryption(world, settings.encryption_keys)
+    return stored(world, settings.encryption_keys)
 
 
-def with_encryption(world: World, keys: str | None) -> World:
-    """`world`, encrypting payloads with the key ring `keys` (None: as it is)."""
-    if not keys:
-        return world
-    from wdk.crypto import KeyRing
-    from wdk.worlds.encrypted import EncryptedWorld
+def stored(world: World, keys: str | None) -> World:
+    """`world`, storing large values once per run (`wdk.worlds.blobs`) and,
+    with the key ring `keys` (WDK_ENCRYPTION_KEYS), encrypting payloads at
+    rest (`wdk.worlds.encrypted`)."""
+    from wdk.worlds.blobs import BlobWorld
 
-    return cast(World, EncryptedWorld(world, KeyRing.parse(keys)))
+    if keys:
+        from wdk.crypto import KeyRing
+        from wdk.worlds.encrypted import EncryptedWorld
+
+        world = cast(World, EncryptedWorld(world, KeyRing.parse(keys)))
+    return cast(World, BlobWorld(world))
 
 
 __all__ = [
@@ -102,7 +105,7 @@ __all__ = [
     "WaitInfo",
     "World",
     "create_world",
-    "with_encryption",
+    "stored",
     "world_class",
     "world_from_settings",
 ]

@@ -507,5 +507,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "INSERT INTO wdk_meta (key, value) VALUES ('store_secret', "
         "replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')) ON CONFLICT (key) DO NOTHING",
     ),
+    # 6: large values stored once per run (`wdk.worlds.blobs`): events refer to them by id.
+    (
+        """CREATE TABLE blobs (
+            run_id text NOT NULL,
+            id text NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (run_id, id)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

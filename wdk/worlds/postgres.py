@@ -21,7 +21,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -140,6 +140,20 @@ class PostgresWorld:
             row = await self._fetchrow("SELECT value FROM wdk_meta WHERE key = 'store_secret'")
             self._secret = bytes.fromhex(str(row["value"]))
         return self._secret
+
+    async def put_blobs(self, run_id: str, blobs: Mapping[str, bytes]) -> None:
+        """See World.put_blobs."""
+        rows = [(run_id, blob_id, data) for blob_id, data in blobs.items()]
+        await self._call(lambda c: c.executemany(
+            "INSERT INTO blobs (run_id, id, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", rows
+        ))
+
+    async def get_blobs(self, run_id: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """See World.get_blobs."""
+        rows = await self._fetch(
+            "SELECT id, data FROM blobs WHERE run_id = $1 AND id = ANY($2::text[])", run_id, list(ids)
+        )
+        return {r["id"]: bytes(r["data"]) for r in rows}
 
     async def close(self) -> None:
         """Stop listening and close the pool (waiting briefly for calls in flight)."""

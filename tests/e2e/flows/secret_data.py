@@ -20,3 +20,13 @@ async def checkout(card: str, token: str) -> dict[str, object]:
     receipt = await charge(card)
     approval = await create_hook(token)
     return {"receipt": receipt, "approval": approval, "card": card}
+
+
+async def keep(value: str) -> str:
+    "use step"
+    return value
+
+
+async def big_echo(value: str) -> str:
+    "use workflow"
+    return await keep(value)
