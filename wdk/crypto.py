@@ -24,18 +24,13 @@ import functools
 import os
 from typing import Any
 
-from wdk.errors import WdkError
+from wdk.errors import EncryptionError
 
 __all__ = ["ENCRYPTED", "EncryptionError", "KeyRing", "is_sealed", "key_id_of"]
 
 ENCRYPTED = "encrypted"  # the serde tag of a sealed value
 _TAG = "$wdk"
 _NONCE = 12
-
-
-class EncryptionError(WdkError):
-    """A payload cannot be sealed or opened: a missing key (named), a bad key
-    ring, or a payload that fails authentication (altered or moved)."""
 
 
 def is_sealed(value: Any) -> bool:
