@@ -43,3 +43,13 @@ async def mark_then_wait(path: str) -> str:
 async def recovery(path: str) -> str:
     "use workflow"
     return await mark_then_wait(path)
+
+
+async def keep(value: str) -> str:
+    "use step"
+    return value
+
+
+async def through_a_step(value: str) -> str:
+    "use workflow"
+    return await keep(value)
