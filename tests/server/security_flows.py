@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import secrets
 
-from wdk import create_webhook
+from wdk import create_hook, create_webhook, get_writable
 
 
 async def lucky() -> dict[str, object]:
@@ -49,3 +49,22 @@ async def through_a_step(value: str) -> str:
     # The value is in the run's input, the step's input and result, the
     # run's result and its output: five places, stored once.
     return await keep(value)
+
+
+async def plain_hook(token: str) -> object:
+    "use workflow"
+    return await create_hook(token)
+
+
+async def write_chunk(size: int) -> None:
+    "use step"
+    out = get_writable()
+    await out.write("x" * size)
+
+
+write_chunk.max_retries = 0
+
+
+async def big_chunk(size: int) -> None:
+    "use workflow"
+    await write_chunk(size)

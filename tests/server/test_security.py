@@ -308,6 +308,19 @@ async def test_6_payload_limit_names_the_limit(monkeypatch: pytest.MonkeyPatch, 
         assert status == 201
         run = (await _call("GET", f"{srv.url}/api/runs/{out['run_id']}?wait=10", headers=AUTH))[1]
         assert run["status"] == "failed" and "WDK_MAX_PAYLOAD_BYTES" in json.dumps(run["error"]), run
+        # So does a stream chunk over the limit...
+        status, out = await _call("POST", f"{srv.url}/api/runs", headers=AUTH,
+                                  json={"workflow": "security_flows:big_chunk", "args": [5000]})
+        run = (await _call("GET", f"{srv.url}/api/runs/{out['run_id']}?wait=10", headers=AUTH))[1]
+        assert run["status"] == "failed" and "chunk is 5002 bytes" in json.dumps(run["error"]), run
+        # ... and a hook payload is refused, the hook still waiting.
+        status, out = await _call("POST", f"{srv.url}/api/runs", headers=AUTH,
+                                  json={"workflow": "security_flows:plain_hook", "args": ["limit-hook"]})
+        hook_run = out["run_id"]
+        await _hook_token(hook_run)
+        status, out = await _call("POST", f"{srv.url}/api/hooks/limit-hook", headers=AUTH, json={"payload": "x" * 5000})
+        assert status == 400 and "payload limit of 4096 bytes (WDK_MAX_PAYLOAD_BYTES)" in out["error"], out
+        assert (await _call("GET", f"{srv.url}/api/hooks/limit-hook", headers=AUTH))[1]["open"] is True
     finally:
         await srv.close()
 
