@@ -357,3 +357,16 @@ async def test_6_webhook_guessing_is_rate_limited(server: Server) -> None:
         assert resp.status == 429 and int(resp.headers["retry-after"]) >= 1
         assert (await resp.json())["type"] == "TooManyRequests"
     assert await _log(run.id) == before
+
+
+async def test_2_behind_a_proxy_the_public_name_is_allowed(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+    monkeypatch.setenv("WDK_ALLOWED_HOSTS", "wdk.example.com, other.example.com")
+    srv = await start_server("127.0.0.1", 0, secret=SECRET, api_token=TOKEN)
+    try:
+        proxied = {**AUTH, "host": "wdk.example.com", "origin": "https://wdk.example.com"}
+        assert (await _call("GET", f"{srv.url}/api/runs", headers=proxied))[0] == 200
+        assert (await _call("GET", f"{srv.url}/api/runs", headers={**AUTH, "host": "WDK.example.com:443"}))[0] == 200
+        for host in ("127.0.0.1", "evil.example", "wdk.example.com.evil.example"):
+            assert (await _call("GET", f"{srv.url}/api/runs", headers={**AUTH, "host": host}))[0] == 403, host
+    finally:
+        await srv.close()
