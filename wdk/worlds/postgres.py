@@ -142,17 +142,11 @@ class PostgresWorld:
         return self._secret
 
     async def put_blobs(self, run_id: str, blobs: Mapping[str, bytes]) -> None:
-        """See World.put_blobs."""
         rows = [(run_id, blob_id, data) for blob_id, data in blobs.items()]
-        await self._call(lambda c: c.executemany(
-            "INSERT INTO blobs (run_id, id, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", rows
-        ))
+        await self._call(lambda c: c.executemany(pg_log.PUT_BLOB, rows))
 
     async def get_blobs(self, run_id: str, ids: Sequence[str]) -> dict[str, bytes]:
-        """See World.get_blobs."""
-        rows = await self._fetch(
-            "SELECT id, data FROM blobs WHERE run_id = $1 AND id = ANY($2::text[])", run_id, list(ids)
-        )
+        rows = await self._fetch(pg_log.GET_BLOBS, run_id, list(ids))
         return {r["id"]: bytes(r["data"]) for r in rows}
 
     async def close(self) -> None:
