@@ -366,6 +366,11 @@ async def test_2_behind_a_proxy_the_public_name_is_allowed(monkeypatch: pytest.M
         proxied = {**AUTH, "host": "wdk.example.com", "origin": "https://wdk.example.com"}
         assert (await _call("GET", f"{srv.url}/api/runs", headers=proxied))[0] == 200
         assert (await _call("GET", f"{srv.url}/api/runs", headers={**AUTH, "host": "WDK.example.com:443"}))[0] == 200
+        # A proxy that rewrites Host: the browser's Origin is the public name, listed.
+        rewritten = {**AUTH, "host": "other.example.com", "origin": "https://wdk.example.com"}
+        assert (await _call("GET", f"{srv.url}/api/runs", headers=rewritten))[0] == 200
+        foreign = {**AUTH, "host": "wdk.example.com", "origin": "https://evil.example"}
+        assert (await _call("GET", f"{srv.url}/api/runs", headers=foreign))[0] == 403
         for host in ("127.0.0.1", "evil.example", "wdk.example.com.evil.example"):
             assert (await _call("GET", f"{srv.url}/api/runs", headers={**AUTH, "host": host}))[0] == 403, host
     finally:

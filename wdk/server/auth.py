@@ -108,6 +108,14 @@ class Auth:
     def csrf_for(self, nonce: str) -> str:
         return self._mac("csrf", nonce)
 
+    def origin_listed(self, origin: str) -> bool:
+        """An Origin named in WDK_ALLOWED_HOSTS (a proxy that rewrites Host)."""
+        try:
+            name = urlsplit(origin).hostname
+        except ValueError:
+            return False
+        return name is not None and name.lower() in self.allowed_hosts
+
     def host_ok(self, host: str) -> bool:
         name = _hostname(host)
         if name is None:
@@ -169,7 +177,7 @@ def check(request: web.Request, auth: Auth) -> web.StreamResponse | None:
         return _refuse(403, f"this server does not answer to Host {request.host!r} (WDK_ALLOWED_HOSTS)",
                        "Forbidden")
     origin = request.headers.get("origin")
-    if origin is not None and not _same_origin(origin, request.host):
+    if origin is not None and not (_same_origin(origin, request.host) or auth.origin_listed(origin)):
         return _refuse(403, f"cross-site request from {origin!r} refused", "Forbidden")
     if request.headers.get("sec-fetch-site", "") == "cross-site":
         return _refuse(403, "cross-site request refused", "Forbidden")
