@@ -114,6 +114,15 @@ async def test_1_the_ui_logs_in_with_the_token_and_then_uses_a_session(web: Serv
     assert (await _call("GET", f"{web.url}/api/runs", cookies=forged))[0] == 401
 
 
+async def test_1_guessing_the_api_token_is_limited(server: Server) -> None:
+    wrong = {"authorization": "Bearer guess"}
+    statuses = [(await _call("GET", f"{server.url}/api/runs", headers=wrong))[0] for _ in range(101)]
+    assert statuses == [401] * 100 + [429]
+    status, out = await _call("GET", f"{server.url}/api/runs", headers=AUTH)
+    assert (status, out["type"]) == (429, "TooManyRequests")  # the right token too: no oracle
+    assert (await _call("GET", f"{server.url}{WELL_KNOWN}/health"))[0] == 200
+
+
 # --- 2. no cross-site requests -------------------------------------------------------------------
 
 

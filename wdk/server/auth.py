@@ -32,6 +32,7 @@ from aiohttp import web
 
 from wdk.protocol import HEALTH_PATH, WEBHOOK_PATH, WELL_KNOWN, error_body
 from wdk.server.edge import Handler, json_response
+from wdk.server.ratelimit import GuessLimit
 from wdk.settings import current_settings
 
 __all__ = [
@@ -54,6 +55,7 @@ PUBLIC_PATHS = frozenset({HEALTH_PATH, "/metrics"})
 SIGNED_PATHS = frozenset({WELL_KNOWN + "/flow", WELL_KNOWN + "/step"})
 
 SESSION_COOKIE = "wdk_session"
+WRONG_TOKENS_PER_MINUTE = 100
 CSRF_HEADER = "x-wdk-csrf"
 _LOGIN_PAGE = (
     "<!doctype html><title>wdk</title><p>This page needs its token: open the login URL that "
@@ -84,6 +86,8 @@ class Auth:
     token: str
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)  # lower-case; empty: see host_ok
     loopback_only: bool = True  # bound to a loopback address: only loopback Host names
+    # Wrong tokens per client: guessing the API token answers 429 (as webhooks do).
+    guesses: GuessLimit = field(default_factory=lambda: GuessLimit(WRONG_TOKENS_PER_MINUTE))
 
     def bearer_ok(self, header: str | None) -> bool:
         if not header or not header[:7].lower() == "bearer ":
@@ -228,10 +232,29 @@ def _login(request: web.Request, auth: Auth) -> web.StreamResponse | None:
     return resp
 
 
+def _presents_credential(request: web.Request) -> bool:
+    return (
+        "authorization" in request.headers
+        or SESSION_COOKIE in request.cookies
+        or (request.path == "/" and "token" in request.query)
+    )
+
+
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     auth = request.app[AUTH]
+    client = request.remote or "?"
+    path = request.path
+    own_credential = path in PUBLIC_PATHS or path in SIGNED_PATHS or path.startswith(WEBHOOK_PATH)
+    guessing = not own_credential and _presents_credential(request)
+    if guessing and (wait := auth.guesses.wait(client)) is not None:
+        # Right or wrong, the same answer: a guesser learns nothing until it may try again.
+        resp = _refuse(429, "too many wrong API tokens from this client", "TooManyRequests")
+        resp.headers["retry-after"] = str(max(1, round(wait)))
+        return resp
     refused = _login(request, auth) or check(request, auth)
     if refused is not None:
+        if guessing and refused.status == 401:
+            auth.guesses.miss(client)
         return refused
     return await handler(request)
