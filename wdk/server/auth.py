@@ -1,7 +1,7 @@
 """Who may call `wdk serve` and `wdk web`: the one place that decides.
 
     app = web.Application(middlewares=[guard, error_edge])
-    app[AUTH] = Auth(token)             # WDK_API_TOKEN, or load_api_token()'s generated one
+    app[AUTH] = make_auth(token)        # WDK_API_TOKEN, or load_api_token()'s generated one
 
 Every request passes `guard` first:
 
@@ -16,7 +16,8 @@ Cross-site requests are refused before any handler runs (a web page a
 developer visits must not start or cancel runs): a `Host` that is not this
 server's (DNS rebinding), an `Origin` of another site, `Sec-Fetch-Site:
 cross-site`, a POST to the API that is not JSON, and a state-changing UI
-request without its session's CSRF token (`x-wdk-csrf`).
+request without its session's CSRF token (`x-wdk-csrf`). A client that
+sends too many wrong tokens gets 429 for a while (`Auth.guesses`).
 """
 
 from __future__ import annotations
