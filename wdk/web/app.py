@@ -28,6 +28,7 @@ from aiohttp import web
 
 from wdk.errors import RunNotFound
 from wdk.protocol import NotFound
+from wdk.runtime.blocking import run_facts
 from wdk.runtime.engine import get_runtime
 from wdk.runtime.redact import redact_hooks, redact_run
 from wdk.server import jsonapi
@@ -110,5 +111,6 @@ async def run_detail(request: web.Request) -> web.StreamResponse:
     steps = await world.list_steps(run_id)
     waits = await world.list_waits(run_id)
     hooks = redact_hooks(await world.list_hooks(run_id))
-    detail = {"run": redact_run(run), "steps": steps, "waits": waits, "hooks": hooks}
-    return json_response(msgspec.to_builtins(detail))
+    detail = msgspec.to_builtins({"run": redact_run(run), "steps": steps, "waits": waits, "hooks": hooks})
+    detail["run"].update(await run_facts(world, run))  # code version, rerun of, divergence
+    return json_response(detail)

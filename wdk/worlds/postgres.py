@@ -135,7 +135,7 @@ class PostgresWorld:
             )
 
     async def store_secret(self) -> bytes:
-        """See World.store_secret (written by migration 5)."""
+        """See World.store_secret (written by migration 6)."""
         if self._secret is None:
             row = await self._fetchrow("SELECT value FROM wdk_meta WHERE key = 'store_secret'")
             self._secret = bytes.fromhex(str(row["value"]))
@@ -326,7 +326,7 @@ class PostgresWorld:
     async def active_run_ids(self, limit: int = 10_000) -> list[str]:
         """Ids of runs not yet terminal, oldest first (the reconciler's query)."""
         rows = await self._fetch(
-            "SELECT id FROM runs WHERE status IN ('pending', 'running') "
+            "SELECT id FROM runs WHERE status IN ('pending', 'running', 'blocked') "
             "ORDER BY created_at LIMIT $1",
             limit,
         )
