@@ -18,6 +18,8 @@ def test_workflow_side_names() -> None:
         "WorkflowSandboxError", "NonDeterminismError", "SerializationError",
         "HookNotFound", "CompileError", "install_import_hook", "RunNotFound", "patched", "deprecate_patch",
         "EncryptionError",
+        # Flow control (DESIGN section 6).
+        "Concurrency", "RateLimit", "schedule",
     }
     assert required <= set(wdk.__all__)
 

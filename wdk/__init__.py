@@ -27,6 +27,7 @@ from wdk.errors import (
     WorkflowFailed,
     WorkflowSandboxError,
 )
+from wdk.runtime.flow_control import Concurrency, RateLimit
 from wdk.runtime.hooks import Hook, create_hook
 from wdk.runtime.metadata import (
     StepMetadata,
@@ -35,6 +36,7 @@ from wdk.runtime.metadata import (
     get_workflow_metadata,
 )
 from wdk.runtime.patches import deprecate_patch, patched
+from wdk.runtime.schedules import Schedule, schedule
 from wdk.runtime.sleep import sleep
 from wdk.runtime.step_policy import step_options
 from wdk.runtime.stream_reader import StreamRollback
@@ -45,14 +47,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CompileError",
+    "Concurrency",
     "EncryptionError",
     "FatalError",
     "Hook",
     "HookDefinition",
     "HookNotFound",
     "NonDeterminismError",
+    "RateLimit",
     "RetryableError",
     "RunNotFound",
+    "Schedule",
     "SerializationError",
     "StepError",
     "StepMetadata",
@@ -77,6 +82,7 @@ __all__ = [
     "get_writable",
     "install_import_hook",
     "patched",
+    "schedule",
     "sleep",
     "step_options",
 ]

@@ -189,3 +189,17 @@ async def test_a_large_value_is_stored_once_and_sealed(e2e_world: str, data_dir:
     copies = raw.count(b"y") / (300 << 10)  # SQLite splits long values over pages: count bytes
     assert copies < 0.2 if keys else 1 <= copies < 1.2, copies
     assert (MARKER.encode() in raw) == (not keys)
+
+
+async def test_a_debounced_start_is_sealed_too(e2e_world: str, data_dir: Path) -> None:
+    """A debounced start's arguments may land in an earlier run (World.debounce_run):
+    sealed under the debounce key, they open in whichever run they end up in."""
+    from flows import limited
+
+    from wdk.api import start_with
+
+    config.configure(encryption_keys=K1)
+    runs = [await start_with(debounce=("0.5s", "enc"))(limited.echo, f"{MARKER}-{i}") for i in range(3)]
+    assert len({r.id for r in runs}) == 1
+    assert await runs[0].result(timeout=10) == f"{MARKER}-2"
+    assert MARKER.encode() not in await _raw_rows(e2e_world, data_dir)

@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from wdk.cli import common
 from wdk.cli.main import CommandError
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ examples:
   wdk worker                              # the local world in ./.wdk
   wdk worker --data-dir /srv/app/.wdk     # another data dir
   wdk worker --id orders-1                # a fixed id: restarted, it resumes its runs at once
+  wdk worker --import app.reports         # fire the wdk.schedule(...) declarations of app.reports
   WDK_WORLD=postgres WDK_POSTGRES_URL=postgresql://... wdk worker --concurrency 50
 """
 
@@ -49,6 +51,7 @@ def register(subparsers: Any) -> None:
         "its predecessor's runs at once; two live workers cannot share one "
         "(default: the lowest free <host>-<n>)",
     )
+    common.add_import_option(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no start/stop messages")
     parser.set_defaults(func=run_worker)
 
@@ -97,6 +100,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     install_import_hook()
     configure(world=args.world, data_dir=args.data_dir)
+    common.import_modules(args.imports)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -8,6 +8,7 @@
     GET  /api/runs/{id}/events     ?after=&limit=                         (wdk.server.jsonapi)
     GET  /api/runs/{id}/stream     ?namespace=&start=: NDJSON, or SSE     (wdk.server.streaming)
     POST /api/runs/{id}/cancel                                            (wdk.server.jsonapi)
+    GET  /api/schedules, POST /api/schedules/{name}/pause|resume          (wdk.server.jsonapi)
 
 Every route needs the API token (`wdk.server.auth`): the page logs in with
 `/?token=<token>` (a session cookie), and its POSTs carry the session's CSRF
@@ -67,6 +68,9 @@ def create_app(*, api_token: str | None = None) -> web.Application:
         ("GET", "/api/runs/{run_id}/events", jsonapi.list_events),
         ("GET", "/api/runs/{run_id}/stream", stream),
         ("POST", "/api/runs/{run_id}/cancel", jsonapi.cancel_run),
+        ("GET", "/api/schedules", jsonapi.list_schedules),
+        ("POST", "/api/schedules/{name}/pause", jsonapi.pause_schedule),
+        ("POST", "/api/schedules/{name}/resume", jsonapi.resume_schedule),
     ):
         app.router.add_route(method, path, handler, expect_handler=expect_handler)
     app.router.add_route("*", "/{tail:.*}", fallback, expect_handler=expect_handler)

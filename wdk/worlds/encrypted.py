@@ -8,7 +8,8 @@ worlds change: run inputs and results, step inputs and results, hook
 payloads (webhook requests too), stream chunks, and the large values stored
 once (`wdk.worlds.blobs`). Names, ids, statuses, times, errors and hook
 metadata stay clear, for listing. The associated data of a field is its run
-id, event type, correlation id and field name (`run\\0type\\0correlation\\0field`);
+id, event type, correlation id and field name (`run\\0type\\0correlation\\0field`;
+a debounced start's input: its debounce key, as it may become an earlier run's);
 of a chunk, its run id and namespace; of a large value, its run id and id.
 """
 
@@ -20,8 +21,8 @@ from typing import Any
 import msgspec
 
 from wdk.crypto import KeyRing, is_sealed
-from wdk.worlds.base import World
-from wdk.worlds.wrapping import PayloadWorld
+from wdk.worlds.base import NewRun, World
+from wdk.worlds.wrapping import PAYLOAD_FIELDS, PayloadWorld
 
 __all__ = ["EncryptedWorld"]
 
@@ -32,6 +33,13 @@ _SEALED_CHUNK = b'{"$wdk":"encrypted"'
 
 def _aad(run_id: str, kind: str, correlation_id: str | None, field: str) -> str:
     return f"{run_id}\0{kind}\0{correlation_id or ''}\0{field}"
+
+
+_DEBOUNCE = "debounce:"  # the key context of a debounced start's input, instead of a run id
+
+
+def _debounce_aad(key: str) -> str:
+    return f"{_DEBOUNCE}{key}\0run_created\0\0input"
 
 
 class EncryptedWorld(PayloadWorld):
@@ -52,7 +60,19 @@ class EncryptedWorld(PayloadWorld):
     async def load(self, run_id: str, kind: str, correlation_id: str | None, field: str, value: Any) -> Any:
         if not is_sealed(value):
             return value
+        if "d" in value:  # a debounced start's input (store_debounced)
+            key = str(value["d"])
+            return _DECODE.decode(self.ring.open(_DEBOUNCE + key, _debounce_aad(key), value))
         return _DECODE.decode(self.ring.open(run_id, _aad(run_id, kind, correlation_id, field), value))
+
+    async def store_debounced(self, run: NewRun, key: str) -> NewRun:
+        # Bound to the debounce key, not the run: the payload may become an
+        # earlier run's of the same key.
+        field = PAYLOAD_FIELDS["run_created"]
+        if field not in run.payload or is_sealed(run.payload[field]):
+            return run
+        sealed = self.ring.seal(_DEBOUNCE + key, _debounce_aad(key), _JSON.encode(run.payload[field]))
+        return msgspec.structs.replace(run, payload={**run.payload, field: {**sealed, "d": key}})
 
     def store_chunk(self, run_id: str, namespace: str, data: bytes) -> bytes:
         return _JSON.encode(self.ring.seal(run_id, f"{run_id}\0stream\0{namespace}", data))

@@ -6,7 +6,7 @@
 
 The fields that carry user data (`PAYLOAD_FIELDS`: run and step inputs and
 results, hook payloads) go through `store` on the way in and `load` on the
-way out, in every method that carries them (create/start a run, append,
+way out, in every method that carries them (create/start/debounce a run, append,
 read events, get/list runs: a run's `output` is its `run_completed`
 result); stream chunks through `store_chunk`/`load_chunk`. Everything else
 is the inner world's (`__getattr__`). `wdk.worlds.blobs` (large values
@@ -51,6 +51,12 @@ class PayloadWorld:
 
     async def load(self, run_id: str, kind: str, correlation_id: str | None, field: str, value: Any) -> Any:
         return value
+
+    async def store_debounced(self, run: NewRun, key: str) -> NewRun:
+        """A debounced start's run: its payload may land in an earlier run of
+        the same `key` (World.debounce_run), so nothing in it may be bound to
+        `run.run_id`. By default it is stored as it is."""
+        return run
 
     def store_chunk(self, run_id: str, namespace: str, data: bytes) -> bytes:
         return data
@@ -99,6 +105,10 @@ class PayloadWorld:
         stored = await self._store_run(run)
         info, created, lease = await self.inner.start_run(stored, queue, owner=owner, lease_for=lease_for)
         return await self._load_run(info) or info, created, lease
+
+    async def debounce_run(self, run: NewRun, queue: str, key: str, window: float) -> tuple[RunInfo, bool]:
+        info, created = await self.inner.debounce_run(await self.store_debounced(run, key), queue, key, window)
+        return await self._load_run(info) or info, created
 
     async def append(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
         stored = [

@@ -4,6 +4,7 @@
 //   #/                          runs, newest first
 //   #/?status=failed&workflow=shop.orders:checkout
 //   #/run/<id>                  one run
+//   #/schedules                 the schedules (wdk.schedule)
 
 const REFRESH_MS = 2000;
 
@@ -14,6 +15,7 @@ const state = {
   offline: null, // why the last refresh failed
   runs: freshRuns(),
   view: null, // the run page's data
+  schedules: { items: null, error: null },
 };
 
 function freshRuns() {
@@ -26,6 +28,7 @@ function parseRoute() {
   const params = new URLSearchParams(query || "");
   const match = /^run\/([^/]+)$/.exec(path);
   if (match) return { page: "run", id: decodeURIComponent(match[1]) };
+  if (path === "schedules") return { page: "schedules" };
   return { page: "runs", status: params.get("status") || "", workflow: params.get("workflow") || "" };
 }
 
@@ -160,14 +163,40 @@ function closeView() {
   state.view = null;
 }
 
+// --- schedules --------------------------------------------------------------------------------
+
+async function loadSchedules() {
+  try {
+    const body = await api("api/schedules");
+    state.schedules = { items: body.schedules, error: null };
+  } catch (error) {
+    state.schedules = { items: state.schedules.items, error: error.message };
+  }
+}
+
+async function toggleSchedule(schedule) {
+  const action = schedule.paused ? "resume" : "pause";
+  try {
+    await api(`api/schedules/${encodeURIComponent(schedule.name)}/${action}`, { method: "POST" });
+  } catch (error) {
+    state.schedules.error = error.message;
+  }
+  await loadSchedules();
+  update();
+}
+
 // --- refresh and routing ----------------------------------------------------------------------
 
 async function refresh() {
   const route = state.route;
   if (route.page === "runs") await loadRuns();
+  else if (route.page === "schedules") await loadSchedules();
   else await loadRun();
   if (state.route !== route) return;
-  const failed = route.page === "runs" ? state.runs.error : state.view && state.view.error;
+  const failed =
+    route.page === "runs" ? state.runs.error
+    : route.page === "schedules" ? state.schedules.error
+    : state.view && state.view.error;
   state.offline = failed || null;
   state.now = Date.now() / 1000;
   if (!failed) state.updated = state.now;
@@ -181,6 +210,8 @@ function navigate() {
   if (route.page === "run") {
     openView(route.id);
     document.title = "wdk · run";
+  } else if (route.page === "schedules") {
+    document.title = "wdk · schedules";
   } else {
     const known = state.runs.workflows;
     state.runs = freshRuns();
@@ -203,6 +234,7 @@ function App() {
       <header class="topbar" key="top">
         <a class="brand" href="#/">wdk</a>
         <a class={route.page === "runs" ? "nav on" : "nav"} href="#/">Runs</a>
+        <a class={route.page === "schedules" ? "nav on" : "nav"} href="#/schedules">Schedules</a>
         <span class="spacer" />
         <span class={state.offline ? "refresh off" : "refresh"} title={state.offline || ""}>
           {state.offline ? "server unreachable" : `auto-refresh · updated ${state.updated ? fmtTime(state.updated).slice(11) : "-"}`}
@@ -210,6 +242,8 @@ function App() {
       </header>
       {route.page === "runs" ? (
         <RunsPage runs={state.runs} route={route} now={state.now} onOlder={older} onNewer={newer} />
+      ) : route.page === "schedules" ? (
+        <SchedulesPage schedules={state.schedules} onToggle={toggleSchedule} />
       ) : (
         <RunPage
           view={view}
