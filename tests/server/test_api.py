@@ -157,7 +157,7 @@ async def test_priority_and_debounce_go_through_http(server: Server) -> None:
     assert await runs[0].result(timeout=10) == "its own argument: v2"
     urgent = await start_with(priority=7)(arguments.keyed, idempotency_key="u")
     assert (await urgent.events())[0].payload["priority"] == 7
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         status, out = await _call(http, "POST", f"{server.url}/api/runs", json={
             "workflow": "workflow//flows.arguments//keyed", "args": [], "kwargs": {"idempotency_key": "x"},
             "debounce": ["soon", "k"],

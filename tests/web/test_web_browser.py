@@ -149,6 +149,7 @@ async def test_schedules_page_lists_and_pauses(page: Any, server: Server) -> Non
     spec = {"workflow_id": "workflow//web_flows//nap", "cron": "0 9 * * MON", "tz": "Europe/Paris",
             "overlap": "skip", "catchup": None}
     await world.save_schedule(ScheduleState("weekly", spec, last_tick=1_780_000_000.0))
+    await page.goto(f"{server.url}/?token={TOKEN}")  # log in
     await page.goto(server.url + "/#/schedules")
     row = page.locator('tr.schedule-row[data-schedule="weekly"]')
     await expect(row).to_have_count(1)
