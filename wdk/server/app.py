@@ -44,7 +44,7 @@ def create_app(
     app.on_startup.append(on_startup)
     handlers.add_routes(app)
     jsonapi.add_routes(app)
-    app.router.add_route("*", "/{tail:.*}", fallback, expect_handler=expect_handler)
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", fallback, expect_handler=expect_handler)
     return app
 
 

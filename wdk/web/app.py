@@ -73,7 +73,7 @@ def create_app(*, api_token: str | None = None) -> web.Application:
         ("POST", "/api/schedules/{name}/resume", jsonapi.resume_schedule),
     ):
         app.router.add_route(method, path, handler, expect_handler=expect_handler)
-    app.router.add_route("*", "/{tail:.*}", fallback, expect_handler=expect_handler)
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", fallback, expect_handler=expect_handler)
     return app
 
 
