@@ -98,6 +98,26 @@ async def test_1_every_api_and_ui_request_needs_the_token(server: Server, web: S
     assert (await _call("GET", f"{api}/runs/{run.id}", headers=AUTH))[1]["status"] == "completed"
 
 
+async def test_1_every_route_but_the_public_ones_needs_the_token(server: Server, web: Server) -> None:
+    """Read from the apps' route tables: a route added later is covered too."""
+    import re
+
+    from wdk.server.auth import PUBLIC_PATHS, SIGNED_PATHS
+
+    checked = 0
+    for srv in (server, web):
+        for route in srv.runner.app.router.routes():
+            path = route.resource.canonical if route.resource else ""
+            if route.method == "*" or route.method == "HEAD" or path.startswith(f"{WELL_KNOWN}/webhook/") \
+                    or path in PUBLIC_PATHS or path in SIGNED_PATHS or "{tail" in path:
+                continue
+            url = srv.url + re.sub(r"\{[^}]+\}", "x", path)
+            status, out = await _call(route.method, url, json={} if route.method == "POST" else None)
+            assert status == 401, (route.method, path, status, out)
+            checked += 1
+    assert checked >= 20, checked
+
+
 async def test_1_the_ui_logs_in_with_the_token_and_then_uses_a_session(web: Server) -> None:
     jar = aiohttp.CookieJar(unsafe=True)
     assert (await _call("GET", f"{web.url}/?token=wrong", cookies=jar))[0] == 401
