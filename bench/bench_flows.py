@@ -92,3 +92,13 @@ async def wide_sequential(n: int) -> int:
     for _ in range(n):
         total = await wide_noop(total)
     return total
+
+
+async def keep(value: str) -> str:
+    "use step"
+    return value
+
+
+async def through_a_step(value: str) -> str:
+    "use workflow"
+    return await keep(value)

@@ -4,10 +4,11 @@ HTTP, drops the connection halfway, and resumes from where it stopped.
     python examples/streaming.py
 
 The script starts the wdk server in process on a free port. The same stream
-is readable with curl while the run is going:
+is readable with curl while the run is going (with the server's API token,
+WDK_API_TOKEN; see docs/security.md):
 
-    curl -N http://127.0.0.1:PORT/.well-known/workflow/v1/runs/RUN_ID/stream
-    curl -N -H 'accept: text/event-stream' 'http://.../stream?namespace=progress'
+    curl -N -H "authorization: Bearer $WDK_API_TOKEN" http://127.0.0.1:PORT/.well-known/workflow/v1/runs/RUN_ID/stream
+    curl -N -H "authorization: Bearer $WDK_API_TOKEN" -H 'accept: text/event-stream' 'http://.../stream?namespace=progress'
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ async def write_story(prompt: str) -> str:
 
 async def demo() -> None:
     import json
+    import secrets
     import tempfile
 
     import aiohttp
@@ -54,13 +56,14 @@ async def demo() -> None:
     from wdk.server.app import start_server
 
     configure(data_dir=tempfile.mkdtemp(prefix="wdk-streaming-"))
-    server = await start_server("127.0.0.1", 0)
+    token = secrets.token_urlsafe(24)  # the server's API token (WDK_API_TOKEN)
+    server = await start_server("127.0.0.1", 0, api_token=token)
     try:
         run = await start(write_story, "a story about durability")
         url = f"{server.url}/.well-known/workflow/v1/runs/{run.id}/stream"
         print(f"run {run.id}; reading {url}\n")
         received = 0
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers={"authorization": f"Bearer {token}"}) as http:
             async with http.get(url) as resp:  # NDJSON: one chunk per line
                 async for line in resp.content:
                     print(json.loads(line)["token"], end=" ", flush=True)

@@ -17,6 +17,7 @@ def test_workflow_side_names() -> None:
         "StepError", "WorkflowFailed", "WorkflowCancelled", "WorkflowCalledDirectly",
         "WorkflowSandboxError", "NonDeterminismError", "SerializationError",
         "HookNotFound", "CompileError", "install_import_hook", "RunNotFound", "patched", "deprecate_patch",
+        "EncryptionError",
         # Flow control (DESIGN section 6).
         "Concurrency", "RateLimit", "schedule",
     }

@@ -38,6 +38,8 @@ def test_every_variable_is_read_with_its_type() -> None:
         "WDK_SECRET": "s3", "WDK_BASE_URL": "https://app.example.com",
         "WDK_WEBHOOK_MAX_BYTES": "16", "WDK_WEBHOOK_RESPONSE_TIMEOUT": "1.5",
         "WDK_SANDBOX_PASSTHROUGH": " pydantic , httpx,pydantic", "WDK_ON_DIVERGENCE": "Fail",
+        "WDK_API_TOKEN": "tok", "WDK_ALLOWED_HOSTS": "a.example, b", "WDK_MAX_PAYLOAD_BYTES": "1024",
+        "WDK_ENCRYPTION_KEYS": "k1:AAAA", "WDK_WEBHOOK_GUESSES": "5",
     }
     assert Settings.from_env(env) == Settings(
         world="postgres", data_dir="/srv/wdk", sqlite_synchronous="FULL", postgres_url="postgresql://h/db",
@@ -45,6 +47,8 @@ def test_every_variable_is_read_with_its_type() -> None:
         step_threads=5, lease_seconds=2.5, reconcile_seconds=9.0, load_retry=0.5, max_recoveries=4,
         secret="s3", base_url="https://app.example.com", webhook_max_bytes=16,
         webhook_response_timeout=1.5, sandbox_passthrough=("pydantic", "httpx"), on_divergence="fail",
+        api_token="tok", allowed_hosts=("a.example", "b"), max_payload_bytes=1024,
+        encryption_keys="k1:AAAA", webhook_guesses=5,
     )
     assert Settings.from_env({}) == Settings()
     assert Settings.from_env({"WDK_EMBEDDED_WORKER": "1", "WDK_STEP_THREADS": "0", "WDK_DATA_DIR": ""}) == Settings()

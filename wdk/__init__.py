@@ -13,6 +13,7 @@ from wdk.client.hook_definition import HookDefinition, define_hook
 from wdk.compiler.import_hook import install_import_hook
 from wdk.errors import (
     CompileError,
+    EncryptionError,
     FatalError,
     HookNotFound,
     NonDeterminismError,
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CompileError",
     "Concurrency",
+    "EncryptionError",
     "FatalError",
     "Hook",
     "HookDefinition",

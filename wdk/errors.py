@@ -132,6 +132,12 @@ class SerializationError(WdkError, TypeError):
         self.path = path
 
 
+class EncryptionError(WdkError):
+    """A payload cannot be sealed or opened (WDK_ENCRYPTION_KEYS): a missing key
+    (named), a malformed key ring, or a payload that fails authentication
+    (altered, or moved from another event)."""
+
+
 class WorldError(WdkError):
     """The store behind the world is unusable (corrupt, foreign, unwritable, unreachable)."""
 

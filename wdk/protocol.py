@@ -124,7 +124,7 @@ def classify_error(exc: Exception) -> tuple[int, str | None]:
         return 422, None
     if isinstance(exc, BadRequest | msgspec.DecodeError | msgspec.ValidationError | SerializationError):
         return 400, None
-    if isinstance(exc, ValueError | UnicodeError):  # e.g. a typed hook's payload validation
+    if isinstance(exc, ValueError | UnicodeError | RecursionError):  # e.g. a typed hook's payload validation
         return 400, None
     if isinstance(exc, TimeoutError):
         return 504, None

@@ -50,6 +50,11 @@ class Settings:
     sandbox_passthrough: tuple[str, ...] = ()  # WDK_SANDBOX_PASSTHROUGH: "a,b": more importable modules
     schedules: bool = True  # WDK_SCHEDULES (0: a consuming runtime here fires no wdk.schedule)
     on_divergence: DivergencePolicy = "block"  # WDK_ON_DIVERGENCE: "block" (wait for code that replays) or "fail"
+    api_token: str | None = None  # WDK_API_TOKEN: the JSON API's and the web UI's credential
+    allowed_hosts: tuple[str, ...] = ()  # WDK_ALLOWED_HOSTS: "a.example.com,b": Host/Origin names served
+    max_payload_bytes: int = 16 << 20  # WDK_MAX_PAYLOAD_BYTES: one argument list, result, payload or chunk
+    encryption_keys: str | None = None  # WDK_ENCRYPTION_KEYS: "k2:<base64 32 bytes>,k1:...", first active
+    webhook_guesses: int = 30  # WDK_WEBHOOK_GUESSES: unknown webhook tokens per client per minute
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -89,9 +94,17 @@ _VARIABLES = {
     "sandbox_passthrough": "WDK_SANDBOX_PASSTHROUGH",
     "schedules": "WDK_SCHEDULES",
     "on_divergence": "WDK_ON_DIVERGENCE",
+    "api_token": "WDK_API_TOKEN",
+    "allowed_hosts": "WDK_ALLOWED_HOSTS",
+    "max_payload_bytes": "WDK_MAX_PAYLOAD_BYTES",
+    "encryption_keys": "WDK_ENCRYPTION_KEYS",
+    "webhook_guesses": "WDK_WEBHOOK_GUESSES",
 }
 DIVERGENCE_POLICIES = ("block", "fail")
-_INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes", "postgres_pool"}
+_INTS = {
+    "concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes", "postgres_pool",
+    "max_payload_bytes", "webhook_guesses",
+}
 _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response_timeout"}
 
 
@@ -105,7 +118,7 @@ def _parse(name: str, raw: str) -> Any:
         return check_divergence_policy(raw.lower(), variable)
     if name == "step_threads":
         return int(raw) or None  # 0: the default
-    if name == "sandbox_passthrough":
+    if name in ("sandbox_passthrough", "allowed_hosts"):
         return tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
     try:
         if name in _INTS:

@@ -177,7 +177,7 @@ async def test_deterministic_time_and_random_across_replay() -> None:
 
     events = await run.events()
     fn = rt.loader.workflow_function(events[0].payload["workflow_id"])
-    inst = WorkflowInstance(run.id, "x", fn, events[0])
+    inst = WorkflowInstance(run.id, "x", fn, events[0], store_secret=await rt.world.store_secret())
     for ev in events:
         inst.apply(ev)
     ok, value = inst.outcome()

@@ -15,6 +15,9 @@ import wdk.plugins.aiohttp
 from wdk.api import get_run, start
 from wdk.runtime.engine import current_runtime
 
+TOKEN = "plugin-test-token"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
 
 async def run_basic(request: web.Request) -> web.Response:
     run = await start(basic.three_steps, int(request.match_info["x"]))
@@ -46,7 +49,7 @@ async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app.router.add_get("/results/{run_id}", result)
     app.router.add_get("/status/{run_id}", status)
     app.router.add_get("/broken", broken)
-    wdk.plugins.aiohttp.setup(app, webhook_max_bytes=16)
+    wdk.plugins.aiohttp.setup(app, webhook_max_bytes=16, api_token=TOKEN)
     async with TestClient(TestServer(app)) as c:
         yield c
     assert current_runtime() is None  # stopped on cleanup
@@ -72,6 +75,8 @@ async def test_stream_and_json_api(client: TestClient[web.Request, web.Applicati
     async with client.get(f"{WELL_KNOWN}/runs/{run.id}/stream") as resp:
         assert [json.loads(line) for line in (await resp.text()).splitlines()] == [{"i": i} for i in range(3)]
     async with client.get(f"/api/runs/{run.id}", params={"wait": "10"}) as resp:
+        assert resp.status == 401  # the JSON API needs the API token, on a plugin too
+    async with client.get(f"/api/runs/{run.id}", params={"wait": "10"}, headers=AUTH) as resp:
         assert (await resp.json())["status"] == "completed"
 
 

@@ -40,9 +40,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TOKEN = "dev-test-token"
+
+
 def _call(url: str, body: dict[str, object] | None = None) -> dict[str, object]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data, {"content-type": "application/json"})
+    headers = {"content-type": "application/json", "authorization": f"Bearer {TOKEN}"}
+    request = urllib.request.Request(url, data, headers)
     with urllib.request.urlopen(request, timeout=15) as resp:
         result: dict[str, object] = json.loads(resp.read())
         return result
@@ -75,6 +79,7 @@ def test_wdk_dev_restarts_on_change(tmp_path: Path) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WDK_")}
+    env["WDK_API_TOKEN"] = TOKEN
     proc = subprocess.Popen(
         [sys.executable, "-m", "wdk", "dev", "--port", str(port), str(project)],
         cwd=project, env={**env, "PYTHONUNBUFFERED": "1"},

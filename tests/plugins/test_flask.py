@@ -144,3 +144,14 @@ def test_unknown_runs_and_hooks_in_the_apps_views_are_404(client: FlaskClient) -
         assert resp.get_json() == {"error": "no run with id 'wrun_nope'", "type": "RunNotFound", "id": "wrun_nope"}
     resp = client.post("/hooks/wdkh_nope")
     assert (resp.status_code, resp.get_json()["type"]) == (404, "HookNotFound")
+
+
+def test_webhook_guessing_is_limited_per_client(client: FlaskClient) -> None:
+    """Issue 15 item 6 on a plugin: unknown tokens cost guesses; out of them, 429."""
+    started = client.post("/webhook-runs/wait_request").get_json()
+    guesses = [client.post(f"{WELL_KNOWN}/webhook/wdkh_guess{i}").status_code for i in range(31)]
+    assert guesses == [404] * 30 + [429]
+    resp = client.post(f"{WELL_KNOWN}/webhook/{started['token']}", json={})
+    assert resp.status_code == 429 and resp.get_json()["type"] == "TooManyRequests"
+    other = client.post(f"{WELL_KNOWN}/webhook/{started['token']}", json={}, environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 202  # another client is not limited

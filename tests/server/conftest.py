@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from support import SECRET
+from support import SECRET, TOKEN
 
 from wdk.runtime import config
 from wdk.server.app import Server, start_server
@@ -35,7 +35,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Server]:
     monkeypatch.delenv("WDK_SERVER_URL", raising=False)
-    srv = await start_server("127.0.0.1", 0, secret=SECRET, webhook_max_bytes=64 * 1024)
+    monkeypatch.setenv("WDK_API_TOKEN", TOKEN)  # what this process's HttpClient sends
+    srv = await start_server("127.0.0.1", 0, secret=SECRET, webhook_max_bytes=64 * 1024, api_token=TOKEN)
     monkeypatch.setenv("WDK_BASE_URL", srv.url)
     try:
         yield srv
@@ -48,4 +49,5 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(E2E), str(HERE), env.get("PYTHONPATH", "")) if p)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["WDK_API_TOKEN"] = TOKEN
     return env

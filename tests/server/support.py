@@ -8,6 +8,8 @@ import time
 from wdk.api import Run
 
 SECRET = "test-secret-0123456789"  # the test server's WDK_SECRET
+TOKEN = "test-api-token-0123456789"  # the test server's WDK_API_TOKEN
+AUTH = {"authorization": f"Bearer {TOKEN}"}  # headers of a request that may use the API
 
 WELL_KNOWN = "/.well-known/workflow/v1"
 

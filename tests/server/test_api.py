@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import server_flows
 from flows import hooks
-from support import SECRET, WELL_KNOWN, hook_token
+from support import AUTH, SECRET, WELL_KNOWN, hook_token
 
 from wdk.api import start
 from wdk.server.app import Server
@@ -41,6 +41,8 @@ async def test_client_in_another_process(server: Server, subprocess_env: dict[st
 
 
 async def _call(http: aiohttp.ClientSession, method: str, url: str, **kw: Any) -> tuple[int, Any]:
+    if "data" in kw:  # raw bytes, sent as the JSON the API takes (JSON or not)
+        kw["headers"] = {"content-type": "application/json", **kw.get("headers", {})}
     async with http.request(method, url, **kw) as resp:
         raw = await resp.read()
         try:
@@ -55,7 +57,7 @@ async def test_signed_endpoints(server: Server) -> None:
     body = json.dumps({"run_id": run.id}).encode()
     flow = f"{server.url}{WELL_KNOWN}/flow"
     step = f"{server.url}{WELL_KNOWN}/step"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         assert (await _call(http, "POST", flow, data=body))[0] == 401
         assert (await _call(http, "POST", flow, data=body, headers={HEADER: "sha256=00"}))[0] == 401
         assert (await _call(http, "POST", flow, data=body, headers={HEADER: sign(body, "wrong")}))[0] == 401
@@ -80,7 +82,7 @@ async def test_signed_endpoints(server: Server) -> None:
 
 async def test_json_api_errors_and_listing(server: Server) -> None:
     api = f"{server.url}/api"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         status, out = await _call(http, "POST", f"{api}/runs", data=b"{oops")
         assert status == 400 and out["error"]
         assert (await _call(http, "POST", f"{api}/runs", json={"workflow": 3}))[0] == 400
@@ -121,7 +123,7 @@ async def test_start_with_arguments_that_do_not_fit_is_a_400_and_a_type_error(se
     from wdk.runtime.engine import get_runtime
 
     body = {"workflow": "server_flows:adder", "args": [1], "kwargs": {"c": 3}}
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         status, out = await _call(http, "POST", f"{server.url}/api/runs", json=body)
     assert status == 400
     assert out == {"error": "adder(a, b): missing a required argument: 'b'", "type": "TypeError"}
@@ -155,7 +157,7 @@ async def test_priority_and_debounce_go_through_http(server: Server) -> None:
     assert await runs[0].result(timeout=10) == "its own argument: v2"
     urgent = await start_with(priority=7)(arguments.keyed, idempotency_key="u")
     assert (await urgent.events())[0].payload["priority"] == 7
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         status, out = await _call(http, "POST", f"{server.url}/api/runs", json={
             "workflow": "workflow//flows.arguments//keyed", "args": [], "kwargs": {"idempotency_key": "x"},
             "debounce": ["soon", "k"],

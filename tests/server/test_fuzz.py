@@ -4,7 +4,7 @@ The server runs on its own loop in a thread, so hypothesis drives plain
 blocking sockets and can shrink a failing request. Requests are written by
 hand (an HTTP client would refuse many of them): random methods, paths,
 query strings, headers and bodies, some bodies correctly signed so they get
-past the signature check.
+past the signature check, some requests with the API token.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import server_flows
 from flows import webhooks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import SECRET, hook_token
+from support import AUTH, SECRET, TOKEN, hook_token
 
 from wdk.api import get_run, start
 from wdk.server.app import Server, start_server
@@ -89,7 +89,9 @@ def threaded(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
     def call(coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(30)
 
-    server: Server = call(start_server("127.0.0.1", 0, secret=SECRET, webhook_max_bytes=4096))
+    server: Server = call(start_server("127.0.0.1", 0, secret=SECRET, webhook_max_bytes=4096,
+                                               api_token=TOKEN))
+    monkeypatch.setenv("WDK_API_TOKEN", TOKEN)
     monkeypatch.setenv("WDK_BASE_URL", server.url)
 
     async def stop() -> None:
@@ -158,16 +160,18 @@ def test_fuzz_never_500_never_loses_events(threaded: tuple[Server, Call]) -> Non
     @given(
         method=methods, endpoint=st.sampled_from(TEMPLATES), pick=st.integers(0, 11), junk=text,
         query=queries, headers=st.dictionaries(header_names, header_values, max_size=3),
-        body=bodies, signed=st.booleans(),
+        body=bodies, signed=st.booleans(), authorized=st.booleans(),
     )
     def check(method: str | None, endpoint: tuple[str, str], pick: int, junk: str, query: dict[str, str],
-              headers: dict[str, str], body: bytes, signed: bool) -> None:
+              headers: dict[str, str], body: bytes, signed: bool, authorized: bool) -> None:
         method = method or endpoint[0]
         path = _fill(endpoint[1], ids, pick, junk)
         if query:
             path += "?" + urlencode(query)
         if signed:
             headers = {**headers, "x-wdk-signature": sign(body, SECRET)}
+        if authorized:
+            headers = {**headers, **AUTH}
         head = f"{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         if "transfer-encoding" not in headers:
@@ -185,7 +189,7 @@ def test_fuzz_never_500_never_loses_events(threaded: tuple[Server, Call]) -> Non
     answered = [s for s in sent if s is not None]
     assert len(answered) >= len(sent) // 2, "most requests should get an answer"
     # Enough requests got past the HTTP parser and the checks to reach the handlers.
-    assert sum(1 for s in answered if s in (200, 201, 202, 401, 404, 405, 413)) >= len(sent) // 4
+    assert sum(1 for s in answered if s in (200, 201, 202, 401, 404, 405, 413, 415, 429)) >= len(sent) // 4
 
 
 @pytest.mark.parametrize("path", ["/.well-known/workflow/v1/runs/%0A/stream", "/api/runs/%0A", "/%0A"])

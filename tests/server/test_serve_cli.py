@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 import aiohttp
+from support import AUTH
 
 
 async def test_wdk_serve_process(data_dir: Path, subprocess_env: dict[str, str]) -> None:
-    env = {**subprocess_env, "WDK_SECRET": ""}
+    env = {**subprocess_env, "WDK_SECRET": "", "WDK_API_TOKEN": ""}
     env.pop("WDK_BASE_URL", None)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "wdk", "serve", "--port", "0", "--data-dir", str(data_dir),
@@ -24,7 +25,14 @@ async def test_wdk_serve_process(data_dir: Path, subprocess_env: dict[str, str])
         assert banner.startswith("wdk serve on http://127.0.0.1:"), banner
         assert "generated secret" in banner  # said, but not shown
         url = banner.split()[3]
+        # No WDK_API_TOKEN: one is generated and printed once, the only way in.
+        said = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert said.startswith("wdk serve: API token (no WDK_API_TOKEN set): "), said
+        token = said.split()[-1]
         async with aiohttp.ClientSession() as http:
+            async with http.get(url + "/api/runs") as resp:
+                assert resp.status == 401
+        async with aiohttp.ClientSession(headers={"authorization": f"Bearer {token}"}) as http:
             async with http.post(url + "/api/runs", json={"workflow": "server_flows:adder", "args": [1, 2]}) as resp:
                 assert resp.status == 201
                 run_id = (await resp.json())["run_id"]
@@ -62,7 +70,7 @@ async def test_wdk_serve_refuses_bad_arguments_and_cancels_unloadable_runs(
     seen: list[str] = []
     try:
         url = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().split()[3]
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
             body = {"workflow": "flows.arguments:process_order", "args": ["o3"]}
             async with http.post(url + "/api/runs", json=body) as resp:
                 assert resp.status == 400

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 import server_flows
 from flows import streaming
-from support import WELL_KNOWN
+from support import AUTH, WELL_KNOWN
 
 from wdk import StreamRollback
 from wdk.api import configure, get_run, start
@@ -30,7 +30,7 @@ def _url(server: Server, run_id: str, **params: object) -> str:
 async def test_ndjson_read_while_written_then_resumed_from_k(server: Server) -> None:
     run = await start(server_flows.chunks, 30, 4, 0.01)
     got: list[dict[str, object]] = []
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(_url(server, run.id)) as resp:
             assert resp.status == 200
             assert resp.headers["content-type"].startswith("application/x-ndjson")
@@ -48,7 +48,7 @@ async def test_ndjson_read_while_written_then_resumed_from_k(server: Server) -> 
 async def test_sse_read_while_written_then_resumed_with_last_event_id(server: Server) -> None:
     run = await start(server_flows.chunks, 20, 4, 0.01)
     events: list[tuple[int, dict[str, object]]] = []
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         headers = {"accept": "text/event-stream"}
         async with http.get(_url(server, run.id), headers=headers) as resp:
             assert resp.headers["content-type"].startswith("text/event-stream")
@@ -77,7 +77,7 @@ async def test_sse_read_while_written_then_resumed_with_last_event_id(server: Se
 async def test_stream_errors(server: Server) -> None:
     run = await start(server_flows.chunks, 1, 1, 0)
     await run.result(timeout=10)
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(_url(server, "wrun_nope")) as resp:
             assert resp.status == 404
             assert (await resp.json())["type"] == "RunNotFound"
@@ -121,7 +121,7 @@ async def test_100_mb_stream_read_over_http_in_bounded_memory(server: Server) ->
     exact = _reset_peak()
     peak = base
     count = total = 0
-    async with aiohttp.ClientSession() as http, http.get(_url(server, run.id)) as resp:
+    async with aiohttp.ClientSession(headers=AUTH) as http, http.get(_url(server, run.id)) as resp:
         async for line in resp.content:
             total += len(line)
             if count % 5000 == 0:
@@ -173,7 +173,7 @@ async def test_ndjson_live_reader_gets_the_rollback_of_a_failed_attempt(server: 
     with _gate("ndjson-live") as gate:
         run = await start(streaming.retried_story, "ndjson-live")
         lines: list[Any] = []
-        async with aiohttp.ClientSession() as http, http.get(_url(server, run.id)) as resp:
+        async with aiohttp.ClientSession(headers=AUTH) as http, http.get(_url(server, run.id)) as resp:
             async with asyncio.timeout(20):
                 async for raw in resp.content:
                     lines.append(json.loads(raw))
@@ -186,7 +186,7 @@ async def test_ndjson_live_reader_gets_the_rollback_of_a_failed_attempt(server: 
 async def test_ndjson_late_reader_sees_only_the_successful_attempt(server: Server) -> None:
     run = await start(streaming.retried_story, "no-gate")
     assert await run.result(timeout=10) == "shipped"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(_url(server, run.id)) as resp:
             late = [json.loads(line) async for line in resp.content]
         # The gap line says where the next line sits, so counting lines resumes right.
@@ -204,7 +204,7 @@ async def test_sse_live_and_late_readers_across_a_retry(server: Server) -> None:
             if n == len(streaming.ATTEMPT_1):
                 gate.set()
 
-        async with aiohttp.ClientSession() as http, http.get(_url(server, run.id), headers=headers) as resp:
+        async with aiohttp.ClientSession(headers=AUTH) as http, http.get(_url(server, run.id), headers=headers) as resp:
             live = await asyncio.wait_for(_sse_events(resp, on_event), 20)
     second = [(4 + i, "message", w) for i, w in enumerate(streaming.ATTEMPT_2)]
     end = (None, "end", {"next": 8})
@@ -215,11 +215,11 @@ async def test_sse_live_and_late_readers_across_a_retry(server: Server) -> None:
         end,
     ]
     assert await run.result(timeout=10) == "shipped"
-    async with aiohttp.ClientSession() as http, http.get(_url(server, run.id), headers=headers) as resp:
+    async with aiohttp.ClientSession(headers=AUTH) as http, http.get(_url(server, run.id), headers=headers) as resp:
         assert await _sse_events(resp) == [*second, end]
     # Resumed where attempt 1 stood (Last-Event-ID 1): told to erase what it showed.
     resumed = {**headers, "last-event-id": "1"}
-    async with aiohttp.ClientSession() as http, http.get(_url(server, run.id), headers=resumed) as resp:
+    async with aiohttp.ClientSession(headers=AUTH) as http, http.get(_url(server, run.id), headers=resumed) as resp:
         assert await _sse_events(resp) == [(3, "rollback", {"index": 3, "ranges": [[0, 3]]}), *second, end]
 
 
@@ -242,7 +242,7 @@ async def test_run_stream_over_http_keeps_indexes_and_markers(server: Server) ->
 async def test_http_readers_end_when_the_run_ends_without_closing(server: Server) -> None:
     with _gate("http-never-closes") as gate:
         run = await start(streaming.never_closes, 3, "http-never-closes")
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
             ndjson = await http.get(_url(server, run.id))
             sse = await http.get(_url(server, run.id), headers={"accept": "text/event-stream"})
             unwritten = await http.get(_url(server, run.id, namespace="never-written"))

@@ -10,7 +10,7 @@ import time
 import aiohttp
 import pytest
 from flows import apis
-from support import WELL_KNOWN
+from support import AUTH, WELL_KNOWN
 
 from wdk import HookNotFound
 from wdk.api import HookInfo, configure, get_hook, get_run, resume_hook, start
@@ -29,7 +29,7 @@ async def _finished_numbers(n: int) -> str:
 
 async def test_negative_start_and_tail_header(server: Server) -> None:
     run_id = await _finished_numbers(5)
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(_stream_url(server, run_id, "start=-1")) as resp:
             assert resp.status == 200
             assert resp.headers["x-wdk-stream-tail-index"] == "4"
@@ -57,7 +57,7 @@ async def test_get_hook_over_the_json_api(server: Server) -> None:
     while not any(e.type == "hook_created" for e in await run.events()):
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(f"{server.url}/api/hooks/http-hook") as resp:
             assert resp.status == 200
             body = await resp.json()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from web_support import Runs
+from web_support import AUTH, TOKEN, Runs
 
 from wdk.web import create_app
 from wdk.worlds import Lease
@@ -15,7 +15,7 @@ from wdk.worlds import Lease
 
 @pytest.fixture
 async def client(runs: Runs) -> AsyncIterator[TestClient[object, object]]:
-    async with TestClient(TestServer(create_app(), host="127.0.0.1")) as c:
+    async with TestClient(TestServer(create_app(api_token=TOKEN), host="127.0.0.1"), headers=AUTH) as c:
         yield c
 
 
@@ -144,7 +144,7 @@ async def test_the_app_never_advances_runs(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(LocalWorld, "lease", spy)
     try:
-        async with TestClient(TestServer(create_app(), host="127.0.0.1")) as client:
+        async with TestClient(TestServer(create_app(api_token=TOKEN), host="127.0.0.1"), headers=AUTH) as client:
             run = await start(web_flows.checkout, "B-1")
             listed = await (await client.get("/api/runs")).json()
             assert [(r["id"], r["status"]) for r in listed["runs"]] == [(run.id, "pending")]

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from test_web_browser import page  # noqa: F401  (the browser fixture)
-from web_support import until
+from web_support import AUTH, TOKEN, until
 
 from wdk.api import start
 from wdk.runtime.engine import get_runtime, shutdown_runtime
@@ -62,8 +62,8 @@ async def test_a_blocked_run_over_http_and_in_the_ui(
     module = f"webblocked_{os.urandom(4).hex()}"
     _deploy(folder, module, V1)
     rt = await get_runtime(consume=True)
-    api = await start_server("127.0.0.1", 0)
-    ui = await start_server("127.0.0.1", 0, app=create_app())
+    api = await start_server("127.0.0.1", 0, api_token=TOKEN)
+    ui = await start_server("127.0.0.1", 0, app=create_app(api_token=TOKEN))
     try:
         run = await start(f"workflow//{module}//approval")
 
@@ -85,7 +85,7 @@ async def test_a_blocked_run_over_http_and_in_the_ui(
 
         await until(blocked, "the run to be blocked")
 
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=AUTH) as http:
             reply = await http.post(f"{api.url}/.well-known/workflow/v1/webhook/{token}", json={"ok": "yes"})
             assert reply.status == 202
             async with http.get(f"{api.url}/api/runs/{run.id}") as resp:
@@ -101,6 +101,7 @@ async def test_a_blocked_run_over_http_and_in_the_ui(
         assert [r["id"] for r in listed["runs"]] == [run.id]
         assert await run.status() == "blocked"
 
+        await page.goto(f"{ui.url}/?token={TOKEN}")  # log in (the session cookie)
         await page.goto(f"{ui.url}/#/run/{run.id}")
         await expect(page.locator(".run-header .badge")).to_have_text("blocked")
         await expect(page.locator("#divergence-location")).to_have_text(divergence["location"])

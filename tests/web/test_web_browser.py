@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from web_support import Runs
+from web_support import TOKEN, Runs
 
 from wdk.server.app import Server, start_server
 from wdk.web import create_app
@@ -69,7 +69,7 @@ async def page(tmp_path: Path) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def server(runs: Runs) -> AsyncIterator[Server]:
-    srv = await start_server("127.0.0.1", 0, app=create_app())
+    srv = await start_server("127.0.0.1", 0, app=create_app(api_token=TOKEN))
     try:
         yield srv
     finally:
@@ -79,7 +79,8 @@ async def server(runs: Runs) -> AsyncIterator[Server]:
 async def test_runs_errors_timeline_and_cancel(page: Any, server: Server, runs: Runs, tmp_path: Path) -> None:
     from playwright.async_api import expect
 
-    await page.goto(server.url + "/")
+    await page.goto(f"{server.url}/?token={TOKEN}")  # the login URL `wdk web` prints
+    assert "token" not in page.url  # the token left the address bar for a session cookie
     rows = page.locator("tr.run-row")
     await expect(rows).to_have_count(3)
     for run_id, status in (
@@ -148,6 +149,7 @@ async def test_schedules_page_lists_and_pauses(page: Any, server: Server) -> Non
     spec = {"workflow_id": "workflow//web_flows//nap", "cron": "0 9 * * MON", "tz": "Europe/Paris",
             "overlap": "skip", "catchup": None}
     await world.save_schedule(ScheduleState("weekly", spec, last_tick=1_780_000_000.0))
+    await page.goto(f"{server.url}/?token={TOKEN}")  # log in
     await page.goto(server.url + "/#/schedules")
     row = page.locator('tr.schedule-row[data-schedule="weekly"]')
     await expect(row).to_have_count(1)

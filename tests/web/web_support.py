@@ -7,6 +7,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+TOKEN = "web-test-token-0123456789"  # the test UI's WDK_API_TOKEN
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
 
 @dataclass
 class Runs:

@@ -50,6 +50,13 @@ def run_dev(args: argparse.Namespace) -> int:
     for module in args.imports:
         serve_args += ["--import", module]
     print(f"wdk dev: watching {path} for .py changes", flush=True)
+    from wdk.server.auth import load_api_token
+
+    token, generated = load_api_token()
+    if generated:
+        # One token for every restart: the children inherit it.
+        os.environ["WDK_API_TOKEN"] = token
+        print(f"wdk dev: API token (no WDK_API_TOKEN set): {token}", flush=True)
     run_process(path, target=_serve, args=(serve_args,), callback=_reloading, watch_filter=PythonFilter())
     print("wdk dev: stopped", flush=True)
     return 0

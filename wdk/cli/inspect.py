@@ -19,7 +19,15 @@ from wdk.cli.main import CommandError
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from wdk.worlds.base import RunInfo, StepInfo, StreamChunk, StreamInfo, WaitInfo, World
+    from wdk.worlds.base import (
+        HookInfo,
+        RunInfo,
+        StepInfo,
+        StreamChunk,
+        StreamInfo,
+        WaitInfo,
+        World,
+    )
 
 HELP = "show runs, a run's steps as a tree, its events, hooks or streams (read-only)"
 EXAMPLES = """\
@@ -77,6 +85,11 @@ def register(subparsers: Any) -> None:
     runs.add_argument("--cursor", default=None, help="continue a previous listing")
     for name in ("run", "steps", "events", "streams"):
         made[name].add_argument("run_id", metavar="RUN", help="run id")
+    for name in ("run", "events", "hooks"):
+        made[name].add_argument(
+            "--show-secrets", action="store_true",
+            help="show seeds and webhook tokens (redacted by default; docs/security.md)",
+        )
     made["hooks"].add_argument(
         "run_id", nargs="?", default=None, metavar="RUN", help="only this run's hooks"
     )
@@ -110,6 +123,12 @@ async def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hook_view(hooks: list[HookInfo], args: argparse.Namespace) -> list[HookInfo]:
+    from wdk.runtime.redact import redact_hooks
+
+    return hooks if args.show_secrets else redact_hooks(hooks)
+
+
 # --- runs --------------------------------------------------------------------------------
 
 
@@ -125,7 +144,9 @@ async def _runs(world: World, args: argparse.Namespace) -> None:
     runs: list[RunInfo] = page.items
     facts = [await run_facts(world, run) for run in runs]
     if args.json:
-        rows = [{**msgspec.to_builtins(run), **f} for run, f in zip(runs, facts, strict=True)]
+        from wdk.runtime.redact import redact_run
+
+        rows = [{**msgspec.to_builtins(redact_run(run)), **f} for run, f in zip(runs, facts, strict=True)]
         common.print_json({"runs": rows, "next_cursor": page.next_cursor})
         return
     out = common.console()
@@ -155,11 +176,12 @@ async def _run(world: World, args: argparse.Namespace) -> None:
     from rich.tree import Tree
 
     from wdk.runtime.blocking import run_facts
+    from wdk.runtime.redact import redact_run
 
-    run = await common.require_run(world, args.run_id)
+    run = redact_run(await common.require_run(world, args.run_id))
     steps = await world.list_steps(run.id)
     waits = await world.list_waits(run.id)
-    hooks = await world.list_hooks(run.id)
+    hooks = _hook_view(await world.list_hooks(run.id), args)
     facts = await run_facts(world, run)
     if args.json:
         common.print_json({"run": {**msgspec.to_builtins(run), **facts}, "steps": steps, "waits": waits, "hooks": hooks})
@@ -289,6 +311,10 @@ async def _steps(world: World, args: argparse.Namespace) -> None:
 async def _events(world: World, args: argparse.Namespace) -> None:
     run = await common.require_run(world, args.run_id)
     events = await world.read_events(run.id)
+    if not args.show_secrets:
+        from wdk.runtime.redact import redact_events
+
+        events = redact_events(events)
     if args.json:
         common.print_json(events)
         return
@@ -308,7 +334,7 @@ async def _hooks(world: World, args: argparse.Namespace) -> None:
     if args.run_id is not None:
         await common.require_run(world, args.run_id)
     status = None if args.all or args.run_id else "active"
-    hooks = await world.list_hooks(args.run_id, status=status)
+    hooks = _hook_view(await world.list_hooks(args.run_id, status=status), args)
     if args.json:
         common.print_json(hooks)
         return

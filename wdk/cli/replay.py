@@ -73,6 +73,7 @@ def run_replay(args: argparse.Namespace) -> int:
         raise CommandError("--status and --workflow go with --all")
     if (args.run_id is None) == (args.history is None):
         raise CommandError("give a run id or --history FILE (one of them), or --all")
+    secret = b""  # a history file has no store: its random stream is not the run's
     if args.history is not None:
         common.setup(args)
         try:
@@ -80,11 +81,11 @@ def run_replay(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise CommandError(str(exc)) from None
     else:
-        events = asyncio.run(_read(args))
+        events, secret = asyncio.run(_read(args))
     if args.save:
         dump_history(events, args.save)
     try:
-        report = replay_events(events)
+        report = replay_events(events, store_secret=secret)
     except CompileError as exc:
         raise CommandError(f"the workflow's code does not compile:\n{exc}") from None
     except (WdkError, ImportError, SyntaxError, ValueError) as exc:
@@ -103,10 +104,10 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-async def _read(args: argparse.Namespace) -> list[Event]:
+async def _read(args: argparse.Namespace) -> tuple[list[Event], bytes]:
     async with common.open_world(args) as world:
         await common.require_run(world, args.run_id)
-        return await world.read_events(args.run_id)
+        return await world.read_events(args.run_id), await world.store_secret()
 
 
 def _replay_all(args: argparse.Namespace) -> int:

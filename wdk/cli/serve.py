@@ -16,9 +16,11 @@ EXAMPLES = """\
 examples:
   wdk serve                                  # http://127.0.0.1:3000, local world in ./.wdk
   wdk serve --port 8080 --path src           # find workflow modules under src/
-  WDK_SECRET=... WDK_BASE_URL=https://app.example.com wdk serve --host 0.0.0.0
+  WDK_API_TOKEN=... WDK_SECRET=... WDK_BASE_URL=https://app.example.com wdk serve --host 0.0.0.0
 
-clients in other processes: wdk.api.configure(server_url="http://127.0.0.1:3000")
+clients in other processes: WDK_API_TOKEN=<token> and
+  wdk.api.configure(server_url="http://127.0.0.1:3000")
+Without WDK_API_TOKEN a token is generated and printed once (docs/security.md).
 """
 
 
@@ -55,6 +57,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from wdk.runtime.config import configure
     from wdk.runtime.engine import current_runtime
     from wdk.server.app import start_server
+    from wdk.server.auth import load_api_token
     from wdk.server.signing import load_secret
     from wdk.settings import DEFAULT_BASE_URL, current_settings
 
@@ -64,7 +67,8 @@ async def _serve(args: argparse.Namespace) -> int:
     configure(world=args.world, data_dir=args.data_dir, server_url="")
     common.import_modules(args.imports)
     secret, generated = load_secret()
-    server = await start_server(args.host, args.port, secret=secret)
+    token, token_generated = load_api_token()
+    server = await start_server(args.host, args.port, secret=secret, api_token=token)
     # Webhook URLs made by this process point at it unless configured otherwise.
     if current_settings().base_url == DEFAULT_BASE_URL:
         configure(base_url=server.url)
@@ -77,6 +81,9 @@ async def _serve(args: argparse.Namespace) -> int:
         world = rt.world.name if rt is not None else "?"
         note = " (no WDK_SECRET: flow/step endpoints use a generated secret)" if generated else ""
         print(f"wdk serve on {server.url} with the {world} world{note}; Ctrl-C to stop", flush=True)
+    if token_generated:
+        # Printed even with --quiet: without it nobody can use the API.
+        print(f"wdk serve: API token (no WDK_API_TOKEN set): {token}", flush=True)
     await stop.wait()
     if not args.quiet:
         print("wdk serve: stopping", flush=True)

@@ -17,6 +17,8 @@ examples:
   wdk web --port 8080 --data-dir /srv/app/.wdk
   WDK_WORLD=postgres WDK_POSTGRES_URL=postgresql://... wdk web
 
+It needs a token: WDK_API_TOKEN, else one is generated and printed once as a
+login URL (http://127.0.0.1:3001/?token=...). See docs/security.md.
 It only reads the world (and appends run_cancelled for the Cancel button):
 run it next to `wdk worker` or `wdk serve`, which advance the runs.
 """
@@ -47,6 +49,7 @@ async def _web(args: argparse.Namespace) -> int:
     from wdk.errors import WorldError
     from wdk.runtime.engine import get_runtime, shutdown_runtime
     from wdk.server.app import start_server
+    from wdk.server.auth import load_api_token, login_url
     from wdk.web import create_app
 
     common.setup(args)
@@ -57,7 +60,8 @@ async def _web(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     try:
         try:
-            server = await start_server(args.host, args.port, app=create_app())
+            token, generated = load_api_token()
+            server = await start_server(args.host, args.port, app=create_app(api_token=token))
         except OSError as exc:
             raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
         stop = asyncio.Event()
@@ -66,6 +70,11 @@ async def _web(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         if not args.quiet:
             print(f"wdk web on {server.url} with the {rt.world.name} world; Ctrl-C to stop", flush=True)
+        if generated:
+            # Printed even with --quiet, as Jupyter does: the only way in.
+            print(f"wdk web: log in at {login_url(server.url, token)}", flush=True)
+        elif not args.quiet:
+            print(f"wdk web: log in at {login_url(server.url, '<WDK_API_TOKEN>')}", flush=True)
         await stop.wait()
         if not args.quiet:
             print("wdk web: stopping", flush=True)

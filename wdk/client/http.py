@@ -11,6 +11,7 @@ come back as the exceptions the server raised (`wdk.protocol.error_from`).
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -36,10 +37,12 @@ from wdk.runtime.loader import default_loader
 from wdk.runtime.runs import outcome
 from wdk.runtime.stream_reader import RunStream, StreamRollback
 from wdk.runtime.webhooks import WebhookRequest, WebhookResponse
+from wdk.settings import current_settings
 from wdk.worlds.base import TERMINAL_STATUSES, Event, RunInfo, RunStatus
 
 __all__ = ["LONG_POLL", "HttpClient"]
 
+_LARGE = 1 << 20
 LONG_POLL = 20.0  # seconds one `GET /api/runs/{id}?wait=` may hold
 # Headers of a webhook reply that describe the HTTP exchange, not the reply.
 _EXCHANGE_HEADERS = {"content-length", "transfer-encoding", "connection", "date", "server", "keep-alive"}
@@ -53,18 +56,25 @@ class HttpClient:
     """A thin client of the JSON API. A session per call: sessions belong to
     one event loop, and a client may be used from several (`asyncio.run` twice)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, api_token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        # The server's API token (WDK_API_TOKEN, or configure(api_token=...)).
+        token = api_token if api_token is not None else current_settings().api_token
+        self._auth = {"authorization": f"Bearer {token}"} if token else {}
 
     def __repr__(self) -> str:
         return f"HttpClient({self.base_url!r})"
 
     async def _call(self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None,
                     wait: float = 0.0) -> Any:
+        if method == "POST" and body is None:
+            body = {}  # the server takes only JSON POSTs (a cross-site form cannot send one)
         data = None if body is None else msgspec.json.encode(body)
-        headers = {"content-type": "application/json"} if data is not None else {}
+        headers = {"content-type": "application/json", **self._auth} if data is not None else self._auth
+        # A large body as a file: aiohttp warns that bytes would hold the loop.
+        sent: Any = io.BytesIO(data) if data is not None and len(data) > _LARGE else data
         async with aiohttp.ClientSession(timeout=_timeout(60 + wait)) as session, session.request(
-            method, self.base_url + path, data=data, params=params, headers=headers
+            method, self.base_url + path, data=sent, params=params, headers=headers
         ) as resp:
             raw = await resp.read()
             if resp.status >= 400:
@@ -160,7 +170,7 @@ class HttpClient:
             params["namespace"] = namespace
         index = start
         async with aiohttp.ClientSession(timeout=_timeout()) as session, session.get(
-            self.base_url + stream_path(run_id), params=params
+            self.base_url + stream_path(run_id), params=params, headers=self._auth
         ) as resp:
             if resp.status >= 400:
                 raise error_from(resp.status, await resp.read())
@@ -184,7 +194,7 @@ class HttpClient:
         if namespace:
             params["namespace"] = namespace
         async with aiohttp.ClientSession(timeout=_timeout(60)) as session, session.get(
-            self.base_url + stream_path(run_id), params=params
+            self.base_url + stream_path(run_id), params=params, headers=self._auth
         ) as resp:
             if resp.status >= 400:
                 raise error_from(resp.status, await resp.read())

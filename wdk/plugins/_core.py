@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
@@ -28,10 +29,11 @@ from wdk.protocol import (
     stream_headers,
     wants_sse,
 )
-from wdk.runtime.engine import get_runtime
+from wdk.runtime.engine import Runtime, get_runtime
 from wdk.runtime.health import check_health
 from wdk.runtime.stream_index import start_and_tail
 from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
+from wdk.server.ratelimit import GuessLimit
 from wdk.server.stream_body import stream_body
 from wdk.settings import current_settings
 
@@ -87,17 +89,43 @@ def _failure(exc: Exception) -> Reply:
     return error_reply(status, message, type(exc).__name__, ident)
 
 
+# Unknown webhook tokens per client (`wdk.server.ratelimit`), one limit per runtime.
+_guesses: weakref.WeakKeyDictionary[Runtime, GuessLimit] = weakref.WeakKeyDictionary()
+
+
+def _guess_limit(rt: Runtime) -> GuessLimit:
+    limit = _guesses.get(rt)
+    if limit is None:
+        limit = _guesses[rt] = GuessLimit(rt.settings.webhook_guesses)
+    return limit
+
+
+def _too_many(wait: float) -> Reply:
+    reply = error_reply(429, "too many unknown webhook tokens from this client (WDK_WEBHOOK_GUESSES)",
+                        "TooManyRequests")
+    reply.headers["retry-after"] = str(max(1, round(wait)))
+    return reply
+
+
 async def webhook_reply(
-    token: str, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+    token: str, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes, client: str | None = None
 ) -> Reply:
-    """Deliver one HTTP request to the webhook `token`; the reply to send back."""
+    """Deliver one HTTP request to the webhook `token`; the reply to send back.
+    `client` (the peer address) is charged a guess when the token is unknown."""
     request = WebhookRequest(clean(method), clean(url), request_headers(headers), body)
     try:
+        rt = await get_runtime()
+        guesses = _guess_limit(rt)
+        if (wait := guesses.wait(client or "?")) is not None:
+            return _too_many(wait)
         # Shielded: a client that hangs up after the hook_received append must
         # not leave the run un-enqueued.
-        _, reply = await asyncio.shield(deliver(await get_runtime(), token, request))
+        _, reply = await asyncio.shield(deliver(rt, token, request))
     except NoResponse as exc:
         return error_reply(502, str(exc), "NoResponse")
+    except HookNotFound as exc:
+        guesses.miss(client or "?")
+        return _failure(exc)
     except Exception as exc:
         return _failure(exc)
     out = reply_headers(reply.headers)

@@ -141,15 +141,18 @@ def stop() -> None:
     background.stop()
 
 
-def read_webhook(token: str, method: str, url: str, headers: Any, length: int | None, read: Any) -> Reply:
-    """The webhook endpoint for a WSGI request: `read(n)` reads up to n bytes of the body."""
+def read_webhook(
+    token: str, method: str, url: str, headers: Any, length: int | None, read: Any, client: str | None = None
+) -> Reply:
+    """The webhook endpoint for a WSGI request: `read(n)` reads up to n bytes of
+    the body; `client` is the peer address (for the guess limit)."""
     limit = webhook_limit()
     if length is not None and length > limit:
         return too_large(limit)
     body: bytes = read(limit + 1)
     if len(body) > limit:
         return too_large(limit)
-    return background.run(webhook_reply(token, method, url, list(headers), body))
+    return background.run(webhook_reply(token, method, url, list(headers), body, client))
 
 
 def read_stream(

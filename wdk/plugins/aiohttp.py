@@ -28,7 +28,8 @@ from wdk.errors import HookNotFound, RunNotFound
 from wdk.protocol import classify_error
 from wdk.runtime.engine import get_runtime, shutdown_runtime
 from wdk.server import handlers, jsonapi
-from wdk.server.edge import RUNTIME, SECRET, WEBHOOK_MAX_BYTES, Handler, error_edge, error_response
+from wdk.server.auth import Auth, check, load_api_token
+from wdk.server.edge import RUNTIME, WEBHOOK_MAX_BYTES, Handler, error_edge, error_response
 from wdk.server.signing import load_secret
 from wdk.settings import current_settings
 
@@ -36,20 +37,35 @@ __all__ = ["setup"]
 
 
 def setup(
-    app: web.Application, *, secret: str | None = None, webhook_max_bytes: int | None = None, api: bool = True
+    app: web.Application,
+    *,
+    secret: str | None = None,
+    webhook_max_bytes: int | None = None,
+    api: bool = True,
+    api_token: str | None = None,
 ) -> None:
     """Run wdk's runtime with `app` (started on startup, stopped on cleanup) and
-    add `wdk serve`'s routes to it."""
-    app[SECRET] = secret or load_secret()[0]
+    add `wdk serve`'s routes to it. The JSON API needs `api_token` (default
+    WDK_API_TOKEN; unset, the API answers 401 to everyone); the run streams
+    are the app's, as on the other plugins (its own auth applies)."""
+    handlers.use_secret(app, secret or load_secret()[0])
     app[WEBHOOK_MAX_BYTES] = webhook_max_bytes or current_settings().webhook_max_bytes
+    # No host check here: the app, not wdk, knows where it listens.
+    auth = Auth(api_token or load_api_token()[0], loopback_only=False)
     before = set(app.router.routes())
     handlers.add_routes(app)
+    with_token = set(app.router.routes())
     if api:
         jsonapi.add_routes(app)
     ours = frozenset(app.router.routes()) - before
+    api_routes = frozenset(app.router.routes()) - with_token
 
     @web.middleware
     async def wdk_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.route in api_routes:
+            refused = check(request, auth)
+            if refused is not None:
+                return refused
         if request.match_info.route in ours:
             return await error_edge(request, handler)
         try:

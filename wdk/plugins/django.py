@@ -117,6 +117,7 @@ def webhook(request: Any, token: str) -> Any:
         request.headers.items(),
         int(length) if length.isdigit() else None,
         request.read,
+        request.META.get("REMOTE_ADDR"),
     )
     return _response(reply)
 

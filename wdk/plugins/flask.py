@@ -72,7 +72,8 @@ def _response(reply: Reply) -> Response:
 
 def webhook(token: str) -> Response:
     reply = read_webhook(
-        token, request.method, request.url, request.headers.items(), request.content_length, request.stream.read
+        token, request.method, request.url, request.headers.items(), request.content_length, request.stream.read,
+        request.remote_addr,
     )
     return _response(reply)
 

@@ -81,6 +81,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def webhook(request: Request) -> Response:
+    client = request.client.host if request.client else None
     limit = webhook_limit()
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -91,7 +92,8 @@ async def webhook(request: Request) -> Response:
         if len(body) > limit:
             return _response(too_large(limit))
     reply = await webhook_reply(
-        request.path_params["token"], request.method, str(request.url), request.headers.items(), bytes(body)
+        request.path_params["token"], request.method, str(request.url), request.headers.items(), bytes(body),
+        client,
     )
     return _response(reply)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from wdk import settings as _settings
 from wdk.settings import DivergencePolicy, Settings, current_settings
-from wdk.worlds import world_from_settings
+from wdk.worlds import stored, world_from_settings
 from wdk.worlds.base import World
 
 __all__ = ["configure", "make_world", "reset"]
@@ -38,6 +38,9 @@ def configure(
     secret: str | None = None,
     schedules: bool | None = None,
     on_divergence: DivergencePolicy | None = None,
+    api_token: str | None = None,
+    max_payload_bytes: int | None = None,
+    encryption_keys: str | None = None,
 ) -> None:
     """Settings for runtimes started from now on; None leaves one as it is.
 
@@ -71,6 +74,9 @@ def configure(
         "secret": secret,
         "schedules": schedules,
         "on_divergence": None if on_divergence is None else _settings.check_divergence_policy(on_divergence),
+        "api_token": api_token,
+        "max_payload_bytes": max_payload_bytes,
+        "encryption_keys": encryption_keys,
     }
     if isinstance(world, str):
         values["world"] = world.strip().lower()
@@ -89,7 +95,8 @@ def reset() -> None:
 
 
 def make_world(settings: Settings | None = None) -> World:
-    """The configured world (not opened yet)."""
+    """The configured world (not opened yet), encrypting with WDK_ENCRYPTION_KEYS."""
+    settings = settings or current_settings()
     if _world is not None:
-        return _world
-    return world_from_settings(settings or current_settings())
+        return stored(_world, settings.encryption_keys)
+    return world_from_settings(settings)

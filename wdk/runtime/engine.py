@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wdk.errors import RunNotFound, WorldError
-from wdk.runtime import runs
+from wdk.runtime import runs, serde
 from wdk.runtime.config import make_world
 from wdk.runtime.current import current_runtime as current_runtime  # kept importable from here
 from wdk.runtime.current import runtimes
@@ -58,6 +58,7 @@ class Runtime:
     ) -> None:
         self.world = world
         self.settings = settings or current_settings()
+        serde.set_max_bytes(self.settings.max_payload_bytes)
         self.loader = loader or default_loader()
         self.concurrency = concurrency or self.settings.concurrency
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

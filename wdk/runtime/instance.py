@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,7 @@ class WorkflowInstance:
         fn: Callable[..., Coroutine[Any, Any, Any]],
         created: Event,
         sandbox: Sandbox | None = None,
+        store_secret: bytes = b"",
     ) -> None:
         self.run_id = run_id
         self.workflow_id = workflow_id
@@ -125,8 +127,13 @@ class WorkflowInstance:
         self._counter = 0
         self.terminal: str | None = None  # run_completed / run_failed / run_cancelled once applied
         self.started = False
-        secret = str(created.payload.get("seed") or run_id)
-        self.secret = secret.encode()
+        run_seed = str(created.payload.get("seed") or run_id)
+        if created.payload.get("rng") == 2:
+            # Keyed with the store's secret: the seed in the log (which the
+            # API never serves anyway) does not give the random stream away.
+            self.secret = hmac.new(store_secret, run_seed.encode(), hashlib.sha256).hexdigest().encode()
+        else:  # runs started before: replay them as they ran
+            self.secret = run_seed.encode()
         seed = int.from_bytes(hashlib.blake2b(self.secret, digest_size=8).digest(), "big")
         self.loop = WorkflowLoop(
             run_id=run_id, seed=seed, start_time=created.at, timer_hook=self._on_timer

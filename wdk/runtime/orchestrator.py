@@ -140,7 +140,9 @@ class Orchestrator:
                 fn = self.loader.workflow_function(workflow_id)
             except Exception as exc:  # broken user code: any error while loading it
                 raise _CannotLoad(f"{workflow_id}: {type(exc).__name__}: {exc}") from exc
-            inst = WorkflowInstance(run_id, workflow_id, fn, created, self.loader.sandbox)
+            inst = WorkflowInstance(
+                run_id, workflow_id, fn, created, self.loader.sandbox, await self.world.store_secret()
+            )
         try:
             inst.know_history(events)
             for event in events:

@@ -105,8 +105,12 @@ class ReplayReport:
         }
 
 
-def replay_events(events: Sequence[Event], loader: Loader | None = None) -> ReplayReport:
+def replay_events(
+    events: Sequence[Event], loader: Loader | None = None, store_secret: bytes = b""
+) -> ReplayReport:
     """Re-run a run's history (from `run_created` on) against the current code.
+    `store_secret` is the secret of the store the run was in (`World.store_secret`):
+    without it a workflow that uses `random` replays another random stream.
 
     Divergences are reported, not raised (`report.check()` raises them);
     code that cannot be loaded at all raises as the loader does
@@ -129,7 +133,7 @@ def replay_events(events: Sequence[Event], loader: Loader | None = None) -> Repl
     # module with string annotations look their module up in sys.modules.
     loader.real_module(split_id(workflow_id)[1])
     fn = loader.workflow_function(workflow_id)
-    inst = WorkflowInstance(created.run_id, workflow_id, fn, created, loader.sandbox)
+    inst = WorkflowInstance(created.run_id, workflow_id, fn, created, loader.sandbox, store_secret)
     try:
         inst.know_history(events)
         for event in events:
@@ -163,6 +167,7 @@ async def replay_runs(
     report per run, in the world's listing order; code that cannot be loaded
     is reported as a divergence of each run that needs it."""
     loader = loader or default_loader()
+    secret = await world.store_secret()
     for status in statuses:
         cursor: str | None = None
         while True:
@@ -170,7 +175,7 @@ async def replay_runs(
             for run in page.items:
                 events = await world.read_events(run.id)
                 try:
-                    yield replay_events(events, loader)
+                    yield replay_events(events, loader, secret)
                 except (WdkError, ImportError, SyntaxError, ValueError) as exc:
                     report = ReplayReport(run.id, run.workflow_id, len(events), status)
                     report.error = NonDeterminismError(

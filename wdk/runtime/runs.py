@@ -76,6 +76,8 @@ def new_run(
         "seed": os.urandom(16).hex(),
         # The code that started it (docs/deploys.md): shown by `wdk inspect`.
         "code_version": loader.code_version(workflow_id),
+        # 2: the random stream is keyed with the store's secret too (WorkflowInstance).
+        "rng": 2,
     }
     # Flow control, recorded with the run: its priority and its workflow's
     # limits, keys computed from these arguments once.

@@ -17,18 +17,25 @@ from aiohttp import web
 from wdk.protocol import API_MAX_BYTES
 from wdk.runtime.engine import get_runtime
 from wdk.server import handlers, jsonapi
-from wdk.server.edge import RUNTIME, SECRET, WEBHOOK_MAX_BYTES, error_edge, expect_handler, fallback
+from wdk.server.auth import AUTH, guard, load_api_token, make_auth, set_bind_host
+from wdk.server.edge import RUNTIME, WEBHOOK_MAX_BYTES, error_edge, expect_handler, fallback
 from wdk.server.signing import load_secret
 from wdk.settings import current_settings
 
 __all__ = ["RUNTIME", "Server", "create_app", "start_server"]
 
 
-def create_app(*, secret: str | None = None, webhook_max_bytes: int | None = None) -> web.Application:
+def create_app(
+    *, secret: str | None = None, webhook_max_bytes: int | None = None, api_token: str | None = None
+) -> web.Application:
     """The wdk application. It serves with the loop's runtime (`get_runtime()`,
-    started with the app), which also works the queue."""
-    app = web.Application(middlewares=[error_edge], client_max_size=API_MAX_BYTES)
-    app[SECRET] = secret or load_secret()[0]
+    started with the app), which also works the queue. Its JSON API needs
+    `api_token` (default WDK_API_TOKEN, else a generated one: `app[AUTH].token`)."""
+    # A body may carry one payload at the limit, plus its JSON envelope.
+    max_body = max(API_MAX_BYTES, current_settings().max_payload_bytes + (64 << 10))
+    app = web.Application(middlewares=[guard, error_edge], client_max_size=max_body)
+    app[AUTH] = make_auth(api_token or load_api_token()[0])
+    handlers.use_secret(app, secret or load_secret()[0])
     app[WEBHOOK_MAX_BYTES] = webhook_max_bytes or current_settings().webhook_max_bytes
 
     async def on_startup(app: web.Application) -> None:
@@ -60,8 +67,10 @@ async def start_server(
     **options: Any,
 ) -> Server:
     """Serve `app` (default `create_app(**options)`) on host:port (0: a free port)."""
+    app = app or create_app(**options)
+    set_bind_host(app, host)
     runner = web.AppRunner(
-        app or create_app(**options),
+        app,
         access_log=None,
         # A client that goes away cancels its handler: a stream follower must
         # not outlive its reader.

@@ -18,11 +18,13 @@ from aiohttp import web
 
 from wdk.protocol import classify_error, error_body
 from wdk.runtime.engine import Runtime
+from wdk.server.signing import Verifier
 
 log = logging.getLogger("wdk.server")
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
 SECRET: web.AppKey[str] = web.AppKey("secret", str)
+VERIFIER: web.AppKey[Verifier] = web.AppKey("verifier", Verifier)
 WEBHOOK_MAX_BYTES: web.AppKey[int] = web.AppKey("webhook_max_bytes", int)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

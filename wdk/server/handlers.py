@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from wdk.errors import RunNotFound
+from wdk.errors import HookNotFound, RunNotFound
 from wdk.protocol import (
     FLOW_PATH,
     HEALTH_PATH,
@@ -38,16 +38,22 @@ from wdk.runtime.webhooks import NoResponse, WebhookRequest, deliver
 from wdk.server.edge import (
     RUNTIME,
     SECRET,
+    VERIFIER,
     WEBHOOK_MAX_BYTES,
     error_response,
     expect_handler,
     json_response,
 )
-from wdk.server.signing import HEADER, verify
+from wdk.server.ratelimit import GuessLimit
+from wdk.server.signing import HEADER, Verifier
 from wdk.server.streaming import parse_start, send_stream, wants_sse
+from wdk.settings import current_settings
+
+GUESSES: web.AppKey[GuessLimit] = web.AppKey("guesses", GuessLimit)
 
 
 def add_routes(app: web.Application) -> None:
+    app[GUESSES] = GuessLimit(current_settings().webhook_guesses)
     add = app.router.add_route
     add("POST", FLOW_PATH, flow, expect_handler=expect_handler)
     add("POST", STEP_PATH, step, expect_handler=expect_handler)
@@ -59,7 +65,7 @@ def add_routes(app: web.Application) -> None:
 def json_object(body: bytes) -> dict[str, Any]:
     try:
         data = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise BadRequest(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
@@ -73,13 +79,18 @@ def str_field(data: dict[str, Any], name: str) -> str:
     return value
 
 
+def use_secret(app: web.Application, secret: str) -> None:
+    """Sign the flow and step endpoints of `app` with `secret`."""
+    app[SECRET] = secret
+    app[VERIFIER] = Verifier(secret)
+
+
 async def _signed(request: web.Request) -> bytes:
     body = await request.read()
-    if not verify(body, request.headers.get(HEADER), request.app[SECRET]):
+    refused = request.app[VERIFIER].verify(body, request.headers.get(HEADER))
+    if refused is not None:
         raise web.HTTPUnauthorized(
-            text=msgspec.json.encode(
-                {"error": f"missing or bad {HEADER} (HMAC-SHA256 of the body with WDK_SECRET)", "type": "Unauthorized"}
-            ).decode(),
+            text=msgspec.json.encode({"error": refused, "type": "Unauthorized"}).decode(),
             content_type="application/json",
         )
     return body
@@ -126,8 +137,19 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
         parts.append(part)
 
 
+def too_many(wait: float) -> web.Response:
+    resp = error_response(429, "too many unknown webhook tokens from this client (WDK_WEBHOOK_GUESSES)",
+                          "TooManyRequests")
+    resp.headers["retry-after"] = str(max(1, round(wait)))
+    return resp
+
+
 async def webhook(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
+    client = request.remote or "?"
+    guesses = request.app[GUESSES]
+    if (wait := guesses.wait(client)) is not None:
+        return too_many(wait)
     body = await _read_limited(request, request.app[WEBHOOK_MAX_BYTES])
     headers = request_headers(request.headers.items())
     delivered = WebhookRequest(clean(request.method), clean(str(request.url)), headers, body)
@@ -137,6 +159,9 @@ async def webhook(request: web.Request) -> web.StreamResponse:
         _, reply = await asyncio.shield(deliver(request.app[RUNTIME], token, delivered))
     except NoResponse as exc:
         return error_response(502, str(exc), "NoResponse")
+    except HookNotFound:
+        guesses.miss(client)
+        raise
     out_headers = reply_headers(reply.headers)
     no_body = reply.status in (204, 304) or request.method == "HEAD"
     return web.Response(status=reply.status, body=None if no_body else reply.body, headers=out_headers)

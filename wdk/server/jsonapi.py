@@ -40,6 +40,7 @@ from wdk.runtime.blocking import run_facts
 from wdk.runtime.engine import Runtime
 from wdk.runtime.hooks import lookup_hook
 from wdk.runtime.loader import split_id
+from wdk.runtime.redact import redact_events, redact_run
 from wdk.runtime.schedules import describe, describe_all, set_paused
 from wdk.server.edge import RUNTIME, error_response, expect_handler, json_response
 from wdk.server.handlers import json_object
@@ -79,37 +80,19 @@ class StartBody(msgspec.Struct, forbid_unknown_fields=True):
 # --- values ---------------------------------------------------------------------------
 
 
-def _check_refs(data: Any) -> None:
-    """Refuse tagged classes whose module is not loaded (decoding would import it)."""
-    stack = [data]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            if serde.TAG in node:
-                ref = node.get("cls")
-                if isinstance(ref, str) and ref.partition(":")[0] not in sys.modules and ":" in ref:
-                    raise BadRequest(f"cannot decode {ref}: its module is not loaded on the server")
-                if node.get(serde.TAG) == "exception" and isinstance(node.get("v"), dict):
-                    name = str(node["v"].get("type", ""))
-                    module = name.rpartition(".")[0]
-                    if module and module not in sys.modules:
-                        raise BadRequest(f"cannot decode exception {name}: its module is not loaded")
-            stack.extend(node.values())
-
-
 def decode_value(data: Any, what: str) -> Any:
-    _check_refs(data)
+    """A value from a request: it never makes the server import a module (serde.untrusted)."""
     try:
-        return serde.from_builtins(data)
+        with serde.untrusted():
+            return serde.from_builtins(data)
     except Exception as exc:  # malformed tags: any error is the client's
         raise BadRequest(f"cannot decode {what}: {exc}") from None
 
 
 async def _run_json(world: Any, run: Any) -> Any:
-    """The run's row, its code version, what it reruns and (blocked) its divergence."""
-    return {**msgspec.to_builtins(run), **await run_facts(world, run)}
+    """The run's row (a sealed output shown as such), its code version, what it
+    reruns and (blocked) its divergence."""
+    return {**msgspec.to_builtins(redact_run(run)), **await run_facts(world, run)}
 
 
 # --- workflows --------------------------------------------------------------------------
@@ -167,7 +150,7 @@ def workflow_id_for(runtime: Runtime, name: str) -> str:
 async def start_run(request: web.Request) -> web.StreamResponse:
     try:
         body = msgspec.json.decode(await request.read(), type=StartBody)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise BadRequest(f"bad start request: {exc}") from None
     rt = request.app[RUNTIME]
     workflow_id = workflow_id_for(rt, body.workflow)
@@ -256,7 +239,7 @@ async def list_events(request: web.Request) -> web.StreamResponse:
     world = request.app[RUNTIME].world
     if await world.get_run(run_id) is None:
         raise RunNotFound(run_id)
-    events = await world.read_events(run_id, after, limit or None)
+    events = redact_events(await world.read_events(run_id, after, limit or None))
     return json_response({"events": msgspec.to_builtins(events)})
 
 

@@ -10,6 +10,10 @@
     POST /api/runs/{id}/cancel                                            (wdk.server.jsonapi)
     GET  /api/schedules, POST /api/schedules/{name}/pause|resume          (wdk.server.jsonapi)
 
+Every route needs the API token (`wdk.server.auth`): the page logs in with
+`/?token=<token>` (a session cookie), and its POSTs carry the session's CSRF
+token, which the page reads from its `<meta name="wdk-csrf">`.
+
 It never starts a run and never works the queue: it opens a client-only
 runtime (`consume=False`), so it can run next to workers without taking
 their work. A loop that already has a runtime (a test, an app that mounts
@@ -27,7 +31,9 @@ from wdk.errors import RunNotFound
 from wdk.protocol import NotFound
 from wdk.runtime.blocking import run_facts
 from wdk.runtime.engine import get_runtime
+from wdk.runtime.redact import redact_hooks, redact_run
 from wdk.server import jsonapi
+from wdk.server.auth import AUTH, SESSION_COOKIE, guard, load_api_token, make_auth
 from wdk.server.edge import RUNTIME, error_edge, expect_handler, fallback, json_response
 from wdk.server.handlers import stream
 
@@ -42,9 +48,12 @@ _CSP = (
 )
 
 
-def create_app() -> web.Application:
-    """The UI and its API, served with the loop's runtime (started without a consumer)."""
-    app = web.Application(middlewares=[error_edge])
+def create_app(*, api_token: str | None = None) -> web.Application:
+    """The UI and its API, served with the loop's runtime (started without a
+    consumer). It needs `api_token` (default WDK_API_TOKEN, else generated:
+    `app[AUTH].token`)."""
+    app = web.Application(middlewares=[guard, error_edge])
+    app[AUTH] = make_auth(api_token or load_api_token()[0])
 
     async def on_startup(app: web.Application) -> None:
         app[RUNTIME] = await get_runtime(consume=False)
@@ -68,11 +77,14 @@ def create_app() -> web.Application:
     return app
 
 
-def _file(name: str) -> web.Response:
+def _file(name: str, csrf: str = "") -> web.Response:
     path = STATIC / name
     headers = {"content-security-policy": _CSP, "x-content-type-options": "nosniff", **_NO_CACHE}
+    body = path.read_bytes()
+    if name == "index.html":
+        body = body.replace(b"{{csrf}}", csrf.encode())
     return web.Response(
-        body=path.read_bytes(),
+        body=body,
         content_type=_TYPES[path.suffix],
         charset="utf-8",
         headers=headers,
@@ -80,7 +92,9 @@ def _file(name: str) -> web.Response:
 
 
 async def index(request: web.Request) -> web.StreamResponse:
-    return _file("index.html")
+    auth = request.app[AUTH]
+    nonce = auth.session_nonce(request.cookies.get(SESSION_COOKIE))
+    return _file("index.html", auth.csrf_for(nonce) if nonce else "")
 
 
 async def static(request: web.Request) -> web.StreamResponse:
@@ -100,7 +114,7 @@ async def run_detail(request: web.Request) -> web.StreamResponse:
         raise RunNotFound(run_id)
     steps = await world.list_steps(run_id)
     waits = await world.list_waits(run_id)
-    hooks = await world.list_hooks(run_id)
-    detail = msgspec.to_builtins({"run": run, "steps": steps, "waits": waits, "hooks": hooks})
+    hooks = redact_hooks(await world.list_hooks(run_id))
+    detail = msgspec.to_builtins({"run": redact_run(run), "steps": steps, "waits": waits, "hooks": hooks})
     detail["run"].update(await run_facts(world, run))  # code version, rerun of, divergence
     return json_response(detail)

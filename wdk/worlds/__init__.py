@@ -7,7 +7,7 @@ The runtime only ever sees the `World` protocol.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, cast
 
 from wdk.errors import WorldError
 from wdk.settings import Settings, current_settings
@@ -65,9 +65,23 @@ def create_world(name: str | None = None, **options: Any) -> World:
 
 
 def world_from_settings(settings: Settings) -> World:
-    """The world `settings` describe (not opened yet)."""
+    """The world `settings` describe (not opened yet), as the runtime uses it (`stored`)."""
     world: World = world_class(settings.world).from_settings(settings)
-    return world
+    return stored(world, settings.encryption_keys)
+
+
+def stored(world: World, keys: str | None) -> World:
+    """`world`, storing large values once per run (`wdk.worlds.blobs`) and,
+    with the key ring `keys` (WDK_ENCRYPTION_KEYS), encrypting payloads at
+    rest (`wdk.worlds.encrypted`)."""
+    from wdk.worlds.blobs import BlobWorld
+
+    if keys:
+        from wdk.crypto import KeyRing
+        from wdk.worlds.encrypted import EncryptedWorld
+
+        world = cast(World, EncryptedWorld(world, KeyRing.parse(keys)))
+    return cast(World, BlobWorld(world))
 
 
 __all__ = [
@@ -91,6 +105,7 @@ __all__ = [
     "WaitInfo",
     "World",
     "create_world",
+    "stored",
     "world_class",
     "world_from_settings",
 ]

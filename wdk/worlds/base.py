@@ -12,7 +12,7 @@ that came from user code are already encoded by `wdk.runtime.serde`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import msgspec
@@ -217,6 +217,19 @@ class World(Protocol):
         message when the store is unusable (corrupt, foreign, newer, unwritable)."""
 
     async def close(self) -> None: ...
+
+    async def store_secret(self) -> bytes:
+        """A random secret made with the store, the same for every process that
+        opens it and never served (it keys each run's random stream)."""
+        ...
+
+    async def put_blobs(self, run_id: str, blobs: Mapping[str, bytes]) -> None:
+        """Store each large value of the run under its id, once (an id already
+        stored is kept). Committed no later than the next append's commit."""
+
+    async def get_blobs(self, run_id: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """The run's stored values by id (ids never stored are left out)."""
+        ...
 
     # --- events and runs -----------------------------------------------------
 

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
         self._queue_events: dict[str, asyncio.Event] = {}
         self._worker_lock: tuple[str, int] | None = None  # (worker id, its lock file's fd)
         self._stream_waiters: Wakeups[tuple[str, str]] = Wakeups()  # (run id, namespace)
+        self._secret: bytes | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalWorld:
@@ -100,6 +101,30 @@ class LocalWorld(sqlite_flow.FlowMethods):
         if self._worker_lock is not None:
             workers.release(self._worker_lock[1])
             self._worker_lock = None
+
+    async def store_secret(self) -> bytes:
+        """See World.store_secret (written by migration 7)."""
+        if self._secret is None:
+            row = self._sync().execute("SELECT value FROM wdk_meta WHERE key = 'store_secret'").fetchone()
+            self._secret = bytes.fromhex(row[0])
+        return self._secret
+
+    async def put_blobs(self, run_id: str, blobs: Mapping[str, bytes]) -> None:
+        """See World.put_blobs (in the group commit, so with the next append at the latest)."""
+        rows = [(run_id, blob_id, data) for blob_id, data in blobs.items()]
+        await self._write(lambda: self._db.executemany(
+            "INSERT OR IGNORE INTO blobs (run_id, id, data) VALUES (?, ?, ?)", rows
+        ))
+
+    async def get_blobs(self, run_id: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """See World.get_blobs."""
+        db = self._sync()
+        found = {}
+        for blob_id in dict.fromkeys(ids):
+            row = db.execute("SELECT data FROM blobs WHERE run_id = ? AND id = ?", (run_id, blob_id)).fetchone()
+            if row is not None:
+                found[blob_id] = bytes(row[0])
+        return found
 
     @property
     def _db(self) -> sqlite3.Connection:

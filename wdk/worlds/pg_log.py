@@ -202,3 +202,8 @@ def wait_info(r: Any) -> WaitInfo:
 
 def event(run_id: str, r: Any) -> Event:
     return Event(run_id, r[0], r[1], r[2], r[3], _decode(r[4]))
+
+
+# Large values stored once per run (World.put_blobs / get_blobs, `wdk.worlds.blobs`).
+PUT_BLOB = "INSERT INTO blobs (run_id, id, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+GET_BLOBS = "SELECT id, data FROM blobs WHERE run_id = $1 AND id = ANY($2::text[])"

@@ -580,5 +580,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             fire_at float8 NOT NULL
         )""",
     ),
+    # 7: a secret of this store, never served: the workflow's random stream is
+    # derived from it and the run's seed, so an event log alone does not reveal it.
+    # (gen_random_uuid: PostgreSQL's CSPRNG, built in since 13; 2 x 122 random bits.)
+    (
+        "INSERT INTO wdk_meta (key, value) VALUES ('store_secret', "
+        "replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')) ON CONFLICT (key) DO NOTHING",
+    ),
+    # 8: large values stored once per run (`wdk.worlds.blobs`): events refer to them by id.
+    (
+        """CREATE TABLE blobs (
+            run_id text NOT NULL,
+            id text NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (run_id, id)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

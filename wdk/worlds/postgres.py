@@ -21,7 +21,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -113,6 +113,7 @@ class PostgresWorld(pg_flow.FlowMethods):
         self._reclaim: asyncio.Future[None] | None = None  # taking it back after a drop
         self._stream_events: Wakeups[str] = Wakeups()  # "run id/namespace"
         self._run_locks: Holders[str, asyncio.Lock] = Holders(asyncio.Lock)
+        self._secret: bytes | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresWorld:
@@ -132,6 +133,21 @@ class PostgresWorld(pg_flow.FlowMethods):
                 max_size=self._max,
                 connect_timeout=self._connect_timeout,
             )
+
+    async def store_secret(self) -> bytes:
+        """See World.store_secret (written by migration 7)."""
+        if self._secret is None:
+            row = await self._fetchrow("SELECT value FROM wdk_meta WHERE key = 'store_secret'")
+            self._secret = bytes.fromhex(str(row["value"]))
+        return self._secret
+
+    async def put_blobs(self, run_id: str, blobs: Mapping[str, bytes]) -> None:
+        rows = [(run_id, blob_id, data) for blob_id, data in blobs.items()]
+        await self._call(lambda c: c.executemany(pg_log.PUT_BLOB, rows))
+
+    async def get_blobs(self, run_id: str, ids: Sequence[str]) -> dict[str, bytes]:
+        rows = await self._fetch(pg_log.GET_BLOBS, run_id, list(ids))
+        return {r["id"]: bytes(r["data"]) for r in rows}
 
     async def close(self) -> None:
         """Stop listening and close the pool (waiting briefly for calls in flight)."""

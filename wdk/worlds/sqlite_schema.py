@@ -222,6 +222,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             fire_at REAL NOT NULL
         )""",
     ),
+    # 7: a secret of this store, never served: the workflow's random stream is
+    # derived from it and the run's seed, so an event log alone does not reveal it.
+    ("INSERT OR IGNORE INTO wdk_meta (key, value) VALUES ('store_secret', lower(hex(randomblob(32))))",),
+    # 8: large values stored once per run (`wdk.worlds.blobs`): events refer to them by id.
+    (
+        """CREATE TABLE blobs (
+            run_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            data BLOB NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX blobs_by_id ON blobs (run_id, id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -15,8 +15,16 @@ dict that itself has a ``"$wdk"`` key (or non-str keys) is written in the tagged
 keeps the classes registered with `register_type`.
 """
 
-from wdk.runtime.serde.decode import decode_call, decode_error, from_builtins, loads
-from wdk.runtime.serde.encode import MAX_DEPTH, TAG, dumps, encode_call, encode_error, to_builtins
+from wdk.runtime.serde.decode import decode_call, decode_error, from_builtins, loads, untrusted
+from wdk.runtime.serde.encode import (
+    MAX_DEPTH,
+    TAG,
+    dumps,
+    encode_call,
+    encode_error,
+    set_max_bytes,
+    to_builtins,
+)
 from wdk.runtime.serde.registry import register_type
 
 __all__ = [
@@ -30,5 +38,7 @@ __all__ = [
     "from_builtins",
     "loads",
     "register_type",
+    "set_max_bytes",
     "to_builtins",
+    "untrusted",
 ]

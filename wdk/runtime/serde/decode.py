@@ -2,18 +2,22 @@
 
 A tagged class is re-imported by its `module:QualName` reference, and only
 when it is of the kind the tag says (a dataclass, an Enum...): data cannot
-make the decoder call anything else.
+make the decoder call anything else. Data from a request (`untrusted()`)
+cannot even import: it resolves only classes whose module is already loaded
+and types already registered, since importing a module runs its code.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import dataclasses
 import enum
 import importlib
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -26,7 +30,34 @@ from wdk.runtime.serde.encode import TAG
 from wdk.runtime.serde.registry import BY_NAME
 from wdk.runtime.step_refs import StepRef
 
-__all__ = ["decode_call", "decode_error", "from_builtins", "loads"]
+__all__ = ["decode_call", "decode_error", "from_builtins", "loads", "untrusted"]
+
+# False while decoding data from a request: never import a module it names.
+_IMPORTS: contextvars.ContextVar[bool] = contextvars.ContextVar("wdk_serde_imports", default=True)
+
+
+@contextlib.contextmanager
+def untrusted() -> Iterator[None]:
+    """Decode without importing anything: for values that came from a request.
+
+        with untrusted():
+            value = from_builtins(data)     # a class of an unloaded module: SerializationError
+    """
+    reset = _IMPORTS.set(False)
+    try:
+        yield
+    finally:
+        _IMPORTS.reset(reset)
+
+
+def _import(name: str) -> Any:
+    """The loaded module `name`; imported only when decoding trusted data."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    if not _IMPORTS.get():
+        raise ImportError(f"module {name!r} is not loaded here (data from a request never imports)")
+    return importlib.import_module(name)
 
 _JSON_DECODER = msgspec.json.Decoder()
 _TAG_BYTES = b'"$wdk"'
@@ -86,7 +117,7 @@ def _resolve_class(ref: str, kind: str, ok: Callable[[type], bool]) -> Any:
         module_name, _, qualname = ref.partition(":")
         try:
             # __main__ classes decode in the process that defined them.
-            module = sys.modules.get(module_name) or importlib.import_module(module_name)
+            module = _import(module_name)
             found: Any = module
             for part in qualname.split("."):
                 found = getattr(found, part)
@@ -142,7 +173,7 @@ def _dec_custom(v: Any, node: dict[str, Any]) -> Any:
         # The default name is "module:QualName": importing the module runs its
         # register_type() call in a process that has not imported it yet.
         try:
-            importlib.import_module(name.partition(":")[0])
+            _import(name.partition(":")[0])
         except ImportError:
             pass
         entry = BY_NAME.get(name)
@@ -176,7 +207,15 @@ def _dec_step_ref(v: Any, node: dict[str, Any]) -> Any:
     return ref
 
 
+def _dec_encrypted(v: Any, node: dict[str, Any]) -> Any:
+    raise SerializationError(
+        f"this value is encrypted with key {node.get('k')!r}: set WDK_ENCRYPTION_KEYS to a ring "
+        "that has it (pip install 'wdk[crypto]')"
+    )
+
+
 _DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "encrypted": _dec_encrypted,
     "tuple": lambda v, n: tuple(_dec_list(v)),
     "set": lambda v, n: set(_dec_list(v)),
     "frozenset": lambda v, n: frozenset(_dec_list(v)),
@@ -204,6 +243,8 @@ def decode_call(
     data: dict[str, Any],
 ) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, Any] | None]:
     """(args, kwargs, closure) from `encode_call`'s data."""
+    if TAG in data:  # sealed (wdk.crypto) and no key to open it: say so
+        from_builtins(data)
     closure = data.get("closure")
     return (
         tuple(from_builtins(data.get("args", []))),
@@ -256,12 +297,10 @@ def _import_dotted(name: str) -> Any:
     if len(parts) == 1:
         parts = ["builtins", *parts]
     for cut in range(len(parts) - 1, 0, -1):
-        module = sys.modules.get(".".join(parts[:cut]))
-        if module is None:
-            try:
-                module = importlib.import_module(".".join(parts[:cut]))
-            except Exception:
-                continue
+        try:
+            module = _import(".".join(parts[:cut]))
+        except Exception:
+            continue
         found: Any = module
         for part in parts[cut:]:
             found = getattr(found, part, None)

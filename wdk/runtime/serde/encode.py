@@ -28,7 +28,7 @@ from wdk.runtime.serde.registry import ENCODERS, REGISTERED, Encoder
 from wdk.runtime.serde.registry import type_name as _type_name
 from wdk.runtime.step_refs import StepRef, describe, is_bound
 
-__all__ = ["MAX_DEPTH", "TAG", "dumps", "encode_call", "encode_error", "to_builtins"]
+__all__ = ["MAX_DEPTH", "TAG", "dumps", "encode_call", "encode_error", "set_max_bytes", "to_builtins"]
 
 TAG = "$wdk"
 MAX_DEPTH = 128  # tagging at most doubles JSON depth; msgspec recurses ~1000 deep
@@ -39,6 +39,24 @@ _SUPPORTED = (
     "TypedDict, exceptions, step functions"
 )
 _JSON_ENCODER = msgspec.json.Encoder()
+# One argument list, result, hook payload or chunk, serialized (WDK_MAX_PAYLOAD_BYTES;
+# the runtime sets it from its settings when it starts).
+_LIMIT = [16 << 20]
+
+
+def set_max_bytes(limit: int) -> None:
+    """The payload limit from now on (`Settings.max_payload_bytes`)."""
+    _LIMIT[0] = limit
+
+
+def _check_size(data: Any, root: str, encoded: bytes | None = None) -> None:
+    size = len(encoded if encoded is not None else _JSON_ENCODER.encode(data))
+    if size > _LIMIT[0]:
+        raise _error(
+            f"{root} is {size} bytes serialized, over the payload limit of {_LIMIT[0]} bytes "
+            "(WDK_MAX_PAYLOAD_BYTES)",
+            root,
+        )
 _ACTIVE = threading.local()  # ids of the exceptions being encoded on this thread
 
 
@@ -85,12 +103,17 @@ def to_builtins(value: Any, path: str = "value") -> Any:
     >>> to_builtins({"ids": {3}})
     {'ids': {'$wdk': 'set', 'v': [3]}}
     """
-    return _encode_root(_enc, value, path)
+    data = _encode_root(_enc, value, path)
+    _check_size(data, path)
+    return data
 
 
 def dumps(value: Any, path: str = "value") -> bytes:
     """JSON bytes of `value` (see `to_builtins`)."""
-    return _JSON_ENCODER.encode(to_builtins(value, path))
+    data = _encode_root(_enc, value, path)
+    encoded = _JSON_ENCODER.encode(data)
+    _check_size(data, path, encoded)
+    return encoded
 
 
 def _enc(x: Any, depth: int) -> Any:
@@ -426,6 +449,7 @@ def encode_call(
     }
     if closure is not None:
         out["closure"] = _encode_root(_enc_dict, closure, "closure")
+    _check_size(out, "the arguments")
     return out
 
 

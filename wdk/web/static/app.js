@@ -184,8 +184,13 @@ function pretty(value) {
 function Badge({ status }) {
   return /* @__PURE__ */ h("span", { class: `badge s-${status}` }, status);
 }
-async function api(path, options) {
-  const response = await fetch(path, options);
+const CSRF = document.querySelector('meta[name="wdk-csrf"]')?.content || "";
+async function api(path, options = {}) {
+  const headers = { "x-wdk-csrf": CSRF, ...options.headers || {} };
+  if (options.method === "POST") {
+    headers["content-type"] = "application/json";
+  }
+  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     throw new Error(body && body.error || `${response.status} ${response.statusText}`);
@@ -550,7 +555,7 @@ async function cancelRun() {
   view.cancelling = true;
   update();
   try {
-    await api(`api/runs/${encodeURIComponent(view.id)}/cancel`, { method: "POST" });
+    await api(`api/runs/${encodeURIComponent(view.id)}/cancel`, { method: "POST", body: "{}" });
   } catch (error) {
     view.error = `cancel failed: ${error.message}`;
   }

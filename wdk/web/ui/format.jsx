@@ -76,9 +76,18 @@ function Badge({ status }) {
   return <span class={`badge s-${status}`}>{status}</span>;
 }
 
-// fetch() the JSON API; a non-2xx answer throws its {"error"} message.
-async function api(path, options) {
-  const response = await fetch(path, options);
+// The session's CSRF token (the server writes it into the page): every
+// request the page makes carries it, and the server refuses a POST without it.
+const CSRF = document.querySelector('meta[name="wdk-csrf"]')?.content || "";
+
+// fetch() the JSON API, the one way the page calls it; a non-2xx answer
+// throws its {"error"} message.
+async function api(path, options = {}) {
+  const headers = { "x-wdk-csrf": CSRF, ...(options.headers || {}) };
+  if (options.method === "POST") {
+    headers["content-type"] = "application/json";
+  }
+  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     throw new Error((body && body.error) || `${response.status} ${response.statusText}`);

@@ -110,7 +110,7 @@ async function cancelRun() {
   view.cancelling = true;
   update();
   try {
-    await api(`api/runs/${encodeURIComponent(view.id)}/cancel`, { method: "POST" });
+    await api(`api/runs/${encodeURIComponent(view.id)}/cancel`, { method: "POST", body: "{}" });
   } catch (error) {
     view.error = `cancel failed: ${error.message}`;
   }
