@@ -70,7 +70,8 @@ async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
         url, schema = pg.require_postgres(), pg.unique_schema()
         config.configure(world="postgres", url=url, schema=schema)
     rt = await get_runtime(consume=True)
-    assert type(rt.world).__name__ == ("PostgresWorld" if url else "LocalWorld")
+    # The world's name (the runtime's world is wrapped: wdk.worlds.stored).
+    assert rt.world.name == ("postgres" if url else "local")
     try:
         yield rt
     finally:
