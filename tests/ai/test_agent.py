@@ -279,10 +279,11 @@ async def test_ndjson_reader_reconnects_mid_answer_over_http(fake: Any, runtime:
     resume = asyncio.Event()
     _server, url = await fake("openai", [Reply(text=answer, piece=3, pause_after=4, resume=resume)])
     run = await start(agent_flows.chat, "openai", url, USER)
-    server = await start_server("127.0.0.1", 0)
+    server = await start_server("127.0.0.1", 0, api_token="agent-test-token")
     stream_url = f"{server.url}/.well-known/workflow/v1/runs/{run.id}/stream"
     try:
-        async with aiohttp.ClientSession() as http:
+        # The stream route is part of the API: it needs the API token.
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer agent-test-token"}) as http:
             first: list[dict[str, Any]] = []
             async with http.get(stream_url) as resp:
                 async for line in resp.content:
