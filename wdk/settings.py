@@ -45,6 +45,8 @@ class Settings:
     webhook_max_bytes: int = 1 << 20  # WDK_WEBHOOK_MAX_BYTES
     webhook_response_timeout: float = 30.0  # WDK_WEBHOOK_RESPONSE_TIMEOUT: seconds for respond_with
     sandbox_passthrough: tuple[str, ...] = ()  # WDK_SANDBOX_PASSTHROUGH: "a,b": more importable modules
+    otel: bool = True  # WDK_OTEL (0: no spans or OTel metrics even with opentelemetry set up)
+    log_format: str = "text"  # WDK_LOG_FORMAT: "text" or "json" (the log lines of wdk's commands)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +83,8 @@ _VARIABLES = {
     "webhook_max_bytes": "WDK_WEBHOOK_MAX_BYTES",
     "webhook_response_timeout": "WDK_WEBHOOK_RESPONSE_TIMEOUT",
     "sandbox_passthrough": "WDK_SANDBOX_PASSTHROUGH",
+    "otel": "WDK_OTEL",
+    "log_format": "WDK_LOG_FORMAT",
 }
 _INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes"}
 _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response_timeout"}
@@ -88,8 +92,12 @@ _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response
 
 def _parse(name: str, raw: str) -> Any:
     variable = _VARIABLES[name]
-    if name == "worker":
+    if name in ("worker", "otel"):
         return raw != "0"
+    if name == "log_format":
+        if raw.lower() not in ("text", "json"):
+            raise ValueError(f"{variable} must be text or json, not {raw!r}")
+        return raw.lower()
     if name == "world":
         return raw.lower()
     if name == "step_threads":

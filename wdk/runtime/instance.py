@@ -105,6 +105,7 @@ class WorkflowInstance:
         self.run_id = run_id
         self.workflow_id = workflow_id
         self.started_at = created.at
+        self.created_payload = created.payload  # its "trace" names the run's span (tracing.py)
         self.last_seq = -1
         self.calls: dict[str, AnyCall] = {}
         # Recorded calls not finished yet, in correlation order: kept apart so

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from wdk.errors import ConflictError, HookNotFound, RunNotFound, WorkflowCancelled, WorkflowFailed
-from wdk.runtime import serde
+from wdk.runtime import observe, serde, tracing
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.loader import Loader
 from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, NewEvent, NewRun, RunInfo, World
@@ -60,6 +60,9 @@ def new_run(
         # hook tokens), so replay repeats it but outsiders cannot guess it.
         "seed": os.urandom(16).hex(),
     }
+    trace = tracing.new_run_trace()  # the caller's span becomes the run's parent
+    if trace is not None:
+        payload["trace"] = trace
     return NewRun(
         new_run_id(),
         workflow_id,
@@ -79,6 +82,8 @@ async def start_run(
     a lease call or a read of its log. With an idempotency key already used,
     the run that used it (nothing is written)."""
     info, created, lease = await world.start_run(new, FLOW, owner=owner, lease_for=lease_for)
+    if created:
+        observe.run_created(new.workflow_id)
     if not created or lease is None:
         return info, None, None
     return info, lease, Event(info.id, 0, "run_created", new.at, None, _as_stored(new.payload))
@@ -99,10 +104,15 @@ async def cancel_run(world: World, run_id: str) -> bool:
             raise RunNotFound(run_id)
         if run.status in TERMINAL_STATUSES:
             return False
+        event = NewEvent("run_cancelled", time.time())
         try:
-            await world.append(run_id, run.last_seq, [NewEvent("run_cancelled", time.time())])
+            await world.append(run_id, run.last_seq, [event])
         except ConflictError:
             continue  # a worker appended meanwhile: read again
+        created = await world.read_events(run_id, -1, 1) if tracing.active() else []
+        observe.run_ended(
+            run_id, run.workflow_id, created[0].payload if created else {}, run.created_at, "run_cancelled", event.at
+        )
         return True
 
 
