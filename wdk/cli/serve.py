@@ -51,6 +51,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from wdk.compiler.import_hook import install_import_hook
     from wdk.runtime.config import configure
     from wdk.runtime.engine import current_runtime
+    from wdk.runtime.logs import setup_logging
     from wdk.server.app import start_server
     from wdk.server.signing import load_secret
     from wdk.settings import DEFAULT_BASE_URL, current_settings
@@ -59,6 +60,7 @@ async def _serve(args: argparse.Namespace) -> int:
     # This process is the server: its own wdk.api calls must stay local.
     os.environ.pop("WDK_SERVER_URL", None)
     configure(world=args.world, data_dir=args.data_dir, server_url="")
+    setup_logging(current_settings().log_format)
     secret, generated = load_secret()
     server = await start_server(args.host, args.port, secret=secret)
     # Webhook URLs made by this process point at it unless configured otherwise.

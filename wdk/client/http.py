@@ -29,7 +29,7 @@ from wdk.protocol import (
     quoted,
     stream_path,
 )
-from wdk.runtime import serde
+from wdk.runtime import serde, tracing
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.hooks import HookInfo
 from wdk.runtime.loader import default_loader
@@ -63,6 +63,9 @@ class HttpClient:
                     wait: float = 0.0) -> Any:
         data = None if body is None else msgspec.json.encode(body)
         headers = {"content-type": "application/json"} if data is not None else {}
+        parent = tracing.traceparent()  # a run started here is a child of the caller's span
+        if parent is not None:
+            headers["traceparent"] = parent
         async with aiohttp.ClientSession(timeout=_timeout(60 + wait)) as session, session.request(
             method, self.base_url + path, data=data, params=params, headers=headers
         ) as resp:

@@ -112,16 +112,14 @@ def install() -> None:
 
 
 def setup_logging(fmt: str | None, level: int = logging.INFO) -> None:
-    """For wdk's own commands: `wdk` log lines to stderr, as text or JSON
-    (WDK_LOG_FORMAT=json). An app that configured `logging` keeps its own
-    handlers: this adds one only when the `wdk` logger and the root have none."""
+    """For wdk's own commands (`wdk serve`, `wdk worker`): with
+    WDK_LOG_FORMAT=json, `wdk` log lines from `level` up go to stderr as JSON.
+    As text, Python's default stays (warnings and errors, message only). A
+    program that configured `logging` itself keeps its own handlers."""
     install()
-    if log.handlers or logging.getLogger().handlers:
+    if (fmt or "text").lower() != "json" or log.handlers or logging.getLogger().handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
-    if (fmt or "text").lower() == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(JsonFormatter())
     log.addHandler(handler)
     log.setLevel(level)

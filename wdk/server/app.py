@@ -16,7 +16,7 @@ from aiohttp import web
 
 from wdk.protocol import API_MAX_BYTES
 from wdk.runtime.engine import get_runtime
-from wdk.server import handlers, jsonapi
+from wdk.server import handlers, jsonapi, observe
 from wdk.server.edge import RUNTIME, SECRET, WEBHOOK_MAX_BYTES, error_edge, expect_handler, fallback
 from wdk.server.signing import load_secret
 from wdk.settings import current_settings
@@ -37,6 +37,8 @@ def create_app(*, secret: str | None = None, webhook_max_bytes: int | None = Non
     app.on_startup.append(on_startup)
     handlers.add_routes(app)
     jsonapi.add_routes(app)
+    app.router.add_get(observe.METRICS_PATH, observe.prometheus)  # no token: counts only
+    app.router.add_get(observe.SYSTEM_PATH, observe.system)
     app.router.add_route("*", "/{tail:.*}", fallback, expect_handler=expect_handler)
     return app
 

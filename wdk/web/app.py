@@ -8,6 +8,7 @@
     GET  /api/runs/{id}/events     ?after=&limit=                         (wdk.server.jsonapi)
     GET  /api/runs/{id}/stream     ?namespace=&start=: NDJSON, or SSE     (wdk.server.streaming)
     POST /api/runs/{id}/cancel                                            (wdk.server.jsonapi)
+    GET  /api/system               ?minutes=: the system view's numbers  (wdk.server.observe)
 
 It never starts a run and never works the queue: it opens a client-only
 runtime (`consume=False`), so it can run next to workers without taking
@@ -25,7 +26,7 @@ from aiohttp import web
 from wdk.errors import RunNotFound
 from wdk.protocol import NotFound
 from wdk.runtime.engine import get_runtime
-from wdk.server import jsonapi
+from wdk.server import jsonapi, observe
 from wdk.server.edge import RUNTIME, error_edge, expect_handler, fallback, json_response
 from wdk.server.handlers import stream
 
@@ -57,6 +58,7 @@ def create_app() -> web.Application:
         ("GET", "/api/runs/{run_id}/events", jsonapi.list_events),
         ("GET", "/api/runs/{run_id}/stream", stream),
         ("POST", "/api/runs/{run_id}/cancel", jsonapi.cancel_run),
+        ("GET", observe.SYSTEM_PATH, observe.system),
     ):
         app.router.add_route(method, path, handler, expect_handler=expect_handler)
     app.router.add_route("*", "/{tail:.*}", fallback, expect_handler=expect_handler)
