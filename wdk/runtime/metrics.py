@@ -207,15 +207,17 @@ def render(*, openmetrics: bool = False) -> str:
 _otel_provider: Any = None
 
 
-def install_otel() -> bool:
-    """Publish these metrics through the global OTel meter provider (once per
-    provider). False when opentelemetry is missing or no SDK provider is set."""
+def install_otel(provider: Any = None) -> bool:
+    """Publish these metrics through `provider` (default: the global OTel
+    meter provider), once per provider. False when opentelemetry is missing
+    or no SDK provider is set."""
     global _otel_provider
     try:
         from opentelemetry import metrics as otel_metrics
     except ImportError:
         return False
-    provider = otel_metrics.get_meter_provider()
+    if provider is None:
+        provider = otel_metrics.get_meter_provider()
     if provider is _otel_provider:
         return True
     # The API's default provider (a proxy until an SDK is set) records nothing.

@@ -40,10 +40,12 @@ __all__ = [
     "run_trace",
     "step_span",
     "traceparent",
+    "use_provider",
 ]
 
 _enabled = True  # WDK_OTEL (Runtime sets it from its settings)
 _otel: Any = None  # the opentelemetry.trace module once imported; False when missing
+_provider: Any = None  # use_provider()'s, over the global one
 _tracer_for: tuple[Any, Any] = (None, None)  # (provider, wdk's tracer from it, or None)
 # The ids the next span wdk starts must carry (see _ChosenIds).
 _chosen: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("wdk_chosen_ids", default=None)
@@ -94,6 +96,13 @@ def active() -> bool:
     return _tracer() is not None
 
 
+def use_provider(provider: Any) -> None:
+    """Trace with `provider` rather than OpenTelemetry's global one (None:
+    the global one again), for a program or test that keeps its own."""
+    global _provider
+    _provider = provider
+
+
 def _tracer() -> Any:
     """wdk's tracer, or None when nothing would record its spans."""
     global _tracer_for
@@ -102,7 +111,7 @@ def _tracer() -> Any:
     trace = _trace_api()
     if trace is None:
         return None
-    provider = trace.get_tracer_provider()
+    provider = _provider if _provider is not None else trace.get_tracer_provider()
     if provider is _tracer_for[0]:
         return _tracer_for[1]
     tracer = None
