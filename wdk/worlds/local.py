@@ -343,14 +343,16 @@ class LocalWorld:
 
     async def queue_depth(self, queue: str) -> QueueDepth:
         """Ready, scheduled and leased messages of `queue` now."""
-        row = self._sync().execute(queue_depth_query("ready_at", "?", "?"), (time.time(),) * 5 + (queue,)).fetchone()
+        params = {"now": time.time(), "queue": queue}
+        row = self._sync().execute(queue_depth_query("ready_at", ":now", ":queue"), params).fetchone()
         return QueueDepth(int(row[0]), int(row[1]), int(row[2]))
 
     async def system_info(self, queue: str, since: float) -> SystemInfo:
         """Runs by status, the queue and its lease holders, runs ended per minute."""
         db, now = self._sync(), time.time()
-        depth = db.execute(queue_depth_query("ready_at", "?", "?"), (now,) * 5 + (queue,)).fetchone()
-        holders = db.execute(holders_query("ready_at", "?", "?"), (queue, now)).fetchall()
+        params = {"now": now, "queue": queue}
+        depth = db.execute(queue_depth_query("ready_at", ":now", ":queue"), params).fetchone()
+        holders = db.execute(holders_query("ready_at", ":now", ":queue"), params).fetchall()
         ended = db.execute(ended_query("CAST(completed_at / 60 AS INTEGER)", "?"), (since,)).fetchall()
         return system_info(now, db.execute(COUNTS_QUERY).fetchall(), depth, holders, ended)
 
