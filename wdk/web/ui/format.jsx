@@ -1,6 +1,6 @@
 // Formatting shared by the pages: the same words and units as `wdk inspect`.
 
-const STATUSES = ["pending", "running", "completed", "failed", "cancelled"];
+const STATUSES = ["pending", "running", "blocked", "completed", "failed", "cancelled"];
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
 function pad(n) {
