@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,6 +15,8 @@ from wdk.runtime import config, tracing
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
+
+from observe_support import Traces  # noqa: E402 -- found through the path set just above
 
 
 @pytest.fixture(autouse=True)
@@ -27,15 +27,6 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     config.configure(world="local", data_dir=d)
     yield d
     config.reset()
-
-
-@dataclass
-class Traces:
-    provider: Any
-    exporter: Any
-
-    def finished(self) -> list[Any]:
-        return list(self.exporter.get_finished_spans())
 
 
 @pytest.fixture

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import observe_flows
 import pytest
-from conftest import HERE
+from observe_support import ROOT
 
 from wdk import WorkflowFailed
 from wdk.api import start
 from wdk.runtime.engine import get_runtime, shutdown_runtime
 from wdk.runtime.logs import JsonFormatter, RepeatFilter
-
-ROOT = HERE.parent.parent
 
 
 class Lines(logging.Handler):

@@ -15,13 +15,11 @@ from typing import Any
 
 import observe_flows
 import pytest
-from conftest import HERE, Traces
+from observe_support import HERE, ROOT, Traces
 
 from wdk.api import configure, start
 from wdk.runtime.engine import get_runtime, shutdown_runtime
 from wdk.server.app import start_server
-
-ROOT = HERE.parent.parent
 
 
 def _hex(value: int | None) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
 from wdk.runtime import metrics, tracing
@@ -51,9 +51,10 @@ def run_ended(
     span, and say so in the log when it failed."""
     status, counter = _ENDED[event_type]
     counter.inc(short_name(workflow_id))
-    tracing.end_run(
-        tracing.run_trace(run_id, created_payload), run_id, workflow_id, created_at, ended_at, status, error
-    )
+    if tracing.active():
+        tracing.end_run(
+            tracing.run_trace(run_id, created_payload), run_id, workflow_id, created_at, ended_at, status, error
+        )
     if status == "failed":
         error = error or {}
         log.warning(
@@ -91,14 +92,19 @@ class Attempt:
             )
 
 
-@contextlib.asynccontextmanager
-async def step_attempt(
+def step_attempt(
     run_id: str, workflow_id: str, created_payload: dict[str, Any], step_id: str, correlation_id: str, attempt: int
-) -> AsyncIterator[Attempt]:
+) -> contextlib.AbstractContextManager[Attempt]:
     """Around one attempt's body: its span (current while the body runs) and its metrics."""
-    run = tracing.run_trace(run_id, created_payload) if tracing.active() else None
-    if run is None:
-        yield Attempt(None, run_id, step_id, attempt)
-        return
+    if not tracing.active():
+        return contextlib.nullcontext(Attempt(None, run_id, step_id, attempt))  # the common case: cheap
+    return _traced_attempt(tracing.run_trace(run_id, created_payload), run_id, workflow_id, step_id,
+                           correlation_id, attempt)
+
+
+@contextlib.contextmanager
+def _traced_attempt(
+    run: tracing.RunTrace, run_id: str, workflow_id: str, step_id: str, correlation_id: str, attempt: int
+) -> Iterator[Attempt]:
     with tracing.step_span(run, workflow_id, step_id, correlation_id, attempt, run_id) as span:
         yield Attempt(span, run_id, step_id, attempt)

@@ -390,10 +390,9 @@ class Orchestrator:
             inst.run_id, inst.workflow_id, inst.created_payload, call.name, call.correlation_id, call.attempt
         )
         # The step's stream writers write to this runtime's world; its span is current while it runs.
-        with writing_to(self.world):
-            async with attempt as observed:
-                outcome = await run_attempt(fn, args, kwargs, meta)
-                observed.done(outcome.kind, outcome.error, outcome.retry_at)
+        with writing_to(self.world), attempt as observed:
+            outcome = await run_attempt(fn, args, kwargs, meta)
+            observed.done(outcome.kind, outcome.error, outcome.retry_at)
         if outcome.kind != "completed":
             # Take back what the failed attempt wrote to its streams, before
             # the commit that records it (which may end the run and its streams).

@@ -185,19 +185,22 @@ def _parse(header: str) -> tuple[int, int, bool] | None:
 
 def new_run_trace() -> dict[str, Any] | None:
     """The `"trace"` of a new run's `run_created`: fresh ids under the
-    caller's current span (or the request's traceparent). None when there is
-    no context and this process does not trace (ids then come from the run id)."""
+    caller's current span when this process traces, else under the request's
+    traceparent (`wdk serve`). None when neither applies (the run's ids then
+    come from its run id)."""
+    header = _incoming.get()
+    tracer = _tracer()
+    if tracer is None and header is None:
+        return None  # the common case without tracing: nothing to record, nothing to look up
     parent: tuple[int, int, bool] | None = None
-    trace = _trace_api() if _enabled else None
-    if trace is not None:
-        ctx = trace.get_current_span().get_span_context()
+    if tracer is not None:
+        ctx = _trace_api().get_current_span().get_span_context()
         if ctx.is_valid:
             parent = (ctx.trace_id, ctx.span_id, bool(ctx.trace_flags.sampled))
+    if parent is None and header:
+        parent = _parse(header)
     if parent is None:
-        header = _incoming.get()
-        parent = _parse(header) if header else None
-    if parent is None:
-        if _tracer() is None:
+        if tracer is None:
             return None
         return RunTrace(_random(16), _random(8), None, True).as_payload()
     return RunTrace(parent[0], _random(8), parent[1], parent[2]).as_payload()
