@@ -16,6 +16,8 @@ Each process counts what it did: Prometheus sums the workers' series.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -106,10 +108,9 @@ class Histogram(_Metric):
         row = self.values.get(labels)
         if row is None:
             row = self.values[labels] = [0.0] * (len(BUCKETS) + 2)
-        for i, bound in enumerate(BUCKETS):
-            if value <= bound:
-                row[i] += 1
-                break
+        i = bisect.bisect_left(BUCKETS, value)  # the first bound >= value
+        if i < len(BUCKETS):
+            row[i] += 1
         row[-2] += value
         row[-1] += 1
         if self.otel is not None:
@@ -143,6 +144,7 @@ LEASES_HELD = Gauge("wdk_leases_held", "Run leases this worker holds now.", ("wo
 RUNS_ACTIVE = Gauge("wdk_runs_active", "Runs this worker is advancing now.", ("worker",), "wdk.runs.active")
 
 
+@functools.lru_cache(maxsize=4096)
 def short_name(function_id: str) -> str:
     """`workflow//shop.orders//checkout` -> `shop.orders:checkout` (a label value)."""
     parts = function_id.split("//")

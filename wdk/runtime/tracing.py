@@ -23,6 +23,7 @@ import contextvars
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,10 @@ __all__ = [
 _enabled = True  # WDK_OTEL (Runtime sets it from its settings)
 _otel: Any = None  # the opentelemetry.trace module once imported; False when missing
 _provider: Any = None  # use_provider()'s, over the global one
+# While no global provider is set, look again at most this often: a program
+# that sets one after wdk started is traced from then on.
+RECHECK_SECONDS = 1.0
+_recheck_at = 0.0
 _tracer_for: tuple[Any, Any] = (None, None)  # (provider, wdk's tracer from it, or None)
 # The ids the next span wdk starts must carry (see _ChosenIds).
 _chosen: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("wdk_chosen_ids", default=None)
@@ -99,8 +104,9 @@ def active() -> bool:
 def use_provider(provider: Any) -> None:
     """Trace with `provider` rather than OpenTelemetry's global one (None:
     the global one again), for a program or test that keeps its own."""
-    global _provider
+    global _provider, _recheck_at
     _provider = provider
+    _recheck_at = 0.0
 
 
 def _tracer() -> Any:
@@ -111,8 +117,11 @@ def _tracer() -> Any:
     trace = _trace_api()
     if trace is None:
         return None
+    if _provider is None and _tracer_for[1] is None and time.monotonic() < _recheck_at:
+        return None  # no global provider a moment ago (asking OTel costs an environ lookup)
     provider = _provider if _provider is not None else trace.get_tracer_provider()
     if provider is _tracer_for[0]:
+        _recheck_later()
         return _tracer_for[1]
     tracer = None
     if not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
@@ -121,7 +130,13 @@ def _tracer() -> Any:
         if inner is not None:  # the SDK's tracer: it can emit a span under recorded ids
             tracer.id_generator = _ChosenIds(inner)
     _tracer_for = (provider, tracer)
+    _recheck_later()
     return tracer
+
+
+def _recheck_later() -> None:
+    global _recheck_at
+    _recheck_at = time.monotonic() + RECHECK_SECONDS
 
 
 class _ChosenIds:

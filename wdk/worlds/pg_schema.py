@@ -500,8 +500,5 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: start() is one round trip (see _START_RUN_FUNCTION).
     (_START_RUN_FUNCTION,),
-    # 5: the dashboard's runs that ended per minute (World.system_info). Only
-    # ended runs are in it: a run's start and steps never touch it.
-    ("CREATE INDEX runs_by_end ON runs (completed_at) WHERE completed_at IS NOT NULL",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -199,9 +199,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # not yet completed), not by an index over every event: a b-tree insert at
     # a random key and a page per commit less, about a tenth of a step's cost.
     ("DROP INDEX events_one_completion",),
-    # 6: the dashboard's runs that ended per minute (World.system_info). Only
-    # ended runs are in it: a run's start and steps never touch it.
-    ("CREATE INDEX runs_by_end ON runs (completed_at) WHERE completed_at IS NOT NULL",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
