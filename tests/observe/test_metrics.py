@@ -173,3 +173,33 @@ async def test_the_counters_through_the_opentelemetry_metrics_api() -> None:
     finally:
         provider.shutdown()
         metrics.STEP_DURATION.otel = metrics.QUEUE_LATENCY.otel = None
+
+
+def test_without_opentelemetry_installed_runs_and_metrics_work(data_dir: Path) -> None:
+    """opentelemetry made unimportable (as when `wdk[otel]` is not installed):
+    runs complete, nothing is traced, /metrics' text still counts them."""
+    code = (
+        "import sys; sys.modules['opentelemetry'] = None\n"  # `import opentelemetry` now raises ImportError
+        "import asyncio, observe_flows\n"
+        "from wdk.api import configure, start\n"
+        "from wdk.runtime import metrics, tracing\n"
+        "from wdk.runtime.engine import get_runtime, shutdown_runtime\n"
+        f"configure(data_dir={str(data_dir)!r})\n"
+        "async def main():\n"
+        "    rt = await get_runtime()\n"
+        "    run = await start(observe_flows.checkout, 'n-1')\n"
+        "    assert await run.result(timeout=10) == ['reserved n-1', 'charged n-1', 'shipped n-1']\n"
+        "    assert 'trace' not in (await rt.world.read_events(run.id, -1, 1))[0].payload\n"
+        "    assert not tracing.active() and not metrics.install_otel()\n"
+        "    await shutdown_runtime()\n"
+        "asyncio.run(main())\n"
+        "assert 'opentelemetry.trace' not in sys.modules\n"
+        "print(metrics.render())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])}
+    env.pop("WDK_SERVER_URL", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    parsed = samples(out.stdout)
+    assert value(parsed, "wdk_runs_completed_total", workflow=CHECKOUT) == 1
+    assert value(parsed, "wdk_step_retries_total", step="observe_flows:charge") == 1
