@@ -1,6 +1,6 @@
 """The system view in headless Chromium: runs by status (each a link to the
-filtered list), the queue, the worker holding a lease, and the runs that ended
-per minute; then the runs list filtered by status and by time."""
+filtered list), the queue, the live worker and its lease, and the runs that
+ended per minute; then the runs list filtered by status and by time."""
 
 from __future__ import annotations
 
@@ -93,11 +93,12 @@ async def test_system_view(page: Any, server: Server, runs: Runs, held: str, tmp
     await expect(page).to_have_url(f"{server.url}/#/?since=15m")
     await expect(rows).to_have_count(4)
 
-    # Once the gate opens, the held run completes and the lease is gone.
+    # Once the gate opens, the held run completes: the worker is still alive, with no lease.
     assert web_gate.GATE is not None
     web_gate.GATE.set()
     await page.click("#nav-system")
-    await expect(page.locator("#no-workers")).to_be_visible()
+    await expect(worker.locator(".leases")).to_have_text("0")
+    await expect(page.locator("tr.worker-row")).to_have_count(1)
     await expect(counts.locator('.count[data-status="completed"] .count-n')).to_have_text("2")
     await expect(page.locator("#throughput-total")).to_have_text("3 runs ended in the last 15 min")
     print(f"\nscreenshot in {tmp_path}")

@@ -8,6 +8,17 @@ import time
 from world_support import T0, add, ev, new_run, owner
 
 from wdk.worlds import World
+from wdk.worlds.local import LocalWorld
+
+
+def _sibling(world: World) -> World:
+    """Another world object on the same store (as another process would open it)."""
+    if isinstance(world, LocalWorld):
+        return LocalWorld(world.data_dir)
+    from wdk.worlds.postgres import PostgresWorld
+
+    assert isinstance(world, PostgresWorld)
+    return PostgresWorld(world.url, schema=world.schema)
 
 
 async def test_list_runs_by_creation_time(world: World) -> None:
@@ -54,3 +65,17 @@ async def test_system_info_counts_holders_and_runs_ended_per_minute(world: World
     minute = int(now // 60)
     assert sorted(info.ended) == [(minute, "completed", 2), (minute, "failed", 1)]
     assert abs(info.at - time.time()) < 60
+    assert info.workers == []  # leases name workers; only a claimed id makes one live
+
+
+async def test_system_info_lists_the_live_workers(world: World) -> None:
+    assert (await world.system_info("flow", 0.0)).workers == []
+    await world.claim_worker_id("sys-a")
+    other = _sibling(world)  # another process, as far as the store can tell
+    await other.open()
+    try:
+        await other.claim_worker_id("sys-b")
+        assert (await world.system_info("flow", 0.0)).workers == ["sys-a", "sys-b"]
+    finally:
+        await other.close()  # its id is let go: not live any more
+    assert (await world.system_info("flow", 0.0)).workers == ["sys-a"]

@@ -1,7 +1,7 @@
 """The system's numbers over HTTP: Prometheus metrics and the dashboard's system view.
 
     GET /metrics        Prometheus text (OpenMetrics when the scraper asks for it); no token
-    GET /api/system     ?minutes=: {"at", "counts", "queue", "holders", "throughput", "workers"}
+    GET /api/system     ?minutes=: {"at", "counts", "queue", "workers", "throughput"}
 
 `/metrics` is on `wdk serve`'s port and, for a worker, on its own
 (`wdk worker --metrics-port`, `start_metrics_server`). Like the health
@@ -70,13 +70,15 @@ async def system(request: web.Request) -> web.StreamResponse:
             per_minute[minute][status] = count
     throughput = [{"minute": m * 60, **{s: row.get(s, 0) for s in ("completed", "failed", "cancelled")}}
                   for m, row in per_minute.items()]
-    workers: dict[str, dict[str, Any]] = {}
+    workers: dict[str, dict[str, Any]] = {
+        w: {"worker_id": w, "owners": [], "leases": 0, "expires_at": None} for w in info.workers
+    }
     for holder in info.holders:
         name = holder.worker_id or holder.owner
         worker = workers.setdefault(name, {"worker_id": name, "owners": [], "leases": 0, "expires_at": 0.0})
         worker["owners"].append(holder.owner)
         worker["leases"] += holder.leases
-        worker["expires_at"] = max(worker["expires_at"], holder.expires_at)
+        worker["expires_at"] = max(worker["expires_at"] or 0.0, holder.expires_at)
     return json_response(
         {
             "at": info.at,

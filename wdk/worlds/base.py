@@ -161,6 +161,8 @@ class SystemInfo(msgspec.Struct, frozen=True):
     holders: list[LeaseHolder]
     # Runs that ended since `since`: (minute, as unix seconds // 60, status, count).
     ended: list[tuple[int, str, int]]
+    # Ids of the workers alive now (`claim_worker_id` holders), leases or not.
+    workers: list[str] = []
 
 
 class Lease(msgspec.Struct, frozen=True):
@@ -282,8 +284,9 @@ class World(Protocol):
         (an expired lease counts as ready)."""
 
     async def system_info(self, queue: str, since: float) -> SystemInfo:
-        """Runs by status, `queue`'s depth and lease holders, and the runs that
-        ended since `since`, per minute: the dashboard's system view."""
+        """Runs by status, `queue`'s depth and lease holders, the runs that
+        ended since `since` per minute, and the live workers' ids: the
+        dashboard's system view."""
 
     # --- workers ---------------------------------------------------------------
 

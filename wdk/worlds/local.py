@@ -354,7 +354,8 @@ class LocalWorld:
         depth = db.execute(queue_depth_query("ready_at", ":now", ":queue"), params).fetchone()
         holders = db.execute(holders_query("ready_at", ":now", ":queue"), params).fetchall()
         ended = db.execute(ended_query("CAST(completed_at / 60 AS INTEGER)", "?"), (since,)).fetchall()
-        return system_info(now, db.execute(COUNTS_QUERY).fetchall(), depth, holders, ended)
+        live = workers.live_ids(self.data_dir / "workers")
+        return system_info(now, db.execute(COUNTS_QUERY).fetchall(), depth, holders, ended, live)
 
     # --- workers -----------------------------------------------------------------------
 

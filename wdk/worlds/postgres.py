@@ -342,7 +342,8 @@ class PostgresWorld:
                 depth = await conn.fetchrow(queue_depth_query("available_at", "$2", "$1"), queue, now)
                 holders = await conn.fetch(holders_query("available_at", "$2", "$1"), queue, now)
                 ended = await conn.fetch(ended_query("floor(completed_at / 60)::bigint", "$1"), since)
-                return system_info(now, await conn.fetch(COUNTS_QUERY), depth, holders, ended)
+                live = [r[0] for r in await conn.fetch(pg_queue.LIVE_WORKERS)]
+                return system_info(now, await conn.fetch(COUNTS_QUERY), depth, holders, ended, live)
 
         info: SystemInfo = await self._call(read, read=True)
         return info
@@ -396,6 +397,8 @@ class PostgresWorld:
                 continue
             try:
                 held = await conn.fetchval(pg_queue.TRY_WORKER_LOCK, worker_id)
+                if held:
+                    await conn.execute(pg_queue.NAME_WORKER, worker_id)
             except Exception:
                 conn.terminate()
                 continue

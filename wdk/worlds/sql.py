@@ -197,10 +197,11 @@ def ended_query(minute: str, since: str) -> str:
 
 
 def system_info(
-    at: float, counts: Sequence[Any], depth: Any, holders: Sequence[Any], ended: Sequence[Any]
+    at: float, counts: Sequence[Any], depth: Any, holders: Sequence[Any], ended: Sequence[Any], live: list[str]
 ) -> SystemInfo:
-    """The rows of the queries above as a SystemInfo."""
+    """The rows of the queries above (and the live worker ids) as a SystemInfo."""
     return SystemInfo(
+        workers=live,
         at=float(at),
         counts={str(r[0]): int(r[1]) for r in counts},
         queue=QueueDepth(int(depth[0]), int(depth[1]), int(depth[2])),

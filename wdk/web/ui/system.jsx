@@ -1,5 +1,5 @@
-// The system view (#/system): runs by status, the queue, the workers holding
-// leases, and the runs that ended per minute (a small bar chart of divs: the
+// The system view (#/system): runs by status, the queue, the live workers and
+// their leases, and the runs that ended per minute (a small bar chart of divs: the
 // page draws everything itself, no library, no CDN).
 
 const SYSTEM_MINUTES = 15;
@@ -45,7 +45,7 @@ function WorkersCard({ workers, at }) {
     <section class="card system-card">
       <h2>Workers</h2>
       {workers.length === 0 ? (
-        <p class="empty" id="no-workers">No worker holds a lease right now.</p>
+        <p class="empty" id="no-workers">No worker is running.</p>
       ) : (
         <table class="workers">
           <thead>
@@ -60,7 +60,9 @@ function WorkersCard({ workers, at }) {
               <tr class="worker-row" data-worker={w.worker_id} key={w.worker_id} title={w.owners.join("\n")}>
                 <td class="mono">{w.worker_id}</td>
                 <td class="num leases">{w.leases}</td>
-                <td class="num muted">in {fmtDuration(Math.max(0, w.expires_at - at))}</td>
+                <td class="num muted">
+                  {w.expires_at === null ? "-" : `in ${fmtDuration(Math.max(0, w.expires_at - at))}`}
+                </td>
               </tr>
             ))}
           </tbody>
