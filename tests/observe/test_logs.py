@@ -4,6 +4,7 @@ a message repeated about one run is said once a minute, not once a second."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -19,7 +20,9 @@ from observe_support import ROOT
 from wdk import WorkflowFailed
 from wdk.api import start
 from wdk.runtime.engine import get_runtime, shutdown_runtime
+from wdk.runtime.leases import LeaseKeeper
 from wdk.runtime.logs import JsonFormatter, RepeatFilter
+from wdk.worlds.base import Lease
 
 
 class Lines(logging.Handler):
@@ -122,3 +125,26 @@ def test_wdk_worker_with_wdk_log_format_json_writes_json_lines(data_dir: Path, t
         worker.communicate(timeout=20)
     assert line["event"] == "load_error" and line["run_id"] == run_id and line["level"] == "ERROR"
     assert "cannot load the workflow" in line["message"] and "traceback" not in line
+
+
+async def test_a_lost_lease_is_one_line_with_the_run_and_the_worker(lines: Lines) -> None:
+    """The lease thread finds a run's lease taken by another worker: one
+    `lease_lost` line naming the run and this worker's lease owner."""
+    class TakenRenewer:
+        def extend(self, leases: list[Lease], lease_for: float) -> list[Lease]:
+            return list(leases)  # every lease was taken
+
+        def close(self) -> None:
+            pass
+
+    lost: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
+    keeper = LeaseKeeper(TakenRenewer(), 0.03, asyncio.get_running_loop(), lost.set_result)
+    lease = Lease("flow", "wrun_lost", b"", "host:1:abc@worker-7", 1, 1)
+    try:
+        keeper.hold(lease)
+        assert await asyncio.wait_for(lost, 5) is lease
+    finally:
+        keeper.close()
+    (line,) = [line for line in lines.lines if line.get("event") == "lease_lost"]
+    assert line["run_id"] == "wrun_lost" and line["worker"] == "host:1:abc@worker-7"
+    assert line["level"] == "WARNING"
