@@ -81,6 +81,8 @@ class Runtime:
 
     async def start(self, *, consume: bool = True) -> None:
         await self.world.open()
+        # With an OTel SDK meter provider set, wdk's metrics are published through it too.
+        otel_metrics = self.settings.otel and metrics.install_otel()
         if consume:
             try:
                 self.worker_id = await self.world.claim_worker_id(self.worker_id)
@@ -97,7 +99,7 @@ class Runtime:
             ]
             metrics.LEASES_HELD.sources.append(self._leases_held)
             metrics.RUNS_ACTIVE.sources.append(self._runs_active)
-            if self.settings.otel and metrics.install_otel():
+            if otel_metrics:
                 # OTel collects without a store to ask: sample the queue's depth for it.
                 self._background.append(asyncio.ensure_future(self._sample_queue_forever()))
 
