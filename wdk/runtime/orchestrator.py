@@ -30,7 +30,7 @@ from wdk.errors import (
     WdkError,
     WorldError,
 )
-from wdk.runtime import observe, serde
+from wdk.runtime import observe, serde, tracing
 from wdk.runtime.instance import (
     CREATED,
     RETRYING,
@@ -414,7 +414,7 @@ class Orchestrator:
             await self.world.append(run_id, run.last_seq, [event])
         except ConflictError:
             return
-        created = await self.world.read_events(run_id, -1, 1)
+        created = await self.world.read_events(run_id, -1, 1) if tracing.active() else []
         observe.run_ended(
             run_id, run.workflow_id, created[0].payload if created else {}, run.created_at,
             "run_failed", event.at, event.payload["error"],
