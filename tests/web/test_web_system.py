@@ -92,6 +92,7 @@ async def test_system_view(page: Any, server: Server, runs: Runs, held: str, tmp
     await page.click('a[data-status="all"]')
     await expect(page).to_have_url(f"{server.url}/#/?since=15m")
     await expect(rows).to_have_count(4)
+    await page.screenshot(path=str(tmp_path / "runs.png"), full_page=True)
 
     # Once the gate opens, the held run completes: the worker is still alive, with no lease.
     assert web_gate.GATE is not None
