@@ -58,7 +58,7 @@ def _minutes(request: web.Request) -> int:
 
 async def system(request: web.Request) -> web.StreamResponse:
     """What the dashboard's system view draws: runs by status, the queue, the
-    workers holding leases, and runs ended per minute over the last `minutes`."""
+    live workers and their leases, and runs ended per minute over the last `minutes`."""
     minutes = _minutes(request)
     runtime: Runtime = request.app[RUNTIME]
     now = time.time()
