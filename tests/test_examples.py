@@ -50,3 +50,16 @@ def test_shapes_example_runs_each_shape_as_steps(tmp_path: Path) -> None:
     assert "stream tail index: 3" in out and "last chunk: [{'done': 4, 'of': 4}]" in out
     assert "open=True" in out and "doc-7 open now: False" in out
     assert "health: ok" in out
+
+
+@pytest.mark.timeout(120)
+def test_deploys_example_blocks_then_patches(tmp_path: Path) -> None:
+    """docs/deploys.md's worked example: blocked (not failed) on a code change,
+    webhooks answering 202 meanwhile, every run finished after the patch."""
+    out = _run("deploys.py", tmp_path)
+    assert "$ wdk replay --all   (exit 1)" in out and "3 runs replayed: 0 ok, 3 diverged" in out
+    assert "statuses: ['blocked', 'blocked', 'blocked']" in out
+    assert out.count("HTTP 202") == 3
+    assert "$ wdk replay --all   (exit 0)" in out
+    assert "result: #3: 300 EUR, team told about #3, approved by cy" in out
+    assert "the new run took the new branch: ['notify_team', 'get_quote']" in out

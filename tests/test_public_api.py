@@ -16,7 +16,7 @@ def test_workflow_side_names() -> None:
         "get_step_metadata", "get_workflow_metadata", "FatalError", "RetryableError",
         "StepError", "WorkflowFailed", "WorkflowCancelled", "WorkflowCalledDirectly",
         "WorkflowSandboxError", "NonDeterminismError", "SerializationError",
-        "HookNotFound", "CompileError", "install_import_hook", "RunNotFound",
+        "HookNotFound", "CompileError", "install_import_hook", "RunNotFound", "patched", "deprecate_patch",
     }
     assert required <= set(wdk.__all__)
 

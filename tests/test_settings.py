@@ -37,19 +37,23 @@ def test_every_variable_is_read_with_its_type() -> None:
         "WDK_RECONCILE_SECONDS": "9", "WDK_LOAD_RETRY": "0.5", "WDK_MAX_RECOVERIES": "4",
         "WDK_SECRET": "s3", "WDK_BASE_URL": "https://app.example.com",
         "WDK_WEBHOOK_MAX_BYTES": "16", "WDK_WEBHOOK_RESPONSE_TIMEOUT": "1.5",
-        "WDK_SANDBOX_PASSTHROUGH": " pydantic , httpx,pydantic", "WDK_OTEL": "0", "WDK_LOG_FORMAT": "JSON",
+        "WDK_SANDBOX_PASSTHROUGH": " pydantic , httpx,pydantic", "WDK_ON_DIVERGENCE": "Fail",
+        "WDK_OTEL": "0", "WDK_LOG_FORMAT": "JSON",
     }
     assert Settings.from_env(env) == Settings(
         world="postgres", data_dir="/srv/wdk", sqlite_synchronous="FULL", postgres_url="postgresql://h/db",
         postgres_schema="tenant", server_url="http://h:3000", worker=False, concurrency=7, warm_runs=3,
         step_threads=5, lease_seconds=2.5, reconcile_seconds=9.0, load_retry=0.5, max_recoveries=4,
         secret="s3", base_url="https://app.example.com", webhook_max_bytes=16,
-        webhook_response_timeout=1.5, sandbox_passthrough=("pydantic", "httpx"), otel=False, log_format="json",
+        webhook_response_timeout=1.5, sandbox_passthrough=("pydantic", "httpx"), on_divergence="fail",
+        otel=False, log_format="json",
     )
     assert Settings.from_env({}) == Settings()
     assert Settings.from_env({"WDK_EMBEDDED_WORKER": "1", "WDK_STEP_THREADS": "0", "WDK_DATA_DIR": ""}) == Settings()
     with pytest.raises(ValueError, match="WDK_LEASE_SECONDS must be a number, not 'soon'"):
         Settings.from_env({"WDK_LEASE_SECONDS": "soon"})
+    with pytest.raises(ValueError, match="WDK_ON_DIVERGENCE must be 'block' or 'fail'"):
+        Settings.from_env({"WDK_ON_DIVERGENCE": "retry"})
     with pytest.raises(ValueError, match="WDK_LOG_FORMAT must be text or json"):
         Settings.from_env({"WDK_LOG_FORMAT": "xml"})
 

@@ -33,6 +33,7 @@ from wdk.runtime.metadata import (
     get_step_metadata,
     get_workflow_metadata,
 )
+from wdk.runtime.patches import deprecate_patch, patched
 from wdk.runtime.sleep import sleep
 from wdk.runtime.step_policy import step_options
 from wdk.runtime.stream_reader import StreamRollback
@@ -68,10 +69,12 @@ __all__ = [
     "create_hook",
     "create_webhook",
     "define_hook",
+    "deprecate_patch",
     "get_step_metadata",
     "get_workflow_metadata",
     "get_writable",
     "install_import_hook",
+    "patched",
     "sleep",
     "step_options",
 ]

@@ -61,7 +61,8 @@ class Run(Generic[R]):
         return hash(self.id)
 
     async def status(self) -> RunStatus:
-        """"pending", "running", "completed", "failed" or "cancelled"."""
+        """"pending", "running", "blocked" (its history does not replay against
+        the deployed code: docs/deploys.md), "completed", "failed" or "cancelled"."""
         return await self._client.status(self.id)
 
     async def result(self, timeout: float | None = None) -> R:
@@ -78,6 +79,22 @@ class Run(Generic[R]):
         """Cancel the run: it ends `cancelled` whether it sleeps, waits or runs
         a step (an async step in this process is cancelled too). No-op once ended."""
         await self._client.cancel(self.id)
+
+    async def rerun(self, from_step: int | None = None) -> Run[R]:
+        """Start a new run with this run's input that reuses the results this
+        run recorded for its steps before step `from_step` (1: its first step;
+        None: every step that completed); those steps do not run again. The
+        new run's `run_created` names this one (`rerun_of`).
+
+            again = await get_run(failed_id).rerun(from_step=3)   # steps 1-2 reused
+        """
+        return Run(await self._client.rerun(self.id, from_step), self._client)
+
+    async def retry(self) -> None:
+        """Continue this run, failed because a step used up its retries: the
+        step runs again (with fresh retries) and the run goes on, same id
+        (`run_resumed` in its log). ValueError when it did not fail in a step."""
+        await self._client.retry(self.id)
 
     def stream(self, namespace: str | None = None, start: int = 0) -> RunStream:
         """Chunks written by the run's steps, from index `start`, following the

@@ -118,6 +118,7 @@ class NonDeterminismError(WdkError):
         if location:
             detail += f"\n  at {location}"
         super().__init__(detail)
+        self.summary = message  # the first line, without expected / actual / location
         self.expected = expected
         self.actual = actual
         self.location = location

@@ -15,11 +15,13 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
-__all__ = ["DEFAULT_BASE_URL", "Settings", "current_settings", "generation"]
+__all__ = ["DEFAULT_BASE_URL", "DivergencePolicy", "Settings", "current_settings", "generation"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:3000"
+# What a run whose history no longer replays becomes (docs/deploys.md).
+DivergencePolicy = Literal["block", "fail"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Settings:
     webhook_max_bytes: int = 1 << 20  # WDK_WEBHOOK_MAX_BYTES
     webhook_response_timeout: float = 30.0  # WDK_WEBHOOK_RESPONSE_TIMEOUT: seconds for respond_with
     sandbox_passthrough: tuple[str, ...] = ()  # WDK_SANDBOX_PASSTHROUGH: "a,b": more importable modules
+    on_divergence: DivergencePolicy = "block"  # WDK_ON_DIVERGENCE: "block" (wait for code that replays) or "fail"
     otel: bool = True  # WDK_OTEL (0: no spans or OTel metrics even with opentelemetry set up)
     log_format: str = "text"  # WDK_LOG_FORMAT: "text" or "json" (the log lines of wdk's commands)
 
@@ -83,9 +86,11 @@ _VARIABLES = {
     "webhook_max_bytes": "WDK_WEBHOOK_MAX_BYTES",
     "webhook_response_timeout": "WDK_WEBHOOK_RESPONSE_TIMEOUT",
     "sandbox_passthrough": "WDK_SANDBOX_PASSTHROUGH",
+    "on_divergence": "WDK_ON_DIVERGENCE",
     "otel": "WDK_OTEL",
     "log_format": "WDK_LOG_FORMAT",
 }
+DIVERGENCE_POLICIES = ("block", "fail")
 _INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes"}
 _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response_timeout"}
 
@@ -100,6 +105,8 @@ def _parse(name: str, raw: str) -> Any:
         return raw.lower()
     if name == "world":
         return raw.lower()
+    if name == "on_divergence":
+        return check_divergence_policy(raw.lower(), variable)
     if name == "step_threads":
         return int(raw) or None  # 0: the default
     if name == "sandbox_passthrough":
@@ -113,6 +120,12 @@ def _parse(name: str, raw: str) -> Any:
         kind = "an integer" if name in _INTS else "a number"
         raise ValueError(f"{variable} must be {kind}, not {raw!r}") from None
     return raw
+
+
+def check_divergence_policy(value: str, where: str = "on_divergence") -> DivergencePolicy:
+    if value not in DIVERGENCE_POLICIES:
+        raise ValueError(f"{where} must be 'block' or 'fail', not {value!r}")
+    return cast(DivergencePolicy, value)
 
 
 # What `configure()` set (wdk.runtime.config), over the environment.

@@ -171,6 +171,22 @@ async def until(what: str, check: Any, timeout: float = 30.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def unique(name: str) -> str:
+    """A module name no other test uses (a process's loader remembers where a
+    module's file is: two tests writing one name in two folders would mix)."""
+    return f"{name}_{os.urandom(4).hex()}"
+
+
+def deploy(folder: Path, module: str, source: str) -> Path:
+    """Write (or rewrite) `folder/<module>.py`, as a deploy would: with a
+    later mtime even within the clock's granularity, so loaders notice."""
+    path = folder / f"{module}.py"
+    path.write_text(source)
+    stamp = path.stat().st_mtime_ns + 1_000_000_000
+    os.utime(path, ns=(stamp, stamp))
+    return path
+
+
 def read_ledger(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []

@@ -32,3 +32,21 @@ async def add(a: int, b: int) -> int:
 async def adder(a: int, b: int) -> int:
     "use workflow"
     return await add(a, b)
+
+
+async def flaky_charge(flag: str, amount: int) -> int:
+    "use step"
+    from pathlib import Path
+
+    if Path(flag).exists():
+        raise RuntimeError("the card service is down")
+    return amount
+
+
+flaky_charge.max_retries = 0
+
+
+async def charge_twice(flag: str) -> int:
+    "use workflow"
+    first = await add(1, 2)
+    return first + await flaky_charge(flag, 10)

@@ -142,3 +142,30 @@ async def test_a_workflow_argument_named_like_an_option_goes_through_http(server
     run = await start_with(idempotency_key="http-k")(arguments.keyed, idempotency_key="mine")
     assert await run.result(timeout=10) == "its own argument: mine"
     assert (await start_with(idempotency_key="http-k")(arguments.keyed, idempotency_key="x")).id == run.id
+
+
+async def test_rerun_and_retry_over_http(server: Server, tmp_path: Path) -> None:
+    """`Run.rerun()` and `Run.retry()` through a `server_url` client (POST
+    /api/runs/{id}/rerun and /retry); a retry of a run that did not fail is a
+    ValueError (HTTP 400), as in process."""
+    import pytest
+
+    from wdk import WorkflowFailed
+    from wdk.api import configure, start
+
+    configure(server_url=server.url)
+    flag = tmp_path / "down"
+    flag.touch()
+    run = await start(server_flows.charge_twice, str(flag))
+    with pytest.raises(WorkflowFailed, match="card service is down"):
+        await run.result(timeout=10)
+    flag.unlink()
+    again = await run.rerun()
+    assert again.id != run.id and await again.result(timeout=10) == 13
+    events = await again.events()
+    assert events[0].payload["rerun_of"] == run.id
+    assert [e.payload.get("reused_from") for e in events if e.type == "step_completed"] == [run.id, None]
+    await run.retry()
+    assert await run.result(timeout=10) == 13
+    with pytest.raises(ValueError, match="only a failed run can be retried"):
+        await run.retry()

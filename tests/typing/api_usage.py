@@ -63,6 +63,8 @@ async def client() -> None:
     still_open: bool = info.open
     created: float = info.created_at
     await same.cancel()
+    assert_type(await plain.rerun(from_step=2), Run[str])  # the rerun returns what the workflow returns
+    await plain.retry()
     print(status, result, tail, last, still_open, created, info.run_id, plain, by_id)
 
 

@@ -29,7 +29,7 @@ async def client() -> None:
     count: int = await run.result()  # E: [assignment] Incompatible types in assignment (expression has type "str", variable has type "int")
     await start_with(idempotency_key=17)(checkout, "o1")  # E: [arg-type] Argument "idempotency_key" to "start_with" has incompatible type "int"; expected "str | None"
     await start_with(idempotency_key="o1")(checkout, express="yes")  # E: [call-overload] No overload variant of "__call__" of "Starter" matches argument types
-    late: int = await get_run("wrun_x").status()  # E: [assignment] Incompatible types in assignment (expression has type "Literal['pending', 'running', 'completed', 'failed', 'cancelled']", variable has type "int")
+    late: int = await get_run("wrun_x").status()  # E: [assignment] Incompatible types in assignment (expression has type "Literal['pending', 'running', 'blocked', 'completed', 'failed', 'cancelled']", variable has type "int")
     print(count, late)
 
 

@@ -167,6 +167,7 @@ def fmt_duration(seconds: float | None) -> str:
 STATUS_STYLE = {
     "pending": "yellow",
     "running": "cyan",
+    "blocked": "bold yellow",
     "waiting": "cyan",
     "active": "cyan",
     "created": "yellow",

@@ -68,7 +68,7 @@ def register(subparsers: Any) -> None:
         made[name].set_defaults(func=run_inspect, view=name)
     runs = made["runs"]
     runs.add_argument(
-        "--status", default=None, choices=["pending", "running", "completed", "failed", "cancelled"]
+        "--status", default=None, choices=["pending", "running", "blocked", "completed", "failed", "cancelled"]
     )
     runs.add_argument("--workflow", default=None, metavar="WF", help="MODULE:FUNC or a workflow id")
     runs.add_argument(
@@ -114,6 +114,8 @@ async def _inspect(args: argparse.Namespace) -> int:
 
 
 async def _runs(world: World, args: argparse.Namespace) -> None:
+    from wdk.runtime.blocking import run_facts
+
     if args.limit < 1:
         raise CommandError("--limit must be at least 1")
     workflow_id = common.workflow_id_from(args.workflow) if args.workflow else None
@@ -121,21 +123,24 @@ async def _runs(world: World, args: argparse.Namespace) -> None:
         status=args.status, workflow_id=workflow_id, limit=args.limit, cursor=args.cursor
     )
     runs: list[RunInfo] = page.items
+    facts = [await run_facts(world, run) for run in runs]
     if args.json:
-        common.print_json({"runs": runs, "next_cursor": page.next_cursor})
+        rows = [{**msgspec.to_builtins(run), **f} for run, f in zip(runs, facts, strict=True)]
+        common.print_json({"runs": rows, "next_cursor": page.next_cursor})
         return
     out = common.console()
     if not runs:
         out.print("no runs" + (" match" if args.status or workflow_id else ""))
         return
-    table = _table("run", "workflow", "status", "created", "duration")
-    for run in runs:
+    table = _table("run", "workflow", "status", "created", "duration", "code")
+    for run, fact in zip(runs, facts, strict=True):
         table.add_row(
             run.id,
             common.short_workflow(run.workflow_id),
             common.styled(run.status),
             common.fmt_time(run.created_at),
             common.fmt_duration(common.run_duration(run)),
+            str(fact["code_version"] or "-"),
         )
     out.print(table)
     if page.next_cursor:
@@ -146,21 +151,37 @@ async def _runs(world: World, args: argparse.Namespace) -> None:
 
 
 async def _run(world: World, args: argparse.Namespace) -> None:
+    from rich.markup import escape
     from rich.tree import Tree
+
+    from wdk.runtime.blocking import run_facts
 
     run = await common.require_run(world, args.run_id)
     steps = await world.list_steps(run.id)
     waits = await world.list_waits(run.id)
     hooks = await world.list_hooks(run.id)
+    facts = await run_facts(world, run)
     if args.json:
-        common.print_json({"run": run, "steps": steps, "waits": waits, "hooks": hooks})
+        common.print_json({"run": {**msgspec.to_builtins(run), **facts}, "steps": steps, "waits": waits, "hooks": hooks})
         return
     origin = run.created_at
     label = (
         f"[bold]{run.id}[/] {common.short_workflow(run.workflow_id)} {common.styled(run.status)}"
-        f" [dim]created {common.fmt_time(run.created_at)}, {common.fmt_duration(common.run_duration(run))}[/]"
+        f" [dim]created {common.fmt_time(run.created_at)}, {common.fmt_duration(common.run_duration(run))}"
+        f", code {facts['code_version'] or '-'}[/]"
     )
     tree = Tree(label)
+    if facts["rerun_of"]:
+        tree.add(f"[dim]rerun of {facts['rerun_of']}[/]")
+    divergence = facts["divergence"]
+    if divergence:
+        # Why it is blocked: what its history has, what the code does instead, and where.
+        node = tree.add(f"[bold yellow]blocked[/] {escape(str(divergence.get('message', '')))}")
+        node.add(f"history has: {escape(str(divergence.get('expected') or '-'))}")
+        node.add(f"code called: {escape(str(divergence.get('actual') or '-'))}")
+        if divergence.get("location"):
+            node.add(f"at {escape(str(divergence['location']))}")
+        node.add(f"[dim]code version {divergence.get('code_version')}: it resumes once code that replays it runs[/]")
     calls: list[tuple[int, str, str]] = [
         (_position(s.correlation_id), s.correlation_id, _step_line(s, origin)) for s in steps
     ]
@@ -174,7 +195,7 @@ async def _run(world: World, args: argparse.Namespace) -> None:
     elif run.error:
         error = run.error
         tree.add(f"[red]error[/] {_type(error.get('type'))}: {error.get('message', '')}")
-    if not calls and not hooks and run.status in ("pending", "running"):
+    if not calls and not hooks and run.status in ("pending", "running", "blocked"):
         tree.add("[dim](no steps yet)[/]")
     common.console().print(tree)
 

@@ -23,6 +23,8 @@ COMMANDS: list[str] = [
     "inspect",
     "cancel",
     "replay",
+    "rerun",
+    "retry",
     "serve",
     "dev",
     "web",

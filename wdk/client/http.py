@@ -119,6 +119,14 @@ class HttpClient:
     async def cancel(self, run_id: str) -> None:
         await self._call("POST", f"/api/runs/{quoted(run_id)}/cancel")
 
+    async def rerun(self, run_id: str, from_step: int | None) -> str:
+        out = await self._call("POST", f"/api/runs/{quoted(run_id)}/rerun", body={"from_step": from_step})
+        return str(out["run_id"])
+
+    async def retry(self, run_id: str) -> str:
+        out = await self._call("POST", f"/api/runs/{quoted(run_id)}/retry")
+        return str(out["step_id"])
+
     # --- hooks ----------------------------------------------------------------------
 
     async def resume_hook(self, token: str, payload: Any) -> str:

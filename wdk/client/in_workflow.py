@@ -58,6 +58,12 @@ class WorkflowClient:
     async def cancel(self, run_id: str) -> None:
         _refused("Run.cancel()")
 
+    async def rerun(self, run_id: str, from_step: int | None) -> str:
+        _refused("Run.rerun()")
+
+    async def retry(self, run_id: str) -> str:
+        _refused("Run.retry()")
+
     def stream(self, run_id: str, namespace: str | None, start: int) -> RunStream:
         _refused("Run.stream()")
 

@@ -57,6 +57,14 @@ class LocalClient:
         rt = await get_runtime()
         await rt.cancel(run_id)
 
+    async def rerun(self, run_id: str, from_step: int | None) -> str:
+        rt = await get_runtime()
+        return await rt.rerun(run_id, from_step)
+
+    async def retry(self, run_id: str) -> str:
+        rt = await get_runtime()
+        return await rt.retry(run_id)
+
     def stream(self, run_id: str, namespace: str | None, start: int) -> RunStream:
         ns = namespace or "default"
 

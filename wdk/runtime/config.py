@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wdk import settings as _settings
-from wdk.settings import Settings, current_settings
+from wdk.settings import DivergencePolicy, Settings, current_settings
 from wdk.worlds import world_from_settings
 from wdk.worlds.base import World
 
@@ -36,6 +36,7 @@ def configure(
     step_threads: int | None = None,
     base_url: str | None = None,
     secret: str | None = None,
+    on_divergence: DivergencePolicy | None = None,
 ) -> None:
     """Settings for runtimes started from now on; None leaves one as it is.
 
@@ -44,6 +45,7 @@ def configure(
         configure(server_url="http://127.0.0.1:3000")     # client of a `wdk serve`
         configure(server_url="")                          # ... and back to this process's runtime
         configure(worker=False)   # only start/follow runs here; `wdk worker` runs them
+        configure(on_divergence="fail")  # a run that no longer replays fails (default: blocked)
 
     Each keyword is a setting of `wdk.settings.Settings` (`url`, `schema`: the
     postgres world's `postgres_url`, `postgres_schema`); `world` may also be
@@ -65,6 +67,7 @@ def configure(
         "step_threads": step_threads,
         "base_url": base_url,
         "secret": secret,
+        "on_divergence": None if on_divergence is None else _settings.check_divergence_policy(on_divergence),
     }
     if isinstance(world, str):
         values["world"] = world.strip().lower()

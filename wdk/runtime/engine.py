@@ -212,6 +212,23 @@ class Runtime:
             self.adopt(lease, [first])
         return info.id
 
+    async def rerun(self, run_id: str, from_step: int | None = None) -> str:
+        """Start a new run with `run_id`'s input that reuses the recorded
+        results of its steps before `from_step` (None: every completed one);
+        the new run's id (`runs.rerun_plan`)."""
+        workflow_id, args, kwargs, plan = await runs.rerun_plan(self.world, run_id, from_step)
+        new = runs.new_run(self.loader, workflow_id, args, kwargs, rerun=plan)
+        info, lease, first = await runs.start_run(
+            self.world, new, owner=self.adoptive_owner(), lease_for=self.settings.lease_seconds
+        )
+        if lease is not None and first is not None:
+            self.adopt(lease, [first])
+        return info.id
+
+    async def retry(self, run_id: str) -> str:
+        """Continue a run failed by a step, same id (`runs.retry_run`); the step's id."""
+        return await runs.retry_run(self.world, run_id)
+
     async def cancel(self, run_id: str) -> None:
         """End the run `cancelled` wherever it is (no-op once it ended); its
         steps running in this process are cancelled too."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar, overload
 
@@ -58,6 +58,7 @@ class StepCall(Call):
     kind: ClassVar[CallKind] = "step"
     future: asyncio.Future[Any] | None = None
     input: dict[str, Any] = field(default_factory=dict)  # the encoded arguments
+    index: int = 0  # 1 for the workflow's first step call, 2 for the next...
     attempt: int = 0  # attempts started so far
     recovery: int = 0  # restarts of the current attempt after its worker died
     retry_at: float = 0.0
@@ -125,6 +126,21 @@ class WorkflowInstance:
         self.loop.instance = self
         self._fn = fn
         self._task: asyncio.Task[Any] | None = None
+        self._steps = 0  # step calls so far (StepCall.index)
+        # Deploys. `history_end`: the last seq of the log as read (before it,
+        # the workflow replays; see patched()).
+        self.history_end = 0
+        self.patches: set[str] = set()  # patch names the log records
+        self._patch_decisions: dict[str, bool] = {}
+        self._new_patches: list[str] = []  # patched() said True live: markers to record
+        self.divergence: NonDeterminismError | None = None  # found by workflow code (deprecate_patch)
+        self.blocked = False  # a run_blocked with no run_unblocked after it
+        self._retries: dict[str, str] = {}  # a failed step's cid -> its retry's (`wdk retry`)
+        self._retrying: dict[str, StepCall] = {}  # retry cid -> the call, until its step_created
+        # A rerun: step index -> (step id, recorded result) of the run it reruns.
+        rerun = created.payload.get("rerun") or {}
+        self.rerun_of: str | None = rerun.get("of")
+        self.reuse: dict[int, tuple[str, Any]] = {int(i): (str(sid), r) for i, sid, r in rerun.get("reuse", ())}
         self._sandbox = sandbox  # refuses timers set by libraries it refuses
 
     # --- calls made by workflow code (through the running WorkflowLoop) ---------
@@ -149,8 +165,75 @@ class WorkflowInstance:
         # before anything is written.
         encoded = serde.encode_call(args, kwargs, closure)
         fut = self.loop.create_future()
-        self._new_call(StepCall(self._next_id("step"), step_id, _step_call_site(), future=fut, input=encoded))
+        self._steps += 1
+        call = StepCall(self._next_id("step"), step_id, _step_call_site(), future=fut, input=encoded, index=self._steps)
+        self._new_call(call)
         return fut
+
+    def reused_result(self, call: StepCall) -> tuple[bool, Any]:
+        """(True, result) when this run reruns another and reuses that run's
+        result for this step (same position, same step)."""
+        hit = self.reuse.get(call.index)
+        if hit is None or hit[0] != call.name:
+            return False, None
+        return True, hit[1]
+
+    # --- deploys: patched(), deprecate_patch() -----------------------------------
+
+    def know_history(self, events: Sequence[Event]) -> None:
+        """Before applying events read from the log: how far the history goes,
+        and what it records that the code asks about before reaching it
+        (patch markers, steps continued by `wdk retry`)."""
+        if events:
+            self.history_end = max(self.history_end, events[-1].seq)
+        for e in events:
+            if e.type == "patch_recorded":
+                self.patches.add(str(e.payload.get("name")))
+            elif e.type == "run_resumed" and e.correlation_id:
+                self._retries[e.correlation_id] = str(e.payload.get("retry_as"))
+
+    @property
+    def replaying(self) -> bool:
+        """Whether the workflow is re-running history the log already has."""
+        return self.last_seq < self.history_end
+
+    def patched(self, name: str) -> bool:
+        """True for runs that reach the patch with the new code (recorded in
+        the log), False for runs whose history predates it. Asked twice in a
+        run, the answer is the first one."""
+        decided = self._patch_decisions.get(name)
+        if decided is not None:
+            return decided
+        if name in self.patches:
+            decided = True
+        elif self.replaying:
+            decided = False  # the history was written by code without the patch
+        else:
+            decided = True
+            self.patches.add(name)
+            self._new_patches.append(name)
+        self._patch_decisions[name] = decided
+        return decided
+
+    def deprecate_patch(self, name: str) -> None:
+        """Refuse (as a divergence) a run whose history predates the patch."""
+        if name in self.patches or not self.replaying:
+            return
+        self.divergence = NonDeterminismError(
+            f"run {self.run_id}: deprecate_patch({name!r}) came too early: this run started before "
+            f"patched({name!r}) was deployed and its history took the old branch. Keep "
+            f"`if patched({name!r})` until every such run has finished "
+            "(`wdk replay --all --status running,blocked` finds them), then deprecate it",
+            expected=f"patched({name!r}) (the run's history predates the patch)",
+            actual=f"deprecate_patch({name!r})",
+            location=_caller_location(),
+        )
+        raise self.divergence
+
+    def take_patches(self) -> list[str]:
+        """Patches decided True live since the last call: their markers to record."""
+        names, self._new_patches = self._new_patches, []
+        return names
 
     def create_hook(self, token: str | None, metadata: dict[str, Any]) -> Hook[Any]:
         n = self._counter + 1
@@ -188,6 +271,8 @@ class WorkflowInstance:
             handler(self, event)
         if self.loop.has_ready():  # only completions wake the workflow
             self.loop.run_until_quiescent()
+        if self.divergence is not None:
+            raise self.divergence  # even if the workflow code caught it
 
     def _call_for(self, event: Event, kind: type[C]) -> C:
         call = self.calls.get(event.correlation_id or "")
@@ -236,6 +321,11 @@ class WorkflowInstance:
         return call
 
     def _apply_step_created(self, event: Event) -> None:
+        retry = self._retrying.pop(event.correlation_id or "", None)
+        if retry is not None:  # a failed step continued by `wdk retry`
+            retry.state = CREATED
+            self.active[retry.correlation_id] = retry
+            return
         self._apply_created(event, StepCall, str(event.payload.get("step_id")))
 
     def _apply_wait_created(self, event: Event) -> None:
@@ -264,6 +354,16 @@ class WorkflowInstance:
             call.future.set_result(serde.from_builtins(event.payload.get("result")))
 
     def _apply_step_failed(self, event: Event) -> None:
+        retry_as = self._retries.get(event.correlation_id or "")
+        if retry_as is not None:
+            # `wdk retry` continued the run: the workflow never sees this
+            # failure; the step runs again under its retry's correlation id.
+            call = self._call_for(event, StepCall)
+            self.active.pop(call.correlation_id, None)
+            del self.calls[call.correlation_id]
+            call.correlation_id, call.state, call.attempt, call.recovery = retry_as, NEW, 0, 0
+            self.calls[retry_as] = self._retrying[retry_as] = call
+            return
         call = self._finish(event, StepCall)
         if call.future is not None and not call.future.done():
             call.future.set_exception(serde.decode_error(event.payload.get("error") or {}))
@@ -296,6 +396,18 @@ class WorkflowInstance:
 
     _apply_run_failed = _apply_run_completed
     _apply_run_cancelled = _apply_run_completed
+
+    def _apply_run_resumed(self, event: Event) -> None:
+        self.terminal = None  # `wdk retry`: the failed run goes on
+
+    def _apply_run_blocked(self, event: Event) -> None:
+        self.blocked = True
+
+    def _apply_run_unblocked(self, event: Event) -> None:
+        self.blocked = False
+
+    def _apply_patch_recorded(self, event: Event) -> None:
+        self.patches.add(str(event.payload.get("name")))
 
     # --- what the orchestrator reads -------------------------------------------------
 

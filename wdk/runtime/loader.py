@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 import sys
 import types
@@ -54,6 +55,18 @@ def _built_workflow_file(path: str) -> str | None:
             if (root / BUILD_MANIFEST).is_file():
                 return str(root / "workflow" / Path(*parts[i + 1 :]))
     return None
+
+
+def _deployment_id(folder: str) -> str:
+    """The deployment id in the manifest of the build tree above `folder`."""
+    for parent in (Path(folder), *Path(folder).parents):
+        manifest = parent / BUILD_MANIFEST
+        if manifest.is_file():
+            try:
+                return "build:" + str(json.loads(manifest.read_text()).get("deployment_id", ""))
+            except (OSError, ValueError):
+                break
+    return "build:unknown"
 
 
 def _read(path: str) -> str:
@@ -160,6 +173,19 @@ class Loader:
         # shares its classes (and their method steps dispatch).
         self.real_module(module)
         return self.workflow_source(module)
+
+    def code_version(self, workflow_id: str) -> str:
+        """The version of the code that runs `workflow_id` here, recorded in
+        each run's `run_created`: the deployment id of a `wdk build` tree,
+        else `src:` and a hash of the workflow module's source."""
+        path = self.module_path(split_id(workflow_id)[1])
+        built = built_workflow_file(path)
+        if built is not None:
+            return _deployment_id(str(Path(built).parent))
+        try:
+            return "src:" + self._sources.read(path)[1][:16]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WorkflowNotFound(f"cannot read {path}: {exc}") from exc
 
     # --- workflows -------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from wdk.errors import (
     WorldError,
 )
 from wdk.runtime import observe, serde, tracing
+from wdk.runtime.blocking import BlockedRuns
 from wdk.runtime.instance import (
     CREATED,
     RETRYING,
@@ -91,6 +92,7 @@ class Orchestrator:
         self._load_failed: dict[str, int] = {}  # run id -> failed loads in a row
         # Step executions found dead by _collect: their stream chunks are rolled back before the next commit.
         self._dead_attempts: dict[str, list[str]] = {}
+        self.blocked = BlockedRuns(world, loader)
 
     # --- cache ------------------------------------------------------------------
 
@@ -123,7 +125,7 @@ class Orchestrator:
             events = known
         else:
             events = await self.world.read_events(run_id, inst.last_seq if inst else -1)
-        if any(e.type in TERMINAL_TYPES for e in events):
+        if _ended(events):
             if inst is not None:
                 inst.close()
             return None
@@ -138,6 +140,7 @@ class Orchestrator:
                 raise _CannotLoad(f"{workflow_id}: {type(exc).__name__}: {exc}") from exc
             inst = WorkflowInstance(run_id, workflow_id, fn, created, self.loader.sandbox)
         try:
+            inst.know_history(events)
             for event in events:
                 inst.apply(event)
         except BaseException:
@@ -160,10 +163,12 @@ class Orchestrator:
         `still_held()` says whether this worker still holds the run's lease:
         asked when the log changed under us, before anything is redone.
         `known`: the run's whole log, when the caller knows it (see `_load`)."""
+        if known is None and self.blocked.unchanged(run_id):
+            return None  # blocked here against this very code: replaying it again finds the same
         try:
             inst = await self._load(run_id, known)
         except NonDeterminismError as exc:
-            await self._fail_unloadable(run_id, exc)
+            await self._diverged(run_id, exc)
             return None
         except _CannotLoad as exc:
             # Said once per run and process (no traceback); the retries, ever
@@ -211,7 +216,11 @@ class Orchestrator:
                             log.warning("wdk: run %s was taken over by another worker; stopping here", run_id)
                             return None
                         inst.close()
-                        reloaded = await self._load(run_id)
+                        try:
+                            reloaded = await self._load(run_id)
+                        except NonDeterminismError as exc:  # the code changed under us (`wdk dev`)
+                            await self._diverged(run_id, exc)
+                            return None
                         if reloaded is None:
                             return None  # it ended (a cancel): `finally` cancels our steps
                         inst = reloaded
@@ -290,6 +299,10 @@ class Orchestrator:
         if not inst.started:
             todo.append(NewEvent("run_started", now))
             observe.queue_latency("run", inst.started_at, now)
+        if inst.blocked:
+            # Its history replays against this code again (reverted, or patched).
+            self.blocked.resumed(inst.run_id)
+            todo.append(NewEvent("run_unblocked", now, None, {"code_version": self.blocked.version(inst.workflow_id)}))
         for call, outcome in finished:
             current = inst.calls.get(call.correlation_id)
             if current is None or not _same_execution(current, call):
@@ -306,12 +319,19 @@ class Orchestrator:
                     return batch, to_start
             # Disposals first: a hook created again under a disposed token follows them.
             todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()]
+            # Patch markers before the calls of the branch they chose.
+            todo += [NewEvent("patch_recorded", now, None, {"name": name}) for name in inst.take_patches()]
             todo += [self._created(call, now) for call in inst.take_commands()]
             if todo:
                 continue
             for call in inst.pending("step"):
                 if call.correlation_id in running or call in to_start:
                     continue
+                if call.state == CREATED and call.attempt == 0 and inst.reuse:
+                    reused, result = inst.reused_result(call)
+                    if reused:  # a rerun: the result the earlier run recorded for this step
+                        todo.append(NewEvent("step_completed", now, call.correlation_id, {"result": result, "reused_from": inst.rerun_of}))
+                        continue
                 if call.state == CREATED or (call.state == RETRYING and call.retry_at <= now):
                     if call.state == RETRYING:
                         observe.queue_latency("retry", call.retry_at, now)
@@ -404,6 +424,14 @@ class Orchestrator:
         times += [c.resume_at for c in inst.pending("wait") if c.handle is None or not c.handle.cancelled()]
         return min(times) if times else None
 
+    async def _diverged(self, run_id: str, exc: NonDeterminismError) -> None:
+        """The run's history does not replay against this code: blocked until
+        code that replays it runs (or failed, with on_divergence="fail")."""
+        if self.settings.on_divergence == "fail":
+            await self._fail_unloadable(run_id, exc)
+        else:
+            await self.blocked.block(run_id, exc)
+
     async def _fail_unloadable(self, run_id: str, exc: BaseException) -> None:
         """Record a run whose history the current code cannot replay as failed."""
         run = await self.world.get_run(run_id)
@@ -421,6 +449,17 @@ class Orchestrator:
         )
         if self._on_terminal is not None:
             self._on_terminal(run_id)
+
+
+def _ended(events: list[Event]) -> bool:
+    """Whether the log (or its tail) ends the run: a terminal event that no
+    `run_resumed` (`wdk retry`) follows."""
+    for event in reversed(events):
+        if event.type == "run_resumed":
+            return False
+        if event.type in TERMINAL_TYPES:
+            return True
+    return False
 
 
 def _same_execution(current: AnyCall, ran: StepCall) -> TypeGuard[StepCall]:

@@ -17,20 +17,23 @@ result or error the log recorded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from wdk.errors import NonDeterminismError
+from wdk.errors import NonDeterminismError, WdkError
 from wdk.runtime import serde
 from wdk.runtime.instance import WorkflowInstance
 from wdk.runtime.loader import Loader, default_loader, split_id
-from wdk.worlds.base import Event
+from wdk.worlds.base import Event, World
 
-__all__ = ["ReplayReport", "dump_history", "load_history", "replay_events"]
+__all__ = ["LIVE_STATUSES", "ReplayReport", "dump_history", "load_history", "replay_events", "replay_runs"]
+
+# What `wdk replay --all` checks unless told otherwise: every run a deploy can break.
+LIVE_STATUSES = ("pending", "running", "blocked")
 
 HISTORY_FORMAT = "wdk-history/1"
 
@@ -128,6 +131,7 @@ def replay_events(events: Sequence[Event], loader: Loader | None = None) -> Repl
     fn = loader.workflow_function(workflow_id)
     inst = WorkflowInstance(created.run_id, workflow_id, fn, created, loader.sandbox)
     try:
+        inst.know_history(events)
         for event in events:
             try:
                 inst.apply(event)
@@ -144,6 +148,40 @@ def replay_events(events: Sequence[Event], loader: Loader | None = None) -> Repl
     finally:
         inst.close()
     return report
+
+
+async def replay_runs(
+    world: World,
+    *,
+    statuses: Sequence[str] = LIVE_STATUSES,
+    workflow_id: str | None = None,
+    loader: Loader | None = None,
+    page_size: int = 1000,
+) -> AsyncIterator[ReplayReport]:
+    """Replay every run with one of `statuses` (of one workflow, if given)
+    against the current code: the deploy gate (`wdk replay --all`). One
+    report per run, in the world's listing order; code that cannot be loaded
+    is reported as a divergence of each run that needs it."""
+    loader = loader or default_loader()
+    for status in statuses:
+        cursor: str | None = None
+        while True:
+            page = await world.list_runs(status=status, workflow_id=workflow_id, limit=page_size, cursor=cursor)
+            for run in page.items:
+                events = await world.read_events(run.id)
+                try:
+                    yield replay_events(events, loader)
+                except (WdkError, ImportError, SyntaxError, ValueError) as exc:
+                    report = ReplayReport(run.id, run.workflow_id, len(events), status)
+                    report.error = NonDeterminismError(
+                        f"run {run.id}: the current code cannot load its workflow: {type(exc).__name__}: {exc}",
+                        expected=run.workflow_id,
+                        actual="(cannot load)",
+                    )
+                    yield report
+            cursor = page.next_cursor
+            if cursor is None:
+                break
 
 
 def _check_end(inst: WorkflowInstance, terminal: Event, report: ReplayReport) -> None:

@@ -24,7 +24,17 @@ from wdk.runtime.arguments import check_arguments
 from wdk.runtime.loader import Loader
 from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, NewEvent, NewRun, RunInfo, World
 
-__all__ = ["FLOW", "cancel_run", "new_run", "new_run_id", "outcome", "resume_hook", "start_run"]
+__all__ = [
+    "FLOW",
+    "cancel_run",
+    "new_run",
+    "new_run_id",
+    "outcome",
+    "rerun_plan",
+    "resume_hook",
+    "retry_run",
+    "start_run",
+]
 
 FLOW = "flow"  # the queue of runs that need advancing
 
@@ -48,8 +58,10 @@ def new_run(
     *,
     idempotency_key: str | None = None,
     parent_run_id: str | None = None,
+    rerun: dict[str, Any] | None = None,
 ) -> NewRun:
-    """The run to create, once its code loads and its arguments fit."""
+    """The run to create, once its code loads and its arguments fit. `rerun`:
+    what `rerun_plan` says this run reuses of an earlier one."""
     # Compile and load now, and check the arguments against the signature:
     # broken code or a call that cannot begin fails here, not in a worker.
     check_arguments(loader.workflow_function(workflow_id), args, kwargs)
@@ -59,10 +71,15 @@ def new_run(
         # Secret per run: seeds the workflow's deterministic randomness (and
         # hook tokens), so replay repeats it but outsiders cannot guess it.
         "seed": os.urandom(16).hex(),
+        # The code that started it (docs/deploys.md): shown by `wdk inspect`.
+        "code_version": loader.code_version(workflow_id),
     }
     trace = tracing.new_run_trace()  # the caller's span becomes the run's parent
     if trace is not None:
         payload["trace"] = trace
+    if rerun is not None:
+        payload["rerun_of"] = rerun["of"]
+        payload["rerun"] = rerun
     return NewRun(
         new_run_id(),
         workflow_id,
@@ -93,6 +110,86 @@ def _as_stored(payload: dict[str, Any]) -> dict[str, Any]:
     """The payload as a read of the log returns it (a JSON round trip: tuples become lists)."""
     stored: dict[str, Any] = _json_decode(_json_encode(payload))
     return stored
+
+
+async def rerun_plan(
+    world: World, run_id: str, from_step: int | None
+) -> tuple[str, tuple[Any, ...], dict[str, Any], dict[str, Any]]:
+    """(workflow id, args, kwargs, rerun) of a new run of `run_id`'s workflow
+    with its input that reuses the recorded results of its steps before step
+    `from_step` (1 is the first step the run called; None: every completed
+    step). The new run reuses a result only where it calls the same step at
+    the same position."""
+    if from_step is not None and from_step < 1:
+        raise ValueError(f"from_step counts the run's steps from 1, not {from_step}")
+    events = await world.read_events(run_id)
+    if not events or events[0].type != "run_created":
+        raise RunNotFound(run_id)
+    created = events[0].payload
+    args, kwargs, _ = serde.decode_call(created.get("input") or {"args": [], "kwargs": {}})
+    retried = {e.payload.get("retry_as"): e.correlation_id for e in events if e.type == "run_resumed"}
+    index: dict[str, tuple[int, str]] = {}  # cid -> (step number, step id)
+    results: dict[int, tuple[str, Any]] = {}
+    for e in events:
+        cid = retried.get(e.correlation_id, e.correlation_id) or ""
+        if e.type == "step_created" and cid not in index:
+            index[cid] = (len(index) + 1, str(e.payload.get("step_id")))
+        elif e.type == "step_completed" and cid in index:
+            n, step_id = index[cid]
+            if from_step is None or n < from_step:
+                results[n] = (step_id, e.payload.get("result"))
+    reuse = [[n, step_id, result] for n, (step_id, result) in sorted(results.items())]
+    return str(created.get("workflow_id")), tuple(args), dict(kwargs), {"of": run_id, "from_step": from_step, "reuse": reuse}
+
+
+async def retry_run(world: World, run_id: str) -> str:
+    """Continue a run that failed in a step (`wdk retry`): the step runs again
+    with fresh retries, under the same run id. Appends `run_resumed` (naming
+    the failed step) and the step's new `step_created`, then queues the run;
+    returns the step's id. ValueError when the run did not fail in a step."""
+    while True:
+        run = await world.get_run(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        if run.status != "failed":
+            raise ValueError(f"run {run_id} is {run.status}: only a failed run can be retried")
+        events = await world.read_events(run_id)
+        failed = _failed_step(events)
+        if failed is None:
+            raise ValueError(
+                f"run {run_id} failed in its workflow code, not in a step: "
+                "`wdk rerun` starts it again with the same input"
+            )
+        cid, created = failed
+        step_id = str(created.payload.get("step_id"))
+        retry_as = f"{cid}.r{sum(e.type == 'run_resumed' for e in events) + 1}"
+        now = time.time()
+        batch = [
+            NewEvent("run_resumed", now, cid, {"retry_as": retry_as, "step_id": step_id}),
+            NewEvent("step_created", now, retry_as, {"step_id": step_id, "input": created.payload.get("input"), "retry_of": cid}),
+        ]
+        try:
+            await world.append(run_id, run.last_seq, batch)
+        except ConflictError:
+            continue  # a late hook disposal: read again
+        await world.enqueue(FLOW, run_id)
+        return step_id
+
+
+def _failed_step(events: list[Event]) -> tuple[str, Event] | None:
+    """(correlation id, step_created event) of the step whose failure ended the run."""
+    created: dict[str, Event] = {}
+    failed: str | None = None
+    for e in events:
+        if e.type == "step_created" and e.correlation_id:
+            created[e.correlation_id] = e
+        elif e.type == "step_failed":
+            failed = e.correlation_id
+        elif e.type == "run_resumed":
+            failed = None
+    if failed is None or failed not in created:
+        return None
+    return failed, created[failed]
 
 
 async def cancel_run(world: World, run_id: str) -> bool:

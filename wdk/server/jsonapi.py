@@ -6,6 +6,8 @@
     GET  /api/runs/{id}           ?wait=<s>: hold until the run ends (at most 60 s)
     GET  /api/runs/{id}/events    ?after=&limit=
     POST /api/runs/{id}/cancel
+    POST /api/runs/{id}/rerun     {"from_step": N | null}: a new run reusing earlier step results
+    POST /api/runs/{id}/retry     a run failed by a step continues (same id)
     POST /api/hooks/{token}       {"payload": ...}
     GET  /api/hooks/{token}       the hook: run_id, created_at, open, ...
 
@@ -30,6 +32,7 @@ from wdk.errors import RunNotFound, WorkflowNotFound
 from wdk.protocol import BadRequest
 from wdk.runtime import serde, tracing
 from wdk.runtime.arguments import check_arguments
+from wdk.runtime.blocking import run_facts
 from wdk.runtime.engine import Runtime
 from wdk.runtime.hooks import lookup_hook
 from wdk.runtime.loader import split_id
@@ -48,6 +51,8 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/api/runs/{run_id}", get_run),
         ("GET", "/api/runs/{run_id}/events", list_events),
         ("POST", "/api/runs/{run_id}/cancel", cancel_run),
+        ("POST", "/api/runs/{run_id}/rerun", rerun_run),
+        ("POST", "/api/runs/{run_id}/retry", retry_run),
         ("POST", "/api/hooks/{token}", resume_hook),
         ("GET", "/api/hooks/{token}", get_hook),
     ):
@@ -92,8 +97,9 @@ def decode_value(data: Any, what: str) -> Any:
         raise BadRequest(f"cannot decode {what}: {exc}") from None
 
 
-def _run_json(run: Any) -> Any:
-    return msgspec.to_builtins(run)
+async def _run_json(world: Any, run: Any) -> Any:
+    """The run's row, its code version, what it reruns and (blocked) its divergence."""
+    return {**msgspec.to_builtins(run), **await run_facts(world, run)}
 
 
 # --- workflows --------------------------------------------------------------------------
@@ -216,7 +222,8 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
         )
     except ValueError as exc:  # a cursor that is not ours
         raise BadRequest(str(exc)) from None
-    return json_response({"runs": [_run_json(r) for r in page.items], "next_cursor": page.next_cursor})
+    runs = [await _run_json(world, r) for r in page.items]
+    return json_response({"runs": runs, "next_cursor": page.next_cursor})
 
 
 async def get_run(request: web.Request) -> web.StreamResponse:
@@ -237,7 +244,7 @@ async def get_run(request: web.Request) -> web.StreamResponse:
             run = await rt.wait_terminal(run_id, wait)
         except TimeoutError:
             run = await rt.world.get_run(run_id)
-    return json_response(_run_json(run))
+    return json_response(await _run_json(rt.world, run))
 
 
 async def list_events(request: web.Request) -> web.StreamResponse:
@@ -257,6 +264,26 @@ async def cancel_run(request: web.Request) -> web.StreamResponse:
     await rt.cancel(run_id)  # RunNotFound for an unknown id
     run = await rt.world.get_run(run_id)
     return json_response({"run_id": run_id, "status": run.status if run else "cancelled"})
+
+
+class RerunBody(msgspec.Struct, forbid_unknown_fields=True):
+    from_step: int | None = None
+
+
+async def rerun_run(request: web.Request) -> web.StreamResponse:
+    raw = await request.read()
+    try:
+        body = msgspec.json.decode(raw, type=RerunBody) if raw else RerunBody()
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BadRequest(f"bad rerun request: {exc}") from None
+    run_id = await request.app[RUNTIME].rerun(request.match_info["run_id"], body.from_step)
+    return json_response({"run_id": run_id}, status=201)
+
+
+async def retry_run(request: web.Request) -> web.StreamResponse:
+    run_id = request.match_info["run_id"]
+    step_id = await request.app[RUNTIME].retry(run_id)  # ValueError (400) unless it failed in a step
+    return json_response({"run_id": run_id, "step_id": step_id})
 
 
 async def resume_hook(request: web.Request) -> web.StreamResponse:

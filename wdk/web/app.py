@@ -25,6 +25,7 @@ from aiohttp import web
 
 from wdk.errors import RunNotFound
 from wdk.protocol import NotFound
+from wdk.runtime.blocking import run_facts
 from wdk.runtime.engine import get_runtime
 from wdk.server import jsonapi, observe
 from wdk.server.edge import RUNTIME, error_edge, expect_handler, fallback, json_response
@@ -98,4 +99,6 @@ async def run_detail(request: web.Request) -> web.StreamResponse:
     steps = await world.list_steps(run_id)
     waits = await world.list_waits(run_id)
     hooks = await world.list_hooks(run_id)
-    return json_response(msgspec.to_builtins({"run": run, "steps": steps, "waits": waits, "hooks": hooks}))
+    detail = msgspec.to_builtins({"run": run, "steps": steps, "waits": waits, "hooks": hooks})
+    detail["run"].update(await run_facts(world, run))  # code version, rerun of, divergence
+    return json_response(detail)

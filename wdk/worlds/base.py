@@ -23,6 +23,10 @@ EventType = Literal[
     "run_completed",
     "run_failed",
     "run_cancelled",
+    "run_blocked",
+    "run_unblocked",
+    "run_resumed",
+    "patch_recorded",
     "step_created",
     "step_started",
     "step_retrying",
@@ -42,8 +46,11 @@ COMPLETION_TYPES: frozenset[str] = frozenset({"step_completed", "step_failed", "
 
 TERMINAL_TYPES: frozenset[str] = frozenset({"run_completed", "run_failed", "run_cancelled"})
 
-RunStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+RunStatus = Literal["pending", "running", "blocked", "completed", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+# Runs the reconciler queues: `blocked` ones too, so that every worker
+# re-checks them against its code (see Orchestrator).
+ACTIVE_STATUSES: tuple[str, ...] = ("pending", "running", "blocked")
 
 
 class NewEvent(msgspec.Struct, frozen=True):

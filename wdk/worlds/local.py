@@ -334,7 +334,7 @@ class LocalWorld:
         rows = (
             self._sync()
             .execute(
-                "SELECT id FROM runs WHERE status IN ('pending', 'running') ORDER BY created_at LIMIT ?",
+                "SELECT id FROM runs WHERE status IN ('pending', 'running', 'blocked') ORDER BY created_at LIMIT ?",
                 (limit,),
             )
             .fetchall()

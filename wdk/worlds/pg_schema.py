@@ -139,6 +139,37 @@ END
 $fn$"""
 )
 
+# Version 5 of append_events: `run_blocked` / `run_unblocked` move a run to
+# `blocked` and back (its history does not replay against the code, then
+# does), `run_resumed` continues a failed run (`wdk retry`: the one event that
+# may follow a terminal one), `patch_recorded` is only kept in the log.
+_TERMINAL_CHECK = """  IF st IN ('completed', 'failed', 'cancelled')
+      AND EXISTS"""
+_APPEND_FUNCTION_V5 = (
+    _APPEND_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    .replace(
+        _TERMINAL_CHECK,
+        """  IF st IN ('completed', 'failed', 'cancelled')
+      AND NOT (st = 'failed' AND p_types[1] = 'run_resumed')
+      AND EXISTS""",
+        1,
+    )
+    .replace(
+        """    WHEN 'step_created' THEN""",
+        """    WHEN 'run_blocked' THEN
+      UPDATE runs SET status = 'blocked' WHERE id = p_run;
+    WHEN 'run_unblocked' THEN
+      UPDATE runs SET status = 'running' WHERE id = p_run;
+    WHEN 'run_resumed' THEN
+      UPDATE runs SET status = 'running', completed_at = NULL, error = NULL WHERE id = p_run;
+    WHEN 'patch_recorded' THEN
+      PERFORM 1;
+    WHEN 'step_created' THEN""",
+        1,
+    )
+)
+assert _TERMINAL_CHECK in _APPEND_FUNCTION
+
 # create_run: returns the existing run for a used idempotency key (and writes
 # nothing), else inserts the run and its run_created event and returns no row.
 _CREATE_RUN_FUNCTION = """
@@ -500,5 +531,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: start() is one round trip (see _START_RUN_FUNCTION).
     (_START_RUN_FUNCTION,),
+    # 5: safe deploys: blocked runs, `wdk retry` (see _APPEND_FUNCTION_V5).
+    (_APPEND_FUNCTION_V5,),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

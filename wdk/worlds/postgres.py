@@ -322,7 +322,7 @@ class PostgresWorld:
     async def active_run_ids(self, limit: int = 10_000) -> list[str]:
         """Ids of runs not yet terminal, oldest first (the reconciler's query)."""
         rows = await self._fetch(
-            "SELECT id FROM runs WHERE status IN ('pending', 'running') "
+            "SELECT id FROM runs WHERE status IN ('pending', 'running', 'blocked') "
             "ORDER BY created_at LIMIT $1",
             limit,
         )

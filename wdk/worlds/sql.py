@@ -30,7 +30,9 @@ encode = msgspec.json.Encoder().encode
 decode = msgspec.json.Decoder().decode
 
 # Events that name a step, wait or hook by correlation id.
-NEEDS_CORRELATION = frozenset(t for t in EVENT_TYPES if t.startswith(("step_", "wait_", "hook_")))
+NEEDS_CORRELATION = frozenset(
+    t for t in EVENT_TYPES if t.startswith(("step_", "wait_", "hook_")) or t == "run_resumed"
+)
 
 
 def validate_batch(run_id: str, events: Sequence[NewEvent]) -> None:
@@ -44,6 +46,15 @@ def validate_batch(run_id: str, events: Sequence[NewEvent]) -> None:
         if ended and e.type != "hook_disposed":
             raise ConflictError(f"run {run_id}: {e.type} after the run's terminal event")
         ended = ended or e.type in TERMINAL_TYPES
+
+
+def resumable(status: str, events: Sequence[NewEvent]) -> bool:
+    """Whether `events` may be appended to a run that ended with `status`: the
+    hook disposals that follow a run's end, or a failed run continued by
+    `wdk retry` (a batch that begins with `run_resumed`)."""
+    if status == "failed" and events and events[0].type == "run_resumed":
+        return True
+    return all(e.type == "hook_disposed" for e in events)
 
 
 def required_field(e: NewEvent, name: str) -> Any:

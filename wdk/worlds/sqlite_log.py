@@ -27,7 +27,7 @@ from wdk.worlds.base import (
     NewRun,
     RunInfo,
 )
-from wdk.worlds.sql import required_field, run_info, validate_batch
+from wdk.worlds.sql import required_field, resumable, run_info, validate_batch
 
 _encode = msgspec.json.Encoder().encode
 
@@ -112,7 +112,7 @@ def append(
         )
     if not events:
         return []
-    if status in TERMINAL_STATUSES and any(e.type != "hook_disposed" for e in events):
+    if status in TERMINAL_STATUSES and not resumable(status, events):
         raise ConflictError(f"run {run_id} is already {status}: cannot append {events[0].type}")
     params = [
         (run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, _encode(e.payload))
@@ -193,6 +193,26 @@ def _apply_run_failed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEve
 
 def _apply_run_cancelled(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
     _finish_run(conn, run_id, e, None, None)
+
+
+def _apply_run_blocked(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    conn.execute("UPDATE runs SET status = 'blocked' WHERE id = ?", (run_id,))
+
+
+def _apply_run_unblocked(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    conn.execute("UPDATE runs SET status = 'running' WHERE id = ?", (run_id,))
+
+
+def _apply_run_resumed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    # A failed run continues (`wdk retry`): it is live again.
+    conn.execute(
+        "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL WHERE id = ?",
+        (run_id,),
+    )
+
+
+def _apply_patch_recorded(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+    pass  # only the log needs it (replay reads it back)
 
 
 def _apply_step_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:

@@ -38,12 +38,42 @@ function RunHeader({ run, now, cancelling, onCancel }) {
           </Field>
         )}
         {run.idempotency_key && <Field label="idempotency key">{run.idempotency_key}</Field>}
+        {run.code_version && (
+          <Field label="code version">
+            <span class="mono" id="code-version">{run.code_version}</span>
+          </Field>
+        )}
+        {run.rerun_of && (
+          <Field label="rerun of">
+            <a class="mono" href={`#/run/${run.rerun_of}`}>{run.rerun_of}</a>
+          </Field>
+        )}
       </dl>
     </section>
   );
 }
 
 function Outcome({ run }) {
+  if (run.status === "blocked" && run.divergence) {
+    // Its history does not replay against the deployed code: why, and where.
+    const d = run.divergence;
+    return (
+      <section class="card outcome blocked" id="divergence">
+        <h2>Blocked by a code change</h2>
+        <p class="error-line">{d.message}</p>
+        <dl>
+          <dt>history has</dt><dd class="mono" id="divergence-expected">{d.expected || "-"}</dd>
+          <dt>code called</dt><dd class="mono" id="divergence-actual">{d.actual || "-"}</dd>
+          {d.location && <dt>at</dt>}
+          {d.location && <dd class="mono" id="divergence-location">{d.location}</dd>}
+        </dl>
+        <p class="note">
+          Its hooks, waits and streams stay live. It resumes by itself once code that replays it
+          runs (the old code back, or a <code>patched()</code> branch).
+        </p>
+      </section>
+    );
+  }
   if (run.status === "completed") {
     return (
       <section class="card outcome ok">

@@ -86,6 +86,7 @@ function RunRow({ run, now }) {
       </td>
       <td class="muted">{fmtTime(run.created_at)}</td>
       <td class="num">{fmtDuration(runDuration(run, now))}</td>
+      <td class="mono muted code-version">{run.code_version || "-"}</td>
     </tr>
   );
 }
@@ -119,6 +120,7 @@ function RunsPage({ runs, route, now, onOlder, onNewer }) {
                 <th>status</th>
                 <th>created</th>
                 <th class="num">duration</th>
+                <th>code</th>
               </tr>
             </thead>
             <tbody>
