@@ -53,6 +53,16 @@ def test_shapes_example_runs_each_shape_as_steps(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
+def test_flow_control_example(tmp_path: Path) -> None:
+    out = _run("flow_control.py", tmp_path)
+    assert "peak at once: 2" in out
+    assert "['acme#0', 'acme#1', 'acme#2', 'globex#0', 'globex#1', 'globex#2']" in out
+    assert "(5 a second)" in out
+    assert "order ['first', 'urgent', 'normal']" in out
+    assert "result: 1 run: reindexed with v4" in out
+    assert "heartbeat runs so far: True" in out
+
+
 def test_deploys_example_blocks_then_patches(tmp_path: Path) -> None:
     """docs/deploys.md's worked example: blocked (not failed) on a code change,
     webhooks answering 202 meanwhile, every run finished after the patch."""

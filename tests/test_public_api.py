@@ -17,6 +17,8 @@ def test_workflow_side_names() -> None:
         "StepError", "WorkflowFailed", "WorkflowCancelled", "WorkflowCalledDirectly",
         "WorkflowSandboxError", "NonDeterminismError", "SerializationError",
         "HookNotFound", "CompileError", "install_import_hook", "RunNotFound", "patched", "deprecate_patch",
+        # Flow control (DESIGN section 6).
+        "Concurrency", "RateLimit", "schedule",
     }
     assert required <= set(wdk.__all__)
 

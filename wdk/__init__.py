@@ -26,6 +26,7 @@ from wdk.errors import (
     WorkflowFailed,
     WorkflowSandboxError,
 )
+from wdk.runtime.flow_control import Concurrency, RateLimit
 from wdk.runtime.hooks import Hook, create_hook
 from wdk.runtime.metadata import (
     StepMetadata,
@@ -34,6 +35,7 @@ from wdk.runtime.metadata import (
     get_workflow_metadata,
 )
 from wdk.runtime.patches import deprecate_patch, patched
+from wdk.runtime.schedules import Schedule, schedule
 from wdk.runtime.sleep import sleep
 from wdk.runtime.step_policy import step_options
 from wdk.runtime.stream_reader import StreamRollback
@@ -44,13 +46,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CompileError",
+    "Concurrency",
     "FatalError",
     "Hook",
     "HookDefinition",
     "HookNotFound",
     "NonDeterminismError",
+    "RateLimit",
     "RetryableError",
     "RunNotFound",
+    "Schedule",
     "SerializationError",
     "StepError",
     "StepMetadata",
@@ -75,6 +80,7 @@ __all__ = [
     "get_writable",
     "install_import_hook",
     "patched",
+    "schedule",
     "sleep",
     "step_options",
 ]

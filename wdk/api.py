@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from wdk.client import Client, StartOptions, current_client
+from wdk.durations import Duration
 from wdk.runtime.config import configure
 from wdk.runtime.hooks import HookInfo
 from wdk.runtime.stream_reader import RunStream
@@ -140,7 +141,11 @@ async def start(workflow: Callable[..., Awaitable[Any]] | str, /, *args: Any, **
     (`start(checkout, "order-17", idempotency_key="order-17")` works too, but
     a type checker takes `idempotency_key` for an argument of `checkout`.)
     """
-    options = StartOptions(idempotency_key=kwargs.pop("idempotency_key", None))
+    options = StartOptions(
+        idempotency_key=kwargs.pop("idempotency_key", None),
+        priority=kwargs.pop("priority", 0),
+        debounce=kwargs.pop("debounce", None),
+    )
     return await _start(workflow, args, kwargs, options)
 
 
@@ -161,15 +166,25 @@ class Starter:
         return await _start(workflow, args, kwargs, self.options)
 
 
-def start_with(*, idempotency_key: str | None = None) -> Starter:
+def start_with(
+    *,
+    idempotency_key: str | None = None,
+    priority: int = 0,
+    debounce: tuple[Duration, str] | None = None,
+) -> Starter:
     """`start`, with options that can never be mistaken for the workflow's
     own arguments (a workflow may well have an `idempotency_key` parameter):
 
         run = await start_with(idempotency_key="order-17")(checkout, "order-17")
 
     `idempotency_key`: a second start with the same key returns the first run.
+    `priority`: higher runs (and their steps) are taken first when work queues.
+    `debounce=("30s", key)`: starts with one key within 30 s of the first make
+    one run, with the last arguments, begun when the window closes.
     """
-    return Starter(StartOptions(idempotency_key=idempotency_key))
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an int, not {priority!r}")
+    return Starter(StartOptions(idempotency_key=idempotency_key, priority=priority, debounce=debounce))
 
 
 async def resume_hook(token: str, payload: Any) -> Run[Any]:

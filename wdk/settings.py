@@ -33,6 +33,7 @@ class Settings:
     sqlite_synchronous: str | None = None  # WDK_SQLITE_SYNCHRONOUS: NORMAL (default) or FULL
     postgres_url: str | None = None  # WDK_POSTGRES_URL
     postgres_schema: str | None = None  # WDK_POSTGRES_SCHEMA (default "wdk")
+    postgres_pool: int = 10  # WDK_POSTGRES_POOL: connections of a process's pool (besides LISTEN, leases)
     server_url: str | None = None  # WDK_SERVER_URL: wdk.api talks to that `wdk serve`
     worker: bool = True  # WDK_EMBEDDED_WORKER (0: this process only starts and follows runs)
     concurrency: int = 100  # WDK_CONCURRENCY: runs advanced at once
@@ -47,6 +48,7 @@ class Settings:
     webhook_max_bytes: int = 1 << 20  # WDK_WEBHOOK_MAX_BYTES
     webhook_response_timeout: float = 30.0  # WDK_WEBHOOK_RESPONSE_TIMEOUT: seconds for respond_with
     sandbox_passthrough: tuple[str, ...] = ()  # WDK_SANDBOX_PASSTHROUGH: "a,b": more importable modules
+    schedules: bool = True  # WDK_SCHEDULES (0: a consuming runtime here fires no wdk.schedule)
     on_divergence: DivergencePolicy = "block"  # WDK_ON_DIVERGENCE: "block" (wait for code that replays) or "fail"
     otel: bool = True  # WDK_OTEL (0: no spans or OTel metrics even with opentelemetry set up)
     log_format: str = "text"  # WDK_LOG_FORMAT: "text" or "json" (the log lines of wdk's commands)
@@ -72,6 +74,7 @@ _VARIABLES = {
     "sqlite_synchronous": "WDK_SQLITE_SYNCHRONOUS",
     "postgres_url": "WDK_POSTGRES_URL",
     "postgres_schema": "WDK_POSTGRES_SCHEMA",
+    "postgres_pool": "WDK_POSTGRES_POOL",
     "server_url": "WDK_SERVER_URL",
     "worker": "WDK_EMBEDDED_WORKER",
     "concurrency": "WDK_CONCURRENCY",
@@ -86,18 +89,19 @@ _VARIABLES = {
     "webhook_max_bytes": "WDK_WEBHOOK_MAX_BYTES",
     "webhook_response_timeout": "WDK_WEBHOOK_RESPONSE_TIMEOUT",
     "sandbox_passthrough": "WDK_SANDBOX_PASSTHROUGH",
+    "schedules": "WDK_SCHEDULES",
     "on_divergence": "WDK_ON_DIVERGENCE",
     "otel": "WDK_OTEL",
     "log_format": "WDK_LOG_FORMAT",
 }
 DIVERGENCE_POLICIES = ("block", "fail")
-_INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes"}
+_INTS = {"concurrency", "warm_runs", "step_threads", "max_recoveries", "webhook_max_bytes", "postgres_pool"}
 _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response_timeout"}
 
 
 def _parse(name: str, raw: str) -> Any:
     variable = _VARIABLES[name]
-    if name in ("worker", "otel"):
+    if name in ("worker", "schedules", "otel"):
         return raw != "0"
     if name == "log_format":
         if raw.lower() not in ("text", "json"):

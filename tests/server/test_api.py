@@ -144,6 +144,25 @@ async def test_a_workflow_argument_named_like_an_option_goes_through_http(server
     assert (await start_with(idempotency_key="http-k")(arguments.keyed, idempotency_key="x")).id == run.id
 
 
+async def test_priority_and_debounce_go_through_http(server: Server) -> None:
+    from flows import arguments
+
+    from wdk.api import configure, start_with
+
+    configure(server_url=server.url)
+    runs = [await start_with(debounce=("0.3s", "k"))(arguments.keyed, idempotency_key=f"v{i}") for i in range(3)]
+    assert len({r.id for r in runs}) == 1
+    assert await runs[0].result(timeout=10) == "its own argument: v2"
+    urgent = await start_with(priority=7)(arguments.keyed, idempotency_key="u")
+    assert (await urgent.events())[0].payload["priority"] == 7
+    async with aiohttp.ClientSession() as http:
+        status, out = await _call(http, "POST", f"{server.url}/api/runs", json={
+            "workflow": "workflow//flows.arguments//keyed", "args": [], "kwargs": {"idempotency_key": "x"},
+            "debounce": ["soon", "k"],
+        })
+    assert status == 400 and "debounce" in out["error"]
+
+
 async def test_rerun_and_retry_over_http(server: Server, tmp_path: Path) -> None:
     """`Run.rerun()` and `Run.retry()` through a `server_url` client (POST
     /api/runs/{id}/rerun and /retry); a retry of a run that did not fail is a

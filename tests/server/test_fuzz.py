@@ -186,3 +186,15 @@ def test_fuzz_never_500_never_loses_events(threaded: tuple[Server, Call]) -> Non
     assert len(answered) >= len(sent) // 2, "most requests should get an answer"
     # Enough requests got past the HTTP parser and the checks to reach the handlers.
     assert sum(1 for s in answered if s in (200, 201, 202, 401, 404, 405, 413)) >= len(sent) // 4
+
+
+@pytest.mark.parametrize("path", ["/.well-known/workflow/v1/runs/%0A/stream", "/api/runs/%0A", "/%0A"])
+def test_a_path_with_a_newline_and_a_bad_expect_header_is_not_a_500(
+    threaded: tuple[Server, Call], path: str
+) -> None:
+    # Found by the fuzz test: no route matched a path holding "\n" (the
+    # catch-all's ".*" stops at a newline), so aiohttp's own Expect handler
+    # answered, and it fails with 500 on a value that is not UTF-8.
+    server, _ = threaded
+    raw = f"POST {path} HTTP/1.1\r\nHost: x\r\nExpect: \x80\r\nContent-Length: 0\r\n\r\n".encode("latin-1")
+    assert _send(server.port, raw) == 417

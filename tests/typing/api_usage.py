@@ -7,12 +7,15 @@ from datetime import timedelta
 from typing import Any, assert_type
 
 from wdk import (
+    Concurrency,
     FatalError,
+    RateLimit,
     RetryableError,
     create_hook,
     create_webhook,
     get_step_metadata,
     get_workflow_metadata,
+    schedule,
     sleep,
     step_options,
 )
@@ -72,6 +75,25 @@ async def client() -> None:
 def export(order_id: str) -> bytes:
     "use step"
     return order_id.encode()
+
+
+@step_options(concurrency=Concurrency(5), rate_limit=RateLimit(100, per="1m"))
+async def call_api(customer: str) -> None:
+    "use step"
+
+
+@step_options(concurrency=[Concurrency(50), Concurrency(1, key=lambda customer: customer)])
+async def sync_customer(customer: str) -> None:
+    "use step"
+
+
+nightly = schedule(checkout, cron="0 3 * * *", tz="Europe/Paris", overlap="buffer_one", catchup=2)
+
+
+async def flow_control() -> None:
+    urgent: Run[str] = await start_with(priority=10)(checkout, "o9")
+    once: Run[str] = await start_with(debounce=("30s", "o10"))(checkout, "o10")
+    print(urgent, once, nightly.name)
 
 
 def script() -> None:

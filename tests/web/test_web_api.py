@@ -151,3 +151,21 @@ async def test_the_app_never_advances_runs(monkeypatch: pytest.MonkeyPatch) -> N
             assert leased == []
     finally:
         await shutdown_runtime()
+
+
+async def test_schedules_listed_paused_and_resumed(client: TestClient[object, object]) -> None:
+    from wdk.runtime.engine import get_runtime
+    from wdk.worlds.base import ScheduleState
+
+    world = (await get_runtime(consume=False)).world
+    spec = {"workflow_id": "workflow//web_flows//nap", "cron": "*/5 * * * *", "tz": "UTC",
+            "overlap": "skip", "catchup": None}
+    await world.save_schedule(ScheduleState("every5", spec, last_tick=1_780_000_000.0))
+    [row] = (await (await client.get("/api/schedules")).json())["schedules"]
+    assert (row["name"], row["cron"], row["paused"]) == ("every5", "*/5 * * * *", False)
+    assert row["next_fire"] % 300 == 0
+    paused = await (await client.post("/api/schedules/every5/pause")).json()
+    assert paused["paused"] and paused["next_fire"] is None
+    resumed = await (await client.post("/api/schedules/every5/resume")).json()
+    assert not resumed["paused"]
+    assert (await client.post("/api/schedules/nope/pause")).status == 404

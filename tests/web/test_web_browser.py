@@ -136,3 +136,23 @@ async def test_runs_errors_timeline_and_cancel(page: Any, server: Server, runs: 
     await expect(page.locator(f'tr[data-run="{runs.sleeping}"] .badge')).to_have_text("cancelled")
     await page.screenshot(path=str(tmp_path / "runs.png"), full_page=True)
     print(f"\nscreenshots in {tmp_path}")
+
+
+async def test_schedules_page_lists_and_pauses(page: Any, server: Server) -> None:
+    from playwright.async_api import expect
+
+    from wdk.runtime.engine import get_runtime
+    from wdk.worlds.base import ScheduleState
+
+    world = (await get_runtime(consume=False)).world
+    spec = {"workflow_id": "workflow//web_flows//nap", "cron": "0 9 * * MON", "tz": "Europe/Paris",
+            "overlap": "skip", "catchup": None}
+    await world.save_schedule(ScheduleState("weekly", spec, last_tick=1_780_000_000.0))
+    await page.goto(server.url + "/#/schedules")
+    row = page.locator('tr.schedule-row[data-schedule="weekly"]')
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("0 9 * * MON")
+    await expect(row).to_contain_text("Europe/Paris")
+    await row.locator("button.toggle").click()
+    await expect(row).to_have_attribute("data-paused", "1")
+    await expect(row.locator("button.toggle")).to_have_text("Resume")

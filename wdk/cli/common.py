@@ -55,6 +55,26 @@ def json_option() -> argparse.ArgumentParser:
     return parent
 
 
+def add_import_option(parser: argparse.ArgumentParser) -> None:
+    """--import MODULE (repeatable): modules imported at start-up."""
+    parser.add_argument(
+        "--import", action="append", default=[], metavar="MODULE", dest="imports",
+        help="import MODULE at start-up (repeatable): its wdk.schedule(...) declarations fire "
+        "from this process from then on",
+    )
+
+
+def import_modules(names: list[str]) -> None:
+    """Import each module (with the import hook installed: client mode)."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # the user's module: any error while importing it
+            raise CommandError(f"--import {name}: {type(exc).__name__}: {exc}") from None
+
+
 def formatter() -> type[argparse.RawDescriptionHelpFormatter]:
     return argparse.RawDescriptionHelpFormatter
 

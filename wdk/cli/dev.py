@@ -6,6 +6,8 @@ import argparse
 import os
 from typing import Any
 
+from wdk.cli import common
+
 HELP = "serve and work the queue like `wdk serve`, restarting when a .py file changes"
 EXAMPLES = """\
 examples:
@@ -29,6 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=3000, help="port (default 3000)")
     parser.add_argument("--world", default=None, help="world name (default: $WDK_WORLD or local)")
     parser.add_argument("--data-dir", default=None, help="local world folder (default: $WDK_DATA_DIR or .wdk)")
+    common.add_import_option(parser)
     parser.set_defaults(func=run_dev)
 
 
@@ -44,6 +47,8 @@ def run_dev(args: argparse.Namespace) -> int:
     for flag, value in (("--world", args.world), ("--data-dir", args.data_dir)):
         if value is not None:
             serve_args += [flag, value]
+    for module in args.imports:
+        serve_args += ["--import", module]
     print(f"wdk dev: watching {path} for .py changes", flush=True)
     run_process(path, target=_serve, args=(serve_args,), callback=_reloading, watch_filter=PythonFilter())
     print("wdk dev: stopped", flush=True)

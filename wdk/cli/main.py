@@ -29,6 +29,7 @@ COMMANDS: list[str] = [
     "dev",
     "web",
     "health",
+    "schedules",
 ]
 
 Handler = Callable[[argparse.Namespace], int]

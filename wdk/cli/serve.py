@@ -9,6 +9,8 @@ import signal
 import sys
 from typing import Any
 
+from wdk.cli import common
+
 HELP = "serve the runtime over HTTP: webhooks, streams, the JSON API; also works the queue"
 EXAMPLES = """\
 examples:
@@ -36,6 +38,7 @@ def register(subparsers: Any) -> None:
         "--path", action="append", default=[], metavar="DIR",
         help="add a folder to sys.path so workflow modules can be found (default: the current folder)",
     )
+    common.add_import_option(parser)
     parser.add_argument("--quiet", "-q", action="store_true", help="no start/stop messages")
     parser.set_defaults(func=run_serve)
 
@@ -60,6 +63,7 @@ async def _serve(args: argparse.Namespace) -> int:
     # This process is the server: its own wdk.api calls must stay local.
     os.environ.pop("WDK_SERVER_URL", None)
     configure(world=args.world, data_dir=args.data_dir, server_url="")
+    common.import_modules(args.imports)
     setup_logging(current_settings().log_format)
     secret, generated = load_secret()
     server = await start_server(args.host, args.port, secret=secret)

@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from wdk.cli import common
 from wdk.cli.main import CommandError
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ examples:
   wdk worker                              # the local world in ./.wdk
   wdk worker --data-dir /srv/app/.wdk     # another data dir
   wdk worker --id orders-1                # a fixed id: restarted, it resumes its runs at once
+  wdk worker --import app.reports         # fire the wdk.schedule(...) declarations of app.reports
   WDK_WORLD=postgres WDK_POSTGRES_URL=postgresql://... wdk worker --concurrency 50
   wdk worker --metrics-port 9464 --metrics-host 0.0.0.0   # Prometheus scrapes :9464/metrics
 """
@@ -50,6 +52,7 @@ def register(subparsers: Any) -> None:
         "its predecessor's runs at once; two live workers cannot share one "
         "(default: the lowest free <host>-<n>)",
     )
+    common.add_import_option(parser)
     parser.add_argument(
         "--metrics-port", type=int, default=None, metavar="PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port; default: none)",
@@ -108,6 +111,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     install_import_hook()
     configure(world=args.world, data_dir=args.data_dir)
+    common.import_modules(args.imports)
     setup_logging(current_settings().log_format)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

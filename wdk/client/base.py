@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from wdk.durations import Duration
+
 if TYPE_CHECKING:
     from wdk.runtime.hooks import HookInfo
     from wdk.runtime.stream_reader import RunStream
@@ -37,6 +39,10 @@ class StartOptions:
 
     # A second start with the same key returns the first run.
     idempotency_key: str | None = None
+    # Higher is taken first when work queues (and waits first for a slot).
+    priority: int = 0
+    # (window, key): starts with one key within the window make one run, with the last arguments.
+    debounce: tuple[Duration, str] | None = None
 
 
 class Client(Protocol):

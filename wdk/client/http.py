@@ -87,6 +87,8 @@ class HttpClient:
             "args": serde.to_builtins(list(args), "args"),
             "kwargs": serde.to_builtins(kwargs, "kwargs"),
             "idempotency_key": options.idempotency_key,
+            "priority": options.priority,
+            "debounce": None if options.debounce is None else [str(options.debounce[0]), options.debounce[1]],
         }
         out = await self._call("POST", "/api/runs", body=body)
         return str(out["run_id"])

@@ -43,6 +43,8 @@ class WorkflowClient:
         workflow_id = workflow if isinstance(workflow, str) else getattr(workflow, "__wdk_workflow_id__", None)
         if workflow_id is None:
             workflow_id = default_loader().workflow_id_of(workflow)
+        if options.priority or options.debounce is not None:
+            raise TypeError("a child run takes no priority or debounce: start it from a step to use them")
         run_id: str = await step_call(START_CHILD, (workflow_id, list(args), kwargs), {})
         return run_id
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from wdk.client.base import StartOptions, WorkflowRef
+from wdk.durations import parse_duration
 from wdk.errors import RunNotFound
 from wdk.runtime.engine import get_runtime
 from wdk.runtime.hooks import HookInfo, lookup_hook
@@ -34,7 +35,13 @@ class LocalClient:
     ) -> str:
         rt = await get_runtime()
         workflow_id = workflow if isinstance(workflow, str) else rt.loader.workflow_id_of(workflow)
-        return await rt.start_run(workflow_id, args, kwargs, idempotency_key=options.idempotency_key)
+        debounce = None
+        if options.debounce is not None:
+            debounce = (parse_duration(options.debounce[0]), str(options.debounce[1]))
+        return await rt.start_run(
+            workflow_id, args, kwargs,
+            idempotency_key=options.idempotency_key, priority=options.priority, debounce=debounce,
+        )
 
     async def status(self, run_id: str) -> RunStatus:
         rt = await get_runtime()

@@ -24,7 +24,7 @@ from wdk.durations import parse_duration
 from wdk.errors import Diagnostic
 
 NAME = "step_options"
-KEYWORDS = ("max_retries", "retry_delay", "timeout")  # as wdk.runtime.step_policy.POLICY
+KEYWORDS = ("max_retries", "retry_delay", "timeout", "concurrency", "rate_limit")  # step_policy.step_options
 _EXAMPLE = '@step_options(max_retries=5, timeout="30s")'
 
 
@@ -92,6 +92,9 @@ def _problem(arg: cst.Arg) -> str | None:
     value = _literal(arg.value)
     if value is _NOT_LITERAL:
         return None  # computed: checked when the module loads
+    if keyword in ("concurrency", "rate_limit"):
+        kind = "wdk.Concurrency(...)" if keyword == "concurrency" else "wdk.RateLimit(...)"
+        return f"{keyword} must be {kind}, not {value!r}"
     if keyword == "max_retries":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             return f"max_retries must be an int >= 0, not {value!r}"

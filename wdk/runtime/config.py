@@ -36,6 +36,7 @@ def configure(
     step_threads: int | None = None,
     base_url: str | None = None,
     secret: str | None = None,
+    schedules: bool | None = None,
     on_divergence: DivergencePolicy | None = None,
 ) -> None:
     """Settings for runtimes started from now on; None leaves one as it is.
@@ -45,6 +46,7 @@ def configure(
         configure(server_url="http://127.0.0.1:3000")     # client of a `wdk serve`
         configure(server_url="")                          # ... and back to this process's runtime
         configure(worker=False)   # only start/follow runs here; `wdk worker` runs them
+        configure(schedules=False)  # this process fires no wdk.schedule declarations
         configure(on_divergence="fail")  # a run that no longer replays fails (default: blocked)
 
     Each keyword is a setting of `wdk.settings.Settings` (`url`, `schema`: the
@@ -67,6 +69,7 @@ def configure(
         "step_threads": step_threads,
         "base_url": base_url,
         "secret": secret,
+        "schedules": schedules,
         "on_divergence": None if on_divergence is None else _settings.check_divergence_policy(on_divergence),
     }
     if isinstance(world, str):

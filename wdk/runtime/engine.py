@@ -25,9 +25,11 @@ from wdk.runtime.config import make_world
 from wdk.runtime.current import current_runtime as current_runtime  # kept importable from here
 from wdk.runtime.current import runtimes
 from wdk.runtime.leases import LeaseKeeper
+from wdk.runtime.limiter import Limiter
 from wdk.runtime.loader import Loader, default_loader
 from wdk.runtime.orchestrator import Orchestrator
 from wdk.runtime.runs import FLOW
+from wdk.runtime.schedules import Scheduler
 from wdk.settings import Settings, current_settings
 from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, QueueDepth, RunInfo, World
 
@@ -93,6 +95,8 @@ class Runtime:
             self._keeper = LeaseKeeper(
                 self.world.lease_renewer(), self.settings.lease_seconds, asyncio.get_running_loop(), self._lease_lost
             )
+            # Slots of concurrency limits are leased like runs, by this owner, renewed by the same thread.
+            self.orchestrator.limits.limiter = Limiter(self.world, self.owner, self.settings.lease_seconds, self._keeper)
             self._background = [
                 asyncio.ensure_future(self._consume()),
                 asyncio.ensure_future(self._reconcile_forever()),
@@ -102,6 +106,10 @@ class Runtime:
             if otel_metrics:
                 # OTel collects without a store to ask: sample the queue's depth for it.
                 self._background.append(asyncio.ensure_future(self._sample_queue_forever()))
+            if self.settings.schedules:
+                # wdk.schedule declarations of the modules this process imports (schedules.py).
+                scheduler = Scheduler(self.world, self._start_scheduled)
+                self._background.append(asyncio.ensure_future(scheduler.run_forever()))
 
     async def stop(self) -> None:
         """Stop taking work; release leased runs (they resume elsewhere or later)."""
@@ -197,20 +205,31 @@ class Runtime:
         *,
         idempotency_key: str | None = None,
         parent_run_id: str | None = None,
+        priority: int = 0,
+        debounce: tuple[float, str] | None = None,
     ) -> str:
         """Create a run and queue it in one round trip; its id. When this
         runtime can advance it now, the run is leased to it as it is created
-        and starts at once (`runs.start_run`)."""
+        and starts at once (`runs.start_run`). `debounce=(seconds, key)`:
+        starts with one key within the window make one run, with the last
+        arguments, begun when the window closes (World.debounce_run)."""
         new = runs.new_run(
             self.loader, workflow_id, args, kwargs,
-            idempotency_key=idempotency_key, parent_run_id=parent_run_id,
+            idempotency_key=idempotency_key, parent_run_id=parent_run_id, priority=priority,
         )
+        if debounce is not None:
+            window, key = debounce
+            info, _ = await self.world.debounce_run(new, FLOW, f"{workflow_id}\n{key}", window)
+            return info.id
         info, lease, first = await runs.start_run(
             self.world, new, owner=self.adoptive_owner(), lease_for=self.settings.lease_seconds
         )
         if lease is not None and first is not None:
             self.adopt(lease, [first])
         return info.id
+
+    async def _start_scheduled(self, workflow_id: str, idempotency_key: str) -> str:
+        return await self.start_run(workflow_id, (), {}, idempotency_key=idempotency_key)
 
     async def rerun(self, run_id: str, from_step: int | None = None) -> str:
         """Start a new run with `run_id`'s input that reuses the recorded
@@ -251,6 +270,9 @@ class Runtime:
             for task in list(self._active.values()):
                 task.cancel()
             await asyncio.gather(*self._active.values(), return_exceptions=True)
+            if self.orchestrator.limits.limiter is not None:
+                with contextlib.suppress(Exception):
+                    await self.orchestrator.limits.limiter.close()
             if self._keeper is not None:
                 self._keeper.close()
             await self.world.close()

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, TypeVar, overload
 from wdk.errors import NonDeterminismError
 from wdk.runtime import callsite, serde
 from wdk.runtime.arguments import check_arguments
+from wdk.runtime.flow_control import Limit, from_payload
 from wdk.runtime.hooks import Hook
 from wdk.runtime.loop import WorkflowLoop
 from wdk.runtime.sandbox import Sandbox
@@ -62,6 +63,10 @@ class StepCall(Call):
     attempt: int = 0  # attempts started so far
     recovery: int = 0  # restarts of the current attempt after its worker died
     retry_at: float = 0.0
+    # Flow control for the execution about to start (recorded in its step_started).
+    limits: tuple[Limit, ...] = ()
+    limit_error: Exception | None = None  # its key function failed: the attempt fails
+    acquiring: asyncio.Task[Any] | None = None  # its slots / tokens, being acquired (orchestrator)
 
 
 @dataclass(eq=False)
@@ -107,6 +112,10 @@ class WorkflowInstance:
         self.workflow_id = workflow_id
         self.started_at = created.at
         self.created_payload = created.payload  # its "trace" names the run's span (tracing.py)
+        # Flow control the run was started with (`start(..., priority=)`, the
+        # workflow's own limits, resolved against its arguments).
+        self.priority = int(created.payload.get("priority") or 0)
+        self.limits = from_payload(created.payload.get("limits"))
         self.last_seq = -1
         self.calls: dict[str, AnyCall] = {}
         # Recorded calls not finished yet, in correlation order: kept apart so

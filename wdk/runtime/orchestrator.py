@@ -41,8 +41,10 @@ from wdk.runtime.instance import (
     StepCall,
     WorkflowInstance,
 )
+from wdk.runtime.limiter import Held
 from wdk.runtime.loader import Loader
 from wdk.runtime.logs import ids
+from wdk.runtime.step_limits import StepLimits
 from wdk.runtime.steps import Outcome, StepMetadata, attempt_key, run_attempt
 from wdk.runtime.streams import roll_back_attempt, writing_to
 from wdk.settings import Settings, current_settings
@@ -92,6 +94,7 @@ class Orchestrator:
         self._load_failed: dict[str, int] = {}  # run id -> failed loads in a row
         # Step executions found dead by _collect: their stream chunks are rolled back before the next commit.
         self._dead_attempts: dict[str, list[str]] = {}
+        self.limits = StepLimits(world, loader, self.settings)  # flow control (step_limits.py)
         self.blocked = BlockedRuns(world, loader)
 
     # --- cache ------------------------------------------------------------------
@@ -188,7 +191,18 @@ class Orchestrator:
             if inst is not None:
                 inst.close()
             return None
+        held: Held | None = None
+        # A run holds its workflow's slots only while it is advanced here; its
+        # rate limits count starts, so they are waited for once, before run_started.
+        limits = [x for x in inst.limits if x.kind == "concurrency" or not inst.started]
+        if limits:
+            try:
+                held = await self.limits.acquire_run(limits, inst.priority)
+            except BaseException:
+                inst.close()
+                raise
         running: dict[str, StepTask] = {}
+        prefetched: list[StepCall] = []
         self._running[run_id] = running
         # Outcomes of attempts that ran here and are not recorded yet. They
         # survive a conflict: the log is re-read and they are recorded on top.
@@ -203,9 +217,13 @@ class Orchestrator:
                     # the commit that restarts or fails its step (and may end the run).
                     for key in self._dead_attempts.pop(run_id, ()):
                         await roll_back_attempt(self.world, run_id, key)
+                    # Slots and tokens are asked for now, so that their lease
+                    # shares the commit of the step_started events (group commit).
+                    prefetched = self.limits.prefetch(inst.priority, to_start)
                     try:
                         await self._append(run_id, inst.last_seq - len(batch), batch)
                     except (ConflictError, HookConflict) as exc:
+                        self.limits.drop(prefetched)
                         # Someone else wrote (a hook payload, a webhook request, a
                         # cancel): our speculative state is void. Rebuild it from
                         # the log and go on; the steps running here keep running
@@ -256,6 +274,9 @@ class Orchestrator:
                     del running[call.correlation_id]
                     finished.append((call, outcome))
         finally:
+            self.limits.drop(prefetched)
+            if held is not None:
+                self.limits.release(held)
             self._running.pop(run_id, None)
             running.pop(_INLINE, None)
             for task in running.values():
@@ -335,7 +356,8 @@ class Orchestrator:
                 if call.state == CREATED or (call.state == RETRYING and call.retry_at <= now):
                     if call.state == RETRYING:
                         observe.queue_latency("retry", call.retry_at, now)
-                    todo.append(NewEvent("step_started", now, call.correlation_id, {"attempt": call.attempt + 1}))
+                    payload = self.limits.with_limits(call, {"attempt": call.attempt + 1})
+                    todo.append(NewEvent("step_started", now, call.correlation_id, payload))
                     to_start.append(call)
                 elif call.state == STARTED:
                     # The dead execution's stream chunks are taken back before
@@ -390,11 +412,23 @@ class Orchestrator:
             }
             return NewEvent("step_failed", now, call.correlation_id, {"error": error, "attempt": call.attempt})
         to_start.append(call)
-        return NewEvent(
-            "step_started", now, call.correlation_id, {"attempt": call.attempt, "recovery": call.recovery + 1}
-        )
+        payload = self.limits.with_limits(call, {"attempt": call.attempt, "recovery": call.recovery + 1})
+        return NewEvent("step_started", now, call.correlation_id, payload)
 
     async def _run_step(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
+        if call.limit_error is not None:
+            return call, Outcome("failed", error=serde.encode_error(call.limit_error))
+        if not call.limits:
+            return await self._execute(inst, call)
+        # Waits here (in priority order) for a slot / token of each limit,
+        # asked for when the step's step_started was appended (step_limits.py).
+        held = await self.limits.acquire(call, inst.priority)
+        try:
+            return await self._execute(inst, call)
+        finally:
+            self.limits.release(held)
+
+    async def _execute(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
         meta = StepMetadata(
             call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery,
             workflow_id=inst.workflow_id, run_started_at=inst.started_at,

@@ -21,6 +21,7 @@ import msgspec
 from wdk.errors import ConflictError, HookNotFound, RunNotFound, WorkflowCancelled, WorkflowFailed
 from wdk.runtime import observe, serde, tracing
 from wdk.runtime.arguments import check_arguments
+from wdk.runtime.flow_control import declared, limits_payload, resolve
 from wdk.runtime.loader import Loader
 from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, NewEvent, NewRun, RunInfo, World
 
@@ -58,14 +59,16 @@ def new_run(
     *,
     idempotency_key: str | None = None,
     parent_run_id: str | None = None,
+    priority: int = 0,
     rerun: dict[str, Any] | None = None,
 ) -> NewRun:
     """The run to create, once its code loads and its arguments fit. `rerun`:
     what `rerun_plan` says this run reuses of an earlier one."""
     # Compile and load now, and check the arguments against the signature:
     # broken code or a call that cannot begin fails here, not in a worker.
-    check_arguments(loader.workflow_function(workflow_id), args, kwargs)
-    payload = {
+    fn = loader.workflow_function(workflow_id)
+    check_arguments(fn, args, kwargs)
+    payload: dict[str, Any] = {
         "workflow_id": workflow_id,
         "input": serde.encode_call(args, kwargs),
         # Secret per run: seeds the workflow's deterministic randomness (and
@@ -77,6 +80,13 @@ def new_run(
     trace = tracing.new_run_trace()  # the caller's span becomes the run's parent
     if trace is not None:
         payload["trace"] = trace
+    # Flow control, recorded with the run: its priority and its workflow's
+    # limits, keys computed from these arguments once.
+    if priority:
+        payload["priority"] = priority
+    limits = resolve(fn, workflow_id, args, kwargs) if declared(fn) else []
+    if limits:
+        payload["limits"] = limits_payload(limits)
     if rerun is not None:
         payload["rerun_of"] = rerun["of"]
         payload["rerun"] = rerun
@@ -87,6 +97,7 @@ def new_run(
         payload,
         idempotency_key=idempotency_key,
         parent_run_id=parent_run_id,
+        priority=priority,
     )
 
 

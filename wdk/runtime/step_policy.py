@@ -17,11 +17,12 @@ literal ones before that (wdk.compiler.step_options).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from wdk.durations import Duration, parse_duration
 from wdk.errors import RetryableError
+from wdk.runtime.flow_control import Concurrency, RateLimit, declared
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -38,7 +39,7 @@ DEFAULT_MAX_RETRIES = 3
 DEFAULT_RETRY_DELAY = 1.0
 MAX_RETRY_DELAY = 300.0
 
-POLICY = ("max_retries", "retry_delay", "timeout")  # the attributes, and the decorator's keywords
+POLICY = ("max_retries", "retry_delay", "timeout")  # the retry attributes (flow control: flow_control.py)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +49,8 @@ def step_options(
     max_retries: int | None = None,
     retry_delay: Duration | None = None,
     timeout: Duration | None = None,
+    concurrency: Concurrency | Sequence[Concurrency] | None = None,
+    rate_limit: RateLimit | Sequence[RateLimit] | None = None,
 ) -> Callable[[F], F]:
     """Set a step's policy; the function itself is returned, unchanged otherwise.
 
@@ -57,6 +60,8 @@ def step_options(
 
     Above or below other decorators (and `@staticmethod` / `@classmethod`).
     A value that is not one (`max_retries=-1`, `timeout="30x"`) raises here.
+    `concurrency` / `rate_limit` (wdk.Concurrency, wdk.RateLimit) are the
+    flow-control attributes (docs/flow-control.md); they work on workflows too.
     """
     if max_retries is not None and (
         isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
@@ -68,7 +73,21 @@ def step_options(
                 parse_duration(value)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"step_options({name}=...): {exc}") from None
-    chosen = {"max_retries": max_retries, "retry_delay": retry_delay, "timeout": timeout}
+    chosen: dict[str, Any] = {
+        "max_retries": max_retries, "retry_delay": retry_delay, "timeout": timeout,
+        "concurrency": concurrency, "rate_limit": rate_limit,
+    }
+
+    class _Check:
+        pass
+
+    probe = _Check()
+    probe.concurrency = concurrency  # type: ignore[attr-defined]
+    probe.rate_limit = rate_limit  # type: ignore[attr-defined]
+    try:
+        declared(probe)
+    except TypeError as exc:
+        raise ValueError(f"step_options: {exc}") from None
 
     def apply(fn: F) -> F:
         # A staticmethod/classmethod object: its function is what the runtime calls.

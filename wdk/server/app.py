@@ -39,7 +39,7 @@ def create_app(*, secret: str | None = None, webhook_max_bytes: int | None = Non
     jsonapi.add_routes(app)
     app.router.add_get(observe.METRICS_PATH, observe.prometheus)  # no token: counts only
     app.router.add_get(observe.SYSTEM_PATH, observe.system)
-    app.router.add_route("*", "/{tail:.*}", fallback, expect_handler=expect_handler)
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", fallback, expect_handler=expect_handler)
     return app
 
 

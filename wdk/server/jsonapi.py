@@ -1,6 +1,7 @@
 """The JSON API that `configure(server_url=...)` clients use.
 
-    POST /api/runs                {"workflow": "module:func" | id, "args", "kwargs", "idempotency_key"?}
+    POST /api/runs                {"workflow": "module:func" | id, "args", "kwargs", "idempotency_key"?,
+                                  "priority"?, "debounce"?: [window, key]}
                                   (400, type "TypeError", when the arguments do not fit the workflow)
     GET  /api/runs                ?status=&workflow=&limit=&cursor=&created_after=&created_before=
     GET  /api/runs/{id}           ?wait=<s>: hold until the run ends (at most 60 s)
@@ -10,6 +11,8 @@
     POST /api/runs/{id}/retry     a run failed by a step continues (same id)
     POST /api/hooks/{token}       {"payload": ...}
     GET  /api/hooks/{token}       the hook: run_id, created_at, open, ...
+    GET  /api/schedules           every schedule: its cron, zone, next fire time, paused, ...
+    POST /api/schedules/{name}/pause | /resume
 
 Values (args, results, payloads) are in wdk's serde form: plain JSON is
 itself, other types are tagged. A tagged class is only decoded when its
@@ -28,6 +31,7 @@ import msgspec
 from aiohttp import web
 
 from wdk.compiler import has_directive
+from wdk.durations import parse_duration
 from wdk.errors import RunNotFound, WorkflowNotFound
 from wdk.protocol import BadRequest
 from wdk.runtime import serde, tracing
@@ -36,6 +40,7 @@ from wdk.runtime.blocking import run_facts
 from wdk.runtime.engine import Runtime
 from wdk.runtime.hooks import lookup_hook
 from wdk.runtime.loader import split_id
+from wdk.runtime.schedules import describe, describe_all, set_paused
 from wdk.server.edge import RUNTIME, error_response, expect_handler, json_response
 from wdk.server.handlers import json_object
 from wdk.worlds.base import TERMINAL_STATUSES
@@ -55,6 +60,9 @@ def add_routes(app: web.Application) -> None:
         ("POST", "/api/runs/{run_id}/retry", retry_run),
         ("POST", "/api/hooks/{token}", resume_hook),
         ("GET", "/api/hooks/{token}", get_hook),
+        ("GET", "/api/schedules", list_schedules),
+        ("POST", "/api/schedules/{name}/pause", pause_schedule),
+        ("POST", "/api/schedules/{name}/resume", resume_schedule),
     ):
         app.router.add_route(method, path, handler, expect_handler=expect_handler)
 
@@ -64,6 +72,8 @@ class StartBody(msgspec.Struct, forbid_unknown_fields=True):
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     idempotency_key: str | None = None
+    priority: int = 0
+    debounce: tuple[str, str] | None = None  # (window, key)
 
 
 # --- values ---------------------------------------------------------------------------
@@ -170,9 +180,18 @@ async def start_run(request: web.Request) -> web.StreamResponse:
         check_arguments(rt.loader.workflow_function(workflow_id), args, kwargs)
     except TypeError as exc:
         return error_response(400, str(exc), "TypeError")
+    debounce = None
+    if body.debounce is not None:
+        try:
+            debounce = (parse_duration(body.debounce[0]), body.debounce[1])
+        except ValueError as exc:
+            raise BadRequest(f"bad debounce window: {exc}") from None
     # The caller's trace (W3C traceparent) becomes the run's parent span.
     with tracing.incoming_traceparent(request.headers.get("traceparent")):
-        run_id = await rt.start_run(workflow_id, tuple(args), kwargs, idempotency_key=body.idempotency_key)
+        run_id = await rt.start_run(
+            workflow_id, tuple(args), kwargs,
+            idempotency_key=body.idempotency_key, priority=body.priority, debounce=debounce,
+        )
     return json_response({"run_id": run_id}, status=201)
 
 
@@ -299,3 +318,24 @@ async def resume_hook(request: web.Request) -> web.StreamResponse:
 async def get_hook(request: web.Request) -> web.StreamResponse:
     info = await lookup_hook(request.app[RUNTIME].world, request.match_info["token"])
     return json_response(msgspec.to_builtins(info))
+
+
+async def list_schedules(request: web.Request) -> web.StreamResponse:
+    return json_response({"schedules": await describe_all(request.app[RUNTIME].world)})
+
+
+async def pause_schedule(request: web.Request) -> web.StreamResponse:
+    return await _set_paused(request, True)
+
+
+async def resume_schedule(request: web.Request) -> web.StreamResponse:
+    return await _set_paused(request, False)
+
+
+async def _set_paused(request: web.Request, paused: bool) -> web.StreamResponse:
+    name = request.match_info["name"]
+    try:
+        state = await set_paused(request.app[RUNTIME].world, name, paused)
+    except KeyError:
+        return error_response(404, f"no schedule named {name!r}", "KeyError")
+    return json_response(describe(state))

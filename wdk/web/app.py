@@ -8,6 +8,7 @@
     GET  /api/runs/{id}/events     ?after=&limit=                         (wdk.server.jsonapi)
     GET  /api/runs/{id}/stream     ?namespace=&start=: NDJSON, or SSE     (wdk.server.streaming)
     POST /api/runs/{id}/cancel                                            (wdk.server.jsonapi)
+    GET  /api/schedules, POST /api/schedules/{name}/pause|resume          (wdk.server.jsonapi)
     GET  /api/system               ?minutes=: the system view's numbers  (wdk.server.observe)
 
 It never starts a run and never works the queue: it opens a client-only
@@ -59,10 +60,13 @@ def create_app() -> web.Application:
         ("GET", "/api/runs/{run_id}/events", jsonapi.list_events),
         ("GET", "/api/runs/{run_id}/stream", stream),
         ("POST", "/api/runs/{run_id}/cancel", jsonapi.cancel_run),
+        ("GET", "/api/schedules", jsonapi.list_schedules),
+        ("POST", "/api/schedules/{name}/pause", jsonapi.pause_schedule),
+        ("POST", "/api/schedules/{name}/resume", jsonapi.resume_schedule),
         ("GET", observe.SYSTEM_PATH, observe.system),
     ):
         app.router.add_route(method, path, handler, expect_handler=expect_handler)
-    app.router.add_route("*", "/{tail:.*}", fallback, expect_handler=expect_handler)
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", fallback, expect_handler=expect_handler)
     return app
 
 

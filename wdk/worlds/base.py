@@ -84,6 +84,8 @@ class NewRun(msgspec.Struct, frozen=True):
     payload: dict[str, Any] = {}
     idempotency_key: str | None = None
     parent_run_id: str | None = None
+    # Its queue message's priority: higher is leased first (`start(..., priority=)`).
+    priority: int = 0
 
 
 class RunInfo(msgspec.Struct, frozen=True):
@@ -135,6 +137,21 @@ class HookInfo(msgspec.Struct, frozen=True):
     status: str  # active | disposed
     created_at: float
     metadata: dict[str, Any] = {}
+
+
+class ScheduleState(msgspec.Struct, frozen=True):
+    """A schedule's shared state (wdk/runtime/schedules.py): what it is (`spec`:
+    workflow id, cron, time zone, overlap, catch-up, as declared) and how far it
+    fired. `version` guards every write (`World.save_schedule`); 0: not stored yet."""
+
+    name: str
+    spec: dict[str, Any]
+    version: int = 0
+    last_tick: float | None = None  # the latest tick handled (started, skipped or buffered)
+    last_run_id: str | None = None  # the run the latest started tick made
+    buffered_tick: float | None = None  # overlap="buffer_one": the tick waiting for that run
+    paused: bool = False
+    updated_at: float = 0.0
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -345,6 +362,26 @@ class World(Protocol):
 
     async def wait_for_messages(self, queue: str, timeout: float) -> None:
         """Return when a message may be available (or after `timeout`)."""
+
+    async def debounce_run(self, run: NewRun, queue: str, key: str, window: float) -> tuple[RunInfo, bool]:
+        """A debounced start, in one transaction: while the run an earlier call
+        with this `key` made has not begun and its window (`window` seconds from
+        that call) is open, its `run_created` payload becomes `run.payload` (the
+        last arguments win) and (that run, False) comes back. Else `run` is
+        created with its queue message due when its window closes: (run, True).
+        An idempotency key already used returns (that run, False)."""
+
+    # --- schedules -----------------------------------------------------------------
+
+    async def get_schedule(self, name: str) -> ScheduleState | None: ...
+
+    async def list_schedules(self) -> list[ScheduleState]:
+        """Every stored schedule, by name."""
+
+    async def save_schedule(self, state: ScheduleState) -> bool:
+        """Write `state` if the stored version is still `state.version` (0:
+        none stored yet); the stored version becomes one more. False when
+        another writer got there first (nothing written): read and decide again."""
 
     # --- streams -----------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import msgspec
 
 from wdk.errors import WorldError
 from wdk.settings import Settings
-from wdk.worlds import sqlite_log, sqlite_queue, sqlite_streams, workers
+from wdk.worlds import sqlite_flow, sqlite_log, sqlite_queue, sqlite_streams, workers
 from wdk.worlds.base import (
     TERMINAL_TYPES,
     Event,
@@ -71,7 +71,7 @@ STREAM_PAGE = 256
 _Op = tuple[Callable[[], Any], "asyncio.Future[Any]"]
 
 
-class LocalWorld:
+class LocalWorld(sqlite_flow.FlowMethods):
     """The embedded world: `LocalWorld(".wdk")` keeps everything in `.wdk/wdk.sqlite3`."""
 
     name = "local"
@@ -212,8 +212,10 @@ class LocalWorld:
         if not created:
             return info, False, None
         if owner is not None:
-            return info, True, sqlite_queue.insert_leased(self._db, queue, run.run_id, owner, lease_for)
-        sqlite_queue.enqueue(self._db, queue, run.run_id, b"", time.time())
+            return info, True, sqlite_queue.insert_leased(
+                self._db, queue, run.run_id, owner, lease_for, run.priority
+            )
+        sqlite_queue.enqueue(self._db, queue, run.run_id, b"", time.time(), priority=run.priority)
         return info, True, None
 
     async def append(

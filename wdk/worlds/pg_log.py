@@ -109,7 +109,7 @@ async def start_run(
     channel: str,
 ) -> tuple[RunInfo, bool]:
     """create_run and the run's queue message in one statement (see World.start_run)."""
-    return await _insert_run(conn, run, "start_run", (queue, owner, lease_for, token, channel))
+    return await _insert_run(conn, run, "start_run", (queue, owner, lease_for, token, channel, run.priority))
 
 
 async def append(

@@ -50,7 +50,7 @@ WITH now AS (SELECT {_NOW} AS t),
 picked AS (
   SELECT q.key FROM queue q, now
   WHERE q.queue = $1 AND q.available_at <= now.t
-  ORDER BY q.available_at LIMIT $3 FOR UPDATE OF q SKIP LOCKED
+  ORDER BY q.priority DESC, q.available_at LIMIT $3 FOR UPDATE OF q SKIP LOCKED
 )
 UPDATE queue q SET owner = $2, available_at = now.t + $4, token = $5,
   attempts = q.attempts + 1, pending_at = NULL

@@ -394,6 +394,28 @@ BEGIN
 END
 $fn$"""
 
+# start_run with the message's priority (schema 5 on).
+_START_RUN_PRIORITY_FUNCTION = f"""
+CREATE FUNCTION start_run(
+  p_id text, p_workflow text, p_at float8, p_payload bytea, p_key text, p_parent text,
+  p_queue text, p_owner text, p_lease_for float8, p_token bigint, p_channel text, p_priority integer
+) RETURNS SETOF runs LANGUAGE plpgsql AS $fn$
+BEGIN
+  RETURN QUERY SELECT * FROM create_run(p_id, p_workflow, p_at, p_payload, p_key, p_parent);
+  IF FOUND THEN
+    RETURN;
+  END IF;
+  IF p_owner IS NULL THEN
+    INSERT INTO queue (queue, key, payload, available_at, priority)
+      VALUES (p_queue, p_id, '', {_NOW_SQL}, p_priority);
+    PERFORM pg_notify(p_channel, p_queue);
+  ELSE
+    INSERT INTO queue (queue, key, payload, available_at, owner, token, attempts, priority)
+      VALUES (p_queue, p_id, '', {_NOW_SQL} + p_lease_for, p_owner, p_token, 1, p_priority);
+  END IF;
+END
+$fn$"""
+
 # Each entry migrates from version i to i + 1. Append, never edit.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -533,5 +555,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (_START_RUN_FUNCTION,),
     # 5: safe deploys: blocked runs, `wdk retry` (see _APPEND_FUNCTION_V5).
     (_APPEND_FUNCTION_V5,),
+    # 6: flow control (wdk/runtime/limiter.py, schedules.py, debounce): a
+    # message's priority (higher is leased first; start_run takes it), the
+    # schedules' state, and the debounced starts still open.
+    (
+        "ALTER TABLE queue ADD COLUMN priority integer NOT NULL DEFAULT 0",
+        # Leases take ORDER BY priority DESC, available_at: this index walks it in order.
+        "CREATE INDEX queue_by_priority ON queue (queue, priority DESC, available_at)",
+        "DROP FUNCTION start_run(text, text, float8, bytea, text, text, text, text, float8, bigint, text)",
+        _START_RUN_PRIORITY_FUNCTION,
+        """CREATE TABLE schedules (
+            name text PRIMARY KEY,
+            spec bytea NOT NULL,
+            last_tick float8,
+            last_run_id text,
+            buffered_tick float8,
+            paused boolean NOT NULL DEFAULT false,
+            version integer NOT NULL,
+            updated_at float8 NOT NULL
+        )""",
+        """CREATE TABLE debounces (
+            key text PRIMARY KEY,
+            run_id text NOT NULL,
+            fire_at float8 NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -34,7 +34,7 @@ from wdk.errors import (
     WorldError,
 )
 from wdk.settings import Settings
-from wdk.worlds import pg_log, pg_queue, workers
+from wdk.worlds import pg_flow, pg_log, pg_queue, workers
 from wdk.worlds.base import (
     Event,
     HookInfo,
@@ -90,7 +90,7 @@ DOWN_POLL_SECONDS = 0.25  # while the LISTEN connection is being re-established
 STREAM_PAGE = 256
 
 
-class PostgresWorld:
+class PostgresWorld(pg_flow.FlowMethods):
     """The scale-out world: `PostgresWorld(url, schema="wdk")`.
 
     `url` defaults to $WDK_POSTGRES_URL, `schema` to $WDK_POSTGRES_SCHEMA, else "wdk".
@@ -126,7 +126,7 @@ class PostgresWorld:
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresWorld:
         """The world `WDK_POSTGRES_URL` / `WDK_POSTGRES_SCHEMA` (or configure()) name."""
-        return cls(settings.postgres_url, schema=settings.postgres_schema)
+        return cls(settings.postgres_url, schema=settings.postgres_schema, max_connections=settings.postgres_pool)
 
     def __repr__(self) -> str:
         return f"PostgresWorld({self.target})"

@@ -31,36 +31,37 @@ def enqueue(
     payload: bytes,
     at: float,
     only_if_absent: bool = False,
+    priority: int = 0,
 ) -> None:
     """Insert, or merge into the row with this key (the earlier availability wins)."""
     if only_if_absent:
         conn.execute(
-            "INSERT INTO queue (queue, key, payload, ready_at) VALUES (?, ?, ?, ?) "
+            "INSERT INTO queue (queue, key, payload, ready_at, priority) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (queue, key) DO NOTHING",
-            (queue, key, payload, at),
+            (queue, key, payload, at, priority),
         )
         return
     conn.execute(
         # While leased, ready_at is the lease expiry: the new work goes to pending_at.
-        "INSERT INTO queue (queue, key, payload, ready_at) VALUES (?, ?, ?, ?) "
+        "INSERT INTO queue (queue, key, payload, ready_at, priority) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (queue, key) DO UPDATE SET payload = excluded.payload, "
         "ready_at = CASE WHEN owner IS NULL THEN min(ready_at, excluded.ready_at) "
         "ELSE ready_at END, "
         "pending_at = CASE WHEN owner IS NULL THEN NULL "
         "ELSE min(coalesce(pending_at, excluded.ready_at), excluded.ready_at) END",
-        (queue, key, payload, at),
+        (queue, key, payload, at, priority),
     )
 
 
 def insert_leased(
-    conn: sqlite3.Connection, queue: str, key: str, owner: str, lease_for: float
+    conn: sqlite3.Connection, queue: str, key: str, owner: str, lease_for: float, priority: int = 0
 ) -> Lease:
     """A new message, leased to `owner` from the start (see World.start_run)."""
     token = _tokens.getrandbits(62)
     conn.execute(
-        "INSERT INTO queue (queue, key, payload, ready_at, owner, token, attempts) "
-        "VALUES (?, ?, ?, ?, ?, ?, 1)",
-        (queue, key, b"", time.time() + lease_for, owner, token),
+        "INSERT INTO queue (queue, key, payload, ready_at, owner, token, attempts, priority) "
+        "VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+        (queue, key, b"", time.time() + lease_for, owner, token, priority),
     )
     return Lease(queue, key, b"", owner, token, 1)
 
@@ -82,15 +83,25 @@ def register_owner(owner: str) -> None:
     _OWNERS_IN_THIS_PROCESS.add(owner)
 
 
+_HOLDERS = (
+    "WITH RECURSIVE o(owner) AS ("
+    " SELECT min(owner) FROM queue WHERE queue = ?1 AND owner IS NOT NULL"
+    " UNION ALL SELECT (SELECT min(owner) FROM queue WHERE queue = ?2 AND owner > o.owner)"
+    " FROM o WHERE o.owner IS NOT NULL"
+    ") SELECT owner FROM o WHERE owner IS NOT NULL"
+)
+
+
 def lease(
     conn: sqlite3.Connection, queue: str, owner: str, limit: int, lease_for: float
 ) -> list[Lease]:
     """Lease up to `limit` rows that are ready, oldest first."""
     now = time.time()
-    holders = conn.execute(
-        "SELECT DISTINCT owner FROM queue WHERE queue = ? AND owner IS NOT NULL AND ready_at > ?",
-        (queue, now),
-    ).fetchall()
+    # The owners holding leases, one index seek each (a loose index scan over
+    # queue_owners): a queue with many leased rows and few owners -- a rate
+    # limit's tokens -- is not read row by row. An owner whose leases all
+    # expired is harmless here: the UPDATE below matches none of its rows.
+    holders = conn.execute(_HOLDERS, (queue, queue)).fetchall()
     dead = [(now, queue, h[0], now) for h in holders if owner_is_dead(h[0])]
     if dead:
         # A dead process's lease expires now, not at its timeout.
@@ -102,7 +113,7 @@ def lease(
     rows = conn.execute(
         "UPDATE queue SET owner = ?, ready_at = ?, token = ?, attempts = attempts + 1, "
         "pending_at = NULL WHERE rowid IN (SELECT rowid FROM queue WHERE queue = ? "
-        "AND ready_at <= ? ORDER BY ready_at LIMIT ?) RETURNING key, payload, attempts",
+        "AND ready_at <= ? ORDER BY priority DESC, ready_at LIMIT ?) RETURNING key, payload, attempts",
         (owner, now + lease_for, token, queue, now, limit),
     ).fetchall()
     return [Lease(queue, r[0], r[1], owner, token, r[2]) for r in rows]

@@ -199,6 +199,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # not yet completed), not by an index over every event: a b-tree insert at
     # a random key and a page per commit less, about a tenth of a step's cost.
     ("DROP INDEX events_one_completion",),
+    # 6: flow control (wdk/runtime/limiter.py, schedules.py, debounce): a
+    # message's priority (higher is leased first), the schedules' state, and
+    # the debounced starts still open.
+    (
+        "ALTER TABLE queue ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+        # Leases take ORDER BY priority DESC, ready_at: this index walks it in order.
+        "CREATE INDEX queue_by_priority ON queue (queue, priority DESC, ready_at)",
+        """CREATE TABLE schedules (
+            name TEXT PRIMARY KEY,
+            spec BLOB NOT NULL,
+            last_tick REAL,
+            last_run_id TEXT,
+            buffered_tick REAL,
+            paused INTEGER NOT NULL DEFAULT 0,
+            version INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        """CREATE TABLE debounces (
+            key TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            fire_at REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -490,6 +490,15 @@ function RunPage({ view, now, onCancel, onNamespace }) {
   return /* @__PURE__ */ h("main", { class: "page", key: run.id }, /* @__PURE__ */ h("p", null, /* @__PURE__ */ h("a", { href: "#/" }, "\u2190 All runs")), view.error && /* @__PURE__ */ h("p", { class: "error-banner", key: "error" }, view.error), /* @__PURE__ */ h(RunHeader, { key: "header", run, now, cancelling: view.cancelling, onCancel }), /* @__PURE__ */ h(Outcome, { key: "outcome", run }), /* @__PURE__ */ h("section", { class: "card", key: "timeline" }, /* @__PURE__ */ h("h2", null, "Timeline"), /* @__PURE__ */ h(Timeline, { detail: view.detail, events: view.events, now })), /* @__PURE__ */ h(Hooks, { key: "hooks", hooks, events: view.events }), /* @__PURE__ */ h(StreamView, { key: "stream", stream: view.stream, ended: TERMINAL.has(run.status), onNamespace }), /* @__PURE__ */ h(EventLog, { key: "events", events: view.events, origin: run.created_at }));
 }
 
+// --- schedules.jsx ---
+function ScheduleRow({ schedule, onToggle }) {
+  const s = schedule;
+  return /* @__PURE__ */ h("tr", { class: "schedule-row", "data-schedule": s.name, "data-paused": s.paused ? "1" : "0" }, /* @__PURE__ */ h("td", { class: "mono" }, s.name), /* @__PURE__ */ h("td", null, shortWorkflow(s.workflow_id)), /* @__PURE__ */ h("td", { class: "mono" }, s.cron), /* @__PURE__ */ h("td", null, s.tz), /* @__PURE__ */ h("td", null, s.overlap), /* @__PURE__ */ h("td", { class: "muted" }, s.next_fire ? fmtTime(s.next_fire) : "-"), /* @__PURE__ */ h("td", { class: "muted" }, s.last_tick ? fmtTime(s.last_tick) : "-"), /* @__PURE__ */ h("td", null, s.last_run_id ? /* @__PURE__ */ h("a", { class: "mono", href: `#/run/${s.last_run_id}` }, s.last_run_id.slice(0, 18)) : "-"), /* @__PURE__ */ h("td", null, /* @__PURE__ */ h("button", { type: "button", class: "toggle", onClick: () => onToggle(s) }, s.paused ? "Resume" : "Pause")));
+}
+function SchedulesPage({ schedules, onToggle }) {
+  return /* @__PURE__ */ h("main", { class: "page" }, /* @__PURE__ */ h("div", { class: "toolbar" }, /* @__PURE__ */ h("h1", null, "Schedules")), schedules.error && /* @__PURE__ */ h("p", { class: "error-banner" }, schedules.error), schedules.items === null ? /* @__PURE__ */ h("p", { class: "empty" }, "Loading\u2026") : schedules.items.length === 0 ? /* @__PURE__ */ h("p", { class: "empty" }, "No schedules yet: a worker that imports a wdk.schedule(...) declaration lists it here.") : /* @__PURE__ */ h("div", { class: "card" }, /* @__PURE__ */ h("table", { class: "schedules" }, /* @__PURE__ */ h("thead", null, /* @__PURE__ */ h("tr", null, /* @__PURE__ */ h("th", null, "name"), /* @__PURE__ */ h("th", null, "workflow"), /* @__PURE__ */ h("th", null, "cron"), /* @__PURE__ */ h("th", null, "zone"), /* @__PURE__ */ h("th", null, "overlap"), /* @__PURE__ */ h("th", null, "next fire"), /* @__PURE__ */ h("th", null, "last tick"), /* @__PURE__ */ h("th", null, "last run"), /* @__PURE__ */ h("th", null))), /* @__PURE__ */ h("tbody", null, schedules.items.map((s) => /* @__PURE__ */ h(ScheduleRow, { key: s.name, schedule: s, onToggle }))))));
+}
+
 // --- main.jsx ---
 const REFRESH_MS = 2e3;
 const state = {
@@ -502,8 +511,9 @@ const state = {
   runs: freshRuns(),
   view: null,
   // the run page's data
-  system: { data: null, error: null }
+  system: { data: null, error: null },
   // the system page's data
+  schedules: { items: null, error: null }
 };
 function freshRuns() {
   return { items: null, next: null, cursor: null, back: [], error: null, workflows: /* @__PURE__ */ new Set() };
@@ -517,6 +527,8 @@ function parseRoute() {
     return { page: "run", id: decodeURIComponent(match[1]) };
   if (path === "system")
     return { page: "system" };
+  if (path === "schedules")
+    return { page: "schedules" };
   return {
     page: "runs",
     status: params.get("status") || "",
@@ -668,17 +680,37 @@ function closeView() {
     state.view.stream.source.close();
   state.view = null;
 }
+async function loadSchedules() {
+  try {
+    const body = await api("api/schedules");
+    state.schedules = { items: body.schedules, error: null };
+  } catch (error) {
+    state.schedules = { items: state.schedules.items, error: error.message };
+  }
+}
+async function toggleSchedule(schedule) {
+  const action = schedule.paused ? "resume" : "pause";
+  try {
+    await api(`api/schedules/${encodeURIComponent(schedule.name)}/${action}`, { method: "POST" });
+  } catch (error) {
+    state.schedules.error = error.message;
+  }
+  await loadSchedules();
+  update();
+}
 async function refresh() {
   const route = state.route;
   if (route.page === "runs")
     await loadRuns();
   else if (route.page === "system")
     await loadSystem();
+  else if (route.page === "schedules")
+    await loadSchedules();
   else
     await loadRun();
   if (state.route !== route)
     return;
-  const failed = route.page === "runs" ? state.runs.error : route.page === "system" ? state.system.error : state.view && state.view.error;
+  const failed = route.page === "runs" ? state.runs.error : route.page === "system" ? state.system.error : route.page === "schedules" ? state.schedules.error : state.view && state.view.error;
   state.offline = failed || null;
   state.now = Date.now() / 1e3;
   if (!failed)
@@ -695,6 +727,8 @@ function navigate() {
   } else if (route.page === "system") {
     state.system = { data: state.system.data, error: null };
     document.title = "wdk \xB7 system";
+  } else if (route.page === "schedules") {
+    document.title = "wdk \xB7 schedules";
   } else {
     const known = state.runs.workflows;
     state.runs = freshRuns();
@@ -711,7 +745,7 @@ function App() {
     const run = view.detail.run;
     document.title = `wdk \xB7 ${shortWorkflow(run.workflow_id)} \xB7 ${run.status}`;
   }
-  return /* @__PURE__ */ h(Fragment, null, /* @__PURE__ */ h("header", { class: "topbar", key: "top" }, /* @__PURE__ */ h("a", { class: "brand", href: "#/" }, "wdk"), /* @__PURE__ */ h("a", { class: route.page === "runs" ? "nav on" : "nav", href: "#/" }, "Runs"), /* @__PURE__ */ h("a", { class: route.page === "system" ? "nav on" : "nav", href: "#/system", id: "nav-system" }, "System"), /* @__PURE__ */ h("span", { class: "spacer" }), /* @__PURE__ */ h("span", { class: state.offline ? "refresh off" : "refresh", title: state.offline || "" }, state.offline ? "server unreachable" : `auto-refresh \xB7 updated ${state.updated ? fmtTime(state.updated).slice(11) : "-"}`)), route.page === "runs" ? /* @__PURE__ */ h(RunsPage, { runs: state.runs, route, now: state.now, onOlder: older, onNewer: newer }) : route.page === "system" ? /* @__PURE__ */ h(SystemPage, { system: state.system }) : /* @__PURE__ */ h(
+  return /* @__PURE__ */ h(Fragment, null, /* @__PURE__ */ h("header", { class: "topbar", key: "top" }, /* @__PURE__ */ h("a", { class: "brand", href: "#/" }, "wdk"), /* @__PURE__ */ h("a", { class: route.page === "runs" ? "nav on" : "nav", href: "#/" }, "Runs"), /* @__PURE__ */ h("a", { class: route.page === "system" ? "nav on" : "nav", href: "#/system", id: "nav-system" }, "System"), /* @__PURE__ */ h("a", { class: route.page === "schedules" ? "nav on" : "nav", href: "#/schedules" }, "Schedules"), /* @__PURE__ */ h("span", { class: "spacer" }), /* @__PURE__ */ h("span", { class: state.offline ? "refresh off" : "refresh", title: state.offline || "" }, state.offline ? "server unreachable" : `auto-refresh \xB7 updated ${state.updated ? fmtTime(state.updated).slice(11) : "-"}`)), route.page === "runs" ? /* @__PURE__ */ h(RunsPage, { runs: state.runs, route, now: state.now, onOlder: older, onNewer: newer }) : route.page === "system" ? /* @__PURE__ */ h(SystemPage, { system: state.system }) : route.page === "schedules" ? /* @__PURE__ */ h(SchedulesPage, { schedules: state.schedules, onToggle: toggleSchedule }) : /* @__PURE__ */ h(
     RunPage,
     {
       view,

@@ -6,6 +6,7 @@
 //   #/?since=1h                 runs created in the last hour
 //   #/system                    the system: counts, queue, workers, throughput
 //   #/run/<id>                  one run
+//   #/schedules                 the schedules (wdk.schedule)
 
 const REFRESH_MS = 2000;
 
@@ -17,6 +18,7 @@ const state = {
   runs: freshRuns(),
   view: null, // the run page's data
   system: { data: null, error: null }, // the system page's data
+  schedules: { items: null, error: null },
 };
 
 function freshRuns() {
@@ -30,6 +32,7 @@ function parseRoute() {
   const match = /^run\/([^/]+)$/.exec(path);
   if (match) return { page: "run", id: decodeURIComponent(match[1]) };
   if (path === "system") return { page: "system" };
+  if (path === "schedules") return { page: "schedules" };
   return {
     page: "runs",
     status: params.get("status") || "",
@@ -184,16 +187,42 @@ function closeView() {
   state.view = null;
 }
 
+// --- schedules --------------------------------------------------------------------------------
+
+async function loadSchedules() {
+  try {
+    const body = await api("api/schedules");
+    state.schedules = { items: body.schedules, error: null };
+  } catch (error) {
+    state.schedules = { items: state.schedules.items, error: error.message };
+  }
+}
+
+async function toggleSchedule(schedule) {
+  const action = schedule.paused ? "resume" : "pause";
+  try {
+    await api(`api/schedules/${encodeURIComponent(schedule.name)}/${action}`, { method: "POST" });
+  } catch (error) {
+    state.schedules.error = error.message;
+  }
+  await loadSchedules();
+  update();
+}
+
 // --- refresh and routing ----------------------------------------------------------------------
 
 async function refresh() {
   const route = state.route;
   if (route.page === "runs") await loadRuns();
   else if (route.page === "system") await loadSystem();
+  else if (route.page === "schedules") await loadSchedules();
   else await loadRun();
   if (state.route !== route) return;
   const failed =
-    route.page === "runs" ? state.runs.error : route.page === "system" ? state.system.error : state.view && state.view.error;
+    route.page === "runs" ? state.runs.error
+    : route.page === "system" ? state.system.error
+    : route.page === "schedules" ? state.schedules.error
+    : state.view && state.view.error;
   state.offline = failed || null;
   state.now = Date.now() / 1000;
   if (!failed) state.updated = state.now;
@@ -210,6 +239,8 @@ function navigate() {
   } else if (route.page === "system") {
     state.system = { data: state.system.data, error: null };
     document.title = "wdk · system";
+  } else if (route.page === "schedules") {
+    document.title = "wdk · schedules";
   } else {
     const known = state.runs.workflows;
     state.runs = freshRuns();
@@ -233,6 +264,7 @@ function App() {
         <a class="brand" href="#/">wdk</a>
         <a class={route.page === "runs" ? "nav on" : "nav"} href="#/">Runs</a>
         <a class={route.page === "system" ? "nav on" : "nav"} href="#/system" id="nav-system">System</a>
+        <a class={route.page === "schedules" ? "nav on" : "nav"} href="#/schedules">Schedules</a>
         <span class="spacer" />
         <span class={state.offline ? "refresh off" : "refresh"} title={state.offline || ""}>
           {state.offline ? "server unreachable" : `auto-refresh · updated ${state.updated ? fmtTime(state.updated).slice(11) : "-"}`}
@@ -242,6 +274,8 @@ function App() {
         <RunsPage runs={state.runs} route={route} now={state.now} onOlder={older} onNewer={newer} />
       ) : route.page === "system" ? (
         <SystemPage system={state.system} />
+      ) : route.page === "schedules" ? (
+        <SchedulesPage schedules={state.schedules} onToggle={toggleSchedule} />
       ) : (
         <RunPage
           view={view}
