@@ -12,6 +12,7 @@ from wdk.api import start
 from wdk.runtime.engine import get_runtime, shutdown_runtime
 from wdk.server.app import start_server
 from wdk.web import create_app
+from wdk.worlds.base import ScheduleState
 
 
 async def _get(url: str) -> tuple[int, Any]:
@@ -38,6 +39,7 @@ async def test_system_and_runs_filters_on_serve_and_web() -> None:
             assert len(system["throughput"]) == 5
             assert sum(m["completed"] for m in system["throughput"]) == 2
             assert all(m["minute"] % 60 == 0 for m in system["throughput"])
+            assert system["schedules"] == {"total": 0, "paused": 0, "next": None}
             status, body = await _get(f"{base}/api/system?minutes=0")
             assert status == 400 and "minutes" in body["error"]
 
@@ -53,3 +55,22 @@ async def test_system_and_runs_filters_on_serve_and_web() -> None:
         await web.close()
         await serve.close()
         await shutdown_runtime()
+
+
+async def test_system_summarises_the_schedules() -> None:
+    rt = await get_runtime(consume=False)
+    web = await start_server(port=0, app=create_app())
+    try:
+        for name, cron, paused in (("hourly", "0 * * * *", False), ("daily", "0 3 * * *", False), ("off", "* * * * *", True)):
+            spec = {"workflow_id": "workflow//observe_flows//nap", "cron": cron, "tz": "UTC", "overlap": "skip", "catchup": None}
+            await rt.world.save_schedule(ScheduleState(name, spec, paused=paused))
+        status, system = await _get(f"{web.url}/api/system")
+    finally:
+        await web.close()
+        await shutdown_runtime()
+    assert status == 200
+    summary = system["schedules"]
+    assert (summary["total"], summary["paused"]) == (3, 1)
+    # The top of the next hour (03:00 is "daily"'s too: either may be named then); never the paused one.
+    assert summary["next"]["name"] in ("hourly", "daily")
+    assert summary["next"]["at"] == (int(system["at"]) // 3600 + 1) * 3600

@@ -70,6 +70,9 @@ async def test_system_view(page: Any, server: Server, runs: Runs, held: str, tmp
     worker = page.locator(f'tr.worker-row[data-worker="{rt.worker_id}"]')
     await expect(worker.locator(".leases")).to_have_text("1")
 
+    # No schedule is declared in this store.
+    await expect(page.locator("#no-schedules")).to_be_visible()
+
     # Throughput: 15 minutes; the completed and the failed run ended in this one.
     cols = page.locator(".chart .col")
     await expect(cols).to_have_count(15)

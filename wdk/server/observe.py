@@ -1,7 +1,7 @@
 """The system's numbers over HTTP: Prometheus metrics and the dashboard's system view.
 
     GET /metrics        Prometheus text (OpenMetrics when the scraper asks for it); no token
-    GET /api/system     ?minutes=: {"at", "counts", "queue", "workers", "throughput"}
+    GET /api/system     ?minutes=: {"at", "counts", "queue", "workers", "throughput", "schedules"}
 
 `/metrics` is on `wdk serve`'s port and, for a worker, on its own
 (`wdk worker --metrics-port`, `start_metrics_server`). Like the health
@@ -20,6 +20,7 @@ from wdk.protocol import BadRequest
 from wdk.runtime import metrics
 from wdk.runtime.engine import Runtime
 from wdk.runtime.runs import FLOW
+from wdk.runtime.schedules import describe_all
 from wdk.server.edge import RUNTIME, error_edge, json_response
 
 __all__ = ["METRICS_PATH", "SYSTEM_PATH", "metrics_app", "prometheus", "system"]
@@ -58,7 +59,8 @@ def _minutes(request: web.Request) -> int:
 
 async def system(request: web.Request) -> web.StreamResponse:
     """What the dashboard's system view draws: runs by status, the queue, the
-    live workers and their leases, and runs ended per minute over the last `minutes`."""
+    live workers and their leases, runs ended per minute over the last
+    `minutes`, and the schedules."""
     minutes = _minutes(request)
     runtime: Runtime = request.app[RUNTIME]
     now = time.time()
@@ -86,8 +88,25 @@ async def system(request: web.Request) -> web.StreamResponse:
             "queue": msgspec.to_builtins(info.queue),
             "workers": sorted(workers.values(), key=lambda w: str(w["worker_id"])),
             "throughput": throughput,
+            "schedules": await _schedules(runtime, now),
         }
     )
+
+
+async def _schedules(runtime: Runtime, now: float) -> dict[str, Any]:
+    """How many schedules there are, how many paused, and the next to fire."""
+    try:
+        items = await describe_all(runtime.world, now)
+    except ImportError:  # schedules stored, croniter not installed here: count them only
+        states = await runtime.world.list_schedules()
+        return {"total": len(states), "paused": sum(1 for s in states if s.paused), "next": None}
+    upcoming = sorted((s for s in items if s["next_fire"] is not None), key=lambda s: s["next_fire"])
+    first = upcoming[0] if upcoming else None
+    return {
+        "total": len(items),
+        "paused": sum(1 for s in items if s["paused"]),
+        "next": None if first is None else {"name": first["name"], "at": first["next_fire"]},
+    }
 
 
 def metrics_app(runtime: Runtime | None = None) -> web.Application:

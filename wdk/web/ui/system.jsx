@@ -1,5 +1,5 @@
 // The system view (#/system): runs by status, the queue, the live workers and
-// their leases, and the runs that ended per minute (a small bar chart of divs: the
+// their leases, the schedules, and the runs that ended per minute (a small bar chart of divs: the
 // page draws everything itself, no library, no CDN).
 
 const SYSTEM_MINUTES = 15;
@@ -101,6 +101,32 @@ function ThroughputChart({ throughput }) {
   );
 }
 
+function SchedulesCard({ schedules }) {
+  return (
+    <section class="card system-card">
+      <h2>
+        <a href="#/schedules">Schedules</a>
+      </h2>
+      {schedules.total === 0 ? (
+        <p class="empty" id="no-schedules">No schedule declared.</p>
+      ) : (
+        <div class="queue">
+          <div class="queue-cell">
+            <span class="count-n" id="schedules-total">{schedules.total}</span>
+            <span class="muted">{schedules.paused ? `${schedules.paused} paused` : "none paused"}</span>
+          </div>
+          {schedules.next && (
+            <div class="queue-cell" id="schedules-next">
+              <span class="mono">{schedules.next.name}</span>
+              <span class="muted">fires next at {fmtTime(schedules.next.at)}</span>
+            </div>
+          )}
+        </div>
+      )}
+    </section>
+  );
+}
+
 function SystemPage({ system }) {
   const data = system.data;
   return (
@@ -118,6 +144,7 @@ function SystemPage({ system }) {
             <QueueCard queue={data.queue} />
             <WorkersCard workers={data.workers} at={data.at} />
             <ThroughputChart throughput={data.throughput} />
+            <SchedulesCard schedules={data.schedules} />
           </div>
         </>
       )}
