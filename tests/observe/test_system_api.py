@@ -15,15 +15,19 @@ from wdk.web import create_app
 from wdk.worlds.base import ScheduleState
 
 
+TOKEN = "observe-test-token"  # both servers' API token
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
 async def _get(url: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+    async with aiohttp.ClientSession(headers=AUTH) as session, session.get(url) as resp:
         return resp.status, await resp.json()
 
 
 async def test_system_and_runs_filters_on_serve_and_web() -> None:
     rt = await get_runtime()
-    serve = await start_server(port=0)
-    web = await start_server(port=0, app=create_app())
+    serve = await start_server(port=0, api_token=TOKEN)
+    web = await start_server(port=0, app=create_app(api_token=TOKEN))
     try:
         began = time.time()
         runs = [await start(observe_flows.checkout, f"s-{i}") for i in range(2)]
@@ -59,7 +63,7 @@ async def test_system_and_runs_filters_on_serve_and_web() -> None:
 
 async def test_system_summarises_the_schedules() -> None:
     rt = await get_runtime(consume=False)
-    web = await start_server(port=0, app=create_app())
+    web = await start_server(port=0, app=create_app(api_token=TOKEN))
     try:
         for name, cron, paused in (("hourly", "0 * * * *", False), ("daily", "0 3 * * *", False), ("off", "* * * * *", True)):
             spec = {"workflow_id": "workflow//observe_flows//nap", "cron": cron, "tz": "UTC", "overlap": "skip", "catchup": None}

@@ -141,10 +141,11 @@ async def test_no_span_for_replayed_work(traces: Traces) -> None:
     assert names == ["run observe_flows:pause", "step observe_flows:reserve", "step observe_flows:ship"]
 
 
-async def test_traceparent_through_wdk_serve(traces: Traces) -> None:
+async def test_traceparent_through_wdk_serve(traces: Traces, monkeypatch: pytest.MonkeyPatch) -> None:
     """A client of `wdk serve` sends its span as `traceparent`; the run is its child."""
+    monkeypatch.setenv("WDK_API_TOKEN", "tracing-test-token")  # what this process's HttpClient sends
     await get_runtime()
-    server = await start_server(port=0)
+    server = await start_server(port=0, api_token="tracing-test-token")
     try:
         configure(server_url=server.url)
         with traces.provider.get_tracer("caller").start_as_current_span("client") as span:

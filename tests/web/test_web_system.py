@@ -13,7 +13,7 @@ import pytest
 import web_flows
 import web_gate
 from test_web_browser import page as page  # the headless Chromium fixture
-from web_support import Runs, until
+from web_support import TOKEN, Runs, until
 
 from wdk.api import start
 from wdk.runtime.engine import current_runtime
@@ -43,7 +43,7 @@ async def held(runs: Runs) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def server(held: str) -> AsyncIterator[Server]:
-    srv = await start_server("127.0.0.1", 0, app=create_app())
+    srv = await start_server("127.0.0.1", 0, app=create_app(api_token=TOKEN))
     try:
         yield srv
     finally:
@@ -55,6 +55,7 @@ async def test_system_view(page: Any, server: Server, runs: Runs, held: str, tmp
 
     rt = current_runtime()
     assert rt is not None and rt.worker_id
+    await page.goto(f"{server.url}/?token={TOKEN}")  # log in
     await page.goto(server.url + "/#/system")
 
     counts = page.locator("#counts")
