@@ -14,7 +14,6 @@ from wdk.server.app import start_server
 from wdk.web import create_app
 from wdk.worlds.base import ScheduleState
 
-
 TOKEN = "observe-test-token"  # both servers' API token
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
