@@ -19,7 +19,7 @@ UI = ROOT / "wdk" / "web" / "ui"
 OUTPUT = ROOT / "wdk" / "web" / "static" / "app.js"
 
 # Dependencies first: each file only uses what the files before it define.
-SOURCES = ("h.jsx", "format.jsx", "runs.jsx", "timeline.jsx", "run.jsx", "schedules.jsx", "main.jsx")
+SOURCES = ("h.jsx", "format.jsx", "runs.jsx", "system.jsx", "timeline.jsx", "run.jsx", "schedules.jsx", "main.jsx")
 
 # esbuild-py's transform takes no options: the JSX factory is set per file by pragma.
 PRAGMA = "/** @jsx h */\n/** @jsxFrag Fragment */\n"

@@ -40,6 +40,7 @@ def test_every_variable_is_read_with_its_type() -> None:
         "WDK_SANDBOX_PASSTHROUGH": " pydantic , httpx,pydantic", "WDK_ON_DIVERGENCE": "Fail",
         "WDK_API_TOKEN": "tok", "WDK_ALLOWED_HOSTS": "a.example, b", "WDK_MAX_PAYLOAD_BYTES": "1024",
         "WDK_ENCRYPTION_KEYS": "k1:AAAA", "WDK_WEBHOOK_GUESSES": "5",
+        "WDK_OTEL": "0", "WDK_LOG_FORMAT": "JSON",
     }
     assert Settings.from_env(env) == Settings(
         world="postgres", data_dir="/srv/wdk", sqlite_synchronous="FULL", postgres_url="postgresql://h/db",
@@ -49,6 +50,7 @@ def test_every_variable_is_read_with_its_type() -> None:
         webhook_response_timeout=1.5, sandbox_passthrough=("pydantic", "httpx"), on_divergence="fail",
         api_token="tok", allowed_hosts=("a.example", "b"), max_payload_bytes=1024,
         encryption_keys="k1:AAAA", webhook_guesses=5,
+        otel=False, log_format="json",
     )
     assert Settings.from_env({}) == Settings()
     assert Settings.from_env({"WDK_EMBEDDED_WORKER": "1", "WDK_STEP_THREADS": "0", "WDK_DATA_DIR": ""}) == Settings()
@@ -56,6 +58,8 @@ def test_every_variable_is_read_with_its_type() -> None:
         Settings.from_env({"WDK_LEASE_SECONDS": "soon"})
     with pytest.raises(ValueError, match="WDK_ON_DIVERGENCE must be 'block' or 'fail'"):
         Settings.from_env({"WDK_ON_DIVERGENCE": "retry"})
+    with pytest.raises(ValueError, match="WDK_LOG_FORMAT must be text or json"):
+        Settings.from_env({"WDK_LOG_FORMAT": "xml"})
 
 
 def test_settings_are_frozen_and_configure_takes_typed_keywords_only() -> None:

@@ -55,6 +55,8 @@ class Settings:
     max_payload_bytes: int = 16 << 20  # WDK_MAX_PAYLOAD_BYTES: one argument list, result, payload or chunk
     encryption_keys: str | None = None  # WDK_ENCRYPTION_KEYS: "k2:<base64 32 bytes>,k1:...", first active
     webhook_guesses: int = 30  # WDK_WEBHOOK_GUESSES: unknown webhook tokens per client per minute
+    otel: bool = True  # WDK_OTEL (0: no spans or OTel metrics even with opentelemetry set up)
+    log_format: str = "text"  # WDK_LOG_FORMAT: "text" or "json" (the log lines of wdk's commands)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +101,8 @@ _VARIABLES = {
     "max_payload_bytes": "WDK_MAX_PAYLOAD_BYTES",
     "encryption_keys": "WDK_ENCRYPTION_KEYS",
     "webhook_guesses": "WDK_WEBHOOK_GUESSES",
+    "otel": "WDK_OTEL",
+    "log_format": "WDK_LOG_FORMAT",
 }
 DIVERGENCE_POLICIES = ("block", "fail")
 _INTS = {
@@ -110,8 +114,12 @@ _FLOATS = {"lease_seconds", "reconcile_seconds", "load_retry", "webhook_response
 
 def _parse(name: str, raw: str) -> Any:
     variable = _VARIABLES[name]
-    if name in ("worker", "schedules"):
+    if name in ("worker", "schedules", "otel"):
         return raw != "0"
+    if name == "log_format":
+        if raw.lower() not in ("text", "json"):
+            raise ValueError(f"{variable} must be text or json, not {raw!r}")
+        return raw.lower()
     if name == "world":
         return raw.lower()
     if name == "on_divergence":

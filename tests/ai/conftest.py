@@ -70,8 +70,10 @@ async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
         url, schema = pg.require_postgres(), pg.unique_schema()
         config.configure(world="postgres", url=url, schema=schema)
     rt = await get_runtime(consume=True)
-    # The world's name (the runtime's world is wrapped: wdk.worlds.stored).
-    assert rt.world.name == ("postgres" if url else "local")
+    world = rt.world
+    while hasattr(world, "inner"):  # the payload wrappers (blobs, encryption)
+        world = world.inner
+    assert type(world).__name__ == ("PostgresWorld" if url else "LocalWorld")
     try:
         yield rt
     finally:

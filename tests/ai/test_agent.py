@@ -282,8 +282,8 @@ async def test_ndjson_reader_reconnects_mid_answer_over_http(fake: Any, runtime:
     server = await start_server("127.0.0.1", 0, api_token="agent-test-token")
     stream_url = f"{server.url}/.well-known/workflow/v1/runs/{run.id}/stream"
     try:
-        # The stream route needs the API token (docs/security.md).
-        async with aiohttp.ClientSession(headers={"authorization": "Bearer agent-test-token"}) as http:
+        # The stream route is part of the API: it needs the API token.
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer agent-test-token"}) as http:
             first: list[dict[str, Any]] = []
             async with http.get(stream_url) as resp:
                 async for line in resp.content:

@@ -54,3 +54,16 @@ async def nap() -> str:
     "use workflow"
     await sleep("1h")
     return "rested"
+
+
+async def wait_at_gate() -> str:
+    "use step"
+    import web_gate
+
+    await web_gate.wait()
+    return "through"
+
+
+async def held() -> str:
+    "use workflow"
+    return await wait_at_gate()

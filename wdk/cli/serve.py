@@ -56,6 +56,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from wdk.compiler.import_hook import install_import_hook
     from wdk.runtime.config import configure
     from wdk.runtime.engine import current_runtime
+    from wdk.runtime.logs import setup_logging
     from wdk.server.app import start_server
     from wdk.server.auth import load_api_token
     from wdk.server.signing import load_secret
@@ -66,6 +67,7 @@ async def _serve(args: argparse.Namespace) -> int:
     os.environ.pop("WDK_SERVER_URL", None)
     configure(world=args.world, data_dir=args.data_dir, server_url="")
     common.import_modules(args.imports)
+    setup_logging(current_settings().log_format)
     secret, generated = load_secret()
     token, token_generated = load_api_token()
     server = await start_server(args.host, args.port, secret=secret, api_token=token)

@@ -27,6 +27,7 @@ examples:
   wdk worker --id orders-1                # a fixed id: restarted, it resumes its runs at once
   wdk worker --import app.reports         # fire the wdk.schedule(...) declarations of app.reports
   WDK_WORLD=postgres WDK_POSTGRES_URL=postgresql://... wdk worker --concurrency 50
+  wdk worker --metrics-port 9464 --metrics-host 0.0.0.0   # Prometheus scrapes :9464/metrics
 """
 
 
@@ -52,6 +53,14 @@ def register(subparsers: Any) -> None:
         "(default: the lowest free <host>-<n>)",
     )
     common.add_import_option(parser)
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (0: any free port; default: none)",
+    )
+    parser.add_argument(
+        "--metrics-host", default="127.0.0.1", metavar="HOST",
+        help="interface of --metrics-port (default 127.0.0.1; 0.0.0.0 for a scraper on another machine)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no start/stop messages")
     parser.set_defaults(func=run_worker)
 
@@ -97,10 +106,13 @@ async def _serve(args: argparse.Namespace) -> int:
     from wdk.errors import WorldError
     from wdk.runtime.config import configure
     from wdk.runtime.engine import shutdown_runtime
+    from wdk.runtime.logs import setup_logging
+    from wdk.settings import current_settings
 
     install_import_hook()
     configure(world=args.world, data_dir=args.data_dir)
     common.import_modules(args.imports)
+    setup_logging(current_settings().log_format)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -111,11 +123,25 @@ async def _serve(args: argparse.Namespace) -> int:
             return 0  # stopped while waiting for the store
     except WorldError as exc:  # unusable for good: unwritable, corrupt, bad URL
         raise CommandError(str(exc)) from None
+    metrics_server = None
+    if args.metrics_port is not None:
+        from wdk.server.app import start_server
+        from wdk.server.observe import metrics_app
+
+        try:
+            metrics_server = await start_server(args.metrics_host, args.metrics_port, app=metrics_app(runtime))
+        except OSError as exc:
+            await shutdown_runtime()
+            raise CommandError(f"cannot listen on {args.metrics_host}:{args.metrics_port}: {exc.strerror or exc}") from None
     if not args.quiet:
         print(f"wdk worker {runtime.owner} on the {runtime.world.name} world; Ctrl-C to stop", flush=True)
+        if metrics_server is not None:
+            print(f"wdk worker: metrics on {metrics_server.url}/metrics", flush=True)
     await stop.wait()
     if not args.quiet:
         print("wdk worker: stopping (in-flight runs are handed back)", flush=True)
+    if metrics_server is not None:
+        await metrics_server.close()
     await shutdown_runtime()
     return 0
 

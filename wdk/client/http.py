@@ -30,7 +30,7 @@ from wdk.protocol import (
     quoted,
     stream_path,
 )
-from wdk.runtime import serde
+from wdk.runtime import serde, tracing
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.hooks import HookInfo
 from wdk.runtime.loader import default_loader
@@ -70,7 +70,10 @@ class HttpClient:
         if method == "POST" and body is None:
             body = {}  # the server takes only JSON POSTs (a cross-site form cannot send one)
         data = None if body is None else msgspec.json.encode(body)
-        headers = {"content-type": "application/json", **self._auth} if data is not None else self._auth
+        headers = {"content-type": "application/json", **self._auth} if data is not None else dict(self._auth)
+        parent = tracing.traceparent()  # a run started here is a child of the caller's span
+        if parent is not None:
+            headers["traceparent"] = parent
         # A large body as a file: aiohttp warns that bytes would hold the loop.
         sent: Any = io.BytesIO(data) if data is not None and len(data) > _LARGE else data
         async with aiohttp.ClientSession(timeout=_timeout(60 + wait)) as session, session.request(

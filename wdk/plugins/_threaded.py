@@ -30,6 +30,7 @@ from wdk.plugins._core import (
     webhook_limit,
     webhook_reply,
 )
+from wdk.runtime import tracing
 from wdk.runtime.engine import get_runtime, shutdown_runtime
 
 T = TypeVar("T")
@@ -122,8 +123,17 @@ def start(workflow: Callable[P, Awaitable[Any]], /, *args: P.args, **kwargs: P.k
 @overload
 def start(workflow: str, /, *args: Any, **kwargs: Any) -> str: ...
 def start(workflow: Callable[..., Awaitable[Any]] | str, /, *args: Any, **kwargs: Any) -> str:
-    """Start a run (as `wdk.api.start`) and return its id."""
-    return background.run(api.start(workflow, *args, **kwargs)).id
+    """Start a run (as `wdk.api.start`) and return its id. The request
+    thread's current span (or the request's traceparent) is the run's parent:
+    the runtime's thread does not share the request's context, so it is handed over."""
+    return background.run(_start_under(tracing.traceparent(), workflow, args, kwargs)).id
+
+
+async def _start_under(
+    parent: str | None, workflow: Callable[..., Awaitable[Any]] | str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> api.Run[Any]:
+    with tracing.incoming_traceparent(parent):
+        return await api.start(workflow, *args, **kwargs)
 
 
 def result(run_id: str, timeout: float | None = None) -> Any:

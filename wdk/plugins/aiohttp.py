@@ -26,6 +26,7 @@ from aiohttp import web
 
 from wdk.errors import HookNotFound, RunNotFound
 from wdk.protocol import classify_error
+from wdk.runtime import tracing
 from wdk.runtime.engine import get_runtime, shutdown_runtime
 from wdk.server import handlers, jsonapi
 from wdk.server.auth import Auth, check, load_api_token
@@ -69,7 +70,10 @@ def setup(
         if request.match_info.route in ours:
             return await error_edge(request, handler)
         try:
-            return await handler(request)
+            # A run the handler starts is a child of the request's traceparent
+            # (when no OpenTelemetry instrumentation made a current span of it).
+            with tracing.incoming_traceparent(request.headers.get("traceparent")):
+                return await handler(request)
         except (RunNotFound, HookNotFound) as exc:  # wdk's "no such run/hook" is a 404 anywhere
             status, ident = classify_error(exc)
             return error_response(status, str(exc), type(exc).__name__, ident)

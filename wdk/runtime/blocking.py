@@ -22,6 +22,7 @@ from typing import Any
 
 from wdk.errors import ConflictError, NonDeterminismError, WorkflowNotFound
 from wdk.runtime.loader import Loader
+from wdk.runtime.logs import ids
 from wdk.worlds.base import TERMINAL_STATUSES, NewEvent, RunInfo, World
 
 log = logging.getLogger("wdk")
@@ -73,7 +74,10 @@ class BlockedRuns:
         payload = {"divergence": divergence_payload(exc), "code_version": version}
         if run.status == "blocked" and await self._last_block(run_id) == payload:
             return
-        log.warning("wdk: run %s is blocked: its history does not replay against this code: %s", run_id, exc)
+        log.warning(
+            "wdk: run %s is blocked: its history does not replay against this code: %s", run_id, exc,
+            extra=ids("run_blocked", run_id, workflow_id=run.workflow_id),
+        )
         try:
             await self.world.append(run_id, run.last_seq, [NewEvent("run_blocked", time.time(), None, payload)])
         except ConflictError:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from wdk.errors import RunNotFound, WorldError
-from wdk.runtime import runs, serde
+from wdk.runtime import logs, metrics, runs, serde, tracing
 from wdk.runtime.config import make_world
 from wdk.runtime.current import current_runtime as current_runtime  # kept importable from here
 from wdk.runtime.current import runtimes
@@ -31,7 +31,7 @@ from wdk.runtime.orchestrator import Orchestrator
 from wdk.runtime.runs import FLOW
 from wdk.runtime.schedules import Scheduler
 from wdk.settings import Settings, current_settings
-from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, RunInfo, World
+from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, QueueDepth, RunInfo, World
 
 log = logging.getLogger("wdk")
 
@@ -43,6 +43,7 @@ log = logging.getLogger("wdk")
 POLL_SECONDS = 1.0
 CANCEL_CHECK_SECONDS = 1.0  # how soon a step notices its run was cancelled elsewhere
 RELEASE_BACKOFF = 0.05  # first retry of a failed ack; doubles up to POLL_SECONDS
+QUEUE_SAMPLE_SECONDS = 10.0  # how often the queue depth is read for OTel metrics
 
 
 class Runtime:
@@ -76,11 +77,15 @@ class Runtime:
         self._background: list[asyncio.Task[Any]] = []
         self._keeper: LeaseKeeper | None = None
         self._lost: set[str] = set()  # runs whose lease another worker took
+        tracing.enable(self.settings.otel)
+        logs.install()
 
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self, *, consume: bool = True) -> None:
         await self.world.open()
+        # With an OTel SDK meter provider set, wdk's metrics are published through it too.
+        otel_metrics = self.settings.otel and metrics.install_otel()
         if consume:
             try:
                 self.worker_id = await self.world.claim_worker_id(self.worker_id)
@@ -97,6 +102,11 @@ class Runtime:
                 asyncio.ensure_future(self._consume()),
                 asyncio.ensure_future(self._reconcile_forever()),
             ]
+            metrics.LEASES_HELD.sources.append(self._leases_held)
+            metrics.RUNS_ACTIVE.sources.append(self._runs_active)
+            if otel_metrics:
+                # OTel collects without a store to ask: sample the queue's depth for it.
+                self._background.append(asyncio.ensure_future(self._sample_queue_forever()))
             if self.settings.schedules:
                 # wdk.schedule declarations of the modules this process imports (schedules.py).
                 scheduler = Scheduler(self.world, self._start_scheduled)
@@ -105,6 +115,9 @@ class Runtime:
     async def stop(self) -> None:
         """Stop taking work; release leased runs (they resume elsewhere or later)."""
         self._stopping = True
+        for gauge, source in ((metrics.LEASES_HELD, self._leases_held), (metrics.RUNS_ACTIVE, self._runs_active)):
+            with contextlib.suppress(ValueError):
+                gauge.sources.remove(source)
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -125,6 +138,27 @@ class Runtime:
             return False, "it was cancelled"
         exc = consumer.exception()
         return False, f"it stopped: {exc!r}" if exc is not None else "it stopped"
+
+    def _leases_held(self) -> list[tuple[tuple[str, ...], float]]:
+        held = self._keeper.held() if self._keeper is not None and not self._stopping else 0
+        return [((self.worker_id or self.owner,), float(held))]
+
+    def _runs_active(self) -> list[tuple[tuple[str, ...], float]]:
+        return [((self.worker_id or self.owner,), float(len(self._active)))]
+
+    async def queue_depth(self) -> QueueDepth:
+        """The run queue's depth now, also kept for the `wdk_queue_depth` metric."""
+        depth = await self.world.queue_depth(FLOW)
+        metrics.QUEUE_DEPTH.last = {
+            ("ready",): float(depth.ready), ("scheduled",): float(depth.scheduled), ("leased",): float(depth.leased)
+        }
+        return depth
+
+    async def _sample_queue_forever(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(WorldError):
+                await self.queue_depth()
+            await asyncio.sleep(QUEUE_SAMPLE_SECONDS)
 
     # --- results -----------------------------------------------------------------
 
@@ -313,7 +347,10 @@ class Runtime:
         except RunNotFound:
             next_at = None
         except Exception:
-            log.exception("wdk: advancing run %s failed; retrying later", lease.key)
+            # Once a minute per run at most (logs.RepeatFilter), not once a poll.
+            log.exception(
+                "wdk: advancing run %s failed; retrying later", lease.key, extra=logs.ids("advance_error", lease.key)
+            )
             next_at = time.time() + POLL_SECONDS
         finally:
             heartbeat.cancel()

@@ -113,6 +113,7 @@ class WorkflowInstance:
         self.run_id = run_id
         self.workflow_id = workflow_id
         self.started_at = created.at
+        self.created_payload = created.payload  # its "trace" names the run's span (tracing.py)
         # Flow control the run was started with (`start(..., priority=)`, the
         # workflow's own limits, resolved against its arguments).
         self.priority = int(created.payload.get("priority") or 0)

@@ -52,6 +52,10 @@ class LeaseKeeper:
         with self._lock:
             self._held[lease.key] = lease
 
+    def held(self) -> int:
+        """How many leases this keeper renews now."""
+        return len(self._held)
+
     def release(self, lease: Lease) -> None:
         with self._lock:
             if self._held.get(lease.key) is lease:
@@ -89,7 +93,10 @@ class LeaseKeeper:
                 if self._held.get(lease.key) is not lease:
                     continue  # released meanwhile: acked, not lost
                 del self._held[lease.key]
-            log.warning("wdk: lost the lease of run %s to another worker; stopping it here", lease.key)
+            log.warning(
+                "wdk: lost the lease of run %s to another worker; stopping it here", lease.key,
+                extra={"event": "lease_lost", "run_id": lease.key, "worker": lease.owner},
+            )
             try:
                 self._loop.call_soon_threadsafe(self._on_lost, lease)
             except RuntimeError:  # the loop is closed: nothing left to stop

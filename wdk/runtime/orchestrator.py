@@ -30,7 +30,7 @@ from wdk.errors import (
     WdkError,
     WorldError,
 )
-from wdk.runtime import serde
+from wdk.runtime import observe, serde, tracing
 from wdk.runtime.blocking import BlockedRuns
 from wdk.runtime.instance import (
     CREATED,
@@ -43,6 +43,7 @@ from wdk.runtime.instance import (
 )
 from wdk.runtime.limiter import Held
 from wdk.runtime.loader import Loader
+from wdk.runtime.logs import ids
 from wdk.runtime.step_limits import StepLimits
 from wdk.runtime.steps import Outcome, StepMetadata, attempt_key, run_attempt
 from wdk.runtime.streams import roll_back_attempt, writing_to
@@ -181,7 +182,10 @@ class Orchestrator:
             self._load_failed[run_id] = failures
             delay: float = min(self.settings.load_retry * 2.0 ** (failures - 1), LOAD_RETRY_MAX)
             level = logging.ERROR if failures == 1 else logging.DEBUG
-            log.log(level, "wdk: cannot load the workflow of run %s (retrying in %gs): %s", run_id, delay, exc)
+            log.log(
+                level, "wdk: cannot load the workflow of run %s (retrying in %gs): %s", run_id, delay, exc,
+                extra=ids("load_error", run_id),
+            )
             return time.time() + delay
         if self._load_failed.pop(run_id, None) is not None and inst is not None:
             log.info("wdk: the workflow of run %s loads now; resuming it", run_id)
@@ -243,6 +247,7 @@ class Orchestrator:
                         continue
                 finished = []
                 if inst.terminal:
+                    _report_end(inst, batch)
                     if self._on_terminal is not None:
                         self._on_terminal(run_id)
                     return None
@@ -316,6 +321,7 @@ class Orchestrator:
         todo: list[NewEvent] = []
         if not inst.started:
             todo.append(NewEvent("run_started", now))
+            observe.queue_latency("run", inst.started_at, now)
         if inst.blocked:
             # Its history replays against this code again (reverted, or patched).
             self.blocked.resumed(inst.run_id)
@@ -350,6 +356,8 @@ class Orchestrator:
                         todo.append(NewEvent("step_completed", now, call.correlation_id, {"result": result, "reused_from": inst.rerun_of}))
                         continue
                 if call.state == CREATED or (call.state == RETRYING and call.retry_at <= now):
+                    if call.state == RETRYING:
+                        observe.queue_latency("retry", call.retry_at, now)
                     payload = self.limits.with_limits(call, {"attempt": call.attempt + 1})
                     todo.append(NewEvent("step_started", now, call.correlation_id, payload))
                     to_start.append(call)
@@ -434,8 +442,13 @@ class Orchestrator:
             # Broken or missing step code fails like the step itself would.
             error = serde.encode_error(exc)
             return call, Outcome("failed", error=error)
-        with writing_to(self.world):  # the step's stream writers write to this runtime's world
+        attempt = observe.step_attempt(
+            inst.run_id, inst.workflow_id, inst.created_payload, call.name, call.correlation_id, call.attempt
+        )
+        # The step's stream writers write to this runtime's world; its span is current while it runs.
+        with writing_to(self.world), attempt as observed:
             outcome = await run_attempt(fn, args, kwargs, meta)
+            observed.done(outcome.kind, outcome.error, outcome.retry_at)
         if outcome.kind != "completed":
             # Take back what the failed attempt wrote to its streams, before
             # the commit that records it (which may end the run and its streams).
@@ -465,6 +478,11 @@ class Orchestrator:
             await self.world.append(run_id, run.last_seq, [event])
         except ConflictError:
             return
+        created = await self.world.read_events(run_id, -1, 1) if tracing.active() else []
+        observe.run_ended(
+            run_id, run.workflow_id, created[0].payload if created else {}, run.created_at,
+            "run_failed", event.at, event.payload["error"],
+        )
         if self._on_terminal is not None:
             self._on_terminal(run_id)
 
@@ -497,6 +515,17 @@ def _completion(call: StepCall, outcome: Outcome, now: float) -> NewEvent:
             {"attempt": call.attempt, "error": outcome.error or {}, "retry_at": outcome.retry_at},
         )
     return NewEvent("step_failed", now, corr, {"error": outcome.error or {}, "attempt": call.attempt})
+
+
+def _report_end(inst: WorkflowInstance, batch: list[NewEvent]) -> None:
+    """The commit just made ended the run: metrics, its span, a log line if it failed."""
+    end = next((e for e in reversed(batch) if e.type in TERMINAL_TYPES), None)
+    if end is None:
+        return  # ended by an event another process wrote (a cancel): that process reports it
+    observe.run_ended(
+        inst.run_id, inst.workflow_id, inst.created_payload, inst.started_at, end.type, end.at,
+        end.payload.get("error"),
+    )
 
 
 def _terminal(inst: WorkflowInstance, now: float) -> NewEvent:

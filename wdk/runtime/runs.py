@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from wdk.errors import ConflictError, HookNotFound, RunNotFound, WorkflowCancelled, WorkflowFailed
-from wdk.runtime import serde
+from wdk.runtime import observe, serde, tracing
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.flow_control import declared, limits_payload, resolve
 from wdk.runtime.loader import Loader
@@ -79,6 +79,9 @@ def new_run(
         # 2: the random stream is keyed with the store's secret too (WorkflowInstance).
         "rng": 2,
     }
+    trace = tracing.new_run_trace()  # the caller's span becomes the run's parent
+    if trace is not None:
+        payload["trace"] = trace
     # Flow control, recorded with the run: its priority and its workflow's
     # limits, keys computed from these arguments once.
     if priority:
@@ -109,6 +112,8 @@ async def start_run(
     a lease call or a read of its log. With an idempotency key already used,
     the run that used it (nothing is written)."""
     info, created, lease = await world.start_run(new, FLOW, owner=owner, lease_for=lease_for)
+    if created:
+        observe.run_created(new.workflow_id)
     if not created or lease is None:
         return info, None, None
     return info, lease, Event(info.id, 0, "run_created", new.at, None, _as_stored(new.payload))
@@ -209,10 +214,15 @@ async def cancel_run(world: World, run_id: str) -> bool:
             raise RunNotFound(run_id)
         if run.status in TERMINAL_STATUSES:
             return False
+        event = NewEvent("run_cancelled", time.time())
         try:
-            await world.append(run_id, run.last_seq, [NewEvent("run_cancelled", time.time())])
+            await world.append(run_id, run.last_seq, [event])
         except ConflictError:
             continue  # a worker appended meanwhile: read again
+        created = await world.read_events(run_id, -1, 1) if tracing.active() else []
+        observe.run_ended(
+            run_id, run.workflow_id, created[0].payload if created else {}, run.created_at, "run_cancelled", event.at
+        )
         return True
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from wdk.protocol import API_MAX_BYTES
 from wdk.runtime.engine import get_runtime
-from wdk.server import handlers, jsonapi
+from wdk.server import handlers, jsonapi, observe
 from wdk.server.auth import AUTH, guard, load_api_token, make_auth, set_bind_host
 from wdk.server.edge import RUNTIME, WEBHOOK_MAX_BYTES, error_edge, expect_handler, fallback
 from wdk.server.signing import load_secret
@@ -44,6 +44,9 @@ def create_app(
     app.on_startup.append(on_startup)
     handlers.add_routes(app)
     jsonapi.add_routes(app)
+    # /metrics needs no token (counts only: auth.PUBLIC_PATHS); /api/system does.
+    app.router.add_route("GET", observe.METRICS_PATH, observe.prometheus, expect_handler=expect_handler)
+    app.router.add_route("GET", observe.SYSTEM_PATH, observe.system, expect_handler=expect_handler)
     app.router.add_route("*", "/{tail:[\\s\\S]*}", fallback, expect_handler=expect_handler)
     return app
 

@@ -3,7 +3,7 @@
     POST /api/runs                {"workflow": "module:func" | id, "args", "kwargs", "idempotency_key"?,
                                   "priority"?, "debounce"?: [window, key]}
                                   (400, type "TypeError", when the arguments do not fit the workflow)
-    GET  /api/runs                ?status=&workflow=&limit=&cursor=
+    GET  /api/runs                ?status=&workflow=&limit=&cursor=&created_after=&created_before=
     GET  /api/runs/{id}           ?wait=<s>: hold until the run ends (at most 60 s)
     GET  /api/runs/{id}/events    ?after=&limit=
     POST /api/runs/{id}/cancel
@@ -34,7 +34,7 @@ from wdk.compiler import has_directive
 from wdk.durations import parse_duration
 from wdk.errors import RunNotFound, WorkflowNotFound
 from wdk.protocol import BadRequest
-from wdk.runtime import serde
+from wdk.runtime import serde, tracing
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.blocking import run_facts
 from wdk.runtime.engine import Runtime
@@ -169,10 +169,12 @@ async def start_run(request: web.Request) -> web.StreamResponse:
             debounce = (parse_duration(body.debounce[0]), body.debounce[1])
         except ValueError as exc:
             raise BadRequest(f"bad debounce window: {exc}") from None
-    run_id = await rt.start_run(
-        workflow_id, tuple(args), kwargs,
-        idempotency_key=body.idempotency_key, priority=body.priority, debounce=debounce,
-    )
+    # The caller's trace (W3C traceparent) becomes the run's parent span.
+    with tracing.incoming_traceparent(request.headers.get("traceparent")):
+        run_id = await rt.start_run(
+            workflow_id, tuple(args), kwargs,
+            idempotency_key=body.idempotency_key, priority=body.priority, debounce=debounce,
+        )
     return json_response({"run_id": run_id}, status=201)
 
 
@@ -186,6 +188,20 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int) -> 
         raise BadRequest(f"{name} must be an integer, not {raw!r}") from None
     if not low <= value <= high:
         raise BadRequest(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _time(request: web.Request, name: str) -> float | None:
+    """A unix time in seconds from the query, or None."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a unix time in seconds, not {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadRequest(f"{name} must be a finite number")
     return value
 
 
@@ -203,7 +219,8 @@ async def list_runs(request: web.Request) -> web.StreamResponse:
     world = request.app[RUNTIME].world
     try:
         page = await world.list_runs(
-            status=status, workflow_id=workflow, limit=limit, cursor=request.query.get("cursor") or None
+            status=status, workflow_id=workflow, limit=limit, cursor=request.query.get("cursor") or None,
+            created_after=_time(request, "created_after"), created_before=_time(request, "created_before"),
         )
     except ValueError as exc:  # a cursor that is not ours
         raise BadRequest(str(exc)) from None

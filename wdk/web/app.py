@@ -9,6 +9,7 @@
     GET  /api/runs/{id}/stream     ?namespace=&start=: NDJSON, or SSE     (wdk.server.streaming)
     POST /api/runs/{id}/cancel                                            (wdk.server.jsonapi)
     GET  /api/schedules, POST /api/schedules/{name}/pause|resume          (wdk.server.jsonapi)
+    GET  /api/system               ?minutes=: the system view's numbers  (wdk.server.observe)
 
 Every route needs the API token (`wdk.server.auth`): the page logs in with
 `/?token=<token>` (a session cookie), and its POSTs carry the session's CSRF
@@ -32,7 +33,7 @@ from wdk.protocol import NotFound
 from wdk.runtime.blocking import run_facts
 from wdk.runtime.engine import get_runtime
 from wdk.runtime.redact import redact_hooks, redact_run
-from wdk.server import jsonapi
+from wdk.server import jsonapi, observe
 from wdk.server.auth import AUTH, SESSION_COOKIE, guard, load_api_token, make_auth
 from wdk.server.edge import RUNTIME, error_edge, expect_handler, fallback, json_response
 from wdk.server.handlers import stream
@@ -71,6 +72,7 @@ def create_app(*, api_token: str | None = None) -> web.Application:
         ("GET", "/api/schedules", jsonapi.list_schedules),
         ("POST", "/api/schedules/{name}/pause", jsonapi.pause_schedule),
         ("POST", "/api/schedules/{name}/resume", jsonapi.resume_schedule),
+        ("GET", observe.SYSTEM_PATH, observe.system),
     ):
         app.router.add_route(method, path, handler, expect_handler=expect_handler)
     app.router.add_route("*", "/{tail:[\\s\\S]*}", fallback, expect_handler=expect_handler)

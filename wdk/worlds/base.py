@@ -159,6 +159,36 @@ class Page(msgspec.Struct, frozen=True):
     next_cursor: str | None = None
 
 
+class QueueDepth(msgspec.Struct, frozen=True):
+    """A queue's messages now: available, due later (sleeps, retry back-offs), held by a worker."""
+
+    ready: int = 0
+    scheduled: int = 0
+    leased: int = 0
+
+
+class LeaseHolder(msgspec.Struct, frozen=True):
+    """A lease owner (one worker process) and the runs it holds now."""
+
+    owner: str
+    worker_id: str | None
+    leases: int
+    expires_at: float  # the latest expiry of its leases
+
+
+class SystemInfo(msgspec.Struct, frozen=True):
+    """What the dashboard's system view draws, read in one go (`World.system_info`)."""
+
+    at: float  # the store's clock when read
+    counts: dict[str, int]  # runs by status
+    queue: QueueDepth
+    holders: list[LeaseHolder]
+    # Runs that ended since `since`: (minute, as unix seconds // 60, status, count).
+    ended: list[tuple[int, str, int]]
+    # Ids of the workers alive now (`claim_worker_id` holders), leases or not.
+    workers: list[str] = []
+
+
 class Lease(msgspec.Struct, frozen=True):
     """A leased queue message. `key` is the message's idempotency key."""
 
@@ -267,8 +297,11 @@ class World(Protocol):
         workflow_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> Page:
-        """Newest first. `cursor` is the `next_cursor` of the previous page."""
+        """Newest first. `cursor` is the `next_cursor` of the previous page;
+        `created_after` / `created_before` bound `created_at` (>=, <)."""
 
     async def list_steps(self, run_id: str) -> list[StepInfo]: ...
 
@@ -282,6 +315,15 @@ class World(Protocol):
 
     async def active_run_ids(self, limit: int = 10_000) -> list[str]:
         """Runs that are not terminal (the reconciler's query)."""
+
+    async def queue_depth(self, queue: str) -> QueueDepth:
+        """How many of `queue`'s messages are ready, scheduled and leased now
+        (an expired lease counts as ready)."""
+
+    async def system_info(self, queue: str, since: float) -> SystemInfo:
+        """Runs by status, `queue`'s depth and lease holders, the runs that
+        ended since `since` per minute, and the live workers' ids: the
+        dashboard's system view."""
 
     # --- workers ---------------------------------------------------------------
 

@@ -32,13 +32,26 @@ from wdk.worlds.base import (
     NewEvent,
     NewRun,
     Page,
+    QueueDepth,
     RunInfo,
     StepInfo,
     StreamChunk,
     StreamInfo,
+    SystemInfo,
     WaitInfo,
 )
-from wdk.worlds.sql import hook_info, run_info, runs_page, runs_query, step_info
+from wdk.worlds.sql import (
+    COUNTS_QUERY,
+    ended_query,
+    holders_query,
+    hook_info,
+    queue_depth_query,
+    run_info,
+    runs_page,
+    runs_query,
+    step_info,
+    system_info,
+)
 from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import (
     BUSY_TIMEOUT_MS,
@@ -272,10 +285,13 @@ class LocalWorld(sqlite_flow.FlowMethods):
         workflow_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> Page:
         """Newest first, keyset paged: pass `next_cursor` back as `cursor`."""
         sql, params = runs_query(
-            RUN_COLS, status=status, workflow_id=workflow_id, cursor=cursor, limit=limit, placeholder=lambda _: "?"
+            RUN_COLS, status=status, workflow_id=workflow_id, cursor=cursor, limit=limit, placeholder=lambda _: "?",
+            created_after=created_after, created_before=created_before,
         )
         return runs_page(self._sync().execute(sql, params).fetchall(), limit)
 
@@ -351,6 +367,22 @@ class LocalWorld(sqlite_flow.FlowMethods):
             .fetchall()
         )
         return [r[0] for r in rows]
+
+    async def queue_depth(self, queue: str) -> QueueDepth:
+        """Ready, scheduled and leased messages of `queue` now."""
+        params = {"now": time.time(), "queue": queue}
+        row = self._sync().execute(queue_depth_query("ready_at", ":now", ":queue"), params).fetchone()
+        return QueueDepth(int(row[0]), int(row[1]), int(row[2]))
+
+    async def system_info(self, queue: str, since: float) -> SystemInfo:
+        """Runs by status, the queue and its lease holders, runs ended per minute."""
+        db, now = self._sync(), time.time()
+        params = {"now": now, "queue": queue}
+        depth = db.execute(queue_depth_query("ready_at", ":now", ":queue"), params).fetchone()
+        holders = db.execute(holders_query("ready_at", ":now", ":queue"), params).fetchall()
+        ended = db.execute(ended_query("CAST(completed_at / 60 AS INTEGER)", "?"), (since,)).fetchall()
+        live = workers.live_ids(self.data_dir / "workers")
+        return system_info(now, db.execute(COUNTS_QUERY).fetchall(), depth, holders, ended, live)
 
     # --- workers -----------------------------------------------------------------------
 

@@ -83,6 +83,15 @@ RETURNING q.queue, q.key, q.token, q.owner"""
 TRY_WORKER_LOCK = (
     "SELECT pg_try_advisory_lock(hashtextextended('wdk worker ' || current_schema() || ' ' || $1, 0))"
 )
+# The lock's connection says whose it is, so `LIVE_WORKERS` can list the
+# workers alive now: their connections are (application_name is at most 63 bytes).
+NAME_WORKER = "SELECT set_config('application_name', left('wdk worker ' || current_schema() || ' ' || $1, 63), false)"
+LIVE_WORKERS = """
+SELECT substr(application_name, length('wdk worker ' || current_schema() || ' ') + 1)
+FROM pg_stat_activity
+WHERE datname = current_database() AND starts_with(application_name, 'wdk worker ' || current_schema() || ' ')
+ORDER BY 1
+"""
 
 # A dead predecessor's leases (owners ending in '@<id>'): available now.
 _RELEASE_PREDECESSORS = f"""
@@ -158,6 +167,7 @@ async def claim_worker_id(conn: asyncpg.Connection, candidates: Sequence[str], c
     predecessors' leases; None when every candidate is held."""
     for candidate in candidates:
         if await conn.fetchval(TRY_WORKER_LOCK, candidate):
+            await conn.execute(NAME_WORKER, candidate)
             await conn.execute(_RELEASE_PREDECESSORS, "@" + candidate, channel)
             return candidate
     return None

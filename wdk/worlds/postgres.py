@@ -42,10 +42,12 @@ from wdk.worlds.base import (
     NewEvent,
     NewRun,
     Page,
+    QueueDepth,
     RunInfo,
     StepInfo,
     StreamChunk,
     StreamInfo,
+    SystemInfo,
     WaitInfo,
 )
 from wdk.worlds.pg_connect import (
@@ -61,14 +63,21 @@ from wdk.worlds.pg_connect import (
 )
 from wdk.worlds.pg_log import HOOK_COLS, RUN_COLS, STEP_COLS, WAIT_COLS, require_run
 from wdk.worlds.sql import (
+    COUNTS_QUERY,
+    ended_query,
+    holders_query,
     hook_info,
+    queue_depth_query,
     run_info,
     runs_page,
     runs_query,
     step_info,
     stream_chunk,
+    system_info,
 )
 from wdk.worlds.waiting import Holders, Wakeups, follow_stream, wait_for_wakeup
+
+_CLOCK = "extract(epoch FROM clock_timestamp())::float8"  # the queue's clock (as in pg_queue)
 
 log = logging.getLogger("wdk")
 T = TypeVar("T")
@@ -269,10 +278,13 @@ class PostgresWorld(pg_flow.FlowMethods):
         workflow_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> Page:
         """Newest first, keyset paged: pass `next_cursor` back as `cursor`."""
         sql, params = runs_query(
-            RUN_COLS, status=status, workflow_id=workflow_id, cursor=cursor, limit=limit, placeholder=lambda n: f"${n}"
+            RUN_COLS, status=status, workflow_id=workflow_id, cursor=cursor, limit=limit, placeholder=lambda n: f"${n}",
+            created_after=created_after, created_before=created_before,
         )
         return runs_page(await self._fetch(sql, *params), limit)
 
@@ -332,6 +344,26 @@ class PostgresWorld(pg_flow.FlowMethods):
         )
         return [r[0] for r in rows]
 
+    async def queue_depth(self, queue: str) -> QueueDepth:
+        """Ready, scheduled and leased messages of `queue` now (the database's clock)."""
+        row = await self._fetchrow(queue_depth_query("available_at", _CLOCK, "$1"), queue)
+        return QueueDepth(int(row[0]), int(row[1]), int(row[2]))
+
+    async def system_info(self, queue: str, since: float) -> SystemInfo:
+        """Runs by status, the queue and its lease holders, runs ended per minute."""
+
+        async def read(conn: asyncpg.Connection) -> SystemInfo:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                now = await conn.fetchval(f"SELECT {_CLOCK}")
+                depth = await conn.fetchrow(queue_depth_query("available_at", "$2", "$1"), queue, now)
+                holders = await conn.fetch(holders_query("available_at", "$2", "$1"), queue, now)
+                ended = await conn.fetch(ended_query("floor(completed_at / 60)::bigint", "$1"), since)
+                live = [r[0] for r in await conn.fetch(pg_queue.LIVE_WORKERS)]
+                return system_info(now, await conn.fetch(COUNTS_QUERY), depth, holders, ended, live)
+
+        info: SystemInfo = await self._call(read, read=True)
+        return info
+
     # --- workers -----------------------------------------------------------------------
 
     async def claim_worker_id(self, worker_id: str | None) -> str:
@@ -381,6 +413,8 @@ class PostgresWorld(pg_flow.FlowMethods):
                 continue
             try:
                 held = await conn.fetchval(pg_queue.TRY_WORKER_LOCK, worker_id)
+                if held:
+                    await conn.execute(pg_queue.NAME_WORKER, worker_id)
             except Exception:
                 conn.terminate()
                 continue

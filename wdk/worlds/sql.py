@@ -15,11 +15,15 @@ from wdk.worlds.base import (
     EVENT_TYPES,
     TERMINAL_TYPES,
     HookInfo,
+    LeaseHolder,
     NewEvent,
     Page,
+    QueueDepth,
     RunInfo,
     StepInfo,
     StreamChunk,
+    SystemInfo,
+    owner_id,
 )
 
 encode = msgspec.json.Encoder().encode
@@ -130,6 +134,8 @@ def runs_query(
     cursor: str | None,
     limit: int,
     placeholder: Callable[[int], str],
+    created_after: float | None = None,
+    created_before: float | None = None,
 ) -> tuple[str, list[Any]]:
     """`list_runs`' query, newest first, and its parameters. `placeholder(n)`
     writes the n-th parameter in the driver's style (`?`, `$3`). One row more
@@ -145,6 +151,10 @@ def runs_query(
         where.append(f"status = {param(status)}")
     if workflow_id is not None:
         where.append(f"workflow_id = {param(workflow_id)}")
+    if created_after is not None:
+        where.append(f"created_at >= {param(created_after)}")
+    if created_before is not None:
+        where.append(f"created_at < {param(created_before)}")
     if cursor is not None:
         created_at, run_id = decode_cursor(cursor)
         where.append(f"(created_at, id) < ({param(created_at)}, {param(run_id)})")
@@ -160,6 +170,55 @@ def runs_page(rows: Sequence[Any], limit: int) -> Page:
     items = [run_info(r) for r in rows[: max(limit, 0)]]
     more = len(rows) > len(items) and items
     return Page(items=items, next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+
+
+# --- the system view (World.queue_depth, World.system_info) ----------------------------
+# `ready_at` is the queue's availability column (`available_at` in postgres),
+# `now` the store's clock in SQL. A leased row's availability is its lease expiry.
+
+
+def queue_depth_query(ready_at: str, now: str, queue: str) -> str:
+    """One row: ready, scheduled, leased (an expired lease is ready again)."""
+    return (
+        f"SELECT COALESCE(SUM(CASE WHEN {ready_at} <= {now} THEN 1 ELSE 0 END), 0), "
+        f"COALESCE(SUM(CASE WHEN owner IS NULL AND {ready_at} > {now} THEN 1 ELSE 0 END), 0), "
+        f"COALESCE(SUM(CASE WHEN owner IS NOT NULL AND {ready_at} > {now} THEN 1 ELSE 0 END), 0) "
+        f"FROM queue WHERE queue = {queue}"
+    )
+
+
+def holders_query(ready_at: str, now: str, queue: str) -> str:
+    """Rows: owner, leases held, latest expiry."""
+    return (
+        f"SELECT owner, COUNT(*), MAX({ready_at}) FROM queue "
+        f"WHERE queue = {queue} AND owner IS NOT NULL AND {ready_at} > {now} GROUP BY owner ORDER BY owner"
+    )
+
+
+COUNTS_QUERY = "SELECT status, COUNT(*) FROM runs GROUP BY status"
+
+
+def ended_query(minute: str, since: str) -> str:
+    """Rows: minute (unix seconds // 60), status, runs that ended then. `minute`
+    is the dialect's integer division of completed_at by 60."""
+    return (
+        f"SELECT {minute} AS m, status, COUNT(*) FROM runs WHERE completed_at >= {since} "
+        "GROUP BY m, status ORDER BY m"
+    )
+
+
+def system_info(
+    at: float, counts: Sequence[Any], depth: Any, holders: Sequence[Any], ended: Sequence[Any], live: list[str]
+) -> SystemInfo:
+    """The rows of the queries above (and the live worker ids) as a SystemInfo."""
+    return SystemInfo(
+        workers=live,
+        at=float(at),
+        counts={str(r[0]): int(r[1]) for r in counts},
+        queue=QueueDepth(int(depth[0]), int(depth[1]), int(depth[2])),
+        holders=[LeaseHolder(str(r[0]), owner_id(str(r[0])), int(r[1]), float(r[2])) for r in holders],
+        ended=[(int(r[0]), str(r[1]), int(r[2])) for r in ended],
+    )
 
 
 # stream_chunks.kind (both worlds): a chunk; abandoned (its attempt was rolled

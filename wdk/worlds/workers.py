@@ -63,5 +63,31 @@ def claim(folder: Path, worker_id: str | None) -> tuple[str, int]:
     raise WorkerIdTaken(f"all {MAX_SLOTS} default worker ids are held (lock files in {folder})")
 
 
+def live_ids(folder: Path) -> list[str]:
+    """The ids held by live processes on this machine: a lock file whose pid
+    (written by `claim`) is alive. Read, never locked: taking the lock to test
+    it could make a worker starting at that moment skip its own id."""
+    live = []
+    for path in sorted(folder.glob("*.lock")) if folder.is_dir() else []:
+        try:
+            pid = int(path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if pid > 0 and _alive(pid):
+            live.append(path.stem)
+    return live
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def release(fd: int) -> None:
+    os.ftruncate(fd, 0)  # no pid: `live_ids` does not count a process that let its id go
     os.close(fd)  # drops the flock

@@ -199,29 +199,45 @@ async function api(path, options = {}) {
 }
 
 // --- runs.jsx ---
-function runsHash(status, workflow) {
+const SINCE = [
+  ["", "any time"],
+  ["15m", "last 15 min"],
+  ["1h", "last hour"],
+  ["24h", "last 24 h"],
+  ["7d", "last 7 days"]
+];
+const SINCE_SECONDS = { "15m": 900, "1h": 3600, "24h": 86400, "7d": 604800 };
+function runsHash(status, workflow, since) {
   const query = new URLSearchParams();
   if (status)
     query.set("status", status);
   if (workflow)
     query.set("workflow", workflow);
+  if (since)
+    query.set("since", since);
   const text = query.toString();
   return text ? `#/?${text}` : "#/";
 }
-function StatusFilter({ status, workflow }) {
+function TimeFilter({ status, workflow, since }) {
+  const apply = (event) => {
+    location.hash = runsHash(status, workflow, event.target.value);
+  };
+  return /* @__PURE__ */ h("label", { class: "time-filter" }, /* @__PURE__ */ h("span", null, "created"), /* @__PURE__ */ h("select", { id: "since", value: since, onChange: apply }, SINCE.map(([value, label]) => /* @__PURE__ */ h("option", { value }, label))));
+}
+function StatusFilter({ status, workflow, since }) {
   return /* @__PURE__ */ h("nav", { class: "filter", "aria-label": "status filter" }, ["", ...STATUSES].map((s) => /* @__PURE__ */ h(
     "a",
     {
       class: s === status ? "chip on" : "chip",
-      href: runsHash(s, workflow),
+      href: runsHash(s, workflow, since),
       "data-status": s || "all"
     },
     s || "all"
   )));
 }
-function WorkflowFilter({ status, workflow, known }) {
+function WorkflowFilter({ status, workflow, since, known }) {
   const apply = (event) => {
-    location.hash = runsHash(status, event.target.value.trim());
+    location.hash = runsHash(status, event.target.value.trim(), since);
   };
   return /* @__PURE__ */ h("label", { class: "workflow-filter" }, /* @__PURE__ */ h("span", null, "workflow"), /* @__PURE__ */ h(
     "input",
@@ -238,8 +254,51 @@ function RunRow({ run, now }) {
   return /* @__PURE__ */ h("tr", { class: "run-row", "data-run": run.id, "data-status": run.status }, /* @__PURE__ */ h("td", { class: "mono" }, /* @__PURE__ */ h("a", { href: `#/run/${run.id}` }, run.id)), /* @__PURE__ */ h("td", null, shortWorkflow(run.workflow_id)), /* @__PURE__ */ h("td", null, /* @__PURE__ */ h(Badge, { status: run.status })), /* @__PURE__ */ h("td", { class: "muted" }, fmtTime(run.created_at)), /* @__PURE__ */ h("td", { class: "num" }, fmtDuration(runDuration(run, now))), /* @__PURE__ */ h("td", { class: "mono muted code-version" }, run.code_version || "-"));
 }
 function RunsPage({ runs, route, now, onOlder, onNewer }) {
-  const { status, workflow } = route;
-  return /* @__PURE__ */ h("main", { class: "page" }, /* @__PURE__ */ h("div", { class: "toolbar" }, /* @__PURE__ */ h("h1", null, "Runs"), /* @__PURE__ */ h(StatusFilter, { status, workflow }), /* @__PURE__ */ h(WorkflowFilter, { status, workflow, known: runs.workflows })), runs.error && /* @__PURE__ */ h("p", { class: "error-banner" }, runs.error), runs.items === null ? /* @__PURE__ */ h("p", { class: "empty" }, "Loading\u2026") : runs.items.length === 0 ? /* @__PURE__ */ h("p", { class: "empty" }, status || workflow ? "No runs match these filters." : "No runs yet. Start one with `wdk start module:function`.") : /* @__PURE__ */ h("div", { class: "card" }, /* @__PURE__ */ h("table", { class: "runs" }, /* @__PURE__ */ h("thead", null, /* @__PURE__ */ h("tr", null, /* @__PURE__ */ h("th", null, "run"), /* @__PURE__ */ h("th", null, "workflow"), /* @__PURE__ */ h("th", null, "status"), /* @__PURE__ */ h("th", null, "created"), /* @__PURE__ */ h("th", { class: "num" }, "duration"), /* @__PURE__ */ h("th", null, "code"))), /* @__PURE__ */ h("tbody", null, runs.items.map((run) => /* @__PURE__ */ h(RunRow, { key: run.id, run, now }))))), /* @__PURE__ */ h("div", { class: "pager" }, /* @__PURE__ */ h("button", { type: "button", disabled: runs.back.length === 0, onClick: onNewer }, "\u2190 Newer"), /* @__PURE__ */ h("button", { type: "button", disabled: !runs.next, onClick: onOlder }, "Older \u2192")));
+  const { status, workflow, since } = route;
+  return /* @__PURE__ */ h("main", { class: "page" }, /* @__PURE__ */ h("div", { class: "toolbar" }, /* @__PURE__ */ h("h1", null, "Runs"), /* @__PURE__ */ h(StatusFilter, { status, workflow, since }), /* @__PURE__ */ h(WorkflowFilter, { status, workflow, since, known: runs.workflows }), /* @__PURE__ */ h(TimeFilter, { status, workflow, since })), runs.error && /* @__PURE__ */ h("p", { class: "error-banner" }, runs.error), runs.items === null ? /* @__PURE__ */ h("p", { class: "empty" }, "Loading\u2026") : runs.items.length === 0 ? /* @__PURE__ */ h("p", { class: "empty" }, status || workflow || since ? "No runs match these filters." : "No runs yet. Start one with `wdk start module:function`.") : /* @__PURE__ */ h("div", { class: "card" }, /* @__PURE__ */ h("table", { class: "runs" }, /* @__PURE__ */ h("thead", null, /* @__PURE__ */ h("tr", null, /* @__PURE__ */ h("th", null, "run"), /* @__PURE__ */ h("th", null, "workflow"), /* @__PURE__ */ h("th", null, "status"), /* @__PURE__ */ h("th", null, "created"), /* @__PURE__ */ h("th", { class: "num" }, "duration"), /* @__PURE__ */ h("th", null, "code"))), /* @__PURE__ */ h("tbody", null, runs.items.map((run) => /* @__PURE__ */ h(RunRow, { key: run.id, run, now }))))), /* @__PURE__ */ h("div", { class: "pager" }, /* @__PURE__ */ h("button", { type: "button", disabled: runs.back.length === 0, onClick: onNewer }, "\u2190 Newer"), /* @__PURE__ */ h("button", { type: "button", disabled: !runs.next, onClick: onOlder }, "Older \u2192")));
+}
+
+// --- system.jsx ---
+const SYSTEM_MINUTES = 15;
+const ENDED = ["completed", "failed", "cancelled"];
+function StatusCounts({ counts }) {
+  const statuses = [...STATUSES, ...Object.keys(counts).filter((s) => !STATUSES.includes(s)).sort()];
+  return /* @__PURE__ */ h("div", { class: "counts", id: "counts" }, statuses.map((status) => /* @__PURE__ */ h("a", { class: "count", href: runsHash(status, ""), "data-status": status, key: status }, /* @__PURE__ */ h("span", { class: "count-n" }, counts[status] || 0), /* @__PURE__ */ h(Badge, { status }))));
+}
+function QueueCard({ queue }) {
+  const cells = [
+    ["ready", "ready now"],
+    ["scheduled", "scheduled (sleeps, retries)"],
+    ["leased", "leased by a worker"]
+  ];
+  return /* @__PURE__ */ h("section", { class: "card system-card" }, /* @__PURE__ */ h("h2", null, "Queue"), /* @__PURE__ */ h("div", { class: "queue" }, cells.map(([name, label]) => /* @__PURE__ */ h("div", { class: "queue-cell", key: name }, /* @__PURE__ */ h("span", { class: "count-n", id: `queue-${name}` }, queue[name]), /* @__PURE__ */ h("span", { class: "muted" }, label)))));
+}
+function WorkersCard({ workers, at }) {
+  return /* @__PURE__ */ h("section", { class: "card system-card" }, /* @__PURE__ */ h("h2", null, "Workers"), workers.length === 0 ? /* @__PURE__ */ h("p", { class: "empty", id: "no-workers" }, "No worker is running.") : /* @__PURE__ */ h("table", { class: "workers" }, /* @__PURE__ */ h("thead", null, /* @__PURE__ */ h("tr", null, /* @__PURE__ */ h("th", null, "worker"), /* @__PURE__ */ h("th", { class: "num" }, "leases"), /* @__PURE__ */ h("th", { class: "num" }, "renewed until"))), /* @__PURE__ */ h("tbody", null, workers.map((w) => /* @__PURE__ */ h("tr", { class: "worker-row", "data-worker": w.worker_id, key: w.worker_id, title: w.owners.join("\n") }, /* @__PURE__ */ h("td", { class: "mono" }, w.worker_id), /* @__PURE__ */ h("td", { class: "num leases" }, w.leases), /* @__PURE__ */ h("td", { class: "num muted" }, w.expires_at === null ? "-" : `in ${fmtDuration(Math.max(0, w.expires_at - at))}`))))));
+}
+function ThroughputChart({ throughput }) {
+  const totals = throughput.map((m) => ENDED.reduce((sum, s) => sum + m[s], 0));
+  const peak = Math.max(1, ...totals);
+  const total = totals.reduce((a, b) => a + b, 0);
+  const clock = (t) => fmtTime(t).slice(11, 16);
+  return /* @__PURE__ */ h("section", { class: "card system-card wide" }, /* @__PURE__ */ h("h2", null, "Throughput ", /* @__PURE__ */ h("span", { class: "muted", id: "throughput-total" }, total, " runs ended in the last ", throughput.length, " min")), /* @__PURE__ */ h("div", { class: "chart", role: "img", "aria-label": "runs ended per minute" }, throughput.map((m, i) => /* @__PURE__ */ h(
+    "div",
+    {
+      class: "col",
+      "data-minute": m.minute,
+      "data-total": totals[i],
+      key: m.minute,
+      title: `${clock(m.minute)}: ${ENDED.map((s) => `${m[s]} ${s}`).join(", ")}`
+    },
+    ENDED.filter((s) => m[s] > 0).map((s) => /* @__PURE__ */ h("div", { class: `seg s-${s}`, key: s, style: { height: `${100 * m[s] / peak}%` } }))
+  ))), /* @__PURE__ */ h("div", { class: "chart-axis muted" }, /* @__PURE__ */ h("span", null, throughput.length ? clock(throughput[0].minute) : ""), /* @__PURE__ */ h("span", null, "peak ", peak, "/min"), /* @__PURE__ */ h("span", null, throughput.length ? clock(throughput[throughput.length - 1].minute) : "")));
+}
+function SchedulesCard({ schedules }) {
+  return /* @__PURE__ */ h("section", { class: "card system-card" }, /* @__PURE__ */ h("h2", null, /* @__PURE__ */ h("a", { href: "#/schedules" }, "Schedules")), schedules.total === 0 ? /* @__PURE__ */ h("p", { class: "empty", id: "no-schedules" }, "No schedule declared.") : /* @__PURE__ */ h("div", { class: "queue" }, /* @__PURE__ */ h("div", { class: "queue-cell" }, /* @__PURE__ */ h("span", { class: "count-n", id: "schedules-total" }, schedules.total), /* @__PURE__ */ h("span", { class: "muted" }, schedules.paused ? `${schedules.paused} paused` : "none paused")), schedules.next && /* @__PURE__ */ h("div", { class: "queue-cell", id: "schedules-next" }, /* @__PURE__ */ h("span", { class: "mono" }, schedules.next.name), /* @__PURE__ */ h("span", { class: "muted" }, "fires next at ", fmtTime(schedules.next.at)))));
+}
+function SystemPage({ system }) {
+  const data = system.data;
+  return /* @__PURE__ */ h("main", { class: "page" }, /* @__PURE__ */ h("div", { class: "toolbar" }, /* @__PURE__ */ h("h1", null, "System")), system.error && /* @__PURE__ */ h("p", { class: "error-banner" }, system.error), data === null ? /* @__PURE__ */ h("p", { class: "empty" }, "Loading\u2026") : /* @__PURE__ */ h(Fragment, null, /* @__PURE__ */ h(StatusCounts, { counts: data.counts, key: "counts" }), /* @__PURE__ */ h("div", { class: "system-grid", key: "grid" }, /* @__PURE__ */ h(QueueCard, { queue: data.queue }), /* @__PURE__ */ h(WorkersCard, { workers: data.workers, at: data.at }), /* @__PURE__ */ h(ThroughputChart, { throughput: data.throughput }), /* @__PURE__ */ h(SchedulesCard, { schedules: data.schedules }))));
 }
 
 // --- timeline.jsx ---
@@ -460,6 +519,8 @@ const state = {
   runs: freshRuns(),
   view: null,
   // the run page's data
+  system: { data: null, error: null },
+  // the system page's data
   schedules: { items: null, error: null }
 };
 function freshRuns() {
@@ -472,9 +533,16 @@ function parseRoute() {
   const match = /^run\/([^/]+)$/.exec(path);
   if (match)
     return { page: "run", id: decodeURIComponent(match[1]) };
+  if (path === "system")
+    return { page: "system" };
   if (path === "schedules")
     return { page: "schedules" };
-  return { page: "runs", status: params.get("status") || "", workflow: params.get("workflow") || "" };
+  return {
+    page: "runs",
+    status: params.get("status") || "",
+    workflow: params.get("workflow") || "",
+    since: params.get("since") || ""
+  };
 }
 let pending = false;
 function update() {
@@ -494,6 +562,8 @@ async function loadRuns() {
     query.set("status", route.status);
   if (route.workflow)
     query.set("workflow", route.workflow);
+  if (SINCE_SECONDS[route.since])
+    query.set("created_after", String(Date.now() / 1e3 - SINCE_SECONDS[route.since]));
   if (runs.cursor)
     query.set("cursor", runs.cursor);
   try {
@@ -524,6 +594,19 @@ function newer() {
     return;
   runs.cursor = runs.back.pop();
   refresh();
+}
+async function loadSystem() {
+  const system = state.system;
+  try {
+    const data = await api(`api/system?minutes=${SYSTEM_MINUTES}`);
+    if (state.system !== system)
+      return;
+    system.data = data;
+    system.error = null;
+  } catch (error) {
+    if (state.system === system)
+      system.error = error.message;
+  }
 }
 function openView(id) {
   state.view = { id, detail: null, events: [], error: null, cancelling: false, stream: null };
@@ -627,13 +710,15 @@ async function refresh() {
   const route = state.route;
   if (route.page === "runs")
     await loadRuns();
+  else if (route.page === "system")
+    await loadSystem();
   else if (route.page === "schedules")
     await loadSchedules();
   else
     await loadRun();
   if (state.route !== route)
     return;
-  const failed = route.page === "runs" ? state.runs.error : route.page === "schedules" ? state.schedules.error : state.view && state.view.error;
+  const failed = route.page === "runs" ? state.runs.error : route.page === "system" ? state.system.error : route.page === "schedules" ? state.schedules.error : state.view && state.view.error;
   state.offline = failed || null;
   state.now = Date.now() / 1e3;
   if (!failed)
@@ -647,6 +732,9 @@ function navigate() {
   if (route.page === "run") {
     openView(route.id);
     document.title = "wdk \xB7 run";
+  } else if (route.page === "system") {
+    state.system = { data: state.system.data, error: null };
+    document.title = "wdk \xB7 system";
   } else if (route.page === "schedules") {
     document.title = "wdk \xB7 schedules";
   } else {
@@ -665,7 +753,7 @@ function App() {
     const run = view.detail.run;
     document.title = `wdk \xB7 ${shortWorkflow(run.workflow_id)} \xB7 ${run.status}`;
   }
-  return /* @__PURE__ */ h(Fragment, null, /* @__PURE__ */ h("header", { class: "topbar", key: "top" }, /* @__PURE__ */ h("a", { class: "brand", href: "#/" }, "wdk"), /* @__PURE__ */ h("a", { class: route.page === "runs" ? "nav on" : "nav", href: "#/" }, "Runs"), /* @__PURE__ */ h("a", { class: route.page === "schedules" ? "nav on" : "nav", href: "#/schedules" }, "Schedules"), /* @__PURE__ */ h("span", { class: "spacer" }), /* @__PURE__ */ h("span", { class: state.offline ? "refresh off" : "refresh", title: state.offline || "" }, state.offline ? "server unreachable" : `auto-refresh \xB7 updated ${state.updated ? fmtTime(state.updated).slice(11) : "-"}`)), route.page === "runs" ? /* @__PURE__ */ h(RunsPage, { runs: state.runs, route, now: state.now, onOlder: older, onNewer: newer }) : route.page === "schedules" ? /* @__PURE__ */ h(SchedulesPage, { schedules: state.schedules, onToggle: toggleSchedule }) : /* @__PURE__ */ h(
+  return /* @__PURE__ */ h(Fragment, null, /* @__PURE__ */ h("header", { class: "topbar", key: "top" }, /* @__PURE__ */ h("a", { class: "brand", href: "#/" }, "wdk"), /* @__PURE__ */ h("a", { class: route.page === "runs" ? "nav on" : "nav", href: "#/" }, "Runs"), /* @__PURE__ */ h("a", { class: route.page === "system" ? "nav on" : "nav", href: "#/system", id: "nav-system" }, "System"), /* @__PURE__ */ h("a", { class: route.page === "schedules" ? "nav on" : "nav", href: "#/schedules" }, "Schedules"), /* @__PURE__ */ h("span", { class: "spacer" }), /* @__PURE__ */ h("span", { class: state.offline ? "refresh off" : "refresh", title: state.offline || "" }, state.offline ? "server unreachable" : `auto-refresh \xB7 updated ${state.updated ? fmtTime(state.updated).slice(11) : "-"}`)), route.page === "runs" ? /* @__PURE__ */ h(RunsPage, { runs: state.runs, route, now: state.now, onOlder: older, onNewer: newer }) : route.page === "system" ? /* @__PURE__ */ h(SystemPage, { system: state.system }) : route.page === "schedules" ? /* @__PURE__ */ h(SchedulesPage, { schedules: state.schedules, onToggle: toggleSchedule }) : /* @__PURE__ */ h(
     RunPage,
     {
       view,

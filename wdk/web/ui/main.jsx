@@ -3,6 +3,8 @@
 //
 //   #/                          runs, newest first
 //   #/?status=failed&workflow=shop.orders:checkout
+//   #/?since=1h                 runs created in the last hour
+//   #/system                    the system: counts, queue, workers, throughput
 //   #/run/<id>                  one run
 //   #/schedules                 the schedules (wdk.schedule)
 
@@ -15,6 +17,7 @@ const state = {
   offline: null, // why the last refresh failed
   runs: freshRuns(),
   view: null, // the run page's data
+  system: { data: null, error: null }, // the system page's data
   schedules: { items: null, error: null },
 };
 
@@ -28,8 +31,14 @@ function parseRoute() {
   const params = new URLSearchParams(query || "");
   const match = /^run\/([^/]+)$/.exec(path);
   if (match) return { page: "run", id: decodeURIComponent(match[1]) };
+  if (path === "system") return { page: "system" };
   if (path === "schedules") return { page: "schedules" };
-  return { page: "runs", status: params.get("status") || "", workflow: params.get("workflow") || "" };
+  return {
+    page: "runs",
+    status: params.get("status") || "",
+    workflow: params.get("workflow") || "",
+    since: params.get("since") || "",
+  };
 }
 
 let pending = false;
@@ -50,6 +59,7 @@ async function loadRuns() {
   const query = new URLSearchParams({ limit: "50" });
   if (route.status) query.set("status", route.status);
   if (route.workflow) query.set("workflow", route.workflow);
+  if (SINCE_SECONDS[route.since]) query.set("created_after", String(Date.now() / 1000 - SINCE_SECONDS[route.since]));
   if (runs.cursor) query.set("cursor", runs.cursor);
   try {
     const page = await api(`api/runs?${query}`);
@@ -76,6 +86,20 @@ function newer() {
   if (!runs.back.length) return;
   runs.cursor = runs.back.pop();
   refresh();
+}
+
+// --- the system ------------------------------------------------------------------------
+
+async function loadSystem() {
+  const system = state.system;
+  try {
+    const data = await api(`api/system?minutes=${SYSTEM_MINUTES}`);
+    if (state.system !== system) return;
+    system.data = data;
+    system.error = null;
+  } catch (error) {
+    if (state.system === system) system.error = error.message;
+  }
 }
 
 // --- one run ----------------------------------------------------------------------------
@@ -190,11 +214,13 @@ async function toggleSchedule(schedule) {
 async function refresh() {
   const route = state.route;
   if (route.page === "runs") await loadRuns();
+  else if (route.page === "system") await loadSystem();
   else if (route.page === "schedules") await loadSchedules();
   else await loadRun();
   if (state.route !== route) return;
   const failed =
     route.page === "runs" ? state.runs.error
+    : route.page === "system" ? state.system.error
     : route.page === "schedules" ? state.schedules.error
     : state.view && state.view.error;
   state.offline = failed || null;
@@ -210,6 +236,9 @@ function navigate() {
   if (route.page === "run") {
     openView(route.id);
     document.title = "wdk · run";
+  } else if (route.page === "system") {
+    state.system = { data: state.system.data, error: null };
+    document.title = "wdk · system";
   } else if (route.page === "schedules") {
     document.title = "wdk · schedules";
   } else {
@@ -234,6 +263,7 @@ function App() {
       <header class="topbar" key="top">
         <a class="brand" href="#/">wdk</a>
         <a class={route.page === "runs" ? "nav on" : "nav"} href="#/">Runs</a>
+        <a class={route.page === "system" ? "nav on" : "nav"} href="#/system" id="nav-system">System</a>
         <a class={route.page === "schedules" ? "nav on" : "nav"} href="#/schedules">Schedules</a>
         <span class="spacer" />
         <span class={state.offline ? "refresh off" : "refresh"} title={state.offline || ""}>
@@ -242,6 +272,8 @@ function App() {
       </header>
       {route.page === "runs" ? (
         <RunsPage runs={state.runs} route={route} now={state.now} onOlder={older} onNewer={newer} />
+      ) : route.page === "system" ? (
+        <SystemPage system={state.system} />
       ) : route.page === "schedules" ? (
         <SchedulesPage schedules={state.schedules} onToggle={toggleSchedule} />
       ) : (

@@ -1,20 +1,47 @@
 // The runs list: newest first, a status filter, a workflow filter, paging.
 
-function runsHash(status, workflow) {
+// "since" choices of the time filter: runs created in the last ... (seconds).
+const SINCE = [
+  ["", "any time"],
+  ["15m", "last 15 min"],
+  ["1h", "last hour"],
+  ["24h", "last 24 h"],
+  ["7d", "last 7 days"],
+];
+const SINCE_SECONDS = { "15m": 900, "1h": 3600, "24h": 86400, "7d": 604800 };
+
+function runsHash(status, workflow, since) {
   const query = new URLSearchParams();
   if (status) query.set("status", status);
   if (workflow) query.set("workflow", workflow);
+  if (since) query.set("since", since);
   const text = query.toString();
   return text ? `#/?${text}` : "#/";
 }
 
-function StatusFilter({ status, workflow }) {
+function TimeFilter({ status, workflow, since }) {
+  const apply = (event) => {
+    location.hash = runsHash(status, workflow, event.target.value);
+  };
+  return (
+    <label class="time-filter">
+      <span>created</span>
+      <select id="since" value={since} onChange={apply}>
+        {SINCE.map(([value, label]) => (
+          <option value={value}>{label}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function StatusFilter({ status, workflow, since }) {
   return (
     <nav class="filter" aria-label="status filter">
       {["", ...STATUSES].map((s) => (
         <a
           class={s === status ? "chip on" : "chip"}
-          href={runsHash(s, workflow)}
+          href={runsHash(s, workflow, since)}
           data-status={s || "all"}
         >
           {s || "all"}
@@ -24,9 +51,9 @@ function StatusFilter({ status, workflow }) {
   );
 }
 
-function WorkflowFilter({ status, workflow, known }) {
+function WorkflowFilter({ status, workflow, since, known }) {
   const apply = (event) => {
-    location.hash = runsHash(status, event.target.value.trim());
+    location.hash = runsHash(status, event.target.value.trim(), since);
   };
   return (
     <label class="workflow-filter">
@@ -65,20 +92,21 @@ function RunRow({ run, now }) {
 }
 
 function RunsPage({ runs, route, now, onOlder, onNewer }) {
-  const { status, workflow } = route;
+  const { status, workflow, since } = route;
   return (
     <main class="page">
       <div class="toolbar">
         <h1>Runs</h1>
-        <StatusFilter status={status} workflow={workflow} />
-        <WorkflowFilter status={status} workflow={workflow} known={runs.workflows} />
+        <StatusFilter status={status} workflow={workflow} since={since} />
+        <WorkflowFilter status={status} workflow={workflow} since={since} known={runs.workflows} />
+        <TimeFilter status={status} workflow={workflow} since={since} />
       </div>
       {runs.error && <p class="error-banner">{runs.error}</p>}
       {runs.items === null ? (
         <p class="empty">Loading…</p>
       ) : runs.items.length === 0 ? (
         <p class="empty">
-          {status || workflow
+          {status || workflow || since
             ? "No runs match these filters."
             : "No runs yet. Start one with `wdk start module:function`."}
         </p>
