@@ -85,6 +85,9 @@ def test_wdk_dev_restarts_on_change(tmp_path: Path) -> None:
         cwd=project, env={**env, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,  # its own process group: the serve child can be killed with it
+        # Started with SIGINT ignored, as under nohup or in a pytest-xdist
+        # worker: Ctrl-C must stop it all the same (it did not, once).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 from typing import Any
 
 from wdk.cli import common
@@ -57,6 +58,9 @@ def run_dev(args: argparse.Namespace) -> int:
         # One token for every restart: the children inherit it.
         os.environ["WDK_API_TOKEN"] = token
         print(f"wdk dev: API token (no WDK_API_TOKEN set): {token}", flush=True)
+    # Ctrl-C stops it even when SIGINT came ignored from whatever started it
+    # (a pytest-xdist worker, `nohup`): Python then installs no handler itself.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     run_process(path, target=_serve, args=(serve_args,), callback=_reloading, watch_filter=PythonFilter())
     print("wdk dev: stopped", flush=True)
     return 0
