@@ -73,8 +73,11 @@ class BlobWorld(PayloadWorld):
         await self.inner.put_blobs(run_id, blobs)
         return {_TAG: "blobs", "v": replaced}
 
+    def is_stored_form(self, value: Any) -> bool:
+        return isinstance(value, dict) and value.get(_TAG) == "blobs"
+
     async def load(self, run_id: str, kind: str, correlation_id: str | None, field: str, value: Any) -> Any:
-        if not (isinstance(value, dict) and value.get(_TAG) == "blobs"):
+        if not self.is_stored_form(value):
             return value
         ids: list[str] = []
         _collect(value["v"], ids)

@@ -57,6 +57,9 @@ class EncryptedWorld(PayloadWorld):
             return value
         return self.ring.seal(run_id, _aad(run_id, kind, correlation_id, field), _JSON.encode(value))
 
+    def is_stored_form(self, value: Any) -> bool:
+        return is_sealed(value)
+
     async def load(self, run_id: str, kind: str, correlation_id: str | None, field: str, value: Any) -> Any:
         if not is_sealed(value):
             return value

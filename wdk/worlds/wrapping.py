@@ -52,6 +52,11 @@ class PayloadWorld:
     async def load(self, run_id: str, kind: str, correlation_id: str | None, field: str, value: Any) -> Any:
         return value
 
+    def is_stored_form(self, value: Any) -> bool:
+        """Whether `value` may need `load` (a cheap check): a read skips the
+        await for every other event, so replay pays nothing per event."""
+        return True
+
     async def store_debounced(self, run: NewRun, key: str) -> NewRun:
         """A debounced start's run: its payload may land in an earlier run of
         the same `key` (World.debounce_run), so nothing in it may be bound to
@@ -72,16 +77,18 @@ class PayloadWorld:
             return payload
         return {**payload, field: await self.store(run_id, kind, corr, field, payload[field])}
 
-    async def _loaded(self, run_id: str, kind: str, corr: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    def _field_to_load(self, kind: str, payload: dict[str, Any]) -> str | None:
         field = PAYLOAD_FIELDS.get(kind)
-        if field is None or field not in payload:
-            return payload
-        value = await self.load(run_id, kind, corr, field, payload[field])
-        return payload if value is payload[field] else {**payload, field: value}
+        if field is None or field not in payload or not self.is_stored_form(payload[field]):
+            return None
+        return field
 
     async def _load_event(self, e: Event) -> Event:
-        payload = await self._loaded(e.run_id, e.type, e.correlation_id, e.payload)
-        return e if payload is e.payload else msgspec.structs.replace(e, payload=payload)
+        field = self._field_to_load(e.type, e.payload)
+        if field is None:
+            return e
+        value = await self.load(e.run_id, e.type, e.correlation_id, field, e.payload[field])
+        return msgspec.structs.replace(e, payload={**e.payload, field: value})
 
     async def _load_run(self, run: RunInfo | None) -> RunInfo | None:
         if run is None or run.output is None:
@@ -121,7 +128,8 @@ class PayloadWorld:
         return [msgspec.structs.replace(w, payload=e.payload) for w, e in zip(written, events, strict=True)]
 
     async def read_events(self, run_id: str, after_seq: int = -1, limit: int | None = None) -> list[Event]:
-        return [await self._load_event(e) for e in await self.inner.read_events(run_id, after_seq, limit)]
+        events = await self.inner.read_events(run_id, after_seq, limit)
+        return [await self._load_event(e) if self._field_to_load(e.type, e.payload) else e for e in events]
 
     async def get_run(self, run_id: str) -> RunInfo | None:
         return await self._load_run(await self.inner.get_run(run_id))
