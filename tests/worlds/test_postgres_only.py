@@ -435,7 +435,7 @@ async def test_a_worker_id_lost_with_its_connection_is_taken_back(target: tuple[
     other = await opened(url, schema)
     try:
         assert await world.claim_worker_id("w1") == "w1"
-        identity = world._identity
+        identity = world._identity.conn
         assert identity is not None
         conn = await admin(url)
         try:
@@ -443,7 +443,7 @@ async def test_a_worker_id_lost_with_its_connection_is_taken_back(target: tuple[
         finally:
             await conn.close()
         deadline = time.monotonic() + 20
-        while world._identity is None or world._identity is identity:
+        while world._identity.conn is None or world._identity.conn is identity:
             assert time.monotonic() < deadline, "the worker id was not taken back"
             await asyncio.sleep(0.02)
         with pytest.raises(WorkerIdTaken):

@@ -6,7 +6,7 @@ transaction, so it is committed before the caller's await returns; the server
 groups concurrent commits. Idle waiters are woken by LISTEN/NOTIFY on one
 dedicated connection per world (opened on first wait). The SQL lives in
 `pg_schema` (tables, functions, migrations), `pg_log` and `pg_queue`;
-`pg_connect` opens and migrates the store; this module owns the pool, error
+`pg_connect` opens and migrates the store; `pg_identity` holds a worker id; this module owns the pool, error
 translation and wake-ups.
 
 Errors: a lost or refused connection is a WorldError, never a driver
@@ -30,11 +30,10 @@ from wdk.errors import (
     RunNotFound,
     StreamClosedError,
     WdkError,
-    WorkerIdTaken,
     WorldError,
 )
 from wdk.settings import Settings
-from wdk.worlds import pg_flow, pg_log, pg_queue, workers
+from wdk.worlds import pg_flow, pg_log, pg_queue
 from wdk.worlds.base import (
     Event,
     HookInfo,
@@ -54,13 +53,13 @@ from wdk.worlds.pg_connect import (
     CONNECT_TIMEOUT,
     CONNECTION_ERRORS,
     connect,
-    connect_error,
     describe,
     open_pool,
     redact,
     resolve_schema,
     resolve_url,
 )
+from wdk.worlds.pg_identity import WorkerIdentity
 from wdk.worlds.pg_log import HOOK_COLS, RUN_COLS, STEP_COLS, WAIT_COLS, require_run
 from wdk.worlds.sql import (
     COUNTS_QUERY,
@@ -118,8 +117,7 @@ class PostgresWorld(pg_flow.FlowMethods):
         self.queue_channel = f"{self.schema}.queue"
         self.stream_channel = f"{self.schema}.stream"
         self._queue_events: dict[str, asyncio.Event] = {}
-        self._identity: asyncpg.Connection | None = None  # holds the worker id's lock
-        self._reclaim: asyncio.Future[None] | None = None  # taking it back after a drop
+        self._identity: WorkerIdentity | None = None  # the worker id this world holds
         self._stream_events: Wakeups[str] = Wakeups()  # "run id/namespace"
         self._run_locks: Holders[str, asyncio.Lock] = Holders(asyncio.Lock)
         self._secret: bytes | None = None
@@ -164,14 +162,8 @@ class PostgresWorld(pg_flow.FlowMethods):
         if listener is not None:
             await listener.close()
         identity, self._identity = self._identity, None
-        reclaim, self._reclaim = self._reclaim, None
-        if reclaim is not None:
-            reclaim.cancel()
-        if identity is not None:  # ends the session: its advisory lock goes with it
-            try:
-                await asyncio.wait_for(identity.close(), 2.0)
-            except Exception:
-                identity.terminate()
+        if identity is not None:
+            await identity.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -368,65 +360,13 @@ class PostgresWorld(pg_flow.FlowMethods):
 
     async def claim_worker_id(self, worker_id: str | None) -> str:
         """Hold a worker id (an advisory lock on a connection of its own, for the
-        world's life) and free a dead predecessor's leases at once."""
+        world's life: `pg_identity`) and free a dead predecessor's leases at once."""
         if self._identity is not None:
             raise WorldError(f"{self!r} already holds a worker id")
-        candidates = [workers.check_id(worker_id)] if worker_id is not None else workers.default_ids()
-        try:
-            conn = await connect(self.url, self.schema, self._connect_timeout)
-        except Exception as exc:
-            raise connect_error(exc, self.url) from exc
-        try:
-            claimed = await pg_queue.claim_worker_id(conn, candidates, self.queue_channel)
-        except BaseException:
-            conn.terminate()
-            raise
-        if claimed is None:
-            conn.terminate()
-            which = repr(worker_id) if worker_id is not None else "every default worker id"
-            raise WorkerIdTaken(f"postgres world: {which} is held by another live worker ({self.target})")
-        self._hold_identity(conn, claimed)
+        identity = WorkerIdentity(self.url, self.schema, self._connect_timeout, self.target, self.queue_channel)
+        claimed = await identity.claim(worker_id)
+        self._identity = identity
         return claimed
-
-    def _hold_identity(self, conn: asyncpg.Connection, worker_id: str) -> None:
-        self._identity = conn
-        conn.add_termination_listener(lambda c: self._identity_lost(c, worker_id))
-
-    def _identity_lost(self, conn: asyncpg.Connection, worker_id: str) -> None:
-        """The connection holding our worker id's lock dropped (the server
-        restarted, a network blip): the lock went with it. Take it back, or a
-        worker started meanwhile could take the id and free our live leases."""
-        if self._identity is not conn or self._pool is None:
-            return  # closed on purpose
-        self._identity = None
-        self._reclaim = asyncio.ensure_future(self._take_back(worker_id))
-
-    async def _take_back(self, worker_id: str) -> None:
-        delay = DOWN_POLL_SECONDS
-        while self._pool is not None:
-            try:
-                conn = await connect(self.url, self.schema, self._connect_timeout)
-            except Exception as exc:
-                log.warning("wdk: cannot reconnect to hold worker id %s (next in %.2fs): %s", worker_id, delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, QUEUE_POLL_SECONDS * 2)
-                continue
-            try:
-                held = await conn.fetchval(pg_queue.TRY_WORKER_LOCK, worker_id)
-                if held:
-                    await conn.execute(pg_queue.NAME_WORKER, worker_id)
-            except Exception:
-                conn.terminate()
-                continue
-            if held and self._pool is not None:
-                self._hold_identity(conn, worker_id)
-                return
-            conn.terminate()
-            if not held:
-                # Its leases are being freed by the other holder: this worker's
-                # lease thread finds them lost and stops those runs.
-                log.error("wdk: worker id %s was taken by another worker while its connection was down", worker_id)
-            return
 
     # --- queue -------------------------------------------------------------------------
 
