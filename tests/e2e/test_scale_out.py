@@ -118,6 +118,10 @@ async def test_four_workers_finish_500_runs_and_survive_a_sigkill(
     victim_runs = {line["run"] for line in lines if line["pid"] == victim.pid}
     # A run is advanced by one worker at a time: steps from two pids mean a hand-over.
     taken_over = {line["run"] for line in lines if line["pid"] != victim.pid} & victim_runs
+    # A step the victim had begun but not finished is logged (at its end) only
+    # by the survivor that ran it again, as a recovery: a run taken over, too,
+    # though the victim logged no step of it (its first step was in flight).
+    taken_over |= {line["run"] for line in lines if line["recovery"] > 0 and line["pid"] != victim.pid}
     last = max(line["t0"] for line in lines if line["pid"] == victim.pid) - killed_at
     assert taken_over, (
         f"no run the killed worker had started was finished by another: its last step "
