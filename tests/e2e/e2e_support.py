@@ -157,16 +157,16 @@ async def run_state(data_dir: Path, run_id: str) -> tuple[RunInfo, list[Event]]:
         await world.close()
 
 
-async def until(what: str, check: Any, timeout: float = 30.0) -> None:
-    """Poll `check()` (a plain or async callable) until it is true; fail naming
-    `what` after `timeout` seconds."""
+async def until(what: str, check: Any, timeout: float = 30.0) -> Any:
+    """Poll `check()` (a plain or async callable) until it is true and return
+    that value; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
         if asyncio.iscoroutine(value):
             value = await value
         if value:
-            return
+            return value
         await asyncio.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
 

@@ -60,17 +60,29 @@ async def test_four_workers_finish_500_runs_and_survive_a_sigkill(
             started.append(Worker(data_dir, env, tmp_path / f"worker{i}.log", *extra))
         victim, survivors = started[0], started[1:]
         runs = await asyncio.gather(*(start(scale.ten, i) for i in range(RUNS)))
-        while _count_lines(path) < KILL_AFTER:
-            assert victim.proc.poll() is None, victim.stderr()
-            await asyncio.sleep(0.02)
-        victim.proc.kill()
-        killed_at = time.monotonic()
-        assert victim.proc.wait(5) < 0
-        await shutdown_runtime()
-
         conn = await asyncpg.connect(subprocess_env["WDK_POSTGRES_URL"])
         try:
             await conn.execute(f'SET search_path = "{subprocess_env["WDK_POSTGRES_SCHEMA"]}"')
+            # Kill once a third is done and the victim holds runs with steps
+            # left (a leased message of the flow queue; its owner names its
+            # pid): on a loaded machine it can sit a moment holding none.
+            held_by_victim = (
+                "SELECT q.key FROM queue q JOIN runs r ON r.id = q.key "
+                "WHERE q.queue = 'flow' AND q.owner LIKE $1 "
+                "AND r.status NOT IN ('completed', 'failed', 'cancelled') "
+                f"AND (SELECT count(*) FROM events e WHERE e.run_id = q.key AND e.type = 'step_completed') < {scale.STEPS}"
+            )
+            owner = f"%:{victim.pid}:%"
+            while _count_lines(path) < KILL_AFTER or not await conn.fetch(held_by_victim, owner):
+                assert victim.proc.poll() is None, victim.stderr()
+                await asyncio.sleep(0.02)
+            victim.proc.kill()
+            killed_at = time.monotonic()
+            assert victim.proc.wait(5) < 0
+            # Its leases stay in its name until they expire (2 s): what it held
+            # unfinished. Every such run has a step left for a survivor.
+            held = {r["key"] for r in await conn.fetch(held_by_victim, owner)}
+            await shutdown_runtime()
             await _until_all_ended(conn, 45)
             rows = await conn.fetch("SELECT id, status, output FROM runs")
             dupes = await conn.fetch(
@@ -115,15 +127,12 @@ async def test_four_workers_finish_500_runs_and_survive_a_sigkill(
     pids = [line["pid"] for line in lines]
     assert pids.count(victim.pid) > 0
     assert set(pids) == {w.pid for w in started}
-    victim_runs = {line["run"] for line in lines if line["pid"] == victim.pid}
-    # A run is advanced by one worker at a time: steps from two pids mean a hand-over.
-    taken_over = {line["run"] for line in lines if line["pid"] != victim.pid} & victim_runs
-    # A step the victim had begun but not finished is logged (at its end) only
-    # by the survivor that ran it again, as a recovery: a run taken over, too,
-    # though the victim logged no step of it (its first step was in flight).
-    taken_over |= {line["run"] for line in lines if line["recovery"] > 0 and line["pid"] != victim.pid}
+    # The runs it held when it died were finished by the others (all runs
+    # completed, above; it was dead): the ledger shows survivors ran their steps.
+    assert held, "the victim held no run when it was killed"
+    by_survivors = {line["run"] for line in lines if line["pid"] != victim.pid}
     last = max(line["t0"] for line in lines if line["pid"] == victim.pid) - killed_at
-    assert taken_over, (
-        f"no run the killed worker had started was finished by another: its last step "
-        f"began {last:+.2f} s from the kill, {pids.count(victim.pid)} steps of {len(lines)}"
+    assert held <= by_survivors, (
+        f"runs the killed worker held were not finished by another: {sorted(held - by_survivors)}; "
+        f"its last step began {last:+.2f} s from the kill, {pids.count(victim.pid)} steps of {len(lines)}"
     )
