@@ -21,8 +21,9 @@ import pytest
 from e2e_support import child_env, read_ledger, until, workers
 from flows import limited
 
-from wdk.api import get_run, start, start_with
-from wdk.runtime.engine import shutdown_runtime
+from wdk.api import get_run, resume_hook, start, start_with
+from wdk.runtime import runs
+from wdk.runtime.engine import get_runtime, shutdown_runtime
 
 WORKERS = {"postgres": 4, "local": 2}
 
@@ -161,3 +162,32 @@ async def test_a_workflow_limit_counts_active_runs_not_sleeping_ones() -> None:
 async def test_a_workflow_rate_limit_counts_starts_not_wake_ups() -> None:
     runs = [await start(limited.two_an_hour, i) for i in range(2)]
     assert len(await _results(runs, timeout=20)) == 2  # four advances each, two tokens in all
+
+
+@pytest.mark.timeout(120)
+async def test_a_run_queued_again_keeps_its_priority(
+    worker_env: dict[str, str], data_dir: Path, tmp_path: Path, e2e_world: str
+) -> None:
+    # This process only starts runs (a client); the queue's order is the
+    # world's: runs wait with no worker, then one worker takes them one by one.
+    with workers(data_dir, worker_env, tmp_path, 1):
+        resumed = await start_with(priority=10)(limited.hooked, f"prio-{e2e_world}")
+        await until("the run waits on its hook", lambda: _has_event(resumed, "hook_created"))
+    lows = [await start(limited.plain, i) for i in range(4)]  # queued first, at priority 0
+    await resume_hook(f"prio-{e2e_world}", "go")  # a new message for the run: at its priority 10
+    # A run whose message was lost (the reconciler queues it again): priority 10 too.
+    rt = await get_runtime()
+    new = runs.new_run(rt.loader, rt.loader.workflow_id_of(limited.plain), ("lost",), {}, priority=10)
+    await rt.world.create_run(new)
+    assert await rt.reconcile() == 6
+    lost = get_run(new.run_id)
+    (tmp_path / "again").mkdir()
+    with workers(data_dir, worker_env, tmp_path / "again", 1, ("--concurrency", "1")):
+        spans = await _results([resumed, lost, *lows])
+    first, rest = spans[:2], spans[2:]
+    assert max(s["t0"] for s in first) < min(s["t0"] for s in rest), spans
+    await shutdown_runtime()
+
+
+async def _has_event(run: Any, kind: str) -> bool:
+    return any(e.type == kind for e in await run.events())

@@ -64,3 +64,24 @@ async def test_schedule_state_is_written_by_compare_and_set(world: World) -> Non
     now = await world.get_schedule("s")
     assert now is not None and (now.version, now.last_tick, now.last_run_id, now.paused) == (2, T0 + 60, "run1", True)
     assert [x.name for x in await world.list_schedules()] == ["s"]
+
+
+async def test_a_run_queued_again_keeps_its_priority(world: World) -> None:
+    # A run waiting on a hook has no message; the hook's resume (or the
+    # reconciler, or a webhook) queues it again: with the run's priority.
+    _, _, lease = await world.start_run(NewRun("hi", "wf", T0, priority=9), Q, owner="w", lease_for=60)
+    assert lease is not None
+    await world.ack(lease)  # waiting on a hook: no message left
+    await world.start_run(NewRun("lo", "wf", T0), Q)
+    await world.enqueue(Q, "hi")
+    assert [x.key for x in await world.lease(Q, "w2", limit=1)] == ["hi"]
+
+
+async def test_created_runs_and_debounced_ones_keep_their_priority(world: World) -> None:
+    await world.start_run(NewRun("lo", "wf", T0), Q)
+    await world.create_run(NewRun("made", "wf", T0, priority=3))  # no message: the reconciler's case
+    await world.enqueue(Q, "made", only_if_absent=True)
+    await world.debounce_run(NewRun("deb", "wf", T0, priority=5), Q, "k", 0.0)
+    await world.enqueue(Q, "deb", only_if_absent=True)  # the reconciler: the message stays as it was
+    await asyncio.sleep(0.01)
+    assert [(await world.lease(Q, "w", limit=1))[0].key for _ in range(3)] == ["deb", "made", "lo"]

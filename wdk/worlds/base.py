@@ -84,7 +84,8 @@ class NewRun(msgspec.Struct, frozen=True):
     payload: dict[str, Any] = {}
     idempotency_key: str | None = None
     parent_run_id: str | None = None
-    # Its queue message's priority: higher is leased first (`start(..., priority=)`).
+    # The run's priority (`start(..., priority=)`), kept on its row: every
+    # queue message of the run takes it, and higher is leased first.
     priority: int = 0
 
 
@@ -351,7 +352,9 @@ class World(Protocol):
         earlier availability wins. If that message is leased right now, it is
         marked so that `ack` keeps it (the new work is not lost). With
         `only_if_absent` an existing message (leased or not) is left as it is:
-        the reconciler's re-enqueue must not wake a sleeping run early."""
+        the reconciler's re-enqueue must not wake a sleeping run early. A new
+        message whose key is a run's id takes the run's priority (kept on the
+        run since `create_run`); a merge keeps the message's priority."""
 
     async def lease(self, queue: str, owner: str, *, limit: int = 10, lease_for: float = 30.0) -> list[Lease]:
         """Take up to `limit` available messages. A message whose lease expired

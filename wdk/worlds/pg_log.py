@@ -59,7 +59,8 @@ async def require_run(conn: asyncpg.Connection, run_id: str) -> None:
 
 async def create_run(conn: asyncpg.Connection, run: NewRun) -> tuple[RunInfo, bool]:
     """Insert a run and its run_created event (or find it by idempotency key)."""
-    return await _insert_run(conn, run, "create_run", ())
+    # Priority 0 is the column's default: the six-argument form (every schema has it).
+    return await _insert_run(conn, run, "create_run", (run.priority,) if run.priority else ())
 
 
 async def _insert_run(

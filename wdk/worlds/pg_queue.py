@@ -28,9 +28,14 @@ _tokens = random.Random()
 
 _NOW = "extract(epoch FROM clock_timestamp())::float8"
 
+# A new message whose key is a run's id takes that run's priority (a primary
+# key lookup): a run queued again (a hook's resume, the reconciler) is taken in
+# its place. A message merged into keeps its own.
+_PRIORITY = "coalesce((SELECT priority FROM runs WHERE id = $2), 0)"
+
 _ENQUEUE = f"""
 WITH row AS (
-  INSERT INTO queue (queue, key, payload, available_at) VALUES ($1, $2, $3, {_NOW} + $4)
+  INSERT INTO queue (queue, key, payload, available_at, priority) VALUES ($1, $2, $3, {_NOW} + $4, {_PRIORITY})
   ON CONFLICT (queue, key) DO UPDATE SET payload = excluded.payload,
     available_at = CASE WHEN queue.owner IS NULL
       THEN least(queue.available_at, excluded.available_at) ELSE queue.available_at END,
@@ -41,7 +46,7 @@ WITH row AS (
 
 _ENQUEUE_IF_ABSENT = f"""
 WITH row AS (
-  INSERT INTO queue (queue, key, payload, available_at) VALUES ($1, $2, $3, {_NOW} + $4)
+  INSERT INTO queue (queue, key, payload, available_at, priority) VALUES ($1, $2, $3, {_NOW} + $4, {_PRIORITY})
   ON CONFLICT (queue, key) DO NOTHING RETURNING 1
 ) SELECT pg_notify($5, $1) FROM row"""
 

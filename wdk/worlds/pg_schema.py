@@ -416,6 +416,20 @@ BEGIN
 END
 $fn$"""
 
+# Schema 9: a run's priority is kept on its row (a create_run overload takes
+# it), and start_run passes it on.
+_CREATE_RUN_PRIORITY_FUNCTION = (
+    _CREATE_RUN_FUNCTION.replace("p_key text, p_parent text\n)", "p_key text, p_parent text, p_priority integer\n)", 1)
+    .replace("idempotency_key, parent_run_id)\n", "idempotency_key, parent_run_id, priority)\n", 1)
+    .replace("p_key, p_parent)\n", "p_key, p_parent, p_priority)\n", 1)
+)
+_START_RUN_V9_FUNCTION = _START_RUN_PRIORITY_FUNCTION.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1).replace(
+    "create_run(p_id, p_workflow, p_at, p_payload, p_key, p_parent)",
+    "create_run(p_id, p_workflow, p_at, p_payload, p_key, p_parent, p_priority)",
+    1,
+)
+assert _CREATE_RUN_PRIORITY_FUNCTION.count("p_priority") == 2 and "p_parent, p_priority)" in _START_RUN_V9_FUNCTION
+
 # Each entry migrates from version i to i + 1. Append, never edit.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -595,6 +609,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             data bytea NOT NULL,
             PRIMARY KEY (run_id, id)
         )""",
+    ),
+    # 9: a run's priority is kept on its row: every message that queues the
+    # run again (a hook's resume, a webhook, the reconciler) takes it
+    # (`pg_queue`'s enqueue). Unfinished runs get theirs from run_created.
+    (
+        "ALTER TABLE runs ADD COLUMN priority integer NOT NULL DEFAULT 0",
+        """UPDATE runs SET priority = coalesce((
+            SELECT substring(convert_from(e.payload, 'UTF8') FROM '"priority":\\s*(-?[0-9]{1,9})[,}]')::integer
+            FROM events e WHERE e.run_id = runs.id AND e.seq = 0), 0)
+          WHERE status NOT IN ('completed', 'failed', 'cancelled')""",
+        # An overload: the six-argument create_run stays (priority 0), so
+        # code that passes no priority also runs on a store not yet migrated.
+        _CREATE_RUN_PRIORITY_FUNCTION,
+        _START_RUN_V9_FUNCTION,
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

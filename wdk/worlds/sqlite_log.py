@@ -71,8 +71,8 @@ def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
     try:
         conn.execute(
             "INSERT INTO runs (id, workflow_id, status, created_at, idempotency_key, "
-            "parent_run_id) VALUES (?, ?, 'pending', ?, ?, ?)",
-            (run.run_id, run.workflow_id, run.at, run.idempotency_key, run.parent_run_id),
+            "parent_run_id, priority) VALUES (?, ?, 'pending', ?, ?, ?, ?)",
+            (run.run_id, run.workflow_id, run.at, run.idempotency_key, run.parent_run_id, run.priority),
         )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run.run_id} already exists") from exc

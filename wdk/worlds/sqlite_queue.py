@@ -24,6 +24,10 @@ _OWNERS_IN_THIS_PROCESS: set[str] = set()
 _tokens = random.Random()
 
 
+# The priority of a new message: its run's (a primary key lookup), else the one given.
+_PRIORITY = "coalesce((SELECT priority FROM runs WHERE id = ?2), ?5)"
+
+
 def enqueue(
     conn: sqlite3.Connection,
     queue: str,
@@ -33,17 +37,20 @@ def enqueue(
     only_if_absent: bool = False,
     priority: int = 0,
 ) -> None:
-    """Insert, or merge into the row with this key (the earlier availability wins)."""
+    """Insert, or merge into the row with this key (the earlier availability
+    wins; the row keeps its priority). A new row whose key is a run's id takes
+    that run's priority: a run queued again (a hook's resume, the reconciler)
+    is taken in its place."""
     if only_if_absent:
         conn.execute(
-            "INSERT INTO queue (queue, key, payload, ready_at, priority) VALUES (?, ?, ?, ?, ?) "
+            f"INSERT INTO queue (queue, key, payload, ready_at, priority) VALUES (?, ?, ?, ?, {_PRIORITY}) "
             "ON CONFLICT (queue, key) DO NOTHING",
             (queue, key, payload, at, priority),
         )
         return
     conn.execute(
         # While leased, ready_at is the lease expiry: the new work goes to pending_at.
-        "INSERT INTO queue (queue, key, payload, ready_at, priority) VALUES (?, ?, ?, ?, ?) "
+        f"INSERT INTO queue (queue, key, payload, ready_at, priority) VALUES (?, ?, ?, ?, {_PRIORITY}) "
         "ON CONFLICT (queue, key) DO UPDATE SET payload = excluded.payload, "
         "ready_at = CASE WHEN owner IS NULL THEN min(ready_at, excluded.ready_at) "
         "ELSE ready_at END, "

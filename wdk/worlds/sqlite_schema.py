@@ -234,6 +234,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE UNIQUE INDEX blobs_by_id ON blobs (run_id, id)",
     ),
+    # 9: a run's priority is kept on its row: every message that queues the
+    # run again (a hook's resume, a webhook, the reconciler) takes it
+    # (`sqlite_queue.enqueue`). Unfinished runs get theirs from run_created.
+    (
+        "ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+        "UPDATE runs SET priority = coalesce((SELECT CAST(json_extract(CAST(payload AS TEXT), '$.priority') "
+        "AS INTEGER) FROM events WHERE run_id = runs.id AND seq = 0 AND json_valid(CAST(payload AS TEXT))), 0) "
+        "WHERE status NOT IN ('completed', 'failed', 'cancelled')",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -85,6 +85,17 @@ async def serial(i: int, nap: float = NAP) -> dict[str, Any]:
     return await one_at_a_time(i, nap)
 
 
+async def hooked(token: str) -> dict[str, Any]:
+    "use workflow"
+    await wdk.create_hook(token)
+    return await step_a("hooked")
+
+
+async def plain(i: int) -> dict[str, Any]:
+    "use workflow"
+    return await step_a(i)
+
+
 async def echo(value: str) -> str:
     "use workflow"
     return value
