@@ -42,12 +42,21 @@ async def test_local_waiters_are_served_by_priority_then_arrival(world: World) -
         order.append(name)
         limiter.release(held)
 
-    tasks = [asyncio.ensure_future(wait(n, p)) for n, p in (("low", 0), ("high", 5), ("low2", 0), ("mid", 2))]
-    await asyncio.sleep(0)  # let them queue
+    tasks = []
+    for n, p in (("low", 0), ("high", 5), ("low2", 0), ("mid", 2)):
+        tasks.append(asyncio.ensure_future(wait(n, p)))
+        await _queued(limiter, one, len(tasks))  # in this order
     limiter.release(first)
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert order == ["high", "mid", "low", "low2"]
     await limiter.close()
+
+
+async def _queued(limiter: Limiter, limit: Limit, n: int) -> None:
+    deadline = time.monotonic() + 10
+    while limiter._gates[limit.queue]._live() < n:
+        assert time.monotonic() < deadline, f"{n} waiters never queued"
+        await asyncio.sleep(0.001)
 
 
 async def test_a_cancelled_waiter_takes_no_slot(world: World) -> None:

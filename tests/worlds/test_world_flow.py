@@ -85,3 +85,21 @@ async def test_created_runs_and_debounced_ones_keep_their_priority(world: World)
     await world.enqueue(Q, "deb", only_if_absent=True)  # the reconciler: the message stays as it was
     await asyncio.sleep(0.01)
     assert [(await world.lease(Q, "w", limit=1))[0].key for _ in range(3)] == ["deb", "made", "lo"]
+
+
+async def test_a_limit_is_leased_in_line_order_across_owners(world: World) -> None:
+    slots = "wdk.concurrency:t:"
+    await world.enqueue(slots, f"{slots}#0")
+    # Owner a waits with a low priority, then b with a high one: b goes first.
+    await world.wait_in_line(slots, "a", (0, T0), ttl=60)
+    await world.wait_in_line(slots, "b", (5, T0 + 1), ttl=60)
+    leases, rival = await world.lease_in_line(slots, "a", [(0, T0)], lease_for=60)
+    assert (leases, rival) == ([], (5, T0 + 1))
+    leases, rival = await world.lease_in_line(slots, "b", [(5, T0 + 1)], lease_for=60)
+    assert [x.key for x in leases] == [f"{slots}#0"] and rival == (0, T0)
+    # b leaves the line: a is at its head; a place that expired counts no more.
+    await world.wait_in_line(slots, "b", None)
+    await world.wait_in_line(slots, "c", (9, T0), ttl=0.0)
+    await world.ack(leases[0], requeue_after=0.0)
+    leases, rival = await world.lease_in_line(slots, "a", [(0, T0), (0, T0 + 2)], lease_for=60)
+    assert len(leases) == 1 and rival is None  # one slot for two waiters

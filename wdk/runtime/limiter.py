@@ -12,15 +12,28 @@ expires (or, with a worker id, at once when the worker restarts). So:
   (plus a margin) and never gives it back: it comes back by expiring, so no
   window of `per` sees more than n starts.
 
+Order across processes: a process with waiters holds a place in the limit's
+line in the world (`World.wait_in_line`: its best waiter's priority and
+arrival time, renewed like a lease, dropped when its process dies), and
+leases only for its waiters that come before every other process's place
+(`World.lease_in_line`). So a freed slot goes to the best waiter of any
+process: by priority, then arrival.
+
 Waiting never spins on the store: one pump per queue and process leases for
 all its local waiters at once, then sleeps in `World.wait_for_messages` (a
-NOTIFY, an in-process wake-up, or the time a lease expires). Local waiters
-are served by priority, then in arrival order; a slot released while a local
-waiter is queued goes to it directly (no round trip), at most MAX_HANDOFFS
-times in a row before it goes back to the world, and this process waits
-YIELD_SECONDS before asking again, so other processes get their turn; one
-released with no local waiter stays here for LINGER seconds (idle, so it
-counts nothing as running) in case the next step wants it.
+NOTIFY, an in-process wake-up, or the time a lease expires), or looks at the
+line again every LINE_POLL while another process's waiter goes first.
+
+What stays cheap: a limit nobody waits for costs one lease (in the commit of
+the step's `step_started` on the local world) and one ack per execution, and
+usually less. A slot released while a local waiter waits goes to it directly,
+and one released with no waiter stays here for the next step -- both only
+while this process's last look at the line (at its last lease) is less than
+LINGER old and found no better waiter elsewhere; after that it goes back to
+the world. A rate limit that does not bind leases tokens in batches (up to
+MAX_BATCH, doubling while all are used) and keeps the spare ones for
+RATE_MARGIN / 2 (a token's period runs from its lease), then gives back the
+unused ones (no start counted them) and asks for fewer.
 """
 
 from __future__ import annotations
@@ -41,13 +54,20 @@ from wdk.worlds.base import Lease, World
 
 log = logging.getLogger("wdk")
 
-MAX_HANDOFFS = 8
-LINGER = 0.02  # seconds an unused slot stays with this process (see _Gate.give)
-YIELD_SECONDS = 0.01  # after MAX_HANDOFFS, how long this process lets others lease first
+LINGER = 0.02  # seconds a look at the line lets this process pass slots on without asking the world
+LINE_POLL = 0.02  # how often a process behind another process's waiter looks at the line again
 RATE_MARGIN = 0.05  # a token comes back a little after `per`: a start follows its lease by a moment
+MAX_BATCH = 64  # tokens leased at once, at most (see _Gate._grow)
 POLL_SECONDS = 1.0
 MAX_GATES = 1000  # limits (one per key value) remembered per process before idle ones are forgotten
 _order = itertools.count()
+
+Place = tuple[int, float]  # (priority, arrival time): higher priority first, then earlier
+
+
+def ahead(place: Place, other: Place | None) -> bool:
+    """Whether `place` comes before `other` in a line (None: nobody)."""
+    return other is None or place[0] > other[0] or (place[0] == other[0] and place[1] < other[1])
 
 
 class Held:
@@ -57,6 +77,12 @@ class Held:
     def __init__(self) -> None:
         self.slots: list[tuple[_Gate, Lease]] = []
         self.tokens: list[tuple[Lease, float, float]] = []  # (lease, its period, granted at)
+
+    def add(self, gate: _Gate, lease: Lease, at: float) -> None:
+        if gate.rate:
+            self.tokens.append((lease, gate.limit.per, at))
+        else:
+            self.slots.append((gate, lease))
 
 
 class Limiter:
@@ -73,20 +99,47 @@ class Limiter:
         self._renewing: asyncio.Task[None] | None = None
         self._held: dict[tuple[str, str], Lease] = {}
 
+    def _gate(self, limit: Limit) -> _Gate:
+        gate = self._gates.get(limit.queue)
+        if gate is None or gate.limit != limit:
+            gate = self._gates[limit.queue] = _Gate(self, limit)
+        return gate
+
+    def start(self, limits: Sequence[Limit], priority: int = 0) -> asyncio.Future[Held]:
+        """`acquire` as a future, done at once (no task, no round trip) when
+        slots and tokens kept here serve every limit."""
+        held = self._take_kept(limits, priority)
+        if held is not None:
+            fut: asyncio.Future[Held] = asyncio.get_running_loop().create_future()
+            fut.set_result(held)
+            return fut
+        return asyncio.ensure_future(self.acquire(limits, priority))
+
+    def _take_kept(self, limits: Sequence[Limit], priority: int) -> Held | None:
+        place = (priority, time.time())
+        taken: list[tuple[_Gate, tuple[Lease, float]]] = []
+        for limit in limits:
+            gate = self._gate(limit)
+            item = gate.take_spare(place)
+            if item is None:
+                for g, back in taken:
+                    g.put_back(back)
+                return None
+            taken.append((gate, item))
+        held = Held()
+        for gate, (lease, at) in taken:
+            held.add(gate, lease, at)
+        return held
+
     async def acquire(self, limits: Sequence[Limit], priority: int = 0) -> Held:
         if len(self._gates) > MAX_GATES:
             self._prune()
         held = Held()
         try:
             for limit in sorted(limits, key=lambda x: x.kind != "concurrency"):
-                gate = self._gates.get(limit.queue)
-                if gate is None or gate.limit != limit:
-                    gate = self._gates[limit.queue] = _Gate(self, limit)
-                lease = await gate.take(priority)
-                if limit.kind == "concurrency":
-                    held.slots.append((gate, lease))
-                else:
-                    held.tokens.append((lease, limit.per, time.monotonic()))
+                gate = self._gate(limit)
+                lease, at = await gate.take(priority)
+                held.add(gate, lease, at)
         except BaseException:
             self.release(held)
             raise
@@ -101,9 +154,11 @@ class Limiter:
 
     async def ready(self, held: Held) -> None:
         """Call just before the work starts. A token's period runs from its
-        lease; if the work starts later than RATE_MARGIN after it (a busy
+        lease; if the work starts later than RATE_MARGIN / 2 after it (a busy
         loop, a slot awaited after the token), the period is restarted now, so
         no window of `per` sees more than `limit` starts."""
+        if not held.tokens:
+            return
         now = time.monotonic()
         stale = [(lease, per) for lease, per, at in held.tokens if now - at > RATE_MARGIN / 2]
         for lease, per in stale:
@@ -111,7 +166,7 @@ class Limiter:
                 await self.world.extend([lease], per + RATE_MARGIN)
 
     async def close(self) -> None:
-        """Stop waiting and give every idle slot back now (the runtime is stopping)."""
+        """Stop waiting and give every slot kept here back now (the runtime is stopping)."""
         pumps = [g._pump for g in self._gates.values() if g._pump is not None and not g._pump.done()]
         for pump in pumps:
             pump.cancel()
@@ -119,10 +174,10 @@ class Limiter:
         if self._renewing is not None:
             self._renewing.cancel()
         for gate in self._gates.values():
-            if gate._idle_timer is not None:
-                gate._idle_timer.cancel()
+            if gate._timer is not None:
+                gate._timer.cancel()
             gate.let_go()
-        if self._tasks:
+        while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def release(self, held: Held) -> None:
@@ -161,112 +216,211 @@ class Limiter:
 
 
 class _Gate:
-    """One limit's queue, as this process sees it: local waiters and their pump."""
+    """One limit's queue, as this process sees it: local waiters, its place in
+    the world's line, slots or tokens kept here for a moment, and the pump."""
 
     def __init__(self, limiter: Limiter, limit: Limit) -> None:
         self.limiter = limiter
         self.limit = limit
         self.queue = limit.queue
-        self._waiters: list[tuple[int, int, asyncio.Future[Lease]]] = []
+        self.rate = limit.kind == "rate"
+        self._waiters: list[tuple[int, float, int, asyncio.Future[Lease]]] = []  # (-priority, arrival, n, fut)
         self._pump: asyncio.Task[None] | None = None
         self._seeded = False
-        self._handoffs = 0
-        # Slots given back with no local waiter, kept LINGER seconds: the next
-        # step of a sequential run takes one without a round trip.
-        self._idle: list[Lease] = []
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._pause_until = 0.0
+        # Slots given back with no local waiter, or tokens leased ahead of
+        # need: (lease, when leased). Used only while this process's look at
+        # the line is fresh (see `_usable`), then given back.
+        self._spare: list[tuple[Lease, float]] = []
+        self._timer: asyncio.TimerHandle | None = None  # gives back what is kept when it goes stale
+        self._timer_for = 0.0  # the look at the line the timer was set for
+        self._checked_at = -1e9  # (monotonic) the last look at the world's line
+        self._rival: Place | None = None  # the best other process's place then
+        self._placed: Place | None = None  # this process's place in the line
+        self._placed_until = 0.0
+        self._batch = 1  # tokens asked for at once (adaptive, see `_grow`)
+        self._asking = False
+        self._used = 0  # spare tokens used since the last batch
 
-    async def take(self, priority: int) -> Lease:
-        if self._idle and not self._live():
-            return self._idle.pop()
-        if self._seeded and not self._live() and (self._pump is None or self._pump.done()) and (
-            time.monotonic() >= self._pause_until
-        ):
-            # Nobody waits here: lease in this task, at once. The lease's write
+    # --- taking ----------------------------------------------------------------------
+
+    def take_spare(self, place: Place) -> tuple[Lease, float] | None:
+        """A slot or token kept here, if `place` may have it without asking the world."""
+        if not self._spare or self._live() or not self._usable(place):
+            return None
+        self._used += 1
+        return self._spare.pop()
+
+    def put_back(self, item: tuple[Lease, float]) -> None:
+        self._spare.append(item)
+
+    def _usable(self, place: Place) -> bool:
+        """Whether `place` goes before every waiter of other processes, as of
+        a look at the line less than LINGER ago (a token: also leased then)."""
+        return time.monotonic() - self._checked_at < self._fresh_for() and ahead(place, self._rival)
+
+    def _fresh_for(self) -> float:
+        # A token's period began at its lease: it starts work only within RATE_MARGIN / 2 of it.
+        return min(LINGER, RATE_MARGIN / 2) if self.rate else LINGER
+
+    async def take(self, priority: int) -> tuple[Lease, float]:
+        """A slot or token, and when it was leased (monotonic)."""
+        place = (priority, time.time())
+        spare = self.take_spare(place)
+        if spare is not None:
+            return spare
+        if self._seeded and not self._asking and not self._live() and (self._pump is None or self._pump.done()):
+            # Nobody waits here: ask at once, in this task. The lease's write
             # then joins whatever commit is about to happen (the step's step_started).
-            lease = await self._lease_one()
-            if lease is not None:
-                return lease
+            # (Only one such ask at a time: the others queue, in order.)
+            want = self._batch if self.rate else 1
+            self._asking = True
+            try:
+                leases = await self._lease([place] * want)
+            finally:
+                self._asking = False
+            if leases:
+                self._grow(len(leases), want)
+                for extra in leases[1:]:
+                    self._keep(extra)
+                return leases[0], time.monotonic()
         fut: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (-priority, next(_order), fut))
+        heapq.heappush(self._waiters, (-priority, place[1], next(_order), fut))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.ensure_future(self._run())
         try:
-            return await fut
+            return await fut, time.monotonic()
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
                 self.give(fut.result())  # granted as we were cancelled: pass it on
             raise
 
-    async def _lease_one(self) -> Lease | None:
+    def _grow(self, got: int, want: int) -> None:
+        """Tokens asked for at once: more while all come and all are used,
+        one when the limit binds (no process hoards what others wait for)."""
+        if not self.rate:
+            return
+        if got < want:
+            self._batch = 1
+        elif not self._spare:
+            self._batch = min(self._batch * 2, MAX_BATCH, max(1, self.limit.limit // 8))
+        self._used = 0
+
+    async def _lease(self, places: Sequence[Place]) -> list[Lease]:
+        """Lease for `places` in the world's line order; remembers the rival."""
         world, limiter = self.limiter.world, self.limiter
         try:
-            leases = await world.lease(self.queue, limiter.owner, limit=1, lease_for=self._lease_for())
-        except WorldError:
-            return None  # the pump retries
+            leases, rival = await world.lease_in_line(self.queue, limiter.owner, places, lease_for=self._lease_for())
+        except WorldError as exc:
+            log.warning("wdk: waiting for %s: %s", self.queue, exc)
+            return []
+        self._checked_at, self._rival = time.monotonic(), rival
+        good: list[Lease] = []
         for lease in leases:
             if int(lease.key.rpartition("#")[2]) >= self.limit.limit:
-                limiter.spawn(world.ack(lease))  # a slot of a larger limit this one replaced
-                return None
-            if self.limit.kind == "concurrency":
+                limiter.spawn(world.ack(lease))  # a slot of a larger limit this one replaced: retire it
+                continue
+            if not self.rate:
                 limiter.hold(lease)
-            return lease
-        return None
+            good.append(lease)
+        return good
 
     def _lease_for(self) -> float:
-        return self.limiter.lease_for if self.limit.kind == "concurrency" else self.limit.per + RATE_MARGIN
+        return self.limit.per + RATE_MARGIN if self.rate else self.limiter.lease_for
 
     def unused(self) -> bool:
-        return not self._live() and not self._idle and (self._pump is None or self._pump.done())
+        return not self._live() and not self._spare and (self._pump is None or self._pump.done())
 
-    def _next_waiter(self) -> asyncio.Future[Lease] | None:
+    def _peek(self) -> tuple[Place, asyncio.Future[Lease]] | None:
+        """The best live local waiter (dropping cancelled ones)."""
         while self._waiters:
-            _, _, fut = heapq.heappop(self._waiters)
+            neg, arrival, _, fut = self._waiters[0]
             if not fut.done():
-                return fut
+                return (-neg, arrival), fut
+            heapq.heappop(self._waiters)
         return None
 
+    def _serve(self, lease: Lease) -> bool:
+        """Give `lease` to the best local waiter; False when there is none."""
+        head = self._peek()
+        if head is None:
+            return False
+        heapq.heappop(self._waiters)
+        head[1].set_result(lease)
+        return True
+
     def _live(self) -> int:
-        return sum(1 for _, _, f in self._waiters if not f.done())
+        return sum(1 for _, _, _, f in self._waiters if not f.done())
+
+    # --- giving back -----------------------------------------------------------------
 
     def give(self, lease: Lease) -> None:
-        """A slot back from its holder."""
-        if self.limit.kind != "concurrency":
+        """A slot back from its holder: to the best local waiter when it goes
+        before every other process's (as seen less than LINGER ago), else to
+        the world (which grants it in line order)."""
+        if self.rate:
             return  # a token comes back by expiring
-        if self._handoffs < MAX_HANDOFFS:
-            fut = self._next_waiter()
-            if fut is not None:
-                self._handoffs += 1
-                fut.set_result(lease)  # still held and renewed: it changes hands here
-                return
-            self._idle.append(lease)
-            if self._idle_timer is None:
-                self._idle_timer = asyncio.get_running_loop().call_later(LINGER, self.let_go)
+        head = self._peek()
+        if head is not None:
+            if self._usable(head[0]):
+                self._serve(lease)  # still held and renewed: it changes hands here
+            else:
+                self._give_back(lease)
             return
-        self._handoffs = 0
-        # Other processes get their turn: this one asks again only after a pause.
-        self._pause_until = time.monotonic() + YIELD_SECONDS
-        self._give_back(lease)
-
-    def let_go(self) -> None:
-        """Give the idle slots back to the world."""
-        self._idle_timer = None
-        idle, self._idle = self._idle, []
-        for lease in idle:
+        if self._rival is None and self._fresh():
+            self._keep(lease)  # for this process's next step, for LINGER at most
+        else:
             self._give_back(lease)
 
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._checked_at < self._fresh_for()
+
+    def _keep(self, lease: Lease) -> None:
+        """Keep `lease` here while the last look at the line is fresh; then give it back."""
+        now = time.monotonic()
+        self._spare.append((lease, now))
+        if self._timer is not None and self._timer_for == self._checked_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_for = self._checked_at
+        delay = max(0.0, self._checked_at + self._fresh_for() - now)
+        self._timer = asyncio.get_running_loop().call_later(delay, self.let_go)
+
+    def let_go(self) -> None:
+        """Give back what is kept here: slots to the world; tokens never used
+        too (no start counted them), and fewer are asked for next time."""
+        self._timer = None
+        spare, self._spare = self._spare, []
+        if not spare:
+            return
+        if self.rate:
+            # As many as were used: one write gives the rest back (their leases end now).
+            self._batch = max(1, min(self._batch, self._used + 1))
+            self.limiter.spawn(self._expire([lease for lease, _ in spare]))
+            return
+        for lease, _ in spare:
+            self._give_back(lease)
+
+    async def _expire(self, leases: list[Lease]) -> None:
+        try:
+            await self.limiter.world.extend(leases, 0.0)
+        except WorldError as exc:  # they come back when their leases expire
+            log.warning("wdk: cannot give back tokens of %s: %s", self.queue, exc)
+
     def _give_back(self, lease: Lease) -> None:
-        self.limiter.unhold(lease)
+        if not self.rate:
+            self.limiter.unhold(lease)
         self.limiter.spawn(self._ack(lease))
 
     async def _ack(self, lease: Lease) -> None:
         try:
             await self.limiter.world.ack(lease, requeue_after=0.0)
-        except WorldError as exc:  # its lease expires: the slot comes back then
+        except WorldError as exc:  # its lease expires: it comes back then
             log.warning("wdk: cannot give back a slot of %s: %s", self.queue, exc)
         if self._live() and (self._pump is None or self._pump.done()):
             self._pump = asyncio.ensure_future(self._run())
+
+    # --- the pump --------------------------------------------------------------------
 
     async def _seed(self) -> None:
         """Make sure the limit's messages exist (a limit raised since gets the new ones)."""
@@ -277,36 +431,54 @@ class _Gate:
         self._seeded = True
 
     async def _run(self) -> None:
-        world, limiter = self.limiter.world, self.limiter
-        lease_for = self._lease_for()
-        while self._live():
-            pause = self._pause_until - time.monotonic()
-            if pause > 0:
-                await asyncio.sleep(pause)
-            try:
-                if not self._seeded:
-                    await self._seed()
-                leases = await world.lease(self.queue, limiter.owner, limit=self._live(), lease_for=lease_for)
-            except WorldError as exc:
-                log.warning("wdk: waiting for %s: %s", self.queue, exc)
-                await asyncio.sleep(POLL_SECONDS)
-                continue
-            for lease in leases:
-                if int(lease.key.rpartition("#")[2]) >= self.limit.limit:
-                    # A slot of a larger limit this one replaced: retire it.
-                    limiter.spawn(world.ack(lease))
-                    continue
-                fut = self._next_waiter()
-                if self.limit.kind == "concurrency":
-                    limiter.hold(lease)
-                    if fut is None:
-                        self.give(lease)
-                        continue
-                if fut is not None:
-                    self._handoffs = 0
-                    fut.set_result(lease)
-            if not leases:
+        """Lease for the local waiters in line order, hold this process's place
+        in the line meanwhile, and sleep until a slot or token may be free."""
+        ttl = self.limiter.lease_for
+        try:
+            while self._live():
                 try:
-                    await world.wait_for_messages(self.queue, POLL_SECONDS)
+                    if not self._seeded:
+                        await self._seed()
+                except WorldError as exc:
+                    log.warning("wdk: waiting for %s: %s", self.queue, exc)
+                    await asyncio.sleep(POLL_SECONDS)
+                    continue
+                while self._spare and (head := self._peek()) is not None and self._usable(head[0]):
+                    self._serve(self._spare.pop()[0])  # kept here: to the best waiter
+                waiting = sorted(w for w in self._waiters if not w[3].done())
+                if not waiting:
+                    continue
+                leases = await self._lease([(-neg, arrival) for neg, arrival, _, _ in waiting])
+                for lease in leases:
+                    if not self._serve(lease) and not self.rate:
+                        self.give(lease)
+                head = self._peek()
+                await self._hold_place(None if head is None else head[0], ttl)
+                if head is None or leases:
+                    continue
+                if not ahead(head[0], self._rival):
+                    await asyncio.sleep(LINE_POLL)  # another process's waiter goes first
+                    continue
+                try:
+                    await self.limiter.world.wait_for_messages(self.queue, min(POLL_SECONDS, ttl / 3))
                 except WorldError:
                     await asyncio.sleep(POLL_SECONDS)
+        finally:
+            if self._placed is not None:
+                self._placed = None
+                self.limiter.spawn(self._leave())
+
+    async def _hold_place(self, place: Place | None, ttl: float) -> None:
+        """This process's place in the line: its best waiter's, renewed before it expires."""
+        if place == self._placed and (place is None or time.monotonic() < self._placed_until - ttl / 2):
+            return
+        try:
+            await self.limiter.world.wait_in_line(self.queue, self.limiter.owner, place, ttl=ttl)
+        except WorldError as exc:
+            log.warning("wdk: waiting for %s: %s", self.queue, exc)
+            return
+        self._placed, self._placed_until = place, time.monotonic() + ttl
+
+    async def _leave(self) -> None:
+        with contextlib.suppress(WorldError):
+            await self.limiter.world.wait_in_line(self.queue, self.limiter.owner, None)

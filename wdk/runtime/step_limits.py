@@ -36,6 +36,8 @@ class StepLimits:
         # Set by the runtime (its owner, its lease thread); else made on first use.
         self.limiter: Limiter | None = None
         self._limited: dict[str, Any] = {}  # step id -> its function when it declares limits, else None
+        # step id -> (its limits, as recorded) when no key function reads the arguments: resolved once.
+        self._fixed: dict[str, tuple[tuple[Limit, ...], list[dict[str, Any]]]] = {}
 
     def get_limiter(self) -> Limiter:
         if self.limiter is None:
@@ -64,6 +66,10 @@ class StepLimits:
         fn = self._limited_step(call.name)
         if fn is None:
             return payload
+        fixed = self._fixed.get(call.name)
+        if fixed is not None:
+            call.limits, payload["limits"] = fixed
+            return payload
         try:
             # The arguments are decoded only for a key function to read them.
             keyed = any(d.key is not None for d in declared(fn))
@@ -73,13 +79,15 @@ class StepLimits:
             call.limit_error = exc
             return payload
         payload["limits"] = limits_payload(call.limits)
+        if not keyed:
+            self._fixed[call.name] = (call.limits, payload["limits"])
         return payload
 
     def prefetch(self, priority: int, to_start: list[StepCall]) -> list[StepCall]:
         """Start acquiring the limits of the steps about to start."""
         calls = [c for c in to_start if c.limits and c.limit_error is None and c.acquiring is None]
         for call in calls:
-            call.acquiring = asyncio.ensure_future(self.get_limiter().acquire(call.limits, priority))
+            call.acquiring = self.get_limiter().start(call.limits, priority)
         return calls
 
     def drop(self, calls: list[StepCall]) -> None:
@@ -91,7 +99,7 @@ class StepLimits:
             task.cancel()  # a grant that raced the cancel is released by the callback
             task.add_done_callback(self._release_done)
 
-    def _release_done(self, task: asyncio.Task[Held]) -> None:
+    def _release_done(self, task: asyncio.Future[Held]) -> None:
         if not task.cancelled() and task.exception() is None:
             self.get_limiter().release(task.result())
 

@@ -379,6 +379,25 @@ class World(Protocol):
     async def wait_for_messages(self, queue: str, timeout: float) -> None:
         """Return when a message may be available (or after `timeout`)."""
 
+    async def lease_in_line(
+        self, queue: str, owner: str, waiting: Sequence[tuple[int, float]], *, lease_for: float = 30.0
+    ) -> tuple[list[Lease], tuple[int, float] | None]:
+        """Flow control's ordered lease. `waiting` are this owner's waiters'
+        places (priority, arrival time), best first (higher priority, then
+        earlier). Leases one available message of `queue` for each of them
+        that is ahead of every other owner's live place in the line of `queue`
+        (see `wait_in_line`), as far as messages are available; returns the
+        leases and the best other place (None: no other owner waits), so a
+        process lets a better waiter of another process go first."""
+
+    async def wait_in_line(
+        self, queue: str, owner: str, place: tuple[int, float] | None, *, ttl: float = 30.0
+    ) -> None:
+        """Hold this owner's place (its best waiter's) in the line of `queue`
+        for `ttl` seconds (call again to move or renew it), or leave the line
+        (None). A place not renewed in time no longer counts (its process
+        died); the local world also drops it as soon as its process is gone."""
+
     async def debounce_run(self, run: NewRun, queue: str, key: str, window: float) -> tuple[RunInfo, bool]:
         """A debounced start, in one transaction: while the run an earlier call
         with this `key` made has not begun and its window (`window` seconds from

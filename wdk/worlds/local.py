@@ -431,6 +431,22 @@ class LocalWorld(sqlite_flow.FlowMethods):
         )
         return result
 
+    async def lease_in_line(
+        self, queue: str, owner: str, waiting: Sequence[tuple[int, float]], *, lease_for: float = 30.0
+    ) -> tuple[list[Lease], tuple[int, float] | None]:
+        """Lease for this owner's waiters ahead of every other owner's place (see World.lease_in_line)."""
+        sqlite_queue.register_owner(owner)
+        result: tuple[list[Lease], tuple[int, float] | None] = await self._write(
+            functools.partial(sqlite_queue.lease_in_line, self._db, queue, owner, tuple(waiting), lease_for)
+        )
+        return result
+
+    async def wait_in_line(
+        self, queue: str, owner: str, place: tuple[int, float] | None, *, ttl: float = 30.0
+    ) -> None:
+        """Hold, move or leave this owner's place in a limit's line (see World.wait_in_line)."""
+        await self._write(functools.partial(sqlite_queue.wait_in_line, self._db, queue, owner, place, ttl))
+
     async def ack(self, lease: Lease, *, requeue_after: float | None = None) -> None:
         """Delete the message, or keep it for `requeue_after` s; a lost lease is ignored."""
         kept: bool = await self._write(

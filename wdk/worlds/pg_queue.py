@@ -62,6 +62,42 @@ UPDATE queue q SET owner = $2, available_at = now.t + $4, token = $5,
 FROM picked, now WHERE q.queue = $1 AND q.key = picked.key
 RETURNING q.key, q.payload, q.attempts"""
 
+# lease_in_line: the best place of another owner in the limit's line (its
+# `rival`), then one message for each of our places ahead of it (best first,
+# so they are a prefix), leased like _LEASE. Returns the leases, then the rival.
+_LEASE_IN_LINE = f"""
+WITH now AS (SELECT {_NOW} AS t),
+rival AS (
+  SELECT w.priority AS p, w.arrival AS a FROM limit_line w, now
+  WHERE w.queue = $1 AND w.owner <> $2 AND w.expires_at > now.t
+  ORDER BY w.priority DESC, w.arrival LIMIT 1
+),
+ahead AS (
+  SELECT count(*) AS n FROM unnest($5::integer[], $6::float8[]) AS m(p, a)
+  WHERE NOT EXISTS (SELECT 1 FROM rival)
+    OR m.p > (SELECT p FROM rival) OR (m.p = (SELECT p FROM rival) AND m.a < (SELECT a FROM rival))
+),
+picked AS (
+  SELECT q.key FROM queue q, now
+  WHERE q.queue = $1 AND q.available_at <= now.t
+  ORDER BY q.priority DESC, q.available_at LIMIT (SELECT n FROM ahead) FOR UPDATE OF q SKIP LOCKED
+),
+leased AS (
+  UPDATE queue q SET owner = $2, available_at = now.t + $3, token = $4,
+    attempts = q.attempts + 1, pending_at = NULL
+  FROM picked, now WHERE q.queue = $1 AND q.key = picked.key
+  RETURNING q.key, q.payload, q.attempts
+)
+SELECT key, payload, attempts, NULL::integer, NULL::float8 FROM leased
+UNION ALL SELECT NULL, NULL, NULL, p, a FROM rival"""
+
+_JOIN_LINE = f"""
+INSERT INTO limit_line (queue, owner, priority, arrival, expires_at) VALUES ($1, $2, $3, $4, {_NOW} + $5)
+ON CONFLICT (queue, owner) DO UPDATE SET priority = excluded.priority, arrival = excluded.arrival,
+  expires_at = excluded.expires_at"""
+_LEAVE_LINE = "DELETE FROM limit_line WHERE queue = $1 AND owner = $2"
+_PRUNE_LINE = f"DELETE FROM limit_line WHERE queue = $1 AND expires_at < {_NOW} - 60"
+
 _MATCH = "queue = $1 AND key = $2 AND token = $3 AND owner = $4"
 
 _ACK_DELETE = f"DELETE FROM queue WHERE {_MATCH} AND pending_at IS NULL"
@@ -137,6 +173,30 @@ async def lease(
     token = _tokens.getrandbits(62)
     rows = await conn.fetch(_LEASE, queue, owner, max(limit, 0), lease_for, token)
     return [Lease(queue, r[0], r[1], owner, token, r[2]) for r in rows]
+
+
+async def lease_in_line(
+    conn: asyncpg.Connection, queue: str, owner: str, waiting: Sequence[tuple[int, float]], lease_for: float
+) -> tuple[list[Lease], tuple[int, float] | None]:
+    """See World.lease_in_line: one statement."""
+    token = _tokens.getrandbits(62)
+    rows = await conn.fetch(
+        _LEASE_IN_LINE, queue, owner, lease_for, token, [p for p, _ in waiting], [a for _, a in waiting]
+    )
+    leases = [Lease(queue, r[0], r[1], owner, token, r[2]) for r in rows if r[0] is not None]
+    rival = next(((int(r[3]), float(r[4])) for r in rows if r[0] is None), None)
+    return leases, rival
+
+
+async def wait_in_line(
+    conn: asyncpg.Connection, queue: str, owner: str, place: tuple[int, float] | None, ttl: float
+) -> None:
+    """See World.wait_in_line."""
+    if place is None:
+        await conn.execute(_LEAVE_LINE, queue, owner)
+        return
+    await conn.execute(_JOIN_LINE, queue, owner, place[0], place[1], ttl)
+    await conn.execute(_PRUNE_LINE, queue)
 
 
 async def ack(

@@ -624,5 +624,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         _CREATE_RUN_PRIORITY_FUNCTION,
         _START_RUN_V9_FUNCTION,
     ),
+    # 10: the line of processes waiting for a limit's slots or tokens
+    # (`pg_queue`'s lease_in_line): one row per (limit queue, owner), the place
+    # of its best waiter, so a freed slot goes to the best waiter of any process.
+    (
+        """CREATE TABLE limit_line (
+            queue text NOT NULL,
+            owner text NOT NULL,
+            priority integer NOT NULL,
+            arrival float8 NOT NULL,
+            expires_at float8 NOT NULL,
+            PRIMARY KEY (queue, owner)
+        )""",
+        "CREATE INDEX limit_line_order ON limit_line (queue, priority DESC, arrival)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -393,6 +393,19 @@ class PostgresWorld(pg_flow.FlowMethods):
         """Take up to `limit` available messages (expired leases included)."""
         return await self._call(lambda c: pg_queue.lease(c, queue, owner, limit, lease_for))
 
+    async def lease_in_line(
+        self, queue: str, owner: str, waiting: Sequence[tuple[int, float]], *, lease_for: float = 30.0
+    ) -> tuple[list[Lease], tuple[int, float] | None]:
+        """Lease for this owner's waiters ahead of every other owner's place (see World.lease_in_line)."""
+        places = tuple(waiting)
+        return await self._call(lambda c: pg_queue.lease_in_line(c, queue, owner, places, lease_for))
+
+    async def wait_in_line(
+        self, queue: str, owner: str, place: tuple[int, float] | None, *, ttl: float = 30.0
+    ) -> None:
+        """Hold, move or leave this owner's place in a limit's line (see World.wait_in_line)."""
+        await self._call(lambda c: pg_queue.wait_in_line(c, queue, owner, place, ttl))
+
     async def ack(self, lease: Lease, *, requeue_after: float | None = None) -> None:
         """Delete the message, or keep it for `requeue_after` s; a lost lease is ignored."""
         await self._call(lambda c: pg_queue.ack(c, self.queue_channel, lease, requeue_after))

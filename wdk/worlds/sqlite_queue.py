@@ -126,6 +126,52 @@ def lease(
     return [Lease(queue, r[0], r[1], owner, token, r[2]) for r in rows]
 
 
+Place = tuple[int, float]  # (priority, arrival): higher priority first, then earlier arrival
+
+
+def ahead(place: Place, other: Place | None) -> bool:
+    """Whether `place` comes before `other` in a line (None: nobody)."""
+    return other is None or place[0] > other[0] or (place[0] == other[0] and place[1] < other[1])
+
+
+def lease_in_line(
+    conn: sqlite3.Connection, queue: str, owner: str, waiting: Sequence[Place], lease_for: float
+) -> tuple[list[Lease], Place | None]:
+    """See World.lease_in_line."""
+    now = time.time()
+    while True:
+        row = conn.execute(
+            "SELECT owner, priority, arrival FROM limit_line WHERE queue = ? AND owner <> ? "
+            "AND expires_at > ? ORDER BY priority DESC, arrival LIMIT 1",
+            (queue, owner, now),
+        ).fetchone()
+        if row is None or not owner_is_dead(row[0]):
+            break
+        # A dead process's place is given up now, not when it expires.
+        conn.execute("DELETE FROM limit_line WHERE queue = ? AND owner = ?", (queue, row[0]))
+    rival: Place | None = None if row is None else (row[1], row[2])
+    n = 0
+    while n < len(waiting) and ahead(waiting[n], rival):
+        n += 1
+    return (lease(conn, queue, owner, n, lease_for) if n else []), rival
+
+
+def wait_in_line(conn: sqlite3.Connection, queue: str, owner: str, place: Place | None, ttl: float) -> None:
+    """See World.wait_in_line."""
+    now = time.time()
+    if place is None:
+        conn.execute("DELETE FROM limit_line WHERE queue = ? AND owner = ?", (queue, owner))
+        return
+    conn.execute(
+        "INSERT INTO limit_line (queue, owner, priority, arrival, expires_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (queue, owner) DO UPDATE SET priority = excluded.priority, "
+        "arrival = excluded.arrival, expires_at = excluded.expires_at",
+        (queue, owner, place[0], place[1], now + ttl),
+    )
+    # Places of processes long gone: keep the table small.
+    conn.execute("DELETE FROM limit_line WHERE queue = ? AND expires_at < ?", (queue, now - 60.0))
+
+
 def ack(conn: sqlite3.Connection, lease: Lease, requeue_after: float | None) -> bool:
     """Delete or keep the leased row; True when it stays (requeued or dirty)."""
     ident = (lease.queue, lease.key, lease.token, lease.owner)

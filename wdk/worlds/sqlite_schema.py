@@ -243,6 +243,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "AS INTEGER) FROM events WHERE run_id = runs.id AND seq = 0 AND json_valid(CAST(payload AS TEXT))), 0) "
         "WHERE status NOT IN ('completed', 'failed', 'cancelled')",
     ),
+    # 10: the line of processes waiting for a limit's slots or tokens
+    # (`sqlite_queue.lease_in_line`): one row per (limit queue, owner), the
+    # place of its best waiter, so a freed slot goes to the best waiter of any process.
+    (
+        """CREATE TABLE limit_line (
+            queue TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            arrival REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (queue, owner)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX limit_line_order ON limit_line (queue, priority DESC, arrival)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
