@@ -191,3 +191,38 @@ async def test_a_run_queued_again_keeps_its_priority(
 
 async def _has_event(run: Any, kind: str) -> bool:
     return any(e.type == kind for e in await run.events())
+
+
+@pytest.mark.timeout(120)
+async def test_waiters_keep_their_order_across_worker_processes(
+    worker_env: dict[str, str], data_dir: Path, tmp_path: Path, e2e_world: str
+) -> None:
+    # Concurrency(1): worker A holds the slot and has 4 low-priority waiters;
+    # then worker B gets 2 high-priority ones. When the slot frees, B's go
+    # first, though A released it and A's waited longer.
+    gate = tmp_path / "gate"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with workers(data_dir, worker_env, tmp_path / "a", 1, ("--concurrency", "5")) as (a,):
+        blocker = await start(limited.queued, "blocker", str(gate))
+        await until("the blocker holds the slot", lambda: _step_began(blocker))
+        lows = [await start(limited.queued, f"low{i}") for i in range(4)]  # A is full now (5 runs)
+        await until("A's waiters wait", lambda: _all_began(lows))
+        with workers(data_dir, worker_env, tmp_path / "b", 1, ("--concurrency", "5")) as (b,):
+            highs = [await start_with(priority=10)(limited.queued, f"high{i}") for i in range(2)]
+            await until("B's waiters wait", lambda: _all_began(highs))
+            gate.touch()
+            spans = await _results([blocker, *highs, *lows])
+    assert {s["pid"] for s in spans[1:3]} == {b.pid} and {s["pid"] for s in spans[3:]} == {a.pid}
+    ran = [s["tag"] for s in sorted(spans, key=lambda s: s["t0"])]
+    assert ran[:3] == ["blocker", "high0", "high1"], ran
+    assert limited.max_overlap([(s["t0"], s["t1"]) for s in spans]) == 1
+    await shutdown_runtime()
+
+
+async def _step_began(run: Any) -> bool:
+    return await _has_event(run, "step_started")
+
+
+async def _all_began(runs_: list[Any]) -> bool:
+    return all([await _has_event(r, "step_started") for r in runs_])

@@ -54,7 +54,7 @@ async def test_local_waiters_are_served_by_priority_then_arrival(world: World) -
 
 async def _queued(limiter: Limiter, limit: Limit, n: int) -> None:
     deadline = time.monotonic() + 10
-    while limiter._gates[limit.queue]._live() < n:
+    while (gate := limiter._gates.get(limit.queue)) is None or gate._live() < n:
         assert time.monotonic() < deadline, f"{n} waiters never queued"
         await asyncio.sleep(0.001)
 
@@ -116,3 +116,33 @@ async def test_idle_gates_of_many_keys_are_forgotten(world: World, monkeypatch: 
         await asyncio.sleep(0)  # the linger timer (0 s) gives it back
     assert len(limiter._gates) <= 6  # one per key seen, pruned past MAX_GATES
     await limiter.close()
+
+
+async def test_a_better_waiter_of_another_process_goes_first(world: World) -> None:
+    # Two limiters with their own owners, as two processes: a's waiters came
+    # first, b's has a higher priority; a's released slot goes to b's.
+    one = Limit("concurrency", "step//t//across", 1)
+    a, b = Limiter(world, "host:1:a", 3.0), Limiter(world, "host:2:b", 3.0)
+    first = await a.acquire([one])
+    order: list[str] = []
+
+    async def wait(limiter: Limiter, name: str, priority: int) -> None:
+        held = await limiter.acquire([one], priority)
+        order.append(name)
+        limiter.release(held)
+
+    tasks = [asyncio.ensure_future(wait(a, "a0", 0))]
+    await _queued(a, one, 1)
+    tasks.append(asyncio.ensure_future(wait(a, "a1", 0)))
+    await _queued(a, one, 2)
+    tasks.append(asyncio.ensure_future(wait(b, "b", 5)))
+    await _queued(b, one, 1)
+    deadline = time.monotonic() + 10
+    while a._gates[one.queue]._rival is None:  # a's pump looks at the line again (every second at most)
+        assert time.monotonic() < deadline, "a never saw b's place in the line"
+        await asyncio.sleep(0.01)
+    a.release(first)
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert order == ["b", "a0", "a1"]
+    await a.close()
+    await b.close()

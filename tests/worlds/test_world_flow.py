@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from world_support import T0
 
 from wdk.worlds import NewRun, World
@@ -103,3 +104,18 @@ async def test_a_limit_is_leased_in_line_order_across_owners(world: World) -> No
     await world.ack(leases[0], requeue_after=0.0)
     leases, rival = await world.lease_in_line(slots, "a", [(0, T0), (0, T0 + 2)], lease_for=60)
     assert len(leases) == 1 and rival is None  # one slot for two waiters
+
+
+async def test_the_place_of_a_dead_process_is_dropped_at_once(world: World) -> None:
+    import socket
+    import subprocess
+
+    if world.name != "local":
+        pytest.skip("only the local world sees other processes' pids; postgres waits for the place's ttl")
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    slots = "wdk.concurrency:dead:"
+    await world.enqueue(slots, f"{slots}#0")
+    await world.wait_in_line(slots, f"{socket.gethostname()}:{proc.pid}:x", (9, T0), ttl=600)
+    leases, rival = await world.lease_in_line(slots, "w", [(0, T0 + 1)], lease_for=60)
+    assert len(leases) == 1 and rival is None

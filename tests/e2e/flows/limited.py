@@ -96,6 +96,21 @@ async def plain(i: int) -> dict[str, Any]:
     return await step_a(i)
 
 
+async def in_line(tag: str, gate: str = "") -> dict[str, Any]:
+    "use step"
+    while gate and not os.path.exists(gate):  # holds the slot until the test opens the gate
+        await asyncio.sleep(0.01)
+    return await _timed(tag, NAP)
+
+
+in_line.concurrency = wdk.Concurrency(1)  # type: ignore[attr-defined]
+
+
+async def queued(tag: str, gate: str = "") -> dict[str, Any]:
+    "use workflow"
+    return await in_line(tag, gate)
+
+
 async def echo(value: str) -> str:
     "use workflow"
     return value
