@@ -101,7 +101,7 @@ class Limiter:
 
     def _gate(self, limit: Limit) -> _Gate:
         gate = self._gates.get(limit.queue)
-        if gate is None or gate.limit != limit:
+        if gate is None or (gate.limit is not limit and gate.limit != limit):
             gate = self._gates[limit.queue] = _Gate(self, limit)
         return gate
 
@@ -117,6 +117,14 @@ class Limiter:
 
     def _take_kept(self, limits: Sequence[Limit], priority: int) -> Held | None:
         place = (priority, time.time())
+        if len(limits) == 1:  # the common case, without the lists
+            gate = self._gate(limits[0])
+            item = gate.take_spare(place)
+            if item is None:
+                return None
+            held = Held()
+            held.add(gate, *item)
+            return held
         taken: list[tuple[_Gate, tuple[Lease, float]]] = []
         for limit in limits:
             gate = self._gate(limit)
@@ -151,6 +159,13 @@ class Limiter:
         for queue, gate in list(self._gates.items()):
             if gate.unused():
                 del self._gates[queue]
+
+    def needs_ready(self, held: Held) -> bool:
+        """Whether `ready` has anything to do (a token leased a while ago)."""
+        if not held.tokens:
+            return False
+        now = time.monotonic()
+        return any(now - at > RATE_MARGIN / 2 for _, _, at in held.tokens)
 
     async def ready(self, held: Held) -> None:
         """Call just before the work starts. A token's period runs from its
@@ -245,7 +260,7 @@ class _Gate:
 
     def take_spare(self, place: Place) -> tuple[Lease, float] | None:
         """A slot or token kept here, if `place` may have it without asking the world."""
-        if not self._spare or self._live() or not self._usable(place):
+        if not self._spare or (self._waiters and self._live()) or not self._usable(place):
             return None
         self._used += 1
         return self._spare.pop()

@@ -106,8 +106,10 @@ class StepLimits:
     async def acquire(self, call: StepCall, priority: int) -> Held:
         """The step's slots and tokens (asked for by `prefetch`, or now), ready to run."""
         task, call.acquiring = call.acquiring, None
-        held = await (task if task is not None else self.get_limiter().acquire(call.limits, priority))
-        await self.get_limiter().ready(held)
+        limiter = self.get_limiter()
+        held = await (task if task is not None else limiter.acquire(call.limits, priority))
+        if limiter.needs_ready(held):
+            await limiter.ready(held)
         return held
 
     async def acquire_run(self, limits: list[Limit], priority: int) -> Held:
