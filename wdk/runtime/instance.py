@@ -67,7 +67,7 @@ class StepCall(Call):
     # Flow control for the execution about to start (recorded in its step_started).
     limits: tuple[Limit, ...] = ()
     limit_error: Exception | None = None  # its key function failed: the attempt fails
-    acquiring: asyncio.Future[Any] | None = None  # its slots / tokens, being acquired (orchestrator)
+    acquiring: Any = None  # its slots / tokens: held, or being acquired (a future; orchestrator)
 
 
 @dataclass(eq=False)

@@ -98,21 +98,24 @@ class Limiter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._renewing: asyncio.Task[None] | None = None
         self._held: dict[tuple[str, str], Lease] = {}
+        self._last: tuple[Limit, _Gate] | None = None
 
     def _gate(self, limit: Limit) -> _Gate:
+        last = self._last
+        if last is not None and last[0] is limit and self._gates.get(last[1].queue) is last[1]:
+            return last[1]  # the same limit as the last call (a step's limits are resolved once)
         gate = self._gates.get(limit.queue)
-        if gate is None or (gate.limit is not limit and gate.limit != limit):
+        if gate is None or gate.limit != limit:
             gate = self._gates[limit.queue] = _Gate(self, limit)
+        self._last = (limit, gate)
         return gate
 
-    def start(self, limits: Sequence[Limit], priority: int = 0) -> asyncio.Future[Held]:
-        """`acquire` as a future, done at once (no task, no round trip) when
-        slots and tokens kept here serve every limit."""
+    def start(self, limits: Sequence[Limit], priority: int = 0) -> Held | asyncio.Future[Held]:
+        """`acquire` begun: what it holds at once (no task, no round trip) when
+        slots and tokens kept here serve every limit, else its task."""
         held = self._take_kept(limits, priority)
         if held is not None:
-            fut: asyncio.Future[Held] = asyncio.get_running_loop().create_future()
-            fut.set_result(held)
-            return fut
+            return held
         return asyncio.ensure_future(self.acquire(limits, priority))
 
     def _take_kept(self, limits: Sequence[Limit], priority: int) -> Held | None:
@@ -239,6 +242,9 @@ class _Gate:
         self.limit = limit
         self.queue = limit.queue
         self.rate = limit.kind == "rate"
+        # How long a look at the line lets slots pass on here (a token's
+        # period began at its lease: it starts work only within RATE_MARGIN / 2 of it).
+        self._fresh_s = min(LINGER, RATE_MARGIN / 2) if self.rate else LINGER
         self._waiters: list[tuple[int, float, int, asyncio.Future[Lease]]] = []  # (-priority, arrival, n, fut)
         self._pump: asyncio.Task[None] | None = None
         self._seeded = False
@@ -271,11 +277,8 @@ class _Gate:
     def _usable(self, place: Place) -> bool:
         """Whether `place` goes before every waiter of other processes, as of
         a look at the line less than LINGER ago (a token: also leased then)."""
-        return time.monotonic() - self._checked_at < self._fresh_for() and ahead(place, self._rival)
+        return time.monotonic() - self._checked_at < self._fresh_s and ahead(place, self._rival)
 
-    def _fresh_for(self) -> float:
-        # A token's period began at its lease: it starts work only within RATE_MARGIN / 2 of it.
-        return min(LINGER, RATE_MARGIN / 2) if self.rate else LINGER
 
     async def take(self, priority: int) -> tuple[Lease, float]:
         """A slot or token, and when it was leased (monotonic)."""
@@ -387,7 +390,7 @@ class _Gate:
             self._give_back(lease)
 
     def _fresh(self) -> bool:
-        return time.monotonic() - self._checked_at < self._fresh_for()
+        return time.monotonic() - self._checked_at < self._fresh_s
 
     def _keep(self, lease: Lease) -> None:
         """Keep `lease` here while the last look at the line is fresh; then give it back."""
@@ -398,7 +401,7 @@ class _Gate:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_for = self._checked_at
-        delay = max(0.0, self._checked_at + self._fresh_for() - now)
+        delay = max(0.0, self._checked_at + self._fresh_s - now)
         self._timer = asyncio.get_running_loop().call_later(delay, self.let_go)
 
     def let_go(self) -> None:

@@ -96,6 +96,9 @@ class StepLimits:
             task, call.acquiring = call.acquiring, None
             if task is None:
                 continue
+            if isinstance(task, Held):
+                self.get_limiter().release(task)
+                continue
             task.cancel()  # a grant that raced the cancel is released by the callback
             task.add_done_callback(self._release_done)
 
@@ -107,7 +110,10 @@ class StepLimits:
         """The step's slots and tokens (asked for by `prefetch`, or now), ready to run."""
         task, call.acquiring = call.acquiring, None
         limiter = self.get_limiter()
-        held = await (task if task is not None else limiter.acquire(call.limits, priority))
+        if isinstance(task, Held):
+            held = task  # kept here: taken without a wait
+        else:
+            held = await (task if task is not None else limiter.acquire(call.limits, priority))
         if limiter.needs_ready(held):
             await limiter.ready(held)
         return held
