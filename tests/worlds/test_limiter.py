@@ -118,11 +118,14 @@ async def test_idle_gates_of_many_keys_are_forgotten(world: World, monkeypatch: 
     await limiter.close()
 
 
-async def test_a_better_waiter_of_another_process_goes_first(world: World) -> None:
+@pytest.mark.parametrize("kind", ["concurrency", "rate"])
+async def test_a_better_waiter_of_another_process_goes_first(world: World, kind: str) -> None:
     # Two limiters with their own owners, as two processes: a's waiters came
-    # first, b's has a higher priority; a's released slot goes to b's.
-    one = Limit("concurrency", "step//t//across", 1)
-    a, b = Limiter(world, "host:1:a", 3.0), Limiter(world, "host:2:b", 3.0)
+    # first, b's has a higher priority; a's released slot (or the token that
+    # comes back) goes to b's.
+    one = Limit("concurrency", "step//t//across", 1) if kind == "concurrency" else Limit("rate", "t", 1, None, 1.2)
+    # (Places renewed, and the line looked at, every 0.2 s: a sees b before the token comes back.)
+    a, b = Limiter(world, "host:1:a", 0.6), Limiter(world, "host:2:b", 0.6)
     first = await a.acquire([one])
     order: list[str] = []
 
