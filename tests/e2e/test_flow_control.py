@@ -215,7 +215,8 @@ async def test_waiters_keep_their_order_across_worker_processes(
             spans = await _results([blocker, *highs, *lows])
     assert {s["pid"] for s in spans[1:3]} == {b.pid} and {s["pid"] for s in spans[3:]} == {a.pid}
     ran = [s["tag"] for s in sorted(spans, key=lambda s: s["t0"])]
-    assert ran[:3] == ["blocker", "high0", "high1"], ran
+    # (B may take its two runs in one lease: which of them asked first is open.)
+    assert ran[0] == "blocker" and set(ran[1:3]) == {"high0", "high1"}, ran
     assert limited.max_overlap([(s["t0"], s["t1"]) for s in spans]) == 1
     await shutdown_runtime()
 
