@@ -364,7 +364,15 @@ class _Gate:
             return False
         heapq.heappop(self._waiters)
         head[1].set_result(lease)
+        if self._placed is not None:
+            # Our place in the line is our best waiter's: move it now, not at
+            # the pump's next turn (other processes defer to it meanwhile).
+            self.limiter.spawn(self._move())
         return True
+
+    async def _move(self) -> None:
+        head = self._peek()
+        await self._hold_place(None if head is None else head[0], self.limiter.lease_for)
 
     def _live(self) -> int:
         return sum(1 for _, _, _, f in self._waiters if not f.done())
