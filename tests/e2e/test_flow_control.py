@@ -24,8 +24,11 @@ from flows import limited
 from wdk.api import get_run, resume_hook, start, start_with
 from wdk.runtime import runs
 from wdk.runtime.engine import get_runtime, shutdown_runtime
+from wdk.runtime.flow_control import Limit
+from wdk.runtime.limiter import LINGER
 
 WORKERS = {"postgres": 4, "local": 2}
+IN_LINE = Limit("concurrency", "step//flows.limited//in_line", 1).queue  # limited.in_line's slots
 
 
 @pytest.fixture
@@ -211,6 +214,11 @@ async def test_waiters_keep_their_order_across_worker_processes(
         with workers(data_dir, worker_env, tmp_path / "b", 1, ("--concurrency", "5")) as (b,):
             highs = [await start_with(priority=10)(limited.queued, f"high{i}") for i in range(2)]
             await until("B's waiters wait", lambda: _all_began(highs))
+            world = (await get_runtime()).world
+            await until("B's place is in the line", lambda: _best_place(world, 10))
+            # A passes a released slot to its own waiter only for LINGER after
+            # its last look at the line: from now on its looks see B's place.
+            await asyncio.sleep(3 * LINGER)
             gate.touch()
             spans = await _results([blocker, *highs, *lows])
     assert {s["pid"] for s in spans[1:3]} == {b.pid} and {s["pid"] for s in spans[3:]} == {a.pid}
@@ -219,6 +227,12 @@ async def test_waiters_keep_their_order_across_worker_processes(
     assert ran[0] == "blocker" and set(ran[1:3]) == {"high0", "high1"}, ran
     assert limited.max_overlap([(s["t0"], s["t1"]) for s in spans]) == 1
     await shutdown_runtime()
+
+
+async def _best_place(world: Any, priority: int) -> bool:
+    # A place that is never ahead leases nothing and sees the best other place.
+    _, best = await world.lease_in_line(IN_LINE, "probe", [(-(2**31), 0.0)], lease_for=1.0)
+    return best is not None and best[0] == priority
 
 
 async def _step_began(run: Any) -> bool:

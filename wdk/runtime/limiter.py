@@ -32,7 +32,7 @@ while this process's last look at the line (at its last lease) is less than
 LINGER old and found no better waiter elsewhere; after that it goes back to
 the world. A rate limit that does not bind leases tokens in batches (up to
 MAX_BATCH, doubling while all are used) and keeps the spare ones for
-RATE_MARGIN / 2 (a token's period runs from its lease), then gives back the
+READY_WITHIN (a token's period runs from its lease), then gives back the
 unused ones (no start counted them) and asks for fewer.
 """
 
@@ -56,7 +56,12 @@ log = logging.getLogger("wdk")
 
 LINGER = 0.02  # seconds a look at the line lets this process pass slots on without asking the world
 LINE_POLL = 0.02  # how often a process behind another process's waiter looks at the line again
-RATE_MARGIN = 0.05  # a token comes back a little after `per`: a start follows its lease by a moment
+# A token's period runs from its lease: the work must start within READY_WITHIN
+# of it (else `Limiter.ready` restarts the period), and the token comes back
+# RATE_MARGIN after `per`, so the step's code has RATE_MARGIN - READY_WITHIN
+# more to begin (a loaded machine can pause a process that long).
+READY_WITHIN = 0.025
+RATE_MARGIN = 0.1
 MAX_BATCH = 64  # tokens leased at once, at most (see _Gate._grow)
 POLL_SECONDS = 1.0
 MAX_GATES = 1000  # limits (one per key value) remembered per process before idle ones are forgotten
@@ -168,17 +173,17 @@ class Limiter:
         if not held.tokens:
             return False
         now = time.monotonic()
-        return any(now - at > RATE_MARGIN / 2 for _, _, at in held.tokens)
+        return any(now - at > READY_WITHIN for _, _, at in held.tokens)
 
     async def ready(self, held: Held) -> None:
         """Call just before the work starts. A token's period runs from its
-        lease; if the work starts later than RATE_MARGIN / 2 after it (a busy
+        lease; if the work starts later than READY_WITHIN after it (a busy
         loop, a slot awaited after the token), the period is restarted now, so
         no window of `per` sees more than `limit` starts."""
         if not held.tokens:
             return
         now = time.monotonic()
-        stale = [(lease, per) for lease, per, at in held.tokens if now - at > RATE_MARGIN / 2]
+        stale = [(lease, per) for lease, per, at in held.tokens if now - at > READY_WITHIN]
         for lease, per in stale:
             with contextlib.suppress(WorldError):
                 await self.world.extend([lease], per + RATE_MARGIN)
@@ -243,8 +248,8 @@ class _Gate:
         self.queue = limit.queue
         self.rate = limit.kind == "rate"
         # How long a look at the line lets slots pass on here (a token's
-        # period began at its lease: it starts work only within RATE_MARGIN / 2 of it).
-        self._fresh_s = min(LINGER, RATE_MARGIN / 2) if self.rate else LINGER
+        # period began at its lease: it starts work only within READY_WITHIN of it).
+        self._fresh_s = min(LINGER, READY_WITHIN) if self.rate else LINGER
         self._waiters: list[tuple[int, float, int, asyncio.Future[Lease]]] = []  # (-priority, arrival, n, fut)
         self._pump: asyncio.Task[None] | None = None
         self._seeded = False
