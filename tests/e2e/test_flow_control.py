@@ -114,21 +114,29 @@ async def test_a_slot_held_by_a_killed_worker_comes_back(
 
 
 async def test_priority_order_holds_with_concurrency_one(tmp_path: Path) -> None:
-    blocker = await start(limited.serial, 0, 0.5)  # holds the slot while the others queue
-    ledger_wait = [blocker]
-    await until("the blocker holds the slot", lambda: _status_running(blocker))
+    gate = tmp_path / "gate"
+    blocker = await start(limited.queued, "blocker", str(gate))  # holds the slot until the gate opens
+    await until("the blocker holds the slot", lambda: _slot_taken(blocker))
     order = [3, 1, 5, 2, 4]
-    runs = [await start_with(priority=p)(limited.serial, p) for p in order]
-    spans = await _results([*ledger_wait, *runs])
+    runs = [await start_with(priority=p)(limited.queued, str(p)) for p in order]
+    limiter = (await get_runtime()).orchestrator.limits.get_limiter()
+    await until("all five wait for the slot", lambda: _waiting(limiter, IN_LINE) == 5)
+    gate.touch()
+    spans = await _results([blocker, *runs])
     ran = [s["tag"] for s in sorted(spans[1:], key=lambda s: s["t0"])]
-    assert ran == [5, 4, 3, 2, 1]
+    assert ran == ["5", "4", "3", "2", "1"], spans
     # What the step waited for is in its log, with the run's priority.
     events = await runs[2].events()
     assert events[0].payload["priority"] == 5
     [started] = [e for e in events if e.type == "step_started"]
     assert started.payload["limits"] == [
-        {"kind": "concurrency", "scope": "step//flows.limited//one_at_a_time", "limit": 1, "key": None, "per": 0.0}
+        {"kind": "concurrency", "scope": "step//flows.limited//in_line", "limit": 1, "key": None, "per": 0.0}
     ]
+
+
+def _waiting(limiter: Any, queue: str) -> int:
+    gate = limiter._gates.get(queue)
+    return 0 if gate is None else int(gate._live())
 
 
 async def _status_running(run: Any) -> bool:
@@ -208,7 +216,7 @@ async def test_waiters_keep_their_order_across_worker_processes(
     (tmp_path / "b").mkdir()
     with workers(data_dir, worker_env, tmp_path / "a", 1, ("--concurrency", "5")) as (a,):
         blocker = await start(limited.queued, "blocker", str(gate))
-        await until("the blocker holds the slot", lambda: _step_began(blocker))
+        await until("the blocker holds the slot", lambda: _slot_taken(blocker))
         lows = [await start(limited.queued, f"low{i}") for i in range(4)]  # A is full now (5 runs)
         await until("A's waiters wait", lambda: _all_began(lows))
         with workers(data_dir, worker_env, tmp_path / "b", 1, ("--concurrency", "5")) as (b,):
@@ -233,6 +241,12 @@ async def _best_place(world: Any, priority: int) -> bool:
     # A place that is never ahead leases nothing and sees the best other place.
     _, best = await world.lease_in_line(IN_LINE, "probe", [(-(2**31), 0.0)], lease_for=1.0)
     return best is not None and best[0] == priority
+
+
+async def _slot_taken(blocker: Any) -> bool:
+    # Its step began and the one slot is leased: the blocker's (nobody else asked yet).
+    world = (await get_runtime()).world
+    return await _step_began(blocker) and (await world.queue_depth(IN_LINE)).leased == 1
 
 
 async def _step_began(run: Any) -> bool:
