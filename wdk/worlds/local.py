@@ -52,8 +52,8 @@ from wdk.worlds.sql import (
     step_info,
     system_info,
 )
-from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
+from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import (
     BUSY_TIMEOUT_MS,
     FILE_NAME,
