@@ -77,6 +77,9 @@ class LocalWorld(sqlite_flow.FlowMethods):
 
     name = "local"
 
+    # SQLite connections an open world holds: the loop's and the checkpoint thread's.
+    CONNECTIONS = 2
+
     def __init__(
         self, data_dir: str | Path | None = None, *, synchronous: str | None = None
     ) -> None:

@@ -38,13 +38,23 @@ class Checkpointer:
     """Call `wrote(ops)` after each commit (cheap: a counter); `stop()` to end."""
 
     def __init__(self, path: Path, synchronous: str, busy_timeout_ms: int) -> None:
-        self._path = path
-        self._synchronous = synchronous
-        self._busy_timeout_ms = busy_timeout_ms
         self._pages = 0  # estimated pages written since the last checkpoint
         self._wake = threading.Event()
         self._stopping = False
         self.checkpoints = 0  # how many ran (for tests)
+        # Opened here, not on the thread: the world holds both its connections from open() on.
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+            # The checkpoint's syncs follow its connection's setting: the store's.
+            self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+        except sqlite3.Error as exc:  # the loop's connection checkpoints (backstop)
+            log.debug("wdk: no checkpoint thread for %s: %s", path, exc)
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+        self._path = path
         self._thread = threading.Thread(target=self._run, name="wdk-sqlite-checkpoint", daemon=True)
         self._thread.start()
 
@@ -59,15 +69,10 @@ class Checkpointer:
         self._thread.join()
 
     def _run(self) -> None:
-        try:
-            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as exc:  # the loop's connection checkpoints (backstop)
-            log.debug("wdk: no checkpoint thread for %s: %s", self._path, exc)
+        conn = self._conn
+        if conn is None:
             return
         try:
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            # The checkpoint's syncs follow its connection's setting: the store's.
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             while not self._stopping:
                 self._wake.wait(IDLE_SECONDS)
                 self._wake.clear()
