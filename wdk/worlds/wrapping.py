@@ -128,7 +128,8 @@ class PayloadWorld:
         stored = list(events)
         changed = False
         for i, e in enumerate(events):
-            if e.type in PAYLOAD_FIELDS:
+            field = PAYLOAD_FIELDS.get(e.type)
+            if field is not None and field in e.payload and self.may_store(e.payload[field]):
                 payload = await self._stored(run_id, e.type, e.correlation_id, e.payload)
                 if payload is not e.payload:
                     stored[i] = msgspec.structs.replace(e, payload=payload)
