@@ -114,7 +114,7 @@ async def main() -> None:
     await asyncio.gather(first.result(), *(r.result() for r in later))
     print("result: order", ORDER)
 
-    debounced = [await start_with(debounce=("0.3s", "index"))(reindex, f"v{i}") for i in range(5)]
+    debounced = [await start_with(debounce=("2s", "index"))(reindex, f"v{i}") for i in range(5)]
     print("result:", len({r.id for r in debounced}), "run:", await debounced[0].result())
 
     await asyncio.sleep(2.5)  # the heartbeat schedule fires every second meanwhile

@@ -103,6 +103,9 @@ def e2e_world(
     monkeypatch.setenv("WDK_POSTGRES_URL", url)
     monkeypatch.setenv("WDK_POSTGRES_SCHEMA", schema)
     monkeypatch.setenv("WDK_LEASE_SECONDS", CHILD_LEASE_SECONDS)
+    # Small pools: a test may run several worker processes, beside the other
+    # tests' on one server of 100 connections (every call takes one connection).
+    monkeypatch.setenv("WDK_POSTGRES_POOL", os.environ.get("WDK_POSTGRES_POOL", "4"))
     monkeypatch.setattr(e2e_support, "create_world", _schema_world)
     config.configure(world="postgres", url=url, schema=schema)
     try:

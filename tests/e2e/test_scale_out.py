@@ -52,7 +52,9 @@ async def test_four_workers_finish_500_runs_and_survive_a_sigkill(
 ) -> None:
     monkeypatch.setenv("WDK_EMBEDDED_WORKER", "0")
     path = tmp_path / "ledger.jsonl"
-    env = child_env(subprocess_env, LEDGER_PATH=str(path), WDK_LEASE_SECONDS="2")
+    # Few connections each: 4 workers (pool, LISTEN, leases, identity) on a
+    # server whose 100 connections other tests use at the same time.
+    env = child_env(subprocess_env, LEDGER_PATH=str(path), WDK_LEASE_SECONDS="2", WDK_POSTGRES_POOL="5")
     extra = ("--concurrency", "25")
     started: list[Worker] = []
     try:
