@@ -19,7 +19,7 @@ def _threads() -> list[threading.Thread]:
 
 async def test_checkpoints_off_the_loop_and_stops_with_the_world(tmp_path: Path) -> None:
     before = len(_threads())
-    world = LocalWorld(tmp_path, synchronous="FULL")
+    world = LocalWorld(tmp_path, synchronous="NORMAL")
     await world.open()
     assert len(_threads()) == before + 1
     # The loop's connection checkpoints only as a backstop.
@@ -44,7 +44,7 @@ async def test_checkpoints_off_the_loop_and_stops_with_the_world(tmp_path: Path)
 
 
 async def test_a_quiet_world_checkpoints_what_it_wrote(tmp_path: Path) -> None:
-    world = LocalWorld(tmp_path)
+    world = LocalWorld(tmp_path, synchronous="NORMAL")
     await world.open()
     checkpointer = world._checkpointer
     assert checkpointer is not None
@@ -55,4 +55,14 @@ async def test_a_quiet_world_checkpoints_what_it_wrote(tmp_path: Path) -> None:
     while not (world.path.stat().st_size > size and checkpointer.checkpoints) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert world.path.stat().st_size > size and checkpointer.checkpoints >= 1
+    await world.close()
+
+
+async def test_full_checkpoints_in_the_commit_as_sqlite_does(tmp_path: Path) -> None:
+    before = len(_threads())
+    world = LocalWorld(tmp_path, synchronous="FULL")
+    await world.open()
+    assert world._checkpointer is None and len(_threads()) == before
+    assert world._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == PAGES
+    assert LocalWorld.connections("FULL") == 1 and LocalWorld.connections("NORMAL") == 2
     await world.close()

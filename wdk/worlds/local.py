@@ -53,6 +53,7 @@ from wdk.worlds.sql import (
     system_info,
 )
 from wdk.worlds.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
+from wdk.worlds.sqlite_checkpoint import wanted as checkpoint_thread
 from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import (
     BUSY_TIMEOUT_MS,
@@ -77,8 +78,10 @@ class LocalWorld(sqlite_flow.FlowMethods):
 
     name = "local"
 
-    # SQLite connections an open world holds: the loop's and the checkpoint thread's.
-    CONNECTIONS = 2
+    @staticmethod
+    def connections(synchronous: str) -> int:
+        """SQLite connections an open world holds: the loop's, and at NORMAL the checkpoint thread's."""
+        return 2 if checkpoint_thread(synchronous) else 1
 
     def __init__(
         self, data_dir: str | Path | None = None, *, synchronous: str | None = None
@@ -107,9 +110,10 @@ class LocalWorld(sqlite_flow.FlowMethods):
         """Create or migrate the store; WorldError if it is unusable."""
         if self._conn is None:
             self._conn = connect(self.data_dir, self.synchronous)
-            # Checkpoints run on a thread of their own; this connection's are a backstop.
-            self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
-            self._checkpointer = Checkpointer(self.path, self.synchronous, BUSY_TIMEOUT_MS)
+            if checkpoint_thread(self.synchronous):
+                # Checkpoints run on a thread of their own; this connection's are a backstop.
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+                self._checkpointer = Checkpointer(self.path, self.synchronous, BUSY_TIMEOUT_MS)
             self._queue_events = {}
             self._stream_waiters = Wakeups()
 

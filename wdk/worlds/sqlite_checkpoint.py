@@ -12,6 +12,11 @@ after a quiet second. The same pages reach the database file with the same
 syncs, so durability is unchanged: a commit is in the WAL before its caller
 hears of it, and the WAL is synced at least as often as before.
 
+At synchronous=FULL every commit fsyncs the WAL anyway: the checkpoint's two
+fsyncs every ~250 commits add ~1%, while running them beside the commits'
+made those wait on the checkpoint's writeback (vs_dbos FULL (a): 2,545 ->
+1,712 steps/s in one pair). So only NORMAL uses the thread (`wanted`).
+
 Under a steady stream of commits a PASSIVE checkpoint never catches the
 last frame, so the WAL restarts only at the backstop: the -wal file grows
 to about `BACKSTOP_PAGES` pages (16 MB) instead of 4 MB.
@@ -24,7 +29,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-__all__ = ["BACKSTOP_PAGES", "PAGES", "Checkpointer"]
+__all__ = ["BACKSTOP_PAGES", "PAGES", "Checkpointer", "wanted"]
 
 log = logging.getLogger("wdk.worlds.local")
 
@@ -32,6 +37,11 @@ PAGES = 1000  # SQLite's default wal_autocheckpoint
 PAGES_PER_OP = 4  # a step round writes ~3.9 WAL pages (docs/performance.md)
 BACKSTOP_PAGES = 4 * PAGES  # the loop's connection checkpoints itself past this (a WAL of <= ~16 MB)
 IDLE_SECONDS = 1.0
+
+
+def wanted(synchronous: str) -> bool:
+    """Whether a store opened with this `synchronous` checkpoints on the thread."""
+    return synchronous == "NORMAL"
 
 
 class Checkpointer:
