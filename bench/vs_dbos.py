@@ -67,12 +67,16 @@ def _json_child(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, 
     return json.loads(lines[-1])  # type: ignore[no-any-return]
 
 
-def raw_commits(mode: str, n: int) -> float:
-    """Single-event commits/s on this disk: the most any event log can do one commit at a time."""
+def raw_commits(mode: str, n: int, checkpoints: bool = True) -> float:
+    """Single-event commits/s on this disk: the most any event log can do one commit at a time.
+    `checkpoints=False`: none at all during the loop (wdk's local world runs them
+    on a thread of its own), the stricter limit."""
     with tempfile.TemporaryDirectory(prefix="wdk-raw-") as d:
         conn = sqlite3.connect(os.path.join(d, "raw.sqlite3"), isolation_level=None)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {mode}")
+        if not checkpoints:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         conn.execute(
             "CREATE TABLE events (run_id TEXT, seq INTEGER, type TEXT, at REAL, "
             "correlation_id TEXT, payload BLOB, PRIMARY KEY (run_id, seq))"
@@ -137,6 +141,7 @@ def compare(store: str, args: argparse.Namespace, python: str) -> dict[str, Any]
     wdk_rounds: list[dict[str, float]] = []
     dbos_rounds: list[dict[str, float]] = []
     raw: list[float] = []
+    raw_bare: list[float] = []
     for _ in range(args.rounds):
         if store == "postgres":
             wdk_rounds.append(wdk_postgres(args.url, args.pg_workers, sizes))
@@ -145,11 +150,14 @@ def compare(store: str, args: argparse.Namespace, python: str) -> dict[str, Any]
             wdk_rounds.append(wdk_sqlite(store, sizes))
             dbos_rounds.append(dbos_sqlite(python, store, sizes))
             raw.append(raw_commits(store, 20_000 if store == "NORMAL" else 2_000))
+            raw_bare.append(raw_commits(store, 20_000 if store == "NORMAL" else 2_000, checkpoints=False))
     wdk, dbos = _median(wdk_rounds), _median(dbos_rounds)
     out: dict[str, Any] = {"store": store, "rounds": args.rounds, "wdk": wdk, "dbos": dbos, **_ratios(wdk, dbos)}
     if raw:
         out["raw_commits_per_s"] = round(statistics.median(raw))
         out["a_share_of_raw"] = round(wdk["a_steps_per_s"] / out["raw_commits_per_s"], 3)
+        out["raw_commits_no_checkpoint_per_s"] = round(statistics.median(raw_bare))
+        out["a_share_of_raw_no_checkpoint"] = round(wdk["a_steps_per_s"] / out["raw_commits_no_checkpoint_per_s"], 3)
     out["ranges"] = {
         "wdk_a": [min(r["a_steps_per_s"] for r in wdk_rounds), max(r["a_steps_per_s"] for r in wdk_rounds)],
         "a_ratio": [

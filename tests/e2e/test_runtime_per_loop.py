@@ -23,11 +23,13 @@ from wdk.runtime.engine import (
     install_runtime,
     shutdown_runtime,
 )
+from wdk.worlds.local import LocalWorld
+from wdk.worlds.sqlite_schema import resolve_synchronous
 
 
 def _open_descriptors(path: Path) -> int:
     """How many of this process's file descriptors point at `path`: one per
-    SQLite connection to it."""
+    SQLite connection to it (an open local world holds `LocalWorld.connections(...)`)."""
     count = 0
     for fd in os.listdir("/proc/self/fd"):
         try:
@@ -35,6 +37,10 @@ def _open_descriptors(path: Path) -> int:
         except OSError:  # closed meanwhile (the listing's own descriptor)
             pass
     return count
+
+
+def _connections() -> int:
+    return LocalWorld.connections(resolve_synchronous(None))
 
 
 needs_proc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts descriptors in /proc")
@@ -49,7 +55,7 @@ async def test_a_worker_loop_has_one_runtime_and_one_connection(e2e_world: str, 
         assert await run.result(timeout=20) == family.expected(3)
         assert await get_runtime() is rt
         if e2e_world == "local":
-            assert _open_descriptors(data_dir / "wdk.sqlite3") == 1
+            assert _open_descriptors(data_dir / "wdk.sqlite3") == _connections()
     finally:
         await shutdown_runtime()
     assert current_runtime() is None
@@ -77,7 +83,7 @@ async def test_the_server_runs_the_loops_runtime(data_dir: Path) -> None:
         assert app[RUNTIME] is current_runtime() is await get_runtime()
         run = await start(family.parent, 4)
         assert await run.result(timeout=20) == family.expected(4)
-        assert _open_descriptors(data_dir / "wdk.sqlite3") == 1
+        assert _open_descriptors(data_dir / "wdk.sqlite3") == _connections()
     finally:
         await server.close()
         await shutdown_runtime()
@@ -97,7 +103,7 @@ async def test_the_threaded_plugins_loop_has_one_runtime(data_dir: Path) -> None
     try:
         out, same = await asyncio.to_thread(in_thread)
         assert out == family.expected(5) and same
-        assert _open_descriptors(data_dir / "wdk.sqlite3") == 1
+        assert _open_descriptors(data_dir / "wdk.sqlite3") == _connections()
     finally:
         await asyncio.to_thread(_threaded.stop)
 

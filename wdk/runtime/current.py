@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import contextvars
 import weakref
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from wdk.errors import WorkflowSandboxError
@@ -81,14 +80,23 @@ def current_step() -> StepMetadata | None:
 _step_world: contextvars.ContextVar[World | None] = contextvars.ContextVar("wdk_step_world", default=None)
 
 
-@contextlib.contextmanager
-def writing_to(world: World) -> Iterator[None]:
+class _WritingTo:
+    # A plain class, not @contextmanager: entered once per step, it is on the hot path.
+    __slots__ = ("_token", "_world")
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    def __enter__(self) -> None:
+        self._token = _step_world.set(self._world)
+
+    def __exit__(self, *exc: object) -> None:
+        _step_world.reset(self._token)
+
+
+def writing_to(world: World) -> contextlib.AbstractContextManager[None]:
     """Run a step whose stream writers write to `world`."""
-    token = _step_world.set(world)
-    try:
-        yield
-    finally:
-        _step_world.reset(token)
+    return _WritingTo(world)
 
 
 def step_world() -> World | None:

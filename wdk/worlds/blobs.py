@@ -51,8 +51,16 @@ class BlobWorld(PayloadWorld):
         mac.update(text.encode("utf-8", "surrogatepass"))
         return mac.hexdigest()
 
+    def may_store(self, value: Any) -> bool:
+        kind = type(value)
+        if kind is int or kind is float or kind is bool or value is None:
+            return False
+        if kind is str:
+            return len(value) >= BLOB_MIN
+        return len(_JSON.encode(value)) >= BLOB_MIN  # C speed: most payloads stop here
+
     async def store(self, run_id: str, kind: str, correlation_id: str | None, field: str, value: Any) -> Any:
-        if len(_JSON.encode(value)) < BLOB_MIN:  # C speed: most payloads stop here
+        if not self.may_store(value):
             return value
         blobs: dict[str, bytes] = {}
 

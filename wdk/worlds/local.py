@@ -52,6 +52,8 @@ from wdk.worlds.sql import (
     step_info,
     system_info,
 )
+from wdk.worlds.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
+from wdk.worlds.sqlite_checkpoint import wanted as checkpoint_thread
 from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import (
     BUSY_TIMEOUT_MS,
@@ -76,6 +78,11 @@ class LocalWorld(sqlite_flow.FlowMethods):
 
     name = "local"
 
+    @staticmethod
+    def connections(synchronous: str) -> int:
+        """SQLite connections an open world holds: the loop's, and at NORMAL the checkpoint thread's."""
+        return 2 if checkpoint_thread(synchronous) else 1
+
     def __init__(
         self, data_dir: str | Path | None = None, *, synchronous: str | None = None
     ) -> None:
@@ -89,6 +96,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
         self._worker_lock: tuple[str, int] | None = None  # (worker id, its lock file's fd)
         self._stream_waiters: Wakeups[tuple[str, str]] = Wakeups()  # (run id, namespace)
         self._secret: bytes | None = None
+        self._checkpointer: Checkpointer | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalWorld:
@@ -102,6 +110,10 @@ class LocalWorld(sqlite_flow.FlowMethods):
         """Create or migrate the store; WorldError if it is unusable."""
         if self._conn is None:
             self._conn = connect(self.data_dir, self.synchronous)
+            if checkpoint_thread(self.synchronous):
+                # Checkpoints run on a thread of their own; this connection's are a backstop.
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+                self._checkpointer = Checkpointer(self.path, self.synchronous, BUSY_TIMEOUT_MS)
             self._queue_events = {}
             self._stream_waiters = Wakeups()
 
@@ -109,6 +121,9 @@ class LocalWorld(sqlite_flow.FlowMethods):
         """Commit what is pending and close the file."""
         if self._conn is not None:
             self._flush()
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
+                self._checkpointer = None
             self._conn.close()
             self._conn = None
         if self._worker_lock is not None:
@@ -195,6 +210,8 @@ class LocalWorld(sqlite_flow.FlowMethods):
                         conn.execute("RELEASE op")
                     outcomes.append((fut, result, True))
             conn.execute("ROLLBACK" if not nested and not outcomes[0][2] else "COMMIT")
+            if self._checkpointer is not None:
+                self._checkpointer.wrote(len(batch))
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

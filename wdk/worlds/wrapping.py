@@ -52,6 +52,11 @@ class PayloadWorld:
     async def load(self, run_id: str, kind: str, correlation_id: str | None, field: str, value: Any) -> Any:
         return value
 
+    def may_store(self, value: Any) -> bool:
+        """Whether `store` may change `value` (a cheap check): an append skips
+        the await for every other payload, so a small step pays nothing here."""
+        return True
+
     def is_stored_form(self, value: Any) -> bool:
         """Whether `value` may need `load` (a cheap check): a read skips the
         await for every other event, so replay pays nothing per event."""
@@ -73,9 +78,11 @@ class PayloadWorld:
 
     async def _stored(self, run_id: str, kind: str, corr: str | None, payload: dict[str, Any]) -> dict[str, Any]:
         field = PAYLOAD_FIELDS.get(kind)
-        if field is None or field not in payload:
+        if field is None or field not in payload or not self.may_store(payload[field]):
             return payload
-        return {**payload, field: await self.store(run_id, kind, corr, field, payload[field])}
+        value = payload[field]
+        stored = await self.store(run_id, kind, corr, field, value)
+        return payload if stored is value else {**payload, field: stored}
 
     def _field_to_load(self, kind: str, payload: dict[str, Any]) -> str | None:
         field = PAYLOAD_FIELDS.get(kind)
@@ -118,12 +125,18 @@ class PayloadWorld:
         return await self._load_run(info) or info, created
 
     async def append(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
-        stored = [
-            msgspec.structs.replace(e, payload=await self._stored(run_id, e.type, e.correlation_id, e.payload))
-            if e.type in PAYLOAD_FIELDS else e
-            for e in events
-        ]
+        stored = list(events)
+        changed = False
+        for i, e in enumerate(events):
+            field = PAYLOAD_FIELDS.get(e.type)
+            if field is not None and field in e.payload and self.may_store(e.payload[field]):
+                payload = await self._stored(run_id, e.type, e.correlation_id, e.payload)
+                if payload is not e.payload:
+                    stored[i] = msgspec.structs.replace(e, payload=payload)
+                    changed = True
         written = await self.inner.append(run_id, expected_seq, stored)
+        if not changed:
+            return written  # the inner world wrote what the caller gave
         # The caller gets back what it gave, as written (its seq).
         return [msgspec.structs.replace(w, payload=e.payload) for w, e in zip(written, events, strict=True)]
 
