@@ -76,10 +76,16 @@ class PayloadWorld:
 
     # --- fields ------------------------------------------------------------------------
 
-    async def _stored(self, run_id: str, kind: str, corr: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    def _field_to_store(self, kind: str, payload: dict[str, Any]) -> str | None:
         field = PAYLOAD_FIELDS.get(kind)
         if field is None or field not in payload or not self.may_store(payload[field]):
-            return payload
+            return None
+        return field
+
+    async def _stored(
+        self, run_id: str, kind: str, corr: str | None, payload: dict[str, Any], field: str
+    ) -> dict[str, Any]:
+        """`payload` with `field` stored (`field` from _field_to_store)."""
         value = payload[field]
         stored = await self.store(run_id, kind, corr, field, value)
         return payload if stored is value else {**payload, field: stored}
@@ -104,8 +110,11 @@ class PayloadWorld:
         return run if output is run.output else msgspec.structs.replace(run, output=output)
 
     async def _store_run(self, run: NewRun) -> NewRun:
-        payload = await self._stored(run.run_id, "run_created", None, run.payload)
-        return msgspec.structs.replace(run, payload=payload)
+        field = self._field_to_store("run_created", run.payload)
+        if field is None:
+            return run
+        payload = await self._stored(run.run_id, "run_created", None, run.payload, field)
+        return run if payload is run.payload else msgspec.structs.replace(run, payload=payload)
 
     # --- the methods that carry payloads ---------------------------------------------------
 
@@ -128,9 +137,9 @@ class PayloadWorld:
         stored = list(events)
         changed = False
         for i, e in enumerate(events):
-            field = PAYLOAD_FIELDS.get(e.type)
-            if field is not None and field in e.payload and self.may_store(e.payload[field]):
-                payload = await self._stored(run_id, e.type, e.correlation_id, e.payload)
+            field = self._field_to_store(e.type, e.payload)
+            if field is not None:
+                payload = await self._stored(run_id, e.type, e.correlation_id, e.payload, field)
                 if payload is not e.payload:
                     stored[i] = msgspec.structs.replace(e, payload=payload)
                     changed = True
