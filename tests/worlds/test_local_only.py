@@ -15,7 +15,7 @@ import local_worker
 import pytest
 from world_support import T0, ev, new_run, owner
 
-from wdk.errors import WorldError
+from wdk.errors import ConflictError, DuplicateCompletion, WorldError
 from wdk.worlds import COMPLETION_TYPES, World, create_world
 from wdk.worlds.local import LocalWorld
 from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, MIGRATIONS, SCHEMA_VERSION
@@ -334,8 +334,6 @@ async def test_a_version_4_store_drops_the_completion_index_and_still_refuses_a_
     try:
         run = await new_run(world, started=True)
         await world.append(run, 1, [ev("step_created", "c1", step_id="s", input={}), ev("step_completed", "c1", result=1)])
-        from wdk.errors import DuplicateCompletion
-
         with pytest.raises(DuplicateCompletion):
             await world.append(run, 3, [ev("step_failed", "c1", error={}, attempt=1)])
         with pytest.raises(WorldError, match="has ended"):
@@ -346,3 +344,81 @@ async def test_a_version_4_store_drops_the_completion_index_and_still_refuses_a_
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")]
     conn.close()
     assert "events_one_completion" not in names
+
+
+async def _warm(world: LocalWorld, run: str) -> int:
+    """Two appends: the second finds the run's state this connection committed (no read)."""
+    await world.append(run, 1, [ev("step_created", "c1", step_id="s", input={}), ev("step_started", "c1", attempt=1)])
+    await world.append(run, 3, [ev("step_completed", "c1", result=1)])
+    assert world._run_states[run] == ("running", 4)
+    return 4
+
+
+async def test_a_kept_run_state_still_sees_another_connections_append(tmp_path: Path) -> None:
+    a, b = await opened(tmp_path), await opened(tmp_path)
+    try:
+        run = await new_run(a, started=True)
+        seq = await _warm(a, run)
+        await b.append(run, seq, [ev("wait_created", "w", resume_at=T0)])
+        # a's kept state says seq 4: the events primary key refuses seq 5, and it is a conflict.
+        with pytest.raises(ConflictError, match="the log is at 5") as info:
+            await a.append(run, seq, [ev("step_created", "c2", step_id="s", input={})])
+        assert not isinstance(info.value, DuplicateCompletion)
+        assert run not in a._run_states
+        assert [e.type for e in await a.read_events(run, after_seq=seq)] == ["wait_created"]
+        assert [s.correlation_id for s in await a.list_steps(run)] == ["c1"]
+        await a.append(run, seq + 1, [ev("step_created", "c2", step_id="s", input={})])
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_kept_run_state_still_sees_a_cancel_by_another_connection(tmp_path: Path) -> None:
+    a, b = await opened(tmp_path), await opened(tmp_path)
+    try:
+        run = await new_run(a, started=True)
+        seq = await _warm(a, run)
+        await b.append(run, seq, [ev("run_cancelled")])
+        with pytest.raises(ConflictError, match="another writer"):
+            await a.append(run, seq, [ev("step_created", "c2", step_id="s", input={})])
+        with pytest.raises(ConflictError, match="already cancelled"):
+            await a.append(run, seq + 1, [ev("step_created", "c2", step_id="s", input={})])
+        assert (await a.get_run(run)).status == "cancelled"  # type: ignore[union-attr]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_kept_run_state_refuses_a_gap_and_a_stale_seq(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    try:
+        run = await new_run(world, started=True)
+        seq = await _warm(world, run)
+        for expected in (seq + 1, seq - 1):
+            with pytest.raises(ConflictError, match="another writer"):
+                await world.append(run, expected, [ev("step_created", "c2", step_id="s", input={})])
+        assert await world.append(run, seq, []) == []
+        assert [e.seq for e in await world.read_events(run)] == list(range(seq + 1))
+    finally:
+        await world.close()
+
+
+async def test_a_rolled_back_append_leaves_no_run_state(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    try:
+        run = await new_run(world, started=True)
+        seq = await _warm(world, run)
+        # The second op fails after its events were inserted: rolled back, its state not kept.
+        results = await asyncio.gather(
+            world.append(run, seq, [ev("wait_created", "w", resume_at=T0)]),
+            world.append(run, seq + 1, [ev("step_completed", "c1", result=2)]),
+            return_exceptions=True,
+        )
+        assert results[0][0].seq == seq + 1  # type: ignore[index]
+        assert isinstance(results[1], DuplicateCompletion)
+        assert world._run_states[run] == ("running", seq + 1)  # the first op's, committed
+        assert world._uncommitted == []
+        await world.append(run, seq + 1, [ev("wait_completed", "w")])
+        assert world._run_states[run] == ("running", seq + 2)
+    finally:
+        await world.close()

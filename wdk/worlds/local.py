@@ -67,6 +67,7 @@ from wdk.worlds.waiting import Wakeups, follow_stream
 _decode = msgspec.json.Decoder().decode
 
 QUEUE_POLL_SECONDS = 0.05
+RUN_STATES_KEPT = 10_000
 STREAM_POLL_SECONDS = 0.2
 STREAM_PAGE = 256
 
@@ -97,6 +98,11 @@ class LocalWorld(sqlite_flow.FlowMethods):
         self._stream_waiters: Wakeups[tuple[str, str]] = Wakeups()  # (run id, namespace)
         self._secret: bytes | None = None
         self._checkpointer: Checkpointer | None = None
+        # Runs' states as this connection's appends committed them (spares
+        # the next append its read, see sqlite_log.append), and those of the
+        # transaction under way, kept once it commits.
+        self._run_states: dict[str, sqlite_log.RunState] = {}
+        self._uncommitted: list[tuple[str, sqlite_log.RunState | None]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalWorld:
@@ -116,6 +122,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
                 self._checkpointer = Checkpointer(self.path, self.synchronous, BUSY_TIMEOUT_MS)
             self._queue_events = {}
             self._stream_waiters = Wakeups()
+            self._run_states = {}
 
     async def close(self) -> None:
         """Commit what is pending and close the file."""
@@ -189,6 +196,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
         outcomes: list[tuple[asyncio.Future[Any], Any, bool]] = []
         # One op needs no savepoint: on error the whole transaction rolls back.
         nested = len(batch) > 1
+        self._uncommitted.clear()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for work, fut in batch:
@@ -210,9 +218,11 @@ class LocalWorld(sqlite_flow.FlowMethods):
                         conn.execute("RELEASE op")
                     outcomes.append((fut, result, True))
             conn.execute("ROLLBACK" if not nested and not outcomes[0][2] else "COMMIT")
+            self._keep_run_states()
             if self._checkpointer is not None:
                 self._checkpointer.wrote(len(batch))
         except sqlite3.Error as exc:
+            self._uncommitted.clear()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             error = WorldError(f"{self.path}: write failed: {exc}")
@@ -224,6 +234,18 @@ class LocalWorld(sqlite_flow.FlowMethods):
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
+
+    def _keep_run_states(self) -> None:
+        """After COMMIT: the states the committed appends left."""
+        states = self._run_states
+        if len(states) > RUN_STATES_KEPT:
+            states.clear()  # runs this process stopped driving: read again when needed
+        for run_id, state in self._uncommitted:
+            if state is None:
+                states.pop(run_id, None)
+            else:
+                states[run_id] = state
+        self._uncommitted.clear()
 
     # --- events and runs -------------------------------------------------------------
 
@@ -265,11 +287,23 @@ class LocalWorld(sqlite_flow.FlowMethods):
     ) -> list[Event]:
         """Append after `expected_seq`, projections in the same transaction (see World.append)."""
         result: list[Event] = await self._write(
-            functools.partial(sqlite_log.append, self._db, run_id, expected_seq, tuple(events))
+            functools.partial(self._append, run_id, expected_seq, tuple(events))
         )
         if any(e.type in TERMINAL_TYPES for e in events):
             self._wake_stream(run_id)  # its streams closed with it: followers end
         return result
+
+    def _append(self, run_id: str, expected_seq: int, events: tuple[NewEvent, ...]) -> list[Event]:
+        try:
+            written, state = sqlite_log.append(
+                self._db, run_id, expected_seq, events, self._run_states.get(run_id)
+            )
+        except Exception:
+            self._run_states.pop(run_id, None)
+            raise
+        # Kept only if the transaction commits (an error rolls this op back before that).
+        self._uncommitted.append((run_id, state))
+        return written
 
     async def read_events(
         self, run_id: str, after_seq: int = -1, limit: int | None = None

@@ -6,7 +6,10 @@ projections; the constraints (the events primary key, the one-completion
 index, the live-token index) decide conflicts, never a SELECT beforehand.
 The one read is the expected-seq check: a run's last seq is its last event's
 (the run row is not written per append: a page written at every commit costs
-more than the read), and the group commit's write lock keeps it current.
+more than the read), and the group commit's write lock keeps it current. The
+caller may pass what its own last committed append left (`RunState`): then
+even that read is skipped, and the events primary key catches any writer
+since (see `append`).
 """
 
 from __future__ import annotations
@@ -48,10 +51,14 @@ _TERMINAL_EVENT_STATUS = {
     "run_failed": "failed",
     "run_cancelled": "cancelled",
 }
-# Events that name a step, wait or hook by correlation id.
 _RUN_STATE = (
     "SELECT status, (SELECT max(seq) FROM events WHERE run_id = ?1) FROM runs WHERE id = ?1"
 )
+# The events that change a run's status (all others leave it as it is).
+_STATUS_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("run_"))
+
+# A run's (status, last seq) as a committed append left it.
+RunState = tuple[str, int]
 
 
 def require_run(conn: sqlite3.Connection, run_id: str) -> None:
@@ -95,23 +102,26 @@ def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
 
 
 def append(
-    conn: sqlite3.Connection, run_id: str, expected_seq: int, events: tuple[NewEvent, ...]
-) -> list[Event]:
-    """Append events after `expected_seq` and update the projections (see World.append)."""
+    conn: sqlite3.Connection,
+    run_id: str,
+    expected_seq: int,
+    events: tuple[NewEvent, ...],
+    known: RunState | None = None,
+) -> tuple[list[Event], RunState | None]:
+    """Append events after `expected_seq` and update the projections (see
+    World.append). `known`: the run's state as this connection last committed
+    it, if the caller kept it; returns the state after this append, or None
+    when the batch changed the run's status (read it again next time)."""
     validate_batch(run_id, events)
-    # The group commit holds the write lock: nothing can append between this
-    # read and the inserts below (and the events primary key forbids a fork).
-    row = conn.execute(_RUN_STATE, (run_id,)).fetchone()
-    if row is None:
-        raise RunNotFound(run_id)
-    status, last_seq = row
-    if last_seq != expected_seq:
-        raise ConflictError(
-            f"run {run_id}: append expected seq {expected_seq} but the log is at {last_seq} "
-            "(another writer got there first)"
-        )
+    if known is not None and known[1] == expected_seq and events:
+        # Seqs have no gaps and a run's status changes only with an event, so
+        # a writer since `known` has taken seq expected_seq + 1: the insert
+        # below then fails on the events primary key, and the read says why.
+        status = known[0]
+    else:
+        status = _check_state(conn, run_id, expected_seq)
     if not events:
-        return []
+        return [], (status, expected_seq)
     if status in TERMINAL_STATUSES and not resumable(status, events):
         raise ConflictError(f"run {run_id} is already {status}: cannot append {events[0].type}")
     params = [
@@ -125,11 +135,8 @@ def append(
             params,
         )
     except sqlite3.IntegrityError as exc:
-        cids = [e.correlation_id for e in events if e.type in COMPLETION_TYPES]
-        raise DuplicateCompletion(
-            f"run {run_id}: a completion for correlation id {', '.join(map(str, cids))} "
-            "is already recorded"
-        ) from exc
+        _check_state(conn, run_id, expected_seq)  # raises: another writer appended
+        raise ConflictError(f"run {run_id}: seq {expected_seq + 1} is already written") from exc
     i = 0
     while i < len(events):
         e = events[i]
@@ -146,10 +153,27 @@ def append(
             continue
         _APPLIERS[e.type](conn, run_id, expected_seq + 1 + i, e)
         i += 1
-    return [
+    written = [
         Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
         for i, e in enumerate(events)
     ]
+    if any(e.type in _STATUS_EVENTS for e in events):
+        return written, None
+    return written, (status, expected_seq + len(events))
+
+
+def _check_state(conn: sqlite3.Connection, run_id: str, expected_seq: int) -> str:
+    """The run's status, after checking that its log ends at `expected_seq`."""
+    row = conn.execute(_RUN_STATE, (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(run_id)
+    status, last_seq = row
+    if last_seq != expected_seq:
+        raise ConflictError(
+            f"run {run_id}: append expected seq {expected_seq} but the log is at {last_seq} "
+            "(another writer got there first)"
+        )
+    return str(status)
 
 
 # One projection update per event type (the append already wrote the event).
