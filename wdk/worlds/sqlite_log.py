@@ -14,6 +14,7 @@ since (see `append`).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,9 @@ _RUN_STATE = (
 )
 # The events that change a run's status (all others leave it as it is).
 _STATUS_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("run_"))
+
+# Rows per INSERT statement (6 parameters each: well under SQLite's limit).
+_INSERT_CHUNK = 64
 
 # A run's (status, last seq) as a committed append left it.
 RunState = tuple[str, int]
@@ -124,16 +128,12 @@ def append(
         return [], (status, expected_seq)
     if status in TERMINAL_STATUSES and not resumable(status, events):
         raise ConflictError(f"run {run_id} is already {status}: cannot append {events[0].type}")
-    params = [
-        (run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, _encode(e.payload))
+    written = [
+        Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
         for i, e in enumerate(events)
     ]
     try:
-        conn.executemany(
-            "INSERT INTO events (run_id, seq, type, at, correlation_id, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            params,
-        )
+        _insert_events(conn, written)
     except sqlite3.IntegrityError as exc:
         _check_state(conn, run_id, expected_seq)  # raises: another writer appended
         raise ConflictError(f"run {run_id}: seq {expected_seq + 1} is already written") from exc
@@ -153,13 +153,27 @@ def append(
             continue
         _APPLIERS[e.type](conn, run_id, expected_seq + 1 + i, e)
         i += 1
-    written = [
-        Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
-        for i, e in enumerate(events)
-    ]
-    if any(e.type in _STATUS_EVENTS for e in events):
-        return written, None
-    return written, (status, expected_seq + len(events))
+    if _STATUS_EVENTS.isdisjoint([e.type for e in events]):
+        return written, (status, expected_seq + len(events))
+    return written, None
+
+
+def _insert_events(conn: sqlite3.Connection, events: list[Event]) -> None:
+    # One statement per chunk of rows, not one per row (executemany): the
+    # sqlite3 module's cost per execution is a good part of an insert's.
+    for start in range(0, len(events), _INSERT_CHUNK):
+        chunk = events[start : start + _INSERT_CHUNK]
+        params: list[Any] = []
+        for e in chunk:
+            params += (e.run_id, e.seq, e.type, e.at, e.correlation_id, _encode(e.payload))
+        conn.execute(_insert_sql(len(chunk)), params)
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return "INSERT INTO events (run_id, seq, type, at, correlation_id, payload) VALUES " + ", ".join(
+        ["(?, ?, ?, ?, ?, ?)"] * rows
+    )
 
 
 def _check_state(conn: sqlite3.Connection, run_id: str, expected_seq: int) -> str:

@@ -134,18 +134,17 @@ class PayloadWorld:
         return await self._load_run(info) or info, created
 
     async def append(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
-        stored = list(events)
-        changed = False
+        stored: list[NewEvent] | None = None  # copied at the first payload stored otherwise
         for i, e in enumerate(events):
             field = self._field_to_store(e.type, e.payload)
             if field is not None:
                 payload = await self._stored(run_id, e.type, e.correlation_id, e.payload, field)
                 if payload is not e.payload:
+                    stored = list(events) if stored is None else stored
                     stored[i] = msgspec.structs.replace(e, payload=payload)
-                    changed = True
+        if stored is None:
+            return await self.inner.append(run_id, expected_seq, events)  # written as given
         written = await self.inner.append(run_id, expected_seq, stored)
-        if not changed:
-            return written  # the inner world wrote what the caller gave
         # The caller gets back what it gave, as written (its seq).
         return [msgspec.structs.replace(w, payload=e.payload) for w, e in zip(written, events, strict=True)]
 
