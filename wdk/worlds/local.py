@@ -193,21 +193,22 @@ class LocalWorld(sqlite_flow.FlowMethods):
         if not batch or self._conn is None:
             return
         conn = self._conn
+        tx = conn.cursor()  # one cursor for the transaction's own statements, not one each
         outcomes: list[tuple[asyncio.Future[Any], Any, bool]] = []
         # One op needs no savepoint: on error the whole transaction rolls back.
         nested = len(batch) > 1
         self._uncommitted.clear()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            tx.execute("BEGIN IMMEDIATE")
             for work, fut in batch:
                 if nested:
-                    conn.execute("SAVEPOINT op")
+                    tx.execute("SAVEPOINT op")
                 try:
                     result = work()
                 except Exception as exc:
                     if nested:
-                        conn.execute("ROLLBACK TO op")
-                        conn.execute("RELEASE op")
+                        tx.execute("ROLLBACK TO op")
+                        tx.execute("RELEASE op")
                     # Callers handle WorldError, not a driver's exception.
                     failure = (
                         WorldError(f"{self.path}: {exc}") if isinstance(exc, sqlite3.Error) else exc
@@ -215,9 +216,9 @@ class LocalWorld(sqlite_flow.FlowMethods):
                     outcomes.append((fut, failure, False))
                 else:
                     if nested:
-                        conn.execute("RELEASE op")
+                        tx.execute("RELEASE op")
                     outcomes.append((fut, result, True))
-            conn.execute("ROLLBACK" if not nested and not outcomes[0][2] else "COMMIT")
+            tx.execute("ROLLBACK" if not nested and not outcomes[0][2] else "COMMIT")
             self._keep_run_states()
             if self._checkpointer is not None:
                 self._checkpointer.wrote(len(batch))
