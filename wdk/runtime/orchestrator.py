@@ -340,11 +340,7 @@ class Orchestrator:
                 batch.append(new)
                 if inst.terminal:
                     return batch, to_start
-            # Disposals first: a hook created again under a disposed token follows them.
-            todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()]
-            # Patch markers before the calls of the branch they chose.
-            todo += [NewEvent("patch_recorded", now, None, {"name": name}) for name in inst.take_patches()]
-            todo += [self._created(call, now) for call in inst.take_commands()]
+            todo = self._asked(inst, now) if inst.asking else []
             if todo:
                 continue
             for call in inst.pending("step"):
@@ -376,6 +372,15 @@ class Orchestrator:
                 todo.append(_terminal(inst, now))
             if not todo:
                 return batch, to_start
+
+    def _asked(self, inst: WorkflowInstance, now: float) -> list[NewEvent]:
+        """The events of what the workflow asked for since the last event applied."""
+        # Disposals first: a hook created again under a disposed token follows them.
+        todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()]
+        # Patch markers before the calls of the branch they chose.
+        todo += [NewEvent("patch_recorded", now, None, {"name": name}) for name in inst.take_patches()]
+        todo += [self._created(call, now) for call in inst.take_commands()]
+        return todo
 
     def _created(self, call: AnyCall, now: float) -> NewEvent:
         if isinstance(call, StepCall):
