@@ -210,6 +210,7 @@ class Orchestrator:
         # survive a conflict: the log is re-read and they are recorded on top.
         finished: list[tuple[StepCall, Outcome]] = []
         keep = False
+        this_task = asyncio.current_task()  # what `cancel_local` cancels while a step runs inline
         try:
             while True:
                 now = time.time()
@@ -255,7 +256,7 @@ class Orchestrator:
                     # The common case -- one step, nothing to race it -- runs
                     # inline: no task, no wait set, fewer loop iterations.
                     # `cancel_local` cancels this task instead of a step task.
-                    running[_INLINE] = asyncio.current_task()  # type: ignore[assignment]
+                    running[_INLINE] = this_task  # type: ignore[assignment]
                     finished = [await self._run_step(inst, to_start[0])]
                     del running[_INLINE]
                     continue
@@ -462,7 +463,9 @@ class Orchestrator:
 
     def _next_wake(self, inst: WorkflowInstance) -> float | None:
         times = [c.retry_at for c in inst.pending("step") if c.state == RETRYING]
-        times += [c.resume_at for c in inst.pending("wait") if c.handle is None or not c.handle.cancelled()]
+        waits = inst.pending("wait")
+        if waits:  # usually none: no second list
+            times += [c.resume_at for c in waits if c.handle is None or not c.handle.cancelled()]
         return min(times) if times else None
 
     async def _diverged(self, run_id: str, exc: NonDeterminismError) -> None:
