@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeGuard
 
 from wdk.errors import (
@@ -423,11 +423,14 @@ class Orchestrator:
         payload = self.limits.with_limits(call, {"attempt": call.attempt, "recovery": call.recovery + 1})
         return NewEvent("step_started", now, call.correlation_id, payload)
 
-    async def _run_step(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
-        if call.limit_error is not None:
-            return call, Outcome("failed", error=serde.encode_error(call.limit_error))
-        if not call.limits:
-            return await self._execute(inst, call)
+    def _run_step(self, inst: WorkflowInstance, call: StepCall) -> Coroutine[Any, Any, tuple[StepCall, Outcome]]:
+        """The step's execution: a plain def, so that a step without limits
+        (most) is one coroutine less."""
+        if call.limits and call.limit_error is None:
+            return self._execute_limited(inst, call)
+        return self._execute(inst, call)
+
+    async def _execute_limited(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
         # Waits here (in priority order) for a slot / token of each limit,
         # asked for when the step's step_started was appended (step_limits.py).
         held = await self.limits.acquire(call, inst.priority)
@@ -437,6 +440,8 @@ class Orchestrator:
             self.limits.release(held)
 
     async def _execute(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
+        if call.limit_error is not None:  # a key function of its limits failed: so does the attempt
+            return call, Outcome("failed", error=serde.encode_error(call.limit_error))
         meta = StepMetadata(
             call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery,
             workflow_id=inst.workflow_id, run_started_at=inst.started_at,

@@ -15,8 +15,9 @@ import os
 import time
 import types
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from wdk.errors import FatalError, RetryableError, SerializationError
 from wdk.runtime import serde
@@ -29,9 +30,9 @@ from wdk.runtime.streams import _step_writers, flush_step_writers
 from wdk.settings import current_settings
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one attempt: exactly one of result / retry_at / error is meaningful."""
+class Outcome(msgspec.Struct, frozen=True):
+    """The result of one attempt: exactly one of result / retry_at / error is meaningful.
+    (A Struct: made once per attempt, it costs a fifth of a frozen dataclass.)"""
 
     kind: str  # "completed" | "retrying" | "failed"
     result: Any = None
