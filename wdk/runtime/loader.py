@@ -116,7 +116,7 @@ class Loader:
         self._ids: dict[tuple[str, str, str], str] = {}  # (path, qualname, source hash) -> workflow id
         # Module-level step functions found by step_function, with where they
         # were found: step id -> (module name, module, attribute name, function).
-        self._step_fns: dict[str, tuple[str, types.ModuleType, str, Any]] = {}
+        self._step_fns: dict[str, tuple[str, types.ModuleType, str, Callable[..., Any]]] = {}
         self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
 
     # --- modules --------------------------------------------------------------
@@ -320,9 +320,9 @@ class Loader:
         # Found before (the step of every step call): still the function while
         # its module is the one imported and binds the same object to its name.
         if known is not None:
-            module_name, real_module, name, fn = known
-            if sys.modules.get(module_name) is real_module and vars(real_module).get(name) is fn:
-                return fn  # type: ignore[no-any-return]
+            module_name, real_module, name, step = known
+            if sys.modules.get(module_name) is real_module and vars(real_module).get(name) is step:
+                return known[3]
         _, module, qualname = split_id(step_id)
         real = self.real_module(module)
         namespace = vars(real)
@@ -331,10 +331,10 @@ class Loader:
         obj = _lookup(namespace, qualname, bind=True)
         if obj is None:
             raise WorkflowNotFound(f"no step {qualname!r} in module {module!r} (id {step_id})")
-        step = methods.original(obj)
-        if "." not in qualname and step is obj:  # a function step (a method's is bound anew)
-            self._step_fns[step_id] = (module, real, qualname, obj)
-        return step  # type: ignore[no-any-return]
+        fn: Callable[..., Any] = methods.original(obj)
+        if "." not in qualname and fn is obj:  # a function step (a method's is bound anew)
+            self._step_fns[step_id] = (module, real, qualname, fn)
+        return fn
 
 
 def _is_a_step(step_id: str) -> str:
