@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 
 import pytest
 
+from wdk.runtime import callsite
 from wdk.runtime.instance import _CorrelationIds, correlation_id
 from wdk.runtime.metadata import StepMetadata
 from wdk.runtime.steps import _is_async
@@ -57,3 +59,18 @@ def test_is_async_answers_as_inspect_does() -> None:
     assert _is_async(_Steps().method)  # a bound method: inspect's answer
     assert _is_async(functools.partial(_coro_step))
     assert not _is_async(functools.partial(_plain_step))
+
+
+def _here() -> str:
+    return callsite.location(sys._getframe(1))
+
+
+def test_call_sites_are_remembered_per_instruction(monkeypatch: pytest.MonkeyPatch) -> None:
+    line = sys._getframe().f_lineno
+    first = [_here() for _ in range(3)]  # one call site, three calls
+    second = _here()
+    assert first == [f"{__file__}:{line + 1}"] * 3
+    assert second == f"{__file__}:{line + 2}"
+    monkeypatch.setattr(callsite, "_MAX_PLACES", len(callsite._places))  # full: emptied, then found again
+    assert _here() == f"{__file__}:{line + 6}"
+    assert len(callsite._places) == 1
