@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -89,3 +90,48 @@ def test_a_changed_file_is_read_again(flow_module: tuple[Any, Path], monkeypatch
     source, _ = loader._sources.read(str(path))
     assert "3 * x" in source
     assert counts["read"] == reads + 1
+
+
+# --- step functions: found once per step id, while the module still binds them ---------
+
+
+def test_a_step_function_is_looked_up_once(flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    module, _ = flow_module
+    loader = Loader()
+    step_id = f"step//{module.__name__}//twice"
+    first = loader.step_function(step_id)
+    assert first is module.twice
+    lookups = []
+    monkeypatch.setattr(loader_mod, "_lookup", lambda *a, **k: lookups.append(a) or None)
+    assert loader.step_function(step_id) is first
+    assert lookups == []
+
+
+def test_a_rebound_step_function_is_found_again(flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    module, _ = flow_module
+    loader = Loader()
+    step_id = f"step//{module.__name__}//twice"
+    assert loader.step_function(step_id) is module.twice
+
+    async def thrice(x: int) -> int:
+        return 3 * x
+
+    monkeypatch.setattr(module, "twice", thrice)  # a test's patch, a hot reload of one name
+    assert loader.step_function(step_id) is thrice
+    monkeypatch.delattr(module, "twice")
+    with pytest.raises(loader_mod.WorkflowNotFound):
+        loader.step_function(step_id)
+
+
+def test_a_step_of_a_reimported_module_is_the_new_modules(
+    flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, path = flow_module
+    loader = Loader()
+    step_id = f"step//{module.__name__}//twice"
+    assert loader.step_function(step_id) is module.twice
+    path.write_text(FLOW.replace("2 * x", "5 * x"))
+    monkeypatch.delitem(sys.modules, module.__name__)
+    importlib.invalidate_caches()
+    fresh = loader.step_function(step_id)
+    assert fresh is not module.twice and fresh is sys.modules[module.__name__].twice

@@ -20,7 +20,7 @@ import os
 import sys
 import sysconfig
 from contextvars import Context, ContextVar
-from types import FrameType
+from types import CodeType, FrameType
 
 from wdk.errors import WorkflowSandboxError
 
@@ -88,12 +88,34 @@ def user_frame(frame: FrameType | None) -> FrameType | None:
     return None
 
 
+# (id of the code, instruction offset) -> (the code, (function name, "file:line")):
+# a frame's line number is found by scanning its code's line table, and a step
+# call asks it for the same few call sites again and again. Keyed by id (a code
+# object hashes its whole contents), and holding the code keeps the id unique.
+# Bounded: emptied when full (deploys load code anew).
+_places: dict[tuple[int, int], tuple[CodeType, tuple[str, str]]] = {}
+_MAX_PLACES = 4096
+
+
+def _place(frame: FrameType) -> tuple[str, str]:
+    code = frame.f_code
+    key = (id(code), frame.f_lasti)
+    known = _places.get(key)
+    if known is not None:
+        return known[1]
+    if len(_places) >= _MAX_PLACES:
+        _places.clear()
+    place = (code.co_qualname, f"{code.co_filename}:{frame.f_lineno}")
+    _places[key] = (code, place)
+    return place
+
+
 def _where(frame: FrameType | None) -> tuple[str, str] | None:
     """(function name, "file:line") of the user frame from `frame` outward, else
     of the place the running task was created."""
     found = user_frame(frame)
     if found is not None:
-        return found.f_code.co_qualname, f"{found.f_code.co_filename}:{found.f_lineno}"
+        return _place(found)
     return task_origin.get()
 
 

@@ -71,6 +71,9 @@ class Runtime:
         self.orchestrator = Orchestrator(world, self.loader, on_terminal=self._run_finished, settings=self.settings)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active: dict[str, asyncio.Task[Any]] = {}
+        # Runs of `_active` whose end this runtime has recorded (and announced)
+        # while their task still runs (see `wait_terminal`).
+        self._ended_here: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._slot_free = asyncio.Event()
         self._stopping = False
@@ -163,6 +166,11 @@ class Runtime:
     # --- results -----------------------------------------------------------------
 
     def _run_finished(self, run_id: str) -> None:
+        if run_id in self._active:
+            self._ended_here.add(run_id)
+        self._wake_waiters(run_id)
+
+    def _wake_waiters(self, run_id: str) -> None:
         for fut in self._waiters.pop(run_id, []):
             if not fut.done():
                 fut.set_result(None)
@@ -172,20 +180,17 @@ class Runtime:
         finished by another process is seen by a slow poll."""
         deadline = None if timeout is None else time.monotonic() + timeout
         seen = False
+        # A run advanced here that has not ended here yet: its end wakes us (and
+        # so does its task ending, whatever happened), so the first read waits
+        # for that instead of finding the run unfinished.
+        read = run_id not in self._active or run_id in self._ended_here
         while True:
-            try:
-                run = await self.world.get_run(run_id)
-            except WorldError as exc:
-                if not seen:
-                    raise
-                # The store went away after we found the run (a restart): keep waiting.
-                log.warning("wdk: waiting for run %s: %s", run_id, exc)
-            else:
-                if run is None:
-                    raise RunNotFound(run_id)
-                if run.status in TERMINAL_STATUSES:
+            if read:
+                run = await self._read_run(run_id, seen)
+                if run is not None and run.status in TERMINAL_STATUSES:
                     return run
                 seen = True
+            read = True
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.setdefault(run_id, []).append(fut)
             wait = POLL_SECONDS
@@ -195,6 +200,20 @@ class Runtime:
                     raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(fut), wait)
+
+    async def _read_run(self, run_id: str, seen: bool) -> RunInfo | None:
+        """The run's row for `wait_terminal`; None when the store went away
+        after the run was found (a restart: keep waiting)."""
+        try:
+            run = await self.world.get_run(run_id)
+        except WorldError as exc:
+            if not seen:
+                raise
+            log.warning("wdk: waiting for run %s: %s", run_id, exc)
+            return None
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
 
     # --- what clients ask (wdk.client, the HTTP server, child runs) ------------------
 
@@ -325,6 +344,8 @@ class Runtime:
 
     def _done(self, key: str, _task: asyncio.Task[Any]) -> None:
         self._active.pop(key, None)
+        self._ended_here.discard(key)
+        self._wake_waiters(key)  # see wait_terminal: they read the run again
         self._slot_free.set()
 
     async def _process(self, lease: Lease, known: list[Event] | None = None) -> None:

@@ -98,6 +98,21 @@ def correlation_id(run_id: str, kind: str, n: int) -> str:
     return f"{kind}_{n}_{digest}"
 
 
+class _CorrelationIds:
+    """`correlation_id` for one run, from a hash of the run's prefix hashed once:
+    a copy and an update cost less than a new hash per call (one per step)."""
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, run_id: str) -> None:
+        self._prefix = hashlib.blake2b(f"{run_id}:".encode(), digest_size=8)
+
+    def __call__(self, kind: str, n: int) -> str:
+        h = self._prefix.copy()
+        h.update(str(n).encode())
+        return f"{kind}_{n}_{h.hexdigest()}"
+
+
 class WorkflowInstance:
     """Owns one run's WorkflowLoop. Not thread-safe; driven by the orchestrator."""
 
@@ -120,9 +135,11 @@ class WorkflowInstance:
         self.limits = from_payload(created.payload.get("limits"))
         self.last_seq = -1
         self.calls: dict[str, AnyCall] = {}
-        # Recorded calls not finished yet, in correlation order: kept apart so
-        # that each step costs O(1) however long the history is.
-        self.active: dict[str, AnyCall] = {}
+        # Recorded calls not finished yet, per kind, in correlation order: kept
+        # apart so that each step costs O(1) however long the history is, and
+        # the orchestrator's scans of one kind never visit the others.
+        self._active: dict[CallKind, dict[str, Any]] = {"step": {}, "wait": {}, "hook": {}}
+        self._correlation_id = _CorrelationIds(run_id)
         self._unrecorded: list[AnyCall] = []  # calls the log does not have yet
         self._disposals: list[HookCall] = []  # hooks the workflow disposed (take_disposals)
         self._counter = 0
@@ -163,7 +180,7 @@ class WorkflowInstance:
 
     def _next_id(self, kind: CallKind) -> str:
         self._counter += 1
-        return correlation_id(self.run_id, kind, self._counter)
+        return self._correlation_id(kind, self._counter)
 
     def _new_call(self, call: C) -> C:
         self.calls[call.correlation_id] = call
@@ -281,7 +298,7 @@ class WorkflowInstance:
         if event.seq != self.last_seq + 1:
             raise RuntimeError(f"event {event.seq} applied after {self.last_seq} for run {self.run_id}")
         self.last_seq = event.seq
-        self.loop.set_time(max(event.at, self.loop.time()))
+        self.loop.set_time(event.at)  # never back: see set_time
         handler = _APPLY.get(event.type)
         if handler is not None:
             handler(self, event)
@@ -333,14 +350,14 @@ class WorkflowInstance:
             )
         self._unrecorded.pop(0)
         call.state = CREATED
-        self.active[call.correlation_id] = call
+        self._active[call.kind][call.correlation_id] = call
         return call
 
     def _apply_step_created(self, event: Event) -> None:
         retry = self._retrying.pop(event.correlation_id or "", None)
         if retry is not None:  # a failed step continued by `wdk retry`
             retry.state = CREATED
-            self.active[retry.correlation_id] = retry
+            self._active["step"][retry.correlation_id] = retry
             return
         self._apply_created(event, StepCall, str(event.payload.get("step_id")))
 
@@ -361,7 +378,7 @@ class WorkflowInstance:
     def _finish(self, event: Event, kind: type[C]) -> C:
         call = self._call_for(event, kind)
         call.state = DONE
-        self.active.pop(call.correlation_id, None)
+        self._active[call.kind].pop(call.correlation_id, None)
         return call
 
     def _apply_step_completed(self, event: Event) -> None:
@@ -375,7 +392,7 @@ class WorkflowInstance:
             # `wdk retry` continued the run: the workflow never sees this
             # failure; the step runs again under its retry's correlation id.
             call = self._call_for(event, StepCall)
-            self.active.pop(call.correlation_id, None)
+            self._active["step"].pop(call.correlation_id, None)
             del self.calls[call.correlation_id]
             call.correlation_id, call.state, call.attempt, call.recovery = retry_as, NEW, 0, 0
             self.calls[retry_as] = self._retrying[retry_as] = call
@@ -393,7 +410,7 @@ class WorkflowInstance:
         call = self._apply_created(event, HookCall, str(event.payload.get("token")))
         if event.payload.get("conflict") and call.hook is not None:
             call.hook._set_conflict()
-            self.active.pop(call.correlation_id, None)
+            self._active["hook"].pop(call.correlation_id, None)
 
     def _apply_hook_received(self, event: Event) -> None:
         call = self._call_for(event, HookCall)
@@ -432,6 +449,12 @@ class WorkflowInstance:
         return list(self._unrecorded)
 
     @property
+    def asking(self) -> bool:
+        """Whether any of take_disposals, take_patches, take_commands may have
+        something (a cheap test: after most events, none has)."""
+        return bool(self._unrecorded or self._new_patches or self._disposals)
+
+    @property
     def done(self) -> bool:
         return self._task is not None and self._task.done()
 
@@ -452,8 +475,8 @@ class WorkflowInstance:
     @overload
     def pending(self, kind: Literal["hook"]) -> list[HookCall]: ...
     def pending(self, kind: CallKind) -> list[StepCall] | list[WaitCall] | list[HookCall]:
-        """Recorded, unfinished calls of one kind."""
-        return [c for c in self.active.values() if c.kind == kind]  # type: ignore[return-value]
+        """Recorded, unfinished calls of one kind, in correlation order."""
+        return list(self._active[kind].values())
 
     def close(self) -> None:
         self.loop.close()

@@ -114,6 +114,9 @@ class Loader:
         self._step_ids: dict[types.CodeType, str | None] = {}  # step_id_of, for plain source
         self._sources = _SourceCache()
         self._ids: dict[tuple[str, str, str], str] = {}  # (path, qualname, source hash) -> workflow id
+        # Module-level step functions found by step_function, with where they
+        # were found: step id -> (module name, module, attribute name, function).
+        self._step_fns: dict[str, tuple[str, types.ModuleType, str, Callable[..., Any]]] = {}
         self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
 
     # --- modules --------------------------------------------------------------
@@ -313,14 +316,25 @@ class Loader:
             raise WorkflowNotFound(f"cannot import module {module!r}: {exc}") from exc
 
     def step_function(self, step_id: str, closure: dict[str, Any] | None = None) -> Callable[..., Any]:
+        known = self._step_fns.get(step_id)
+        # Found before (the step of every step call): still the function while
+        # its module is the one imported and binds the same object to its name.
+        if known is not None:
+            module_name, real_module, name, step = known
+            if sys.modules.get(module_name) is real_module and vars(real_module).get(name) is step:
+                return known[3]
         _, module, qualname = split_id(step_id)
-        namespace = vars(self.real_module(module))
+        real = self.real_module(module)
+        namespace = vars(real)
         if "<locals>" in qualname:
             return _nested_function(namespace, qualname, closure or {})
         obj = _lookup(namespace, qualname, bind=True)
         if obj is None:
             raise WorkflowNotFound(f"no step {qualname!r} in module {module!r} (id {step_id})")
-        return methods.original(obj)  # type: ignore[no-any-return]
+        fn: Callable[..., Any] = methods.original(obj)
+        if "." not in qualname and fn is obj:  # a function step (a method's is bound anew)
+            self._step_fns[step_id] = (module, real, qualname, fn)
+        return fn
 
 
 def _is_a_step(step_id: str) -> str:

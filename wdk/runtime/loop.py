@@ -18,6 +18,7 @@ Deterministic helpers (random, uuid, now, sleep) find the current run through
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import sys
 import weakref
@@ -77,8 +78,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         # The run this loop executes: how workflow-side helpers find it
         # (`wdk.runtime.current.current_instance`). Set by the instance.
         self.instance: WorkflowInstance | None = None
-        # The run's only source of randomness: random, uuid4, secrets, os.urandom.
-        self.random = random.Random(seed)
+        self._seed = seed  # of `random`
         # Contexts of exceptions that escaped callbacks (the orchestrator reports them).
         self.exceptions: list[dict[str, Any]] = []
         # True while close() cancels tasks: the orchestrator should not record
@@ -96,6 +96,13 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._exception_handler: ExceptionHandler | None = None
         self._task_factory: TaskFactory | None = None
         self._asyncgen_hooks = (self._asyncgen_firstiter, self._asyncgen_finalizer)
+
+    @functools.cached_property
+    def random(self) -> random.Random:
+        """The run's only source of randomness: random, uuid4, secrets, os.urandom.
+        Made on first use: seeding one costs more than the rest of a loop, and
+        most workflows never draw."""
+        return random.Random(self._seed)
 
     def __repr__(self) -> str:
         return f"<WorkflowLoop run_id={self.run_id!r} time={self._time} running={self._running}>"

@@ -23,7 +23,7 @@ class WorkflowMetadata:
     started_at: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class StepMetadata:
     """What a running step knows about itself (`wdk.get_step_metadata()`)."""
 
@@ -37,6 +37,29 @@ class StepMetadata:
     # The run's workflow (what `get_workflow_metadata()` answers inside a step).
     workflow_id: str = ""
     run_started_at: float = 0.0
+
+    def __init__(
+        self,
+        step_id: str,
+        correlation_id: str,
+        attempt: int,
+        started_at: float,
+        run_id: str,
+        recovery: int = 0,
+        workflow_id: str = "",
+        run_started_at: float = 0.0,
+    ) -> None:
+        # The generated __init__ of a frozen dataclass sets each field through
+        # object.__setattr__: twice the cost, once per step attempt. Same fields.
+        fields = self.__dict__
+        fields["step_id"] = step_id
+        fields["correlation_id"] = correlation_id
+        fields["attempt"] = attempt
+        fields["started_at"] = started_at
+        fields["run_id"] = run_id
+        fields["recovery"] = recovery
+        fields["workflow_id"] = workflow_id
+        fields["run_started_at"] = run_started_at
 
     @property
     def attempt_key(self) -> str:

@@ -9,6 +9,7 @@ check that returns at once when tracing is off.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Iterator
@@ -27,6 +28,10 @@ _ENDED = {
     "run_failed": ("failed", metrics.RUNS_FAILED),
     "run_cancelled": ("cancelled", metrics.RUNS_CANCELLED),
 }
+
+
+# A step's label, once per step id rather than once per attempt (bounded: ids name code).
+_short_name = functools.lru_cache(maxsize=4096)(short_name)
 
 
 def run_created(workflow_id: str) -> None:
@@ -65,7 +70,10 @@ def run_ended(
 
 
 class Attempt:
-    """One step attempt being run (see `step_attempt`); `done(outcome)` records it."""
+    """One step attempt being run (see `step_attempt`); `done(outcome)` records it.
+    Untraced, it is its own context manager (entering it does nothing)."""
+
+    __slots__ = ("_attempt", "_began", "_run_id", "_span", "_step_id")
 
     def __init__(self, span: tracing.StepSpan | None, run_id: str, step_id: str, attempt: int) -> None:
         self._span = span
@@ -74,8 +82,14 @@ class Attempt:
         self._attempt = attempt
         self._began = time.monotonic()
 
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
     def done(self, kind: str, error: dict[str, Any] | None, retry_at: float = 0.0) -> None:
-        step = short_name(self._step_id)
+        step = _short_name(self._step_id)
         metrics.STEP_DURATION.observe(time.monotonic() - self._began, step)
         metrics.STEP_ATTEMPTS.inc(step, kind)
         if self._span is not None:
@@ -97,7 +111,7 @@ def step_attempt(
 ) -> contextlib.AbstractContextManager[Attempt]:
     """Around one attempt's body: its span (current while the body runs) and its metrics."""
     if not tracing.active():
-        return contextlib.nullcontext(Attempt(None, run_id, step_id, attempt))  # the common case: cheap
+        return Attempt(None, run_id, step_id, attempt)  # the common case: cheap
     return _traced_attempt(tracing.run_trace(run_id, created_payload), run_id, workflow_id, step_id,
                            correlation_id, attempt)
 

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeGuard
 
 from wdk.errors import (
@@ -210,6 +210,7 @@ class Orchestrator:
         # survive a conflict: the log is re-read and they are recorded on top.
         finished: list[tuple[StepCall, Outcome]] = []
         keep = False
+        this_task = asyncio.current_task()  # what `cancel_local` cancels while a step runs inline
         try:
             while True:
                 now = time.time()
@@ -255,7 +256,7 @@ class Orchestrator:
                     # The common case -- one step, nothing to race it -- runs
                     # inline: no task, no wait set, fewer loop iterations.
                     # `cancel_local` cancels this task instead of a step task.
-                    running[_INLINE] = asyncio.current_task()  # type: ignore[assignment]
+                    running[_INLINE] = this_task  # type: ignore[assignment]
                     finished = [await self._run_step(inst, to_start[0])]
                     del running[_INLINE]
                     continue
@@ -340,11 +341,7 @@ class Orchestrator:
                 batch.append(new)
                 if inst.terminal:
                     return batch, to_start
-            # Disposals first: a hook created again under a disposed token follows them.
-            todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()]
-            # Patch markers before the calls of the branch they chose.
-            todo += [NewEvent("patch_recorded", now, None, {"name": name}) for name in inst.take_patches()]
-            todo += [self._created(call, now) for call in inst.take_commands()]
+            todo = self._asked(inst, now) if inst.asking else []
             if todo:
                 continue
             for call in inst.pending("step"):
@@ -376,6 +373,15 @@ class Orchestrator:
                 todo.append(_terminal(inst, now))
             if not todo:
                 return batch, to_start
+
+    def _asked(self, inst: WorkflowInstance, now: float) -> list[NewEvent]:
+        """The events of what the workflow asked for since the last event applied."""
+        # Disposals first: a hook created again under a disposed token follows them.
+        todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()]
+        # Patch markers before the calls of the branch they chose.
+        todo += [NewEvent("patch_recorded", now, None, {"name": name}) for name in inst.take_patches()]
+        todo += [self._created(call, now) for call in inst.take_commands()]
+        return todo
 
     def _created(self, call: AnyCall, now: float) -> NewEvent:
         if isinstance(call, StepCall):
@@ -417,11 +423,14 @@ class Orchestrator:
         payload = self.limits.with_limits(call, {"attempt": call.attempt, "recovery": call.recovery + 1})
         return NewEvent("step_started", now, call.correlation_id, payload)
 
-    async def _run_step(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
-        if call.limit_error is not None:
-            return call, Outcome("failed", error=serde.encode_error(call.limit_error))
-        if not call.limits:
-            return await self._execute(inst, call)
+    def _run_step(self, inst: WorkflowInstance, call: StepCall) -> Coroutine[Any, Any, tuple[StepCall, Outcome]]:
+        """The step's execution: a plain def, so that a step without limits
+        (most) is one coroutine less."""
+        if call.limits and call.limit_error is None:
+            return self._execute_limited(inst, call)
+        return self._execute(inst, call)
+
+    async def _execute_limited(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
         # Waits here (in priority order) for a slot / token of each limit,
         # asked for when the step's step_started was appended (step_limits.py).
         held = await self.limits.acquire(call, inst.priority)
@@ -431,6 +440,8 @@ class Orchestrator:
             self.limits.release(held)
 
     async def _execute(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
+        if call.limit_error is not None:  # a key function of its limits failed: so does the attempt
+            return call, Outcome("failed", error=serde.encode_error(call.limit_error))
         meta = StepMetadata(
             call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery,
             workflow_id=inst.workflow_id, run_started_at=inst.started_at,
@@ -457,7 +468,9 @@ class Orchestrator:
 
     def _next_wake(self, inst: WorkflowInstance) -> float | None:
         times = [c.retry_at for c in inst.pending("step") if c.state == RETRYING]
-        times += [c.resume_at for c in inst.pending("wait") if c.handle is None or not c.handle.cancelled()]
+        waits = inst.pending("wait")
+        if waits:  # usually none: no second list
+            times += [c.resume_at for c in waits if c.handle is None or not c.handle.cancelled()]
         return min(times) if times else None
 
     async def _diverged(self, run_id: str, exc: NonDeterminismError) -> None:
