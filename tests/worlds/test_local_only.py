@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import local_worker
 import pytest
@@ -17,6 +18,7 @@ from world_support import T0, ev, new_run, owner
 
 from wdk.errors import ConflictError, DuplicateCompletion, WorldError
 from wdk.worlds import COMPLETION_TYPES, World, create_world
+from wdk.worlds import local as local_mod
 from wdk.worlds.local import LocalWorld
 from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, MIGRATIONS, SCHEMA_VERSION
 
@@ -422,3 +424,51 @@ async def test_a_rolled_back_append_leaves_no_run_state(tmp_path: Path) -> None:
         assert world._run_states[run] == ("running", seq + 2)
     finally:
         await world.close()
+
+
+def _drive(coro: Any) -> tuple[bool, Any]:
+    """Run `coro` to its first suspension: (True, result) when it finished
+    without giving the loop a turn, else (False, what it waits on)."""
+    try:
+        return False, coro.send(None)
+    except StopIteration as stop:
+        return True, stop.value
+
+
+async def test_an_append_with_nothing_else_ready_commits_without_a_loop_turn(tmp_path: Path) -> None:
+    # Nothing else could join its group commit: the append commits at once
+    # (one event-loop turn less per step), at most EAGER_IN_A_ROW times in a
+    # row, so that timers and I/O still get their turn between the steps.
+    world = await opened(tmp_path)
+    run = await new_run(world, started=True)
+    other = sqlite3.connect(world.path)
+    seq, turns = 1, []
+    for i in range(3 * local_mod.EAGER_IN_A_ROW):
+        coro = world.append(run, seq, [ev("wait_created", f"w{i}", resume_at=T0)])
+        at_once, value = _drive(coro)
+        if at_once:  # committed before it returned: another connection sees it
+            assert other.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run,)).fetchone()[0] == seq + 1
+        else:
+            await asyncio.sleep(0)  # its group commit runs
+            finished, value = _drive(coro)
+            assert finished
+        turns.append(at_once)
+        seq = value[-1].seq
+    other.close()
+    await world.close()
+    first_wait = turns.index(False)
+    n = local_mod.EAGER_IN_A_ROW
+    assert turns[first_wait + 1 : first_wait + 2 + n] == [True] * n + [False], turns
+
+
+async def test_an_append_with_other_work_ready_joins_the_group_commit(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    run = await new_run(world, started=True)
+    asyncio.get_running_loop().call_soon(lambda: None)  # something else ready
+    coro = world.append(run, 1, [ev("wait_created", "w", resume_at=T0)])
+    finished, _ = _drive(coro)
+    assert not finished
+    await asyncio.sleep(0)
+    finished, events = _drive(coro)
+    assert finished and [e.seq for e in events] == [2]
+    await world.close()
