@@ -179,11 +179,12 @@ class Runtime:
         """Wait until a run ends. In-process completions wake us at once; a run
         finished by another process is seen by a slow poll."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        seen = False
         # A run advanced here that has not ended here yet: its end wakes us (and
         # so does its task ending, whatever happened), so the first read waits
-        # for that instead of finding the run unfinished.
+        # for that instead of finding the run unfinished. It exists (it is
+        # leased here): a store that goes away meanwhile is waited out.
         read = run_id not in self._active or run_id in self._ended_here
+        seen = not read
         while True:
             if read:
                 run = await self._read_run(run_id, seen)
