@@ -1,0 +1,77 @@
+"""Instructions per step (and per run), counted by valgrind's callgrind: the
+figure this 2-core machine's load does not move (CPU time moves by ±20%).
+Each figure is the difference of two runs of one process, divided by the
+difference in work, so start-up (imports, the compiler) cancels out:
+
+(a) one workflow of N sequential steps: (count(1200) - count(200)) / 1000
+(b) R workflows x 10 steps started before awaiting: (count(120) - count(20)) / 1000 steps
+(c) 1-step runs one after another: (count(120) - count(20)) / 100 runs
+
+    .venv/bin/python bench/instructions.py                 # this checkout's wdk
+    cd /tmp && PYTHONPATH=/tmp/old .venv/bin/python /path/bench/instructions.py   # another checkout's
+
+Needs `valgrind` (Debian package). About two minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SIZES = {"a": (200, 1200, 1000), "b": (20, 120, 1000), "c": (20, 120, 100)}
+
+
+async def _work(mode: str, n: int) -> None:
+    from bench_flows import one_step, sequential
+
+    from wdk.api import start
+
+    if mode == "a":
+        await (await start(sequential, n)).result()
+    elif mode == "b":
+        handles = [await start(sequential, 10) for _ in range(n)]
+        for h in handles:
+            await h.result()
+    else:
+        for _ in range(n):
+            await (await start(one_step)).result()
+
+
+def _count(mode: str, n: int) -> int:
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, __file__, "--child", mode, str(n)],
+        capture_output=True, text=True, check=True,
+    ).stderr
+    found = re.search(r"Collected : (\d+)", out)
+    if found is None:
+        raise SystemExit(f"no instruction count from valgrind:\n{out[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        sys.path.insert(0, str(HERE))
+        from wdk.api import configure
+
+        configure(data_dir=tempfile.mkdtemp(prefix="wdk-instr-"))
+        asyncio.run(_work(sys.argv[2], int(sys.argv[3])))
+        return
+    import wdk
+
+    figures: dict[str, object] = {"wdk": str(Path(wdk.__file__).parent)}
+    for mode, (small, large, units) in SIZES.items():
+        figures[f"{mode}_instructions_per_{'run' if mode == 'c' else 'step'}"] = (
+            _count(mode, large) - _count(mode, small)
+        ) // units
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
