@@ -18,7 +18,7 @@ from flows import scheduled
 
 import wdk
 from wdk.runtime import schedules
-from wdk.runtime.engine import Runtime, get_runtime
+from wdk.runtime.engine import Runtime, get_runtime, shutdown_runtime
 from wdk.runtime.schedules import Schedule, Scheduler, next_fire, set_paused, ticks_between
 
 REPORT = "workflow//flows.scheduled//report"
@@ -37,6 +37,9 @@ class Clock:
 @pytest.fixture
 async def rt() -> AsyncIterator[Runtime]:
     yield await get_runtime()
+    # Stopped here, not by the loop's teardown cancelling every task at once
+    # (then the postgres pool waits its 5 s close timeout for a connection).
+    await shutdown_runtime()
 
 
 def _scheduler(rt: Runtime, clock: Clock, *specs: Schedule) -> Scheduler:
