@@ -171,9 +171,8 @@ class Runtime:
         self._wake_waiters(run_id)
 
     def _wake_waiters(self, run_id: str) -> None:
-        for fut in self._waiters.pop(run_id, []):
-            if not fut.done():
-                fut.set_result(None)
+        for fut in self._waiters.pop(run_id, ()):
+            _resolve(fut)
 
     async def wait_terminal(self, run_id: str, timeout: float | None = None) -> RunInfo:
         """Wait until a run ends. In-process completions wake us at once; a run
@@ -192,15 +191,21 @@ class Runtime:
                     return run
                 seen = True
             read = True
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.setdefault(run_id, []).append(fut)
             wait = POLL_SECONDS
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
                     raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(fut), wait)
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(run_id, []).append(fut)
+            # The poll's timer resolves the future itself: cheaper than
+            # wait_for(shield(fut)) (two more futures, a task-like waiter).
+            timer = loop.call_later(wait, _resolve, fut)
+            try:
+                await fut
+            finally:
+                timer.cancel()
 
     async def _read_run(self, run_id: str, seen: bool) -> RunInfo | None:
         """The run's row for `wait_terminal`; None when the store went away
@@ -234,7 +239,7 @@ class Runtime:
         and starts at once (`runs.start_run`). `debounce=(seconds, key)`:
         starts with one key within the window make one run, with the last
         arguments, begun when the window closes (World.debounce_run)."""
-        new = runs.new_run(
+        new, fn = runs.prepare_run(
             self.loader, workflow_id, args, kwargs,
             idempotency_key=idempotency_key, parent_run_id=parent_run_id, priority=priority,
         )
@@ -246,7 +251,7 @@ class Runtime:
             self.world, new, owner=self.adoptive_owner(), lease_for=self.settings.lease_seconds
         )
         if lease is not None and first is not None:
-            self.adopt(lease, [first])
+            self.adopt(lease, [first], fn)
         return info.id
 
     async def _start_scheduled(self, workflow_id: str, idempotency_key: str) -> str:
@@ -257,12 +262,12 @@ class Runtime:
         results of its steps before `from_step` (None: every completed one);
         the new run's id (`runs.rerun_plan`)."""
         workflow_id, args, kwargs, plan = await runs.rerun_plan(self.world, run_id, from_step)
-        new = runs.new_run(self.loader, workflow_id, args, kwargs, rerun=plan)
+        new, fn = runs.prepare_run(self.loader, workflow_id, args, kwargs, rerun=plan)
         info, lease, first = await runs.start_run(
             self.world, new, owner=self.adoptive_owner(), lease_for=self.settings.lease_seconds
         )
         if lease is not None and first is not None:
-            self.adopt(lease, [first])
+            self.adopt(lease, [first], fn)
         return info.id
 
     async def retry(self, run_id: str) -> str:
@@ -337,9 +342,11 @@ class Runtime:
             return None
         return self.owner
 
-    def adopt(self, lease: Lease, known: list[Event]) -> None:
-        """Advance a run leased to us by `start()`; `known` is its whole log so far."""
-        task = asyncio.ensure_future(self._process(lease, known))
+    def adopt(self, lease: Lease, known: list[Event], fn: Callable[..., Any] | None = None) -> None:
+        """Advance a run leased to us by `start()`; `known` is its whole log so
+        far, `fn` its workflow function as `start()` loaded it and checked its
+        arguments against (not loaded or checked again)."""
+        task = asyncio.ensure_future(self._process(lease, known, fn))
         self._active[lease.key] = task
         task.add_done_callback(functools.partial(self._done, lease.key))
 
@@ -349,14 +356,16 @@ class Runtime:
         self._wake_waiters(key)  # see wait_terminal: they read the run again
         self._slot_free.set()
 
-    async def _process(self, lease: Lease, known: list[Event] | None = None) -> None:
+    async def _process(
+        self, lease: Lease, known: list[Event] | None = None, fn: Callable[..., Any] | None = None
+    ) -> None:
         heartbeat = _Later(CANCEL_CHECK_SECONDS, functools.partial(self._heartbeat, lease))
         if self._keeper is not None:
             self._keeper.hold(lease)
         next_at: float | None = None
         try:
             next_at = await self.orchestrator.advance(
-                lease.key, functools.partial(self._still_held, lease), known=known
+                lease.key, functools.partial(self._still_held, lease), known=known, fn=fn
             )
         except asyncio.CancelledError:
             heartbeat.cancel()
@@ -459,6 +468,11 @@ class Runtime:
             except WorldError as exc:
                 log.error("wdk: reconciler: %s", exc)
             await asyncio.sleep(self.settings.reconcile_seconds)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class _Later:

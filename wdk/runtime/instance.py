@@ -124,6 +124,8 @@ class WorkflowInstance:
         created: Event,
         sandbox: Sandbox | None = None,
         store_secret: bytes = b"",
+        *,
+        arguments_checked: bool = False,
     ) -> None:
         self.run_id = run_id
         self.workflow_id = workflow_id
@@ -149,7 +151,8 @@ class WorkflowInstance:
         if created.payload.get("rng") == 2:
             # Keyed with the store's secret: the seed in the log (which the
             # API never serves anyway) does not give the random stream away.
-            self.secret = hmac.new(store_secret, run_seed.encode(), hashlib.sha256).hexdigest().encode()
+            # hmac.digest: the same HMAC in one C call (hmac.new builds a Python object).
+            self.secret = hmac.digest(store_secret, run_seed.encode(), "sha256").hex().encode()
         else:  # runs started before: replay them as they ran
             self.secret = run_seed.encode()
         seed = int.from_bytes(hashlib.blake2b(self.secret, digest_size=8).digest(), "big")
@@ -175,6 +178,9 @@ class WorkflowInstance:
         self.rerun_of: str | None = rerun.get("of")
         self.reuse: dict[int, tuple[str, Any]] = {int(i): (str(sid), r) for i, sid, r in rerun.get("reuse", ())}
         self._sandbox = sandbox  # refuses timers set by libraries it refuses
+        # `start()` checked the arguments against this very function (this
+        # process created the run): run_created does not check them again.
+        self._arguments_checked = arguments_checked
 
     # --- calls made by workflow code (through the running WorkflowLoop) ---------
 
@@ -321,7 +327,8 @@ class WorkflowInstance:
     def _apply_run_created(self, event: Event) -> None:
         args, kwargs, _ = serde.decode_call(event.payload.get("input") or {"args": [], "kwargs": {}})
         try:
-            check_arguments(self._fn, args, kwargs)
+            if not self._arguments_checked:
+                check_arguments(self._fn, args, kwargs)
             coro = self._fn(*args, **kwargs)
         except TypeError as exc:
             # The arguments cannot begin this workflow (written by an older

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -31,6 +32,7 @@ __all__ = [
     "new_run",
     "new_run_id",
     "outcome",
+    "prepare_run",
     "rerun_plan",
     "resume_hook",
     "retry_run",
@@ -64,6 +66,26 @@ def new_run(
 ) -> NewRun:
     """The run to create, once its code loads and its arguments fit. `rerun`:
     what `rerun_plan` says this run reuses of an earlier one."""
+    return prepare_run(
+        loader, workflow_id, args, kwargs,
+        idempotency_key=idempotency_key, parent_run_id=parent_run_id, priority=priority, rerun=rerun,
+    )[0]
+
+
+def prepare_run(
+    loader: Loader,
+    workflow_id: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    parent_run_id: str | None = None,
+    priority: int = 0,
+    rerun: dict[str, Any] | None = None,
+) -> tuple[NewRun, Callable[..., Any]]:
+    """`new_run`, and the workflow function it loaded and checked the
+    arguments against: a runtime that advances the run at once begins it
+    with that function (`Runtime.adopt`) instead of loading it again."""
     # Compile and load now, and check the arguments against the signature:
     # broken code or a call that cannot begin fails here, not in a worker.
     fn = loader.workflow_function(workflow_id)
@@ -100,7 +122,7 @@ def new_run(
         idempotency_key=idempotency_key,
         parent_run_id=parent_run_id,
         priority=priority,
-    )
+    ), fn
 
 
 async def start_run(
