@@ -31,7 +31,7 @@ from wdk.runtime.orchestrator import Orchestrator
 from wdk.runtime.runs import FLOW
 from wdk.runtime.schedules import Scheduler
 from wdk.settings import Settings, current_settings
-from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, QueueDepth, RunInfo, World
+from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, NewEvent, QueueDepth, RunInfo, World
 
 log = logging.getLogger("wdk")
 
@@ -71,9 +71,9 @@ class Runtime:
         self.orchestrator = Orchestrator(world, self.loader, on_terminal=self._run_finished, settings=self.settings)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active: dict[str, asyncio.Task[Any]] = {}
-        # Runs of `_active` whose end this runtime has recorded (and announced)
-        # while their task still runs (see `wait_terminal`).
-        self._ended_here: set[str] = set()
+        # Runs of `_active` whose end this runtime has recorded (and announced) while their task still runs (see `_wait_end`), with the
+        # terminal event it committed (None: it ended otherwise).
+        self._ended_here: dict[str, NewEvent | None] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._slot_free = asyncio.Event()
         self._stopping = False
@@ -165,9 +165,11 @@ class Runtime:
 
     # --- results -----------------------------------------------------------------
 
-    def _run_finished(self, run_id: str) -> None:
+    def _run_finished(self, run_id: str, end: NewEvent | None = None) -> None:
+        """The run ended; `end`: the terminal event this runtime committed for it
+        (None: ended by another writer, or not known)."""
         if run_id in self._active:
-            self._ended_here.add(run_id)
+            self._ended_here[run_id] = end
         self._wake_waiters(run_id)
 
     def _wake_waiters(self, run_id: str) -> None:
@@ -177,6 +179,24 @@ class Runtime:
     async def wait_terminal(self, run_id: str, timeout: float | None = None) -> RunInfo:
         """Wait until a run ends. In-process completions wake us at once; a run
         finished by another process is seen by a slow poll."""
+        run = await self._wait_end(run_id, timeout, recorded=False)
+        assert isinstance(run, RunInfo)
+        return run
+
+    async def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait until a run ends: its result (`runs.outcome`). A run whose end
+        this runtime committed while advancing it is answered from that event,
+        without reading the run's row (the read would also commit the run's
+        ack on its own, which otherwise shares the next write's commit)."""
+        end = await self._wait_end(run_id, timeout, recorded=True)
+        if isinstance(end, RunInfo):
+            return runs.outcome(end)
+        return runs.recorded_outcome(run_id, end)
+
+    async def _wait_end(self, run_id: str, timeout: float | None, *, recorded: bool) -> RunInfo | NewEvent:
+        """The ended run's row, or with `recorded` the terminal event this
+        runtime committed for it while its task still runs (`_run_finished`;
+        forgotten when the task ends, so a later `retry()` is read, not missed)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         # A run advanced here that has not ended here yet: its end wakes us (and
         # so does its task ending, whatever happened), so the first read waits
@@ -185,6 +205,10 @@ class Runtime:
         read = run_id not in self._active or run_id in self._ended_here
         seen = not read
         while True:
+            if recorded:
+                end = self._ended_here.get(run_id)
+                if end is not None:
+                    return end
             if read:
                 run = await self._read_run(run_id, seen)
                 if run is not None and run.status in TERMINAL_STATUSES:
@@ -272,7 +296,9 @@ class Runtime:
 
     async def retry(self, run_id: str) -> str:
         """Continue a run failed by a step, same id (`runs.retry_run`); the step's id."""
-        return await runs.retry_run(self.world, run_id)
+        step = await runs.retry_run(self.world, run_id)
+        self._ended_here.pop(run_id, None)  # its recorded failure is no longer its end
+        return step
 
     async def cancel(self, run_id: str) -> None:
         """End the run `cancelled` wherever it is (no-op once it ended); its
@@ -352,7 +378,7 @@ class Runtime:
 
     def _done(self, key: str, _task: asyncio.Task[Any]) -> None:
         self._active.pop(key, None)
-        self._ended_here.discard(key)
+        self._ended_here.pop(key, None)
         self._wake_waiters(key)  # see wait_terminal: they read the run again
         self._slot_free.set()
 

@@ -79,7 +79,7 @@ class Orchestrator:
         loader: Loader,
         *,
         cache_size: int | None = None,
-        on_terminal: Callable[[str], None] | None = None,
+        on_terminal: Callable[[str, NewEvent | None], None] | None = None,
         settings: Settings | None = None,
     ) -> None:
         self.world = world
@@ -257,9 +257,9 @@ class Orchestrator:
                         continue
                 finished = []
                 if inst.terminal:
-                    _report_end(inst, batch)
+                    end = _report_end(inst, batch)
                     if self._on_terminal is not None:
-                        self._on_terminal(run_id)
+                        self._on_terminal(run_id, end)
                     return None
                 if len(to_start) == 1 and not running and self._next_wake(inst) is None:
                     # The common case -- one step, nothing to race it -- runs
@@ -506,7 +506,7 @@ class Orchestrator:
             "run_failed", event.at, event.payload["error"],
         )
         if self._on_terminal is not None:
-            self._on_terminal(run_id)
+            self._on_terminal(run_id, event)
 
 
 def _ended(events: list[Event]) -> bool:
@@ -539,15 +539,17 @@ def _completion(call: StepCall, outcome: Outcome, now: float) -> NewEvent:
     return NewEvent("step_failed", now, corr, {"error": outcome.error or {}, "attempt": call.attempt})
 
 
-def _report_end(inst: WorkflowInstance, batch: list[NewEvent]) -> None:
-    """The commit just made ended the run: metrics, its span, a log line if it failed."""
+def _report_end(inst: WorkflowInstance, batch: list[NewEvent]) -> NewEvent | None:
+    """The commit just made ended the run: metrics, its span, a log line if it
+    failed. The terminal event it committed; None when another writer ended it."""
     end = next((e for e in reversed(batch) if e.type in TERMINAL_TYPES), None)
     if end is None:
-        return  # ended by an event another process wrote (a cancel): that process reports it
+        return None  # ended by an event another process wrote (a cancel): that process reports it
     observe.run_ended(
         inst.run_id, inst.workflow_id, inst.created_payload, inst.started_at, end.type, end.at,
         end.payload.get("error"),
     )
+    return end
 
 
 def _terminal(inst: WorkflowInstance, now: float) -> NewEvent:

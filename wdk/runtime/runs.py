@@ -33,6 +33,7 @@ __all__ = [
     "new_run_id",
     "outcome",
     "prepare_run",
+    "recorded_outcome",
     "rerun_plan",
     "resume_hook",
     "retry_run",
@@ -291,13 +292,28 @@ def _validate_payload(type_ref: str, payload: Any) -> Any:
 def outcome(run: RunInfo) -> Any:
     """A finished run's result; WorkflowFailed (the failing error's type and
     message) or WorkflowCancelled otherwise."""
-    if run.status == "completed":
-        return serde.from_builtins(run.output)
-    if run.status == "cancelled":
-        raise WorkflowCancelled(run.id)
-    error = run.error or {}
+    return _outcome(run.id, run.status, run.output, run.error)
+
+
+_END_STATUS = {"run_completed": "completed", "run_failed": "failed", "run_cancelled": "cancelled"}
+
+
+def recorded_outcome(run_id: str, end: NewEvent) -> Any:
+    """`outcome` of a run from the terminal event this process committed for
+    it, as the run's row would give it (its projection copies the event's
+    payload: the JSON round trip makes the same values a read returns)."""
+    payload = _json_decode(_json_encode(end.payload)) if end.payload else {}
+    return _outcome(run_id, _END_STATUS[end.type], payload.get("result"), payload.get("error"))
+
+
+def _outcome(run_id: str, status: str, output: Any, error: dict[str, Any] | None) -> Any:
+    if status == "completed":
+        return serde.from_builtins(output)
+    if status == "cancelled":
+        raise WorkflowCancelled(run_id)
+    error = error or {}
     raise WorkflowFailed(
-        run.id,
+        run_id,
         str(error.get("type", "Error")).rsplit(".", 1)[-1],
         str(error.get("message", "")),
         str(error.get("traceback", "")),
