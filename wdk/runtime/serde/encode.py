@@ -445,7 +445,8 @@ def encode_call(
     # Encoded as whole containers so that the paths cost nothing until an error.
     out: dict[str, Any] = {
         "args": _encode_root(_enc_items, args, "args"),
-        "kwargs": _encode_root(_enc_dict, kwargs, "kwargs"),
+        # No keyword arguments (most calls): nothing to encode.
+        "kwargs": _encode_root(_enc_dict, kwargs, "kwargs") if kwargs else {},
     }
     if closure is not None:
         out["closure"] = _encode_root(_enc_dict, closure, "closure")
