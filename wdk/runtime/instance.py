@@ -375,7 +375,9 @@ class WorkflowInstance:
         self._apply_created(event, WaitCall, "sleep").resume_at = float(event.payload["resume_at"])
 
     def _apply_step_started(self, event: Event) -> None:
-        call = self._call_for(event, StepCall)
+        call = self.calls.get(event.correlation_id or "")
+        if type(call) is not StepCall:  # `_call_for`'s test first: one call less per step
+            call = self._call_for(event, StepCall)
         call.state = STARTED
         call.attempt = int(event.payload.get("attempt", call.attempt + 1))
         call.recovery = int(event.payload.get("recovery", 0))
@@ -386,7 +388,9 @@ class WorkflowInstance:
         call.retry_at = float(event.payload.get("retry_at", event.at))
 
     def _finish(self, event: Event, kind: type[C]) -> C:
-        call = self._call_for(event, kind)
+        call = self.calls.get(event.correlation_id or "")
+        if type(call) is not kind:  # `_call_for`'s test first: one call less per step
+            call = self._call_for(event, kind)
         call.state = DONE
         self._active[call.kind].pop(call.correlation_id, None)
         return call

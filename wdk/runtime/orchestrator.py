@@ -222,7 +222,9 @@ class Orchestrator:
                         await roll_back_attempt(self.world, run_id, key)
                     # Slots and tokens are asked for now, so that their lease
                     # shares the commit of the step_started events (group commit).
-                    prefetched = self.limits.prefetch(inst.priority, to_start)
+                    # (Nothing to ask for a lone step without limits, the common case.)
+                    lone = len(to_start) == 1 and not to_start[0].limits
+                    prefetched = [] if not to_start or lone else self.limits.prefetch(inst.priority, to_start)
                     try:
                         try:
                             # The store is there (almost always): one coroutine
@@ -259,7 +261,7 @@ class Orchestrator:
                     if self._on_terminal is not None:
                         self._on_terminal(run_id)
                     return None
-                if len(to_start) == 1 and not running and self._next_wake(inst) is None:
+                if len(to_start) == 1 and not running and self._nothing_due(inst):
                     # The common case -- one step, nothing to race it -- runs
                     # inline: no task, no wait set, fewer loop iterations.
                     # `cancel_local` cancels this task instead of a step task.
@@ -486,7 +488,16 @@ class Orchestrator:
             await roll_back_attempt(self.world, inst.run_id, meta.attempt_key)
         return call, outcome
 
-    def _next_wake(self, inst: WorkflowInstance) -> float | None:
+    @staticmethod
+    def _nothing_due(inst: WorkflowInstance) -> bool:
+        """`_next_wake(inst) is None`, answered at once when the run's one
+        active call is the step about to start (started: not retrying)."""
+        if len(inst.active_steps) == 1 and not inst.active_waits:
+            return True
+        return Orchestrator._next_wake(inst) is None
+
+    @staticmethod
+    def _next_wake(inst: WorkflowInstance) -> float | None:
         times = [c.retry_at for c in inst.active_steps.values() if c.state == RETRYING]
         waits = inst.active_waits
         if waits:  # usually none: no second list
