@@ -17,8 +17,7 @@ import pytest
 from world_support import T0, ev, new_run, owner
 
 from wdk.errors import ConflictError, DuplicateCompletion, WorldError
-from wdk.worlds import COMPLETION_TYPES, World, create_world
-from wdk.worlds import local as local_mod
+from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit
 from wdk.worlds.local import LocalWorld
 from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, MIGRATIONS, SCHEMA_VERSION
 
@@ -352,7 +351,7 @@ async def _warm(world: LocalWorld, run: str) -> int:
     """Two appends: the second finds the run's state this connection committed (no read)."""
     await world.append(run, 1, [ev("step_created", "c1", step_id="s", input={}), ev("step_started", "c1", attempt=1)])
     await world.append(run, 3, [ev("step_completed", "c1", result=1)])
-    assert world._run_states[run] == ("running", 4)
+    assert world._commit.run_states[run] == ("running", 4)
     return 4
 
 
@@ -366,7 +365,7 @@ async def test_a_kept_run_state_still_sees_another_connections_append(tmp_path: 
         with pytest.raises(ConflictError, match="the log is at 5") as info:
             await a.append(run, seq, [ev("step_created", "c2", step_id="s", input={})])
         assert not isinstance(info.value, DuplicateCompletion)
-        assert run not in a._run_states
+        assert run not in a._commit.run_states
         assert [e.type for e in await a.read_events(run, after_seq=seq)] == ["wait_created"]
         assert [s.correlation_id for s in await a.list_steps(run)] == ["c1"]
         await a.append(run, seq + 1, [ev("step_created", "c2", step_id="s", input={})])
@@ -418,10 +417,10 @@ async def test_a_rolled_back_append_leaves_no_run_state(tmp_path: Path) -> None:
         )
         assert results[0][0].seq == seq + 1  # type: ignore[index]
         assert isinstance(results[1], DuplicateCompletion)
-        assert world._run_states[run] == ("running", seq + 1)  # the first op's, committed
-        assert world._uncommitted == []
+        assert world._commit.run_states[run] == ("running", seq + 1)  # the first op's, committed
+        assert world._commit.uncommitted == []
         await world.append(run, seq + 1, [ev("wait_completed", "w")])
-        assert world._run_states[run] == ("running", seq + 2)
+        assert world._commit.run_states[run] == ("running", seq + 2)
     finally:
         await world.close()
 
@@ -443,7 +442,7 @@ async def test_an_append_with_nothing_else_ready_commits_without_a_loop_turn(tmp
     run = await new_run(world, started=True)
     other = sqlite3.connect(world.path)
     seq, turns = 1, []
-    for i in range(3 * local_mod.EAGER_IN_A_ROW):
+    for i in range(3 * sqlite_commit.EAGER_IN_A_ROW):
         coro = world.append(run, seq, [ev("wait_created", f"w{i}", resume_at=T0)])
         at_once, value = _drive(coro)
         if at_once:  # committed before it returned: another connection sees it
@@ -457,7 +456,7 @@ async def test_an_append_with_nothing_else_ready_commits_without_a_loop_turn(tmp
     other.close()
     await world.close()
     first_wait = turns.index(False)
-    n = local_mod.EAGER_IN_A_ROW
+    n = sqlite_commit.EAGER_IN_A_ROW
     assert turns[first_wait + 1 : first_wait + 2 + n] == [True] * n + [False], turns
 
 

@@ -1,12 +1,9 @@
 """The `local` world: one SQLite file (WAL) under the data dir, no setup.
 
-Every write goes through a group commit: writes requested in the same event
-loop tick run in ONE transaction, each inside its own SAVEPOINT so a conflict
-fails only its own caller. Futures resolve after COMMIT, so nothing a caller
-sees can be lost by a crash (at synchronous=NORMAL: a process crash; FULL: a
-power loss). SQLite is called on the loop thread: a thread hop costs more than
-the query. The SQL lives in `sqlite_log` (events, projections) and
-`sqlite_queue`; this module owns the connection, batching and wake-ups.
+Every write goes through a group commit (`sqlite_commit`: one transaction
+per event loop tick, futures resolved after COMMIT). The SQL lives in
+`sqlite_log` (events, projections) and `sqlite_queue`; this module owns the
+connection's lifetime and the wake-ups.
 """
 
 from __future__ import annotations
@@ -15,9 +12,8 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -54,6 +50,7 @@ from wdk.worlds.sql import (
 )
 from wdk.worlds.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from wdk.worlds.sqlite_checkpoint import wanted as checkpoint_thread
+from wdk.worlds.sqlite_commit import GroupCommit
 from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import (
     BUSY_TIMEOUT_MS,
@@ -67,12 +64,8 @@ from wdk.worlds.waiting import Wakeups, follow_stream
 _decode = msgspec.json.Decoder().decode
 
 QUEUE_POLL_SECONDS = 0.05
-RUN_STATES_KEPT = 10_000
-EAGER_IN_A_ROW = 8  # appends committed at once in a row, at most (LocalWorld._write)
 STREAM_POLL_SECONDS = 0.2
 STREAM_PAGE = 256
-
-_Op = tuple[Callable[[], Any], "asyncio.Future[Any]"]
 
 
 class LocalWorld(sqlite_flow.FlowMethods):
@@ -92,19 +85,15 @@ class LocalWorld(sqlite_flow.FlowMethods):
         self.synchronous = resolve_synchronous(synchronous)
         self.path = self.data_dir / FILE_NAME
         self._conn: sqlite3.Connection | None = None
-        self._pending: list[_Op] = []
-        self._flush_scheduled = False
-        self._eager_left = EAGER_IN_A_ROW
+        # The group commit: its methods bound here, so a write costs no extra call.
+        self._commit = GroupCommit(self.path, repr(self))
+        self._write = self._commit.write
+        self._sync = self._commit.sync
         self._queue_events: dict[str, asyncio.Event] = {}
         self._worker_lock: tuple[str, int] | None = None  # (worker id, its lock file's fd)
         self._stream_waiters: Wakeups[tuple[str, str]] = Wakeups()  # (run id, namespace)
         self._secret: bytes | None = None
         self._checkpointer: Checkpointer | None = None
-        # Runs' states as this connection's appends committed them (spares
-        # the next append its read, see sqlite_log.append), and those of the
-        # transaction under way, kept once it commits.
-        self._run_states: dict[str, sqlite_log.RunState] = {}
-        self._uncommitted: list[tuple[str, sqlite_log.RunState | None]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalWorld:
@@ -122,14 +111,14 @@ class LocalWorld(sqlite_flow.FlowMethods):
                 # Checkpoints run on a thread of their own; this connection's are a backstop.
                 self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
                 self._checkpointer = Checkpointer(self.path, self.synchronous, BUSY_TIMEOUT_MS)
+            self._commit.attach(self._conn, self._checkpointer)
             self._queue_events = {}
             self._stream_waiters = Wakeups()
-            self._run_states = {}
 
     async def close(self) -> None:
         """Commit what is pending and close the file."""
         if self._conn is not None:
-            self._flush()
+            self._commit.detach()
             if self._checkpointer is not None:
                 self._checkpointer.stop()
                 self._checkpointer = None
@@ -168,99 +157,6 @@ class LocalWorld(sqlite_flow.FlowMethods):
         if self._conn is None:
             raise WorldError(f"{self!r} is not open: await world.open() first")
         return self._conn
-
-    # --- group commit ------------------------------------------------------------
-
-    def _write(self, work: Callable[[], Any], *, eager: bool = False) -> asyncio.Future[Any]:
-        """Queue `work` for the next group commit; the future resolves after COMMIT.
-        `eager`: commit at once when nothing else could join the group (see below)."""
-        self._db  # noqa: B018 -- fail fast when closed, not in the flush
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((work, fut))
-        if self._flush_scheduled:
-            return fut
-        # Nothing else is ready to run before the flush would (the loop's
-        # ready queue is empty; unknown on loops without one): committing now
-        # groups nothing less and spares the caller a loop iteration. Every
-        # EAGER_IN_A_ROW-th waits its turn, so that timers and I/O still run
-        # between the steps of a run that never waits otherwise.
-        if eager and self._eager_left > 0 and not getattr(loop, "_ready", True):
-            self._eager_left -= 1
-            self._flush()
-            return fut
-        self._eager_left = EAGER_IN_A_ROW
-        self._flush_scheduled = True
-        loop.call_soon(self._flush)
-        return fut
-
-    def _sync(self) -> sqlite3.Connection:
-        # A read sees every write requested before it, even one not awaited yet.
-        if self._pending:
-            self._flush()
-        return self._db
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        batch = [op for op in self._pending if not op[1].cancelled()]
-        self._pending = []
-        if not batch or self._conn is None:
-            return
-        conn = self._conn
-        tx = conn.cursor()  # one cursor for the transaction's own statements, not one each
-        outcomes: list[tuple[asyncio.Future[Any], Any, bool]] = []
-        # One op needs no savepoint: on error the whole transaction rolls back.
-        nested = len(batch) > 1
-        self._uncommitted.clear()
-        try:
-            tx.execute("BEGIN IMMEDIATE")
-            for work, fut in batch:
-                if nested:
-                    tx.execute("SAVEPOINT op")
-                try:
-                    result = work()
-                except Exception as exc:
-                    if nested:
-                        tx.execute("ROLLBACK TO op")
-                        tx.execute("RELEASE op")
-                    # Callers handle WorldError, not a driver's exception.
-                    failure = (
-                        WorldError(f"{self.path}: {exc}") if isinstance(exc, sqlite3.Error) else exc
-                    )
-                    outcomes.append((fut, failure, False))
-                else:
-                    if nested:
-                        tx.execute("RELEASE op")
-                    outcomes.append((fut, result, True))
-            tx.execute("ROLLBACK" if not nested and not outcomes[0][2] else "COMMIT")
-            self._keep_run_states()
-            if self._checkpointer is not None:
-                self._checkpointer.wrote(len(batch))
-        except sqlite3.Error as exc:
-            self._uncommitted.clear()
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = WorldError(f"{self.path}: write failed: {exc}")
-            outcomes = [(fut, error, False) for _, fut in batch]
-        for fut, value, ok in outcomes:
-            if fut.done():
-                continue
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
-
-    def _keep_run_states(self) -> None:
-        """After COMMIT: the states the committed appends left."""
-        states = self._run_states
-        if len(states) > RUN_STATES_KEPT:
-            states.clear()  # runs this process stopped driving: read again when needed
-        for run_id, state in self._uncommitted:
-            if state is None:
-                states.pop(run_id, None)
-            else:
-                states[run_id] = state
-        self._uncommitted.clear()
 
     # --- events and runs -------------------------------------------------------------
 
@@ -302,24 +198,12 @@ class LocalWorld(sqlite_flow.FlowMethods):
     ) -> list[Event]:
         """Append after `expected_seq`, projections in the same transaction (see World.append)."""
         result: list[Event] = await self._write(
-            functools.partial(self._append, run_id, expected_seq, tuple(events)),
+            functools.partial(self._commit.append, run_id, expected_seq, tuple(events)),
             eager=True,
         )
         if any(e.type in TERMINAL_TYPES for e in events):
             self._wake_stream(run_id)  # its streams closed with it: followers end
         return result
-
-    def _append(self, run_id: str, expected_seq: int, events: tuple[NewEvent, ...]) -> list[Event]:
-        try:
-            written, state = sqlite_log.append(
-                self._db, run_id, expected_seq, events, self._run_states.get(run_id)
-            )
-        except Exception:
-            self._run_states.pop(run_id, None)
-            raise
-        # Kept only if the transaction commits (an error rolls this op back before that).
-        self._uncommitted.append((run_id, state))
-        return written
 
     async def read_events(
         self, run_id: str, after_seq: int = -1, limit: int | None = None

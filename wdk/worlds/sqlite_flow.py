@@ -1,12 +1,11 @@
 """The local world's flow-control state in SQL: debounced starts and schedules.
 
-Functions of a connection, called inside the group commit (see `local.py`);
+Functions of a connection, called inside the group commit (see `sqlite_commit.py`);
 `FlowMethods` is the part of LocalWorld built on them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sqlite3
 import time
@@ -18,6 +17,7 @@ import msgspec
 from wdk.worlds import sqlite_log, sqlite_queue
 from wdk.worlds.base import NewRun, RunInfo, ScheduleState
 from wdk.worlds.sql import run_info
+from wdk.worlds.sqlite_commit import Write
 from wdk.worlds.sqlite_log import RUN_COLS
 
 _encode = msgspec.json.Encoder().encode
@@ -95,11 +95,9 @@ def save_schedule(conn: sqlite3.Connection, s: ScheduleState) -> bool:
 class FlowMethods:
     """LocalWorld's debounce and schedule methods (see World)."""
 
-    def _write(self, work: Callable[[], Any]) -> asyncio.Future[Any]:
-        raise NotImplementedError
-
-    def _sync(self) -> sqlite3.Connection:
-        raise NotImplementedError
+    # The world's group commit's `write` and `sync` (see sqlite_commit).
+    _write: Write
+    _sync: Callable[[], sqlite3.Connection]
 
     def _wake_queue(self, queue: str) -> None:
         raise NotImplementedError

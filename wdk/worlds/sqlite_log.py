@@ -1,7 +1,7 @@
 """The local world's event log in SQL: create_run, append, and the projections.
 
 Functions of a connection, called inside the group commit's transaction (see
-`local.py`). Each event type has one `_apply_<type>` that updates the
+`sqlite_commit.py`). Each event type has one `_apply_<type>` that updates the
 projections; the constraints (the events primary key, the one-completion
 index, the live-token index) decide conflicts, never a SELECT beforehand.
 The one read is the expected-seq check: a run's last seq is its last event's

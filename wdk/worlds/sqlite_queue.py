@@ -3,7 +3,7 @@
 `ready_at` is when a row can be leased: its availability while idle, its lease
 expiry while leased, so one index serves every lease query. `pending_at` is
 the "dirty" flag: the row was enqueued again while leased, and ack keeps it.
-Functions of a connection, called inside the group commit (see `local.py`).
+Functions of a connection, called inside the group commit (see `sqlite_commit.py`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The local world's streams in SQL: append, close, read, and rolling back an attempt.
 
 Functions of a connection, called inside the group commit's transaction (see
-`local.py`), so each is atomic and sees every earlier write. Index ranges
+`sqlite_commit.py`), so each is atomic and sees every earlier write. Index ranges
 written by one step attempt are kept in `stream_segments` (schema version 3):
 rolling the attempt back hides exactly those chunks and appends one marker
 per stream, listing them.

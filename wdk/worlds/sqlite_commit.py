@@ -1,0 +1,181 @@
+"""The local world's group commit: one SQLite connection's batching.
+
+Every write goes through a group commit: writes requested in the same event
+loop tick run in ONE transaction, each inside its own SAVEPOINT so a conflict
+fails only its own caller. Futures resolve after COMMIT, so nothing a caller
+sees can be lost by a crash (at synchronous=NORMAL: a process crash; FULL: a
+power loss). SQLite is called on the loop thread: a thread hop costs more than
+the query.
+
+`GroupCommit` also keeps the runs' states its committed appends left, so the
+next append of a run this process drives skips its read (see
+`sqlite_log.append`). LocalWorld (`local.py`) holds one and binds its
+`write` and `sync` as its own `_write` and `_sync`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from wdk.errors import WorldError
+from wdk.worlds import sqlite_log
+from wdk.worlds.base import Event, NewEvent
+from wdk.worlds.sqlite_checkpoint import Checkpointer
+
+RUN_STATES_KEPT = 10_000
+EAGER_IN_A_ROW = 8  # appends committed at once in a row, at most (GroupCommit.write)
+
+_Op = tuple[Callable[[], Any], "asyncio.Future[Any]"]
+
+
+class Write(Protocol):
+    """`GroupCommit.write`'s signature (what FlowMethods and LocalWorld call as `_write`)."""
+
+    def __call__(self, work: Callable[[], Any], *, eager: bool = False) -> asyncio.Future[Any]: ...
+
+
+class GroupCommit:
+    """Batches the writes on one connection; `attach` it to an open one, `detach` at close."""
+
+    def __init__(self, path: Path, label: str) -> None:
+        self.path = path  # named in the WorldErrors of a failed write
+        self.label = label  # the world, named when it is used while closed
+        self.conn: sqlite3.Connection | None = None
+        self.checkpointer: Checkpointer | None = None
+        self._pending: list[_Op] = []
+        self._flush_scheduled = False
+        self._eager_left = EAGER_IN_A_ROW
+        # Runs' states as this connection's appends committed them (spares
+        # the next append its read, see sqlite_log.append), and those of the
+        # transaction under way, kept once it commits.
+        self.run_states: dict[str, sqlite_log.RunState] = {}
+        self.uncommitted: list[tuple[str, sqlite_log.RunState | None]] = []
+
+    def attach(self, conn: sqlite3.Connection, checkpointer: Checkpointer | None) -> None:
+        """Write on `conn` from now on, telling `checkpointer` (if any) after each commit."""
+        self.conn = conn
+        self.checkpointer = checkpointer
+        self.run_states = {}
+
+    def detach(self) -> None:
+        """Commit what is pending; the caller closes the connection."""
+        self.flush()
+        self.conn = None
+        self.checkpointer = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self.conn is None:
+            raise WorldError(f"{self.label} is not open: await world.open() first")
+        return self.conn
+
+    def write(self, work: Callable[[], Any], *, eager: bool = False) -> asyncio.Future[Any]:
+        """Queue `work` for the next group commit; the future resolves after COMMIT.
+        `eager`: commit at once when nothing else could join the group (see below)."""
+        self.db  # noqa: B018 -- fail fast when closed, not in the flush
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((work, fut))
+        if self._flush_scheduled:
+            return fut
+        # Nothing else is ready to run before the flush would (the loop's
+        # ready queue is empty; unknown on loops without one): committing now
+        # groups nothing less and spares the caller a loop iteration. Every
+        # EAGER_IN_A_ROW-th waits its turn, so that timers and I/O still run
+        # between the steps of a run that never waits otherwise.
+        if eager and self._eager_left > 0 and not getattr(loop, "_ready", True):
+            self._eager_left -= 1
+            self.flush()
+            return fut
+        self._eager_left = EAGER_IN_A_ROW
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+        return fut
+
+    def sync(self) -> sqlite3.Connection:
+        """The connection, for a read: it sees every write requested before it, even one not awaited yet."""
+        if self._pending:
+            self.flush()
+        return self.db
+
+    def flush(self) -> None:
+        """Run the pending writes in one transaction and resolve their futures."""
+        self._flush_scheduled = False
+        batch = [op for op in self._pending if not op[1].cancelled()]
+        self._pending = []
+        if not batch or self.conn is None:
+            return
+        conn = self.conn
+        tx = conn.cursor()  # one cursor for the transaction's own statements, not one each
+        outcomes: list[tuple[asyncio.Future[Any], Any, bool]] = []
+        # One op needs no savepoint: on error the whole transaction rolls back.
+        nested = len(batch) > 1
+        self.uncommitted.clear()
+        try:
+            tx.execute("BEGIN IMMEDIATE")
+            for work, fut in batch:
+                if nested:
+                    tx.execute("SAVEPOINT op")
+                try:
+                    result = work()
+                except Exception as exc:
+                    if nested:
+                        tx.execute("ROLLBACK TO op")
+                        tx.execute("RELEASE op")
+                    # Callers handle WorldError, not a driver's exception.
+                    failure = (
+                        WorldError(f"{self.path}: {exc}") if isinstance(exc, sqlite3.Error) else exc
+                    )
+                    outcomes.append((fut, failure, False))
+                else:
+                    if nested:
+                        tx.execute("RELEASE op")
+                    outcomes.append((fut, result, True))
+            tx.execute("ROLLBACK" if not nested and not outcomes[0][2] else "COMMIT")
+            self._keep_run_states()
+            if self.checkpointer is not None:
+                self.checkpointer.wrote(len(batch))
+        except sqlite3.Error as exc:
+            self.uncommitted.clear()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = WorldError(f"{self.path}: write failed: {exc}")
+            outcomes = [(fut, error, False) for _, fut in batch]
+        for fut, value, ok in outcomes:
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+    # --- the run states kept after COMMIT ---------------------------------------------
+
+    def append(self, run_id: str, expected_seq: int, events: tuple[NewEvent, ...]) -> list[Event]:
+        """`sqlite_log.append` with the run's kept state; a write's work (inside `flush`)."""
+        try:
+            written, state = sqlite_log.append(
+                self.db, run_id, expected_seq, events, self.run_states.get(run_id)
+            )
+        except Exception:
+            self.run_states.pop(run_id, None)
+            raise
+        # Kept only if the transaction commits (an error rolls this op back before that).
+        self.uncommitted.append((run_id, state))
+        return written
+
+    def _keep_run_states(self) -> None:
+        """After COMMIT: the states the committed appends left."""
+        states = self.run_states
+        if len(states) > RUN_STATES_KEPT:
+            states.clear()  # runs this process stopped driving: read again when needed
+        for run_id, state in self.uncommitted:
+            if state is None:
+                states.pop(run_id, None)
+            else:
+                states[run_id] = state
+        self.uncommitted.clear()
