@@ -74,3 +74,108 @@ def test_call_sites_are_remembered_per_instruction(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(callsite, "_MAX_PLACES", len(callsite._places))  # full: emptied, then found again
     assert _here() == f"{__file__}:{line + 6}"
     assert len(callsite._places) == 1
+
+
+# --- session 6: the shortcuts of rt2 --------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, -(2**63), 2**64 - 1, 1.5, -0.0, True, False, None])
+def test_a_scalar_result_is_itself_as_the_encoder_gives_it(value: object) -> None:
+    from wdk.runtime import serde
+    from wdk.runtime.serde.encode import _enc
+
+    assert serde.to_builtins(value, "result") == _enc(value, 0)
+    assert type(serde.to_builtins(value, "result")) is type(value)
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1, float("nan"), float("inf")])
+def test_scalars_json_cannot_carry_are_still_tagged(value: object) -> None:
+    from wdk.runtime import serde
+
+    encoded = serde.to_builtins(value, "result")
+    assert isinstance(encoded, dict) and "$wdk" in encoded
+
+
+def test_a_scalar_result_is_still_checked_against_a_tiny_limit() -> None:
+    """The scalar shortcut holds only under limits no scalar can reach."""
+    from wdk.errors import SerializationError
+    from wdk.runtime.serde import encode
+
+    before = encode._LIMIT[0]
+    try:
+        encode.set_max_bytes(4)
+        with pytest.raises(SerializationError, match="over the payload limit"):
+            encode.to_builtins(123456, "result")
+        encode.set_max_bytes(32)
+        assert encode.to_builtins(2**64 - 1, "result") == 2**64 - 1
+    finally:
+        encode.set_max_bytes(before)
+
+
+def test_calls_without_keyword_arguments_round_trip_with_a_fresh_kwargs_dict() -> None:
+    from wdk.runtime import serde
+
+    data = serde.encode_call((1, "a"), {})
+    assert data == {"args": [1, "a"], "kwargs": {}}
+    args, kwargs, closure = serde.decode_call(data)
+    assert (args, kwargs, closure) == ((1, "a"), {}, None)
+    kwargs["x"] = 1  # the step may change its kwargs: never shared
+    assert serde.decode_call(data)[1] == {} and data["kwargs"] == {}
+    assert serde.decode_call({"args": []})[1] == {}
+    assert serde.decode_call(serde.encode_call((), {"s": {1}}))[1] == {"s": {1}}
+
+
+def test_location_answers_a_known_sandboxed_frame_as_the_walk_does() -> None:
+    """The cached answer is keyed by the instruction: two lines of one
+    function keep their own lines, on every call."""
+    ns: dict[str, object] = {"__wdk_sandboxed__": True, "sys": sys}
+    src = "def f(loc):\n    a = loc(sys._getframe())\n    b = loc(sys._getframe())\n    return a, b\n"
+    exec(compile(src, "/app/flow.py", "exec"), ns)
+    f = ns["f"]
+    assert callable(f)
+    for _ in range(3):  # the first call fills the cache, the next ones read it
+        assert f(callsite.location) == ("/app/flow.py:2", "/app/flow.py:3")
+        assert f(lambda fr: callsite._where(fr)[1]) == ("/app/flow.py:2", "/app/flow.py:3")  # type: ignore[index]
+
+
+def test_nothing_due_is_next_wake_is_none() -> None:
+    from types import SimpleNamespace
+
+    from wdk.runtime.instance import RETRYING, STARTED, StepCall, WaitCall
+    from wdk.runtime.orchestrator import Orchestrator
+
+    started = StepCall("step_1_a", "s", "", state=STARTED)
+    retrying = StepCall("step_2_b", "s", "", state=RETRYING, retry_at=5.0)
+    wait = WaitCall("wait_3_c", "sleep", "", resume_at=7.0)
+    for steps, waits, due in [
+        ([started], [], True),  # the run's one active call: the step about to start
+        ([started, retrying], [], False),
+        ([started], [wait], False),
+        ([started, StepCall("step_4_d", "s", "", state=STARTED)], [], True),
+    ]:
+        inst: object = SimpleNamespace(
+            active_steps={c.correlation_id: c for c in steps}, active_waits={w.correlation_id: w for w in waits}
+        )
+        assert Orchestrator._nothing_due(inst) is due  # type: ignore[arg-type]
+        assert (Orchestrator._next_wake(inst) is None) is due  # type: ignore[arg-type]
+
+
+class _Provider:
+    def get_tracer(self, name: str) -> object:
+        return object()
+
+
+def test_tracing_active_follows_a_provider_set_within_the_recheck_window() -> None:
+    """`active()` answers "no" at once for a while after finding no provider;
+    a provider set meanwhile (`use_provider`) is seen on the next question."""
+    from wdk.runtime import tracing
+
+    tracing.use_provider(None)
+    try:
+        first = tracing.active()  # no SDK provider in the tests' process: remembered for a while
+        tracing.use_provider(_Provider())  # any provider that is not OTel's no-op one
+        assert tracing.active() is True
+        tracing.use_provider(None)
+        assert tracing.active() is first
+    finally:
+        tracing.use_provider(None)

@@ -132,6 +132,14 @@ def task_context(frame: FrameType | None) -> Context | None:
 
 def location(frame: FrameType | None) -> str:
     """ "file:line" of the user's code that made a call, from `frame` outward."""
+    if frame is not None:
+        # A user frame seen here before (a step call's, usually the first
+        # frame): the walk and `_place`, inlined; the same answer.
+        code = frame.f_code
+        if code is not _TASK_BOUNDARY and "__wdk_sandboxed__" in frame.f_globals:
+            known = _places.get((id(code), frame.f_lasti))
+            if known is not None:
+                return known[1][1]
     where = _where(frame)
     return where[1] if where is not None else "<unknown>"
 

@@ -18,13 +18,14 @@ between generated code and the runtime:
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
 from wdk.errors import WorkflowCalledDirectly
 from wdk.runtime import methods
-from wdk.runtime.current import current_instance
+from wdk.runtime.loop import WorkflowLoop
 
 __all__ = [
     "WorkflowCalledDirectly",
@@ -59,7 +60,8 @@ def step_call(
 ) -> Awaitable[Any]:
     if _step_caller is not None:
         return _step_caller(step_id, args, kwargs, closure)
-    inst = current_instance()
+    loop = asyncio._get_running_loop()  # current_instance(), inlined: once per step call
+    inst = loop.instance if isinstance(loop, WorkflowLoop) else None
     if inst is None:
         raise RuntimeError(f"{step_id} was called from workflow-mode code outside a workflow run")
     # The run records the call (a durable step) and resolves the future from the log.

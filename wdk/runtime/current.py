@@ -36,6 +36,7 @@ __all__ = [
     "runtimes",
     "step_metadata",
     "step_world",
+    "step_world_var",
     "writing_to",
 ]
 
@@ -78,6 +79,7 @@ def current_step() -> StepMetadata | None:
 # The world of the runtime running the step: its writers write there, whichever
 # runtime (if any) is registered for the loop.
 _step_world: contextvars.ContextVar[World | None] = contextvars.ContextVar("wdk_step_world", default=None)
+step_world_var = _step_world  # set by `steps.run_attempt` for the step it runs
 
 
 class _WritingTo:

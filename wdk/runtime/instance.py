@@ -165,6 +165,10 @@ class WorkflowInstance:
         # apart so that each step costs O(1) however long the history is, and
         # the orchestrator's scans of one kind never visit the others.
         self._active: dict[CallKind, dict[str, Any]] = {"step": {}, "wait": {}, "hook": {}}
+        # The same dicts, read in place by the orchestrator's per-step scans
+        # (`pending()` copies): never to be changed by the reader.
+        self.active_steps: dict[str, StepCall] = self._active["step"]
+        self.active_waits: dict[str, WaitCall] = self._active["wait"]
         self._correlation_id = _CorrelationIds(run_id)
         self._unrecorded: list[AnyCall] = []  # calls the log does not have yet
         self._disposals: list[HookCall] = []  # hooks the workflow disposed (take_disposals)
@@ -228,8 +232,11 @@ class WorkflowInstance:
         encoded = serde.encode_call(args, kwargs, closure)
         fut = self.loop.create_future()
         self._steps += 1
-        call = StepCall(self._next_id("step"), step_id, _step_call_site(), future=fut, input=encoded, index=self._steps)
-        self._new_call(call)
+        self._counter += 1  # _next_id and _new_call, inlined (once per step)
+        cid = self._correlation_id("step", self._counter)
+        call = StepCall(cid, step_id, _step_call_site(), future=fut, input=encoded, index=self._steps)
+        self.calls[cid] = call
+        self._unrecorded.append(call)
         return fut
 
     def reused_result(self, call: StepCall) -> tuple[bool, Any]:
@@ -327,12 +334,15 @@ class WorkflowInstance:
         if event.seq != self.last_seq + 1:
             raise RuntimeError(f"event {event.seq} applied after {self.last_seq} for run {self.run_id}")
         self.last_seq = event.seq
-        self.loop.set_time(event.at)  # never back: see set_time
+        loop = self.loop
+        # loop.set_time and loop.has_ready, inlined: three events per step come here.
+        if event.at > loop._time:  # never back: see set_time
+            loop._time = float(event.at)
         handler = _APPLY.get(event.type)
         if handler is not None:
             handler(self, event)
-        if self.loop.has_ready():  # only completions wake the workflow
-            self.loop.run_until_quiescent()
+        if loop._ready:  # only completions wake the workflow
+            loop.run_until_quiescent()
         if self.divergence is not None:
             raise self.divergence  # even if the workflow code caught it
 
@@ -395,7 +405,9 @@ class WorkflowInstance:
         self._apply_created(event, WaitCall, "sleep").resume_at = float(event.payload["resume_at"])
 
     def _apply_step_started(self, event: Event) -> None:
-        call = self._call_for(event, StepCall)
+        call = self.calls.get(event.correlation_id or "")
+        if type(call) is not StepCall:  # `_call_for`'s test first: one call less per step
+            call = self._call_for(event, StepCall)
         call.state = STARTED
         call.attempt = int(event.payload.get("attempt", call.attempt + 1))
         call.recovery = int(event.payload.get("recovery", 0))
@@ -406,15 +418,22 @@ class WorkflowInstance:
         call.retry_at = float(event.payload.get("retry_at", event.at))
 
     def _finish(self, event: Event, kind: type[C]) -> C:
-        call = self._call_for(event, kind)
+        call = self.calls.get(event.correlation_id or "")
+        if type(call) is not kind:  # `_call_for`'s test first: one call less per step
+            call = self._call_for(event, kind)
         call.state = DONE
         self._active[call.kind].pop(call.correlation_id, None)
         return call
 
     def _apply_step_completed(self, event: Event) -> None:
         call = self._finish(event, StepCall)
-        if call.future is not None and not call.future.done():
-            call.future.set_result(serde.from_builtins(event.payload.get("result")))
+        fut = call.future
+        if fut is not None and not fut.done():
+            result = event.payload.get("result")
+            t = type(result)
+            if not (t is int or t is str or t is float or t is bool or result is None):
+                result = serde.from_builtins(result)  # a scalar decodes to itself
+            fut.set_result(result)
 
     def _apply_step_failed(self, event: Event) -> None:
         retry_as = self._retries.get(event.correlation_id or "")
@@ -477,6 +496,11 @@ class WorkflowInstance:
     def take_commands(self) -> list[AnyCall]:
         """Calls made since the last `apply` that the log does not have yet, in order."""
         return list(self._unrecorded)
+
+    @property
+    def disposing(self) -> bool:
+        """Whether the workflow disposed hooks (take_disposals may have some)."""
+        return bool(self._disposals)
 
     @property
     def asking(self) -> bool:

@@ -46,7 +46,7 @@ from wdk.runtime.loader import Loader
 from wdk.runtime.logs import ids
 from wdk.runtime.step_limits import StepLimits
 from wdk.runtime.steps import Outcome, StepMetadata, attempt_key, run_attempt
-from wdk.runtime.streams import roll_back_attempt, writing_to
+from wdk.runtime.streams import roll_back_attempt
 from wdk.settings import Settings, current_settings
 from wdk.worlds.base import TERMINAL_TYPES, Event, NewEvent, World
 
@@ -231,9 +231,18 @@ class Orchestrator:
                         await roll_back_attempt(self.world, run_id, key)
                     # Slots and tokens are asked for now, so that their lease
                     # shares the commit of the step_started events (group commit).
-                    prefetched = self.limits.prefetch(inst.priority, to_start)
+                    # (Nothing to ask for a lone step without limits, the common case.)
+                    lone = len(to_start) == 1 and not to_start[0].limits
+                    prefetched = [] if not to_start or lone else self.limits.prefetch(inst.priority, to_start)
                     try:
-                        await self._append(run_id, inst.last_seq - len(batch), batch)
+                        try:
+                            # The store is there (almost always): one coroutine
+                            # less per commit than going through `_append`.
+                            await self.world.append(run_id, inst.last_seq - len(batch), batch)
+                        except WorldError as exc:
+                            if isinstance(exc, (ConflictError, HookConflict)):
+                                raise
+                            await self._append(run_id, inst.last_seq - len(batch), batch, exc)
                     except (ConflictError, HookConflict) as exc:
                         self.limits.drop(prefetched)
                         # Someone else wrote (a hook payload, a webhook request, a
@@ -261,7 +270,7 @@ class Orchestrator:
                     if self._on_terminal is not None:
                         self._on_terminal(run_id, end)
                     return None
-                if len(to_start) == 1 and not running and self._next_wake(inst) is None:
+                if len(to_start) == 1 and not running and self._nothing_due(inst):
                     # The common case -- one step, nothing to race it -- runs
                     # inline: no task, no wait set, fewer loop iterations.
                     # `cancel_local` cancels this task instead of a step task.
@@ -298,13 +307,16 @@ class Orchestrator:
             else:
                 inst.close()
 
-    async def _append(self, run_id: str, expected: int, batch: list[NewEvent]) -> None:
-        """Append, waiting out a store that is away (a restart, a dropped
-        connection): giving up would throw away outcomes of steps that ran.
-        A write that landed although its answer was lost shows up as a
-        conflict on the next try, and the log is re-read."""
+    async def _append(self, run_id: str, expected: int, batch: list[NewEvent], failed: WorldError) -> None:
+        """Append again after the first try `failed`, waiting out a store that
+        is away (a restart, a dropped connection): giving up would throw away
+        outcomes of steps that ran. A write that landed although its answer
+        was lost shows up as a conflict on the next try, and the log is re-read."""
         backoff = 0.05
-        warned = False
+        log.warning("wdk: cannot record run %s yet, retrying: %s", run_id, failed)
+        warned = True
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, APPEND_BACKOFF_MAX)
         while True:
             try:
                 await self.world.append(run_id, expected, batch)
@@ -344,6 +356,8 @@ class Orchestrator:
                 log.warning("wdk: dropped the outcome of %s in run %s: the step moved on", call.name, inst.run_id)
                 continue
             todo.append(_completion(current, outcome, now))
+        # Read in place (nothing below changes them): no copy per pass.
+        steps, waits = inst.active_steps, inst.active_waits
         while True:
             for new in todo:
                 inst.apply(Event(inst.run_id, inst.last_seq + 1, new.type, new.at, new.correlation_id, new.payload))
@@ -353,7 +367,7 @@ class Orchestrator:
             todo = self._asked(inst, now) if inst.asking else []
             if todo:
                 continue
-            for call in inst.pending("step"):
+            for call in steps.values():
                 if call.correlation_id in running or call in to_start:
                     continue
                 if call.state == CREATED and call.attempt == 0 and inst.reuse:
@@ -373,9 +387,10 @@ class Orchestrator:
                     dead = attempt_key(call.correlation_id, call.attempt, call.recovery)
                     self._dead_attempts.setdefault(inst.run_id, []).append(dead)
                     todo.append(self._restart_crashed(call, now, to_start))
-            for wait in inst.pending("wait"):
-                if wait.resume_at <= now:
-                    todo.append(NewEvent("wait_completed", now, wait.correlation_id))
+            if waits:
+                for wait in waits.values():
+                    if wait.resume_at <= now:
+                        todo.append(NewEvent("wait_completed", now, wait.correlation_id))
             if not todo and inst.done:
                 # Hooks end with their run: their tokens are free again.
                 todo.extend(NewEvent("hook_disposed", now, c.correlation_id) for c in inst.pending("hook"))
@@ -386,10 +401,12 @@ class Orchestrator:
     def _asked(self, inst: WorkflowInstance, now: float) -> list[NewEvent]:
         """The events of what the workflow asked for since the last event applied."""
         # Disposals first: a hook created again under a disposed token follows them.
-        todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()]
+        todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()] if inst.disposing else []
         # Patch markers before the calls of the branch they chose.
-        todo += [NewEvent("patch_recorded", now, None, {"name": name}) for name in inst.take_patches()]
-        todo += [self._created(call, now) for call in inst.take_commands()]
+        for name in inst.take_patches():
+            todo.append(NewEvent("patch_recorded", now, None, {"name": name}))
+        for call in inst.take_commands():
+            todo.append(self._created(call, now))
         return todo
 
     def _created(self, call: AnyCall, now: float) -> NewEvent:
@@ -462,12 +479,17 @@ class Orchestrator:
             # Broken or missing step code fails like the step itself would.
             error = serde.encode_error(exc)
             return call, Outcome("failed", error=error)
-        attempt = observe.step_attempt(
-            inst.run_id, inst.workflow_id, inst.created_payload, call.name, call.correlation_id, call.attempt
-        )
-        # The step's stream writers write to this runtime's world; its span is current while it runs.
-        with writing_to(self.world), attempt as observed:
-            outcome = await run_attempt(fn, args, kwargs, meta)
+        # The step's stream writers write to this runtime's world (run_attempt
+        # sets it); its span, if traced, is current while it runs.
+        if tracing.active():
+            with observe.step_attempt(
+                inst.run_id, inst.workflow_id, inst.created_payload, call.name, call.correlation_id, call.attempt
+            ) as observed:
+                outcome = await run_attempt(fn, args, kwargs, meta, self.world)
+                observed.done(outcome.kind, outcome.error, outcome.retry_at)
+        else:  # the common case: no span, no context manager
+            observed = observe.Attempt(None, inst.run_id, call.name, call.attempt)
+            outcome = await run_attempt(fn, args, kwargs, meta, self.world)
             observed.done(outcome.kind, outcome.error, outcome.retry_at)
         if outcome.kind != "completed":
             # Take back what the failed attempt wrote to its streams, before
@@ -475,11 +497,20 @@ class Orchestrator:
             await roll_back_attempt(self.world, inst.run_id, meta.attempt_key)
         return call, outcome
 
-    def _next_wake(self, inst: WorkflowInstance) -> float | None:
-        times = [c.retry_at for c in inst.pending("step") if c.state == RETRYING]
-        waits = inst.pending("wait")
+    @staticmethod
+    def _nothing_due(inst: WorkflowInstance) -> bool:
+        """`_next_wake(inst) is None`, answered at once when the run's one
+        active call is the step about to start (started: not retrying)."""
+        if len(inst.active_steps) == 1 and not inst.active_waits:
+            return True
+        return Orchestrator._next_wake(inst) is None
+
+    @staticmethod
+    def _next_wake(inst: WorkflowInstance) -> float | None:
+        times = [c.retry_at for c in inst.active_steps.values() if c.state == RETRYING]
+        waits = inst.active_waits
         if waits:  # usually none: no second list
-            times += [c.resume_at for c in waits if c.handle is None or not c.handle.cancelled()]
+            times += [c.resume_at for c in waits.values() if c.handle is None or not c.handle.cancelled()]
         return min(times) if times else None
 
     async def _diverged(self, run_id: str, exc: NonDeterminismError) -> None:

@@ -15,19 +15,22 @@ import os
 import time
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from wdk.errors import FatalError, RetryableError, SerializationError
 from wdk.runtime import serde
-from wdk.runtime.current import step_metadata
+from wdk.runtime.current import step_metadata, step_world_var
 from wdk.runtime.metadata import StepMetadata as StepMetadata  # the orchestrator builds them
 from wdk.runtime.metadata import attempt_key as attempt_key
 from wdk.runtime.step_policy import max_attempts, retry_delay, step_timeout
 from wdk.runtime.step_threads import StepThreads
 from wdk.runtime.streams import _step_writers, flush_step_writers
 from wdk.settings import current_settings
+
+if TYPE_CHECKING:
+    from wdk.worlds.base import World
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -60,14 +63,21 @@ async def run_attempt(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     meta: StepMetadata,
+    world: World | None = None,
 ) -> Outcome:
-    """Run one attempt and classify it. Never raises except CancelledError."""
+    """Run one attempt and classify it. Never raises except CancelledError.
+    `world`: where the step's stream writers write (`current.step_world`)."""
     token = step_metadata.set(meta)
     writers: list[Any] = []
     writers_token = _step_writers.set(writers)
+    world_token = step_world_var.set(world) if world is not None else None
     try:
-        timeout = step_timeout(fn)
-        if _is_async(fn):
+        # step_timeout(fn), inlined: None (no attribute) for most steps.
+        timeout = getattr(fn, "timeout", None)
+        if timeout is not None:
+            timeout = step_timeout(fn)
+        # _is_async, answered inline for a plain `async def` (most steps).
+        if (type(fn) is types.FunctionType and fn.__code__.co_flags & inspect.CO_COROUTINE) or _is_async(fn):
             # Without a timeout, wait_for would only await it: one coroutine less.
             coro = fn(*args, **kwargs)
             result = await (coro if timeout is None else asyncio.wait_for(coro, timeout))
@@ -98,6 +108,8 @@ async def run_attempt(
             return Outcome("failed", error=error)
         return Outcome("retrying", error=error, retry_at=time.time() + retry_delay(fn, meta.attempt, exc))
     finally:
+        if world_token is not None:
+            step_world_var.reset(world_token)
         _step_writers.reset(writers_token)
         step_metadata.reset(token)
 

@@ -98,6 +98,10 @@ def _trace_api() -> Any:
 
 def active() -> bool:
     """Whether spans made now would be recorded somewhere."""
+    # Asked once per step attempt: `_tracer`'s "no provider a moment ago"
+    # answer, without its two calls.
+    if _provider is None and _tracer_for[1] is None and _otel is not None and time.monotonic() < _recheck_at:
+        return False
     return _tracer() is not None
 
 

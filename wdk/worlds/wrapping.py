@@ -135,9 +135,11 @@ class PayloadWorld:
 
     async def append(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
         stored: list[NewEvent] | None = None  # copied at the first payload stored otherwise
+        may_store = self.may_store
         for i, e in enumerate(events):
-            field = self._field_to_store(e.type, e.payload)
-            if field is not None:
+            # _field_to_store, inlined: every event of every commit comes here.
+            field = PAYLOAD_FIELDS.get(e.type)
+            if field is not None and field in e.payload and may_store(e.payload[field]):
                 payload = await self._stored(run_id, e.type, e.correlation_id, e.payload, field)
                 if payload is not e.payload:
                     stored = list(events) if stored is None else stored

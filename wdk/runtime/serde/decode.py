@@ -246,9 +246,10 @@ def decode_call(
     if TAG in data:  # sealed (wdk.crypto) and no key to open it: say so
         from_builtins(data)
     closure = data.get("closure")
+    kwargs = data.get("kwargs")
     return (
         tuple(from_builtins(data.get("args", []))),
-        from_builtins(data.get("kwargs", {})),
+        from_builtins(kwargs) if kwargs else {},  # none (most calls): a new empty dict
         None if closure is None else from_builtins(closure),
     )
 

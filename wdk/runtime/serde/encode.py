@@ -42,6 +42,8 @@ _JSON_ENCODER = msgspec.json.Encoder()
 # One argument list, result, hook payload or chunk, serialized (WDK_MAX_PAYLOAD_BYTES;
 # the runtime sets it from its settings when it starts).
 _LIMIT = [16 << 20]
+# No JSON int (at most 20 digits and a sign) or finite float (repr) is longer.
+_SCALAR_MAX = 32
 
 
 def set_max_bytes(limit: int) -> None:
@@ -103,6 +105,12 @@ def to_builtins(value: Any, path: str = "value") -> Any:
     >>> to_builtins({"ids": {3}})
     {'ids': {'$wdk': 'set', 'v': [3]}}
     """
+    t = type(value)
+    if (
+        (t is int and _MIN_INT <= value <= _MAX_INT) or t is bool or value is None
+        or (t is float and value - value == 0.0)
+    ) and _LIMIT[0] >= _SCALAR_MAX:
+        return value  # a scalar (most step results): itself, and far under any real limit
     data = _encode_root(_enc, value, path)
     _check_size(data, path)
     return data
@@ -445,7 +453,8 @@ def encode_call(
     # Encoded as whole containers so that the paths cost nothing until an error.
     out: dict[str, Any] = {
         "args": _encode_root(_enc_items, args, "args"),
-        "kwargs": _encode_root(_enc_dict, kwargs, "kwargs"),
+        # No keyword arguments (most calls): nothing to encode.
+        "kwargs": _encode_root(_enc_dict, kwargs, "kwargs") if kwargs else {},
     }
     if closure is not None:
         out["closure"] = _encode_root(_enc_dict, closure, "closure")
