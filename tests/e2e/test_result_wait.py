@@ -1,7 +1,8 @@
-"""`result()` of a run this process advances: its end wakes the waiter, so
-the waiter reads the run's row once, after the end, and is not left to the
-slow poll when the run ends some other way (POLL_SECONDS is an hour here:
-a missed wake-up shows as a timeout, not as a slower test)."""
+"""`result()` of a run this process advances: its end wakes the waiter, which
+takes the result from the terminal event this process committed (no read of
+the run's row), and is not left to the slow poll when the run ends some
+other way (POLL_SECONDS is an hour here: a missed wake-up shows as a
+timeout, not as a slower test)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from flows import basic
 
-from wdk import WorkflowCancelled
+from wdk import WorkflowCancelled, WorkflowFailed
 from wdk.api import start
 from wdk.runtime import engine as runtime_mod
 from wdk.runtime import runs
@@ -23,7 +24,7 @@ def no_slow_poll(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime_mod, "POLL_SECONDS", 3600.0)
 
 
-async def test_result_reads_the_run_once_after_it_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_result_of_a_run_ended_here_reads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     rt = await get_runtime()
     warm = await start(basic.one_step, 1, 2)
     assert await warm.result(timeout=30) == 3
@@ -37,7 +38,45 @@ async def test_result_reads_the_run_once_after_it_ended(monkeypatch: pytest.Monk
     monkeypatch.setattr(type(rt.world), "get_run", counted)
     run = await start(basic.one_step, 2, 3)
     assert await asyncio.wait_for(run.result(), 10) == 5
+    assert reads == []
+    # Once its task has ended, the run is read again: the row says the same.
+    await _task_ended(rt, run.id)
+    assert await run.result() == 5
     assert reads == [run.id]
+
+
+async def _task_ended(rt: runtime_mod.Runtime, run_id: str) -> None:
+    task = rt._active.get(run_id)
+    if task is not None:
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("flow", "args"),
+    [(basic.order_flow, (basic.Order("o1", ["a"]),)), (basic.deterministic, ()), (basic.fails_fatally, ())],
+)
+async def test_a_recorded_end_gives_what_the_row_gives(flow: Any, args: tuple[Any, ...]) -> None:
+    # The result taken from the committed event (no read) against the one
+    # read from the run's row after the run's task ended.
+    rt = await get_runtime()
+    run = await start(flow, *args)
+
+    async def outcome() -> tuple[str, Any]:
+        try:
+            return "ok", await asyncio.wait_for(run.result(), 10)
+        except WorkflowFailed as exc:
+            return "failed", (exc.run_id, exc.error_type, exc.message, exc.traceback_text)
+
+    recorded = await outcome()
+    await _task_ended(rt, run.id)
+    row = await rt.world.get_run(run.id)
+    assert row is not None
+    try:
+        read: tuple[str, Any] = ("ok", runs.outcome(row))
+    except WorkflowFailed as exc:
+        read = ("failed", (exc.run_id, exc.error_type, exc.message, exc.traceback_text))
+    assert recorded == read
+    assert recorded[0] == ("failed" if flow is basic.fails_fatally else "ok")
 
 
 async def test_result_of_a_run_that_sleeps_before_its_step() -> None:

@@ -135,3 +135,58 @@ def test_a_step_of_a_reimported_module_is_the_new_modules(
     importlib.invalidate_caches()
     fresh = loader.step_function(step_id)
     assert fresh is not module.twice and fresh is sys.modules[module.__name__].twice
+
+
+# --- workflow functions: found once per id, while the module and its file are unchanged ---
+
+
+def _sandbox_loads(loader: Loader, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    loads: list[str] = []
+    real = loader.sandbox.load
+
+    def load(module: str, source: str, filename: str) -> dict[str, Any]:
+        loads.append(module)
+        return real(module, source, filename)
+
+    monkeypatch.setattr(loader.sandbox, "load", load)
+    return loads
+
+
+def test_a_workflow_function_is_looked_up_once(flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    module, _ = flow_module
+    loader = Loader()
+    workflow_id = loader.workflow_id_of(module.flow)
+    first = loader.workflow_function(workflow_id)
+    loads = _sandbox_loads(loader, monkeypatch)
+    assert loader.workflow_function(workflow_id) is first
+    assert loads == []
+
+
+def test_a_workflow_of_a_changed_file_is_loaded_again(
+    flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, path = flow_module
+    loader = Loader()
+    workflow_id = loader.workflow_id_of(module.flow)
+    first = loader.workflow_function(workflow_id)
+    st = os.stat(path)
+    path.write_text(FLOW.replace("twice(x)", "twice(x + 1)"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    loads = _sandbox_loads(loader, monkeypatch)
+    again = loader.workflow_function(workflow_id)
+    assert again is not first and loads == [module.__name__]
+    assert "x + 1" in loader._sources.read(str(path))[0]
+
+
+def test_a_workflow_of_a_reimported_module_is_loaded_again(
+    flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, _ = flow_module
+    loader = Loader()
+    workflow_id = loader.workflow_id_of(module.flow)
+    loader.workflow_function(workflow_id)
+    monkeypatch.delitem(sys.modules, module.__name__)
+    loads = _sandbox_loads(loader, monkeypatch)
+    loader.workflow_function(workflow_id)
+    assert loads == [module.__name__]
+    assert module.__name__ in sys.modules  # imported again on the way

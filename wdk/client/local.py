@@ -15,7 +15,6 @@ from wdk.durations import parse_duration
 from wdk.errors import RunNotFound
 from wdk.runtime.engine import get_runtime
 from wdk.runtime.hooks import HookInfo, lookup_hook
-from wdk.runtime.runs import outcome
 from wdk.runtime.stream_index import resolve_start, tail_index
 from wdk.runtime.stream_reader import RunStream
 from wdk.runtime.webhooks import WebhookRequest, WebhookResponse, deliver
@@ -52,7 +51,7 @@ class LocalClient:
 
     async def result(self, run_id: str, timeout: float | None) -> Any:
         rt = await get_runtime()
-        return outcome(await rt.wait_terminal(run_id, timeout))
+        return await rt.result(run_id, timeout)
 
     async def events(self, run_id: str) -> list[Event]:
         rt = await get_runtime()

@@ -31,7 +31,7 @@ from wdk.runtime.orchestrator import Orchestrator
 from wdk.runtime.runs import FLOW
 from wdk.runtime.schedules import Scheduler
 from wdk.settings import Settings, current_settings
-from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, QueueDepth, RunInfo, World
+from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, NewEvent, QueueDepth, RunInfo, World
 
 log = logging.getLogger("wdk")
 
@@ -71,9 +71,9 @@ class Runtime:
         self.orchestrator = Orchestrator(world, self.loader, on_terminal=self._run_finished, settings=self.settings)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active: dict[str, asyncio.Task[Any]] = {}
-        # Runs of `_active` whose end this runtime has recorded (and announced)
-        # while their task still runs (see `wait_terminal`).
-        self._ended_here: set[str] = set()
+        # Runs of `_active` whose end this runtime has recorded (and announced) while their task still runs (see `_wait_end`), with the
+        # terminal event it committed (None: it ended otherwise).
+        self._ended_here: dict[str, NewEvent | None] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._slot_free = asyncio.Event()
         self._stopping = False
@@ -165,19 +165,38 @@ class Runtime:
 
     # --- results -----------------------------------------------------------------
 
-    def _run_finished(self, run_id: str) -> None:
+    def _run_finished(self, run_id: str, end: NewEvent | None = None) -> None:
+        """The run ended; `end`: the terminal event this runtime committed for it
+        (None: ended by another writer, or not known)."""
         if run_id in self._active:
-            self._ended_here.add(run_id)
+            self._ended_here[run_id] = end
         self._wake_waiters(run_id)
 
     def _wake_waiters(self, run_id: str) -> None:
-        for fut in self._waiters.pop(run_id, []):
-            if not fut.done():
-                fut.set_result(None)
+        for fut in self._waiters.pop(run_id, ()):
+            _resolve(fut)
 
     async def wait_terminal(self, run_id: str, timeout: float | None = None) -> RunInfo:
         """Wait until a run ends. In-process completions wake us at once; a run
         finished by another process is seen by a slow poll."""
+        run = await self._wait_end(run_id, timeout, recorded=False)
+        assert isinstance(run, RunInfo)
+        return run
+
+    async def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait until a run ends: its result (`runs.outcome`). A run whose end
+        this runtime committed while advancing it is answered from that event,
+        without reading the run's row (the read would also commit the run's
+        ack on its own, which otherwise shares the next write's commit)."""
+        end = await self._wait_end(run_id, timeout, recorded=True)
+        if isinstance(end, RunInfo):
+            return runs.outcome(end)
+        return runs.recorded_outcome(run_id, end)
+
+    async def _wait_end(self, run_id: str, timeout: float | None, *, recorded: bool) -> RunInfo | NewEvent:
+        """The ended run's row, or with `recorded` the terminal event this
+        runtime committed for it while its task still runs (`_run_finished`;
+        forgotten when the task ends, so a later `retry()` is read, not missed)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         # A run advanced here that has not ended here yet: its end wakes us (and
         # so does its task ending, whatever happened), so the first read waits
@@ -186,21 +205,31 @@ class Runtime:
         read = run_id not in self._active or run_id in self._ended_here
         seen = not read
         while True:
+            if recorded:
+                end = self._ended_here.get(run_id)
+                if end is not None:
+                    return end
             if read:
                 run = await self._read_run(run_id, seen)
                 if run is not None and run.status in TERMINAL_STATUSES:
                     return run
                 seen = True
             read = True
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.setdefault(run_id, []).append(fut)
             wait = POLL_SECONDS
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
                     raise TimeoutError(f"run {run_id} did not finish within {timeout} s")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(fut), wait)
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(run_id, []).append(fut)
+            # The poll's timer resolves the future itself: cheaper than
+            # wait_for(shield(fut)) (two more futures, a task-like waiter).
+            timer = loop.call_later(wait, _resolve, fut)
+            try:
+                await fut
+            finally:
+                timer.cancel()
 
     async def _read_run(self, run_id: str, seen: bool) -> RunInfo | None:
         """The run's row for `wait_terminal`; None when the store went away
@@ -234,7 +263,7 @@ class Runtime:
         and starts at once (`runs.start_run`). `debounce=(seconds, key)`:
         starts with one key within the window make one run, with the last
         arguments, begun when the window closes (World.debounce_run)."""
-        new = runs.new_run(
+        new, fn = runs.prepare_run(
             self.loader, workflow_id, args, kwargs,
             idempotency_key=idempotency_key, parent_run_id=parent_run_id, priority=priority,
         )
@@ -246,7 +275,7 @@ class Runtime:
             self.world, new, owner=self.adoptive_owner(), lease_for=self.settings.lease_seconds
         )
         if lease is not None and first is not None:
-            self.adopt(lease, [first])
+            self.adopt(lease, [first], fn)
         return info.id
 
     async def _start_scheduled(self, workflow_id: str, idempotency_key: str) -> str:
@@ -257,17 +286,19 @@ class Runtime:
         results of its steps before `from_step` (None: every completed one);
         the new run's id (`runs.rerun_plan`)."""
         workflow_id, args, kwargs, plan = await runs.rerun_plan(self.world, run_id, from_step)
-        new = runs.new_run(self.loader, workflow_id, args, kwargs, rerun=plan)
+        new, fn = runs.prepare_run(self.loader, workflow_id, args, kwargs, rerun=plan)
         info, lease, first = await runs.start_run(
             self.world, new, owner=self.adoptive_owner(), lease_for=self.settings.lease_seconds
         )
         if lease is not None and first is not None:
-            self.adopt(lease, [first])
+            self.adopt(lease, [first], fn)
         return info.id
 
     async def retry(self, run_id: str) -> str:
         """Continue a run failed by a step, same id (`runs.retry_run`); the step's id."""
-        return await runs.retry_run(self.world, run_id)
+        step = await runs.retry_run(self.world, run_id)
+        self._ended_here.pop(run_id, None)  # its recorded failure is no longer its end
+        return step
 
     async def cancel(self, run_id: str) -> None:
         """End the run `cancelled` wherever it is (no-op once it ended); its
@@ -337,26 +368,30 @@ class Runtime:
             return None
         return self.owner
 
-    def adopt(self, lease: Lease, known: list[Event]) -> None:
-        """Advance a run leased to us by `start()`; `known` is its whole log so far."""
-        task = asyncio.ensure_future(self._process(lease, known))
+    def adopt(self, lease: Lease, known: list[Event], fn: Callable[..., Any] | None = None) -> None:
+        """Advance a run leased to us by `start()`; `known` is its whole log so
+        far, `fn` its workflow function as `start()` loaded it and checked its
+        arguments against (not loaded or checked again)."""
+        task = asyncio.ensure_future(self._process(lease, known, fn))
         self._active[lease.key] = task
         task.add_done_callback(functools.partial(self._done, lease.key))
 
     def _done(self, key: str, _task: asyncio.Task[Any]) -> None:
         self._active.pop(key, None)
-        self._ended_here.discard(key)
+        self._ended_here.pop(key, None)
         self._wake_waiters(key)  # see wait_terminal: they read the run again
         self._slot_free.set()
 
-    async def _process(self, lease: Lease, known: list[Event] | None = None) -> None:
+    async def _process(
+        self, lease: Lease, known: list[Event] | None = None, fn: Callable[..., Any] | None = None
+    ) -> None:
         heartbeat = _Later(CANCEL_CHECK_SECONDS, functools.partial(self._heartbeat, lease))
         if self._keeper is not None:
             self._keeper.hold(lease)
         next_at: float | None = None
         try:
             next_at = await self.orchestrator.advance(
-                lease.key, functools.partial(self._still_held, lease), known=known
+                lease.key, functools.partial(self._still_held, lease), known=known, fn=fn
             )
         except asyncio.CancelledError:
             heartbeat.cancel()
@@ -459,6 +494,11 @@ class Runtime:
             except WorldError as exc:
                 log.error("wdk: reconciler: %s", exc)
             await asyncio.sleep(self.settings.reconcile_seconds)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class _Later:

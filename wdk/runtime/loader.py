@@ -117,6 +117,9 @@ class Loader:
         # Module-level step functions found by step_function, with where they
         # were found: step id -> (module name, module, attribute name, function).
         self._step_fns: dict[str, tuple[str, types.ModuleType, str, Callable[..., Any]]] = {}
+        # Workflow functions found by workflow_function, with what they were
+        # found from: workflow id -> (source file, its hash, module name, module, function).
+        self._workflow_fns: dict[str, tuple[str, str, str, types.ModuleType, Callable[..., Any]]] = {}
         self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
 
     # --- modules --------------------------------------------------------------
@@ -271,6 +274,31 @@ class Loader:
 
     def workflow_function(self, workflow_id: str) -> Callable[..., Any]:
         """The sandboxed workflow function for an id."""
+        known = self._workflow_fns.get(workflow_id)
+        # Found before (every start and every cold advance asks): still the
+        # function while its module is the one imported and its source file
+        # unchanged (same text: the sandbox loads the same module for it).
+        if known is not None:
+            path, digest, module_name, real, fn = known
+            if sys.modules.get(module_name) is real:
+                try:
+                    if self._sources.read(path)[1] == digest:
+                        return fn
+                except (OSError, UnicodeDecodeError):
+                    pass  # the look-up below says what is wrong
+        fn = self._load_workflow_function(workflow_id)
+        module = split_id(workflow_id)[1]
+        path = self.module_path(module)
+        imported = sys.modules.get(module)
+        if imported is not None and built_workflow_file(path) is None:
+            try:
+                digest = self._sources.read(path)[1]
+            except (OSError, UnicodeDecodeError):
+                return fn
+            self._workflow_fns[workflow_id] = (path, digest, module, imported, fn)
+        return fn
+
+    def _load_workflow_function(self, workflow_id: str) -> Callable[..., Any]:
         kind, module, qualname = split_id(workflow_id)
         if kind == "step":
             raise WorkflowNotFound(_is_a_step(workflow_id))

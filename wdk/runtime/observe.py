@@ -35,7 +35,7 @@ _short_name = functools.lru_cache(maxsize=4096)(short_name)
 
 
 def run_created(workflow_id: str) -> None:
-    metrics.RUNS_STARTED.inc(short_name(workflow_id))
+    metrics.RUNS_STARTED.inc(_short_name(workflow_id))
 
 
 def queue_latency(kind: str, due_at: float, now: float) -> None:
@@ -55,7 +55,7 @@ def run_ended(
     """This process recorded the run's end (`event_type`): count it, emit its
     span, and say so in the log when it failed."""
     status, counter = _ENDED[event_type]
-    counter.inc(short_name(workflow_id))
+    counter.inc(_short_name(workflow_id))
     if tracing.active():
         tracing.end_run(
             tracing.run_trace(run_id, created_payload), run_id, workflow_id, created_at, ended_at, status, error

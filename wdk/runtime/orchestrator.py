@@ -79,7 +79,7 @@ class Orchestrator:
         loader: Loader,
         *,
         cache_size: int | None = None,
-        on_terminal: Callable[[str], None] | None = None,
+        on_terminal: Callable[[str, NewEvent | None], None] | None = None,
         settings: Settings | None = None,
     ) -> None:
         self.world = world
@@ -118,11 +118,15 @@ class Orchestrator:
         for task in self._running.get(run_id, {}).values():
             task.cancel()
 
-    async def _load(self, run_id: str, known: list[Event] | None = None) -> WorkflowInstance | None:
+    async def _load(
+        self, run_id: str, known: list[Event] | None = None, fn: Callable[..., Any] | None = None
+    ) -> WorkflowInstance | None:
         """The run's instance, up to date with the log; None once the run ended
         (a terminal run never needs its code: it may not even load). `known`: the
         run's log as the caller knows it (a run it just created): not read
-        again; if it is behind, the next append conflicts and the log is read."""
+        again; if it is behind, the next append conflicts and the log is read.
+        `fn`: with `known`, the workflow function the caller loaded and checked
+        the run's arguments against when it created the run (`Runtime.adopt`)."""
         inst = self._cache.pop(run_id, None)
         if known is not None and inst is None:
             events = known
@@ -137,12 +141,15 @@ class Orchestrator:
                 raise RunNotFound(run_id)
             created = events[0]
             workflow_id = str(created.payload.get("workflow_id"))
-            try:
-                fn = self.loader.workflow_function(workflow_id)
-            except Exception as exc:  # broken user code: any error while loading it
-                raise _CannotLoad(f"{workflow_id}: {type(exc).__name__}: {exc}") from exc
+            checked = fn is not None and known is not None
+            if fn is None or known is None:
+                try:
+                    fn = self.loader.workflow_function(workflow_id)
+                except Exception as exc:  # broken user code: any error while loading it
+                    raise _CannotLoad(f"{workflow_id}: {type(exc).__name__}: {exc}") from exc
             inst = WorkflowInstance(
-                run_id, workflow_id, fn, created, self.loader.sandbox, await self.world.store_secret()
+                run_id, workflow_id, fn, created, self.loader.sandbox, await self.world.store_secret(),
+                arguments_checked=checked,
             )
         try:
             inst.know_history(events)
@@ -161,17 +168,19 @@ class Orchestrator:
         still_held: Callable[[], Awaitable[bool]] | None = None,
         *,
         known: list[Event] | None = None,
+        fn: Callable[..., Any] | None = None,
     ) -> float | None:
         """Make all the progress possible now. Returns when the run next needs
         attention (unix time), or None (finished, or waiting on the outside).
 
         `still_held()` says whether this worker still holds the run's lease:
         asked when the log changed under us, before anything is redone.
-        `known`: the run's whole log, when the caller knows it (see `_load`)."""
+        `known`: the run's whole log, when the caller knows it, and `fn` its
+        workflow function, when the caller created the run (see `_load`)."""
         if known is None and self.blocked.unchanged(run_id):
             return None  # blocked here against this very code: replaying it again finds the same
         try:
-            inst = await self._load(run_id, known)
+            inst = await self._load(run_id, known, fn)
         except NonDeterminismError as exc:
             await self._diverged(run_id, exc)
             return None
@@ -257,9 +266,9 @@ class Orchestrator:
                         continue
                 finished = []
                 if inst.terminal:
-                    _report_end(inst, batch)
+                    end = _report_end(inst, batch)
                     if self._on_terminal is not None:
-                        self._on_terminal(run_id)
+                        self._on_terminal(run_id, end)
                     return None
                 if len(to_start) == 1 and not running and self._nothing_due(inst):
                     # The common case -- one step, nothing to race it -- runs
@@ -528,7 +537,7 @@ class Orchestrator:
             "run_failed", event.at, event.payload["error"],
         )
         if self._on_terminal is not None:
-            self._on_terminal(run_id)
+            self._on_terminal(run_id, event)
 
 
 def _ended(events: list[Event]) -> bool:
@@ -561,15 +570,17 @@ def _completion(call: StepCall, outcome: Outcome, now: float) -> NewEvent:
     return NewEvent("step_failed", now, corr, {"error": outcome.error or {}, "attempt": call.attempt})
 
 
-def _report_end(inst: WorkflowInstance, batch: list[NewEvent]) -> None:
-    """The commit just made ended the run: metrics, its span, a log line if it failed."""
+def _report_end(inst: WorkflowInstance, batch: list[NewEvent]) -> NewEvent | None:
+    """The commit just made ended the run: metrics, its span, a log line if it
+    failed. The terminal event it committed; None when another writer ended it."""
     end = next((e for e in reversed(batch) if e.type in TERMINAL_TYPES), None)
     if end is None:
-        return  # ended by an event another process wrote (a cancel): that process reports it
+        return None  # ended by an event another process wrote (a cancel): that process reports it
     observe.run_ended(
         inst.run_id, inst.workflow_id, inst.created_payload, inst.started_at, end.type, end.at,
         end.payload.get("error"),
     )
+    return end
 
 
 def _terminal(inst: WorkflowInstance, now: float) -> NewEvent:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -31,6 +32,8 @@ __all__ = [
     "new_run",
     "new_run_id",
     "outcome",
+    "prepare_run",
+    "recorded_outcome",
     "rerun_plan",
     "resume_hook",
     "retry_run",
@@ -64,6 +67,26 @@ def new_run(
 ) -> NewRun:
     """The run to create, once its code loads and its arguments fit. `rerun`:
     what `rerun_plan` says this run reuses of an earlier one."""
+    return prepare_run(
+        loader, workflow_id, args, kwargs,
+        idempotency_key=idempotency_key, parent_run_id=parent_run_id, priority=priority, rerun=rerun,
+    )[0]
+
+
+def prepare_run(
+    loader: Loader,
+    workflow_id: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    parent_run_id: str | None = None,
+    priority: int = 0,
+    rerun: dict[str, Any] | None = None,
+) -> tuple[NewRun, Callable[..., Any]]:
+    """`new_run`, and the workflow function it loaded and checked the
+    arguments against: a runtime that advances the run at once begins it
+    with that function (`Runtime.adopt`) instead of loading it again."""
     # Compile and load now, and check the arguments against the signature:
     # broken code or a call that cannot begin fails here, not in a worker.
     fn = loader.workflow_function(workflow_id)
@@ -100,7 +123,7 @@ def new_run(
         idempotency_key=idempotency_key,
         parent_run_id=parent_run_id,
         priority=priority,
-    )
+    ), fn
 
 
 async def start_run(
@@ -269,13 +292,28 @@ def _validate_payload(type_ref: str, payload: Any) -> Any:
 def outcome(run: RunInfo) -> Any:
     """A finished run's result; WorkflowFailed (the failing error's type and
     message) or WorkflowCancelled otherwise."""
-    if run.status == "completed":
-        return serde.from_builtins(run.output)
-    if run.status == "cancelled":
-        raise WorkflowCancelled(run.id)
-    error = run.error or {}
+    return _outcome(run.id, run.status, run.output, run.error)
+
+
+_END_STATUS = {"run_completed": "completed", "run_failed": "failed", "run_cancelled": "cancelled"}
+
+
+def recorded_outcome(run_id: str, end: NewEvent) -> Any:
+    """`outcome` of a run from the terminal event this process committed for
+    it, as the run's row would give it (its projection copies the event's
+    payload: the JSON round trip makes the same values a read returns)."""
+    payload = _json_decode(_json_encode(end.payload)) if end.payload else {}
+    return _outcome(run_id, _END_STATUS[end.type], payload.get("result"), payload.get("error"))
+
+
+def _outcome(run_id: str, status: str, output: Any, error: dict[str, Any] | None) -> Any:
+    if status == "completed":
+        return serde.from_builtins(output)
+    if status == "cancelled":
+        raise WorkflowCancelled(run_id)
+    error = error or {}
     raise WorkflowFailed(
-        run.id,
+        run_id,
         str(error.get("type", "Error")).rsplit(".", 1)[-1],
         str(error.get("message", "")),
         str(error.get("traceback", "")),
