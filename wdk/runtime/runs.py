@@ -29,7 +29,6 @@ from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, NewEvent, NewRun, R
 __all__ = [
     "FLOW",
     "cancel_run",
-    "new_run",
     "new_run_id",
     "outcome",
     "prepare_run",
@@ -54,25 +53,6 @@ def new_run_id() -> str:
     return f"wrun_{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
 
 
-def new_run(
-    loader: Loader,
-    workflow_id: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    *,
-    idempotency_key: str | None = None,
-    parent_run_id: str | None = None,
-    priority: int = 0,
-    rerun: dict[str, Any] | None = None,
-) -> NewRun:
-    """The run to create, once its code loads and its arguments fit. `rerun`:
-    what `rerun_plan` says this run reuses of an earlier one."""
-    return prepare_run(
-        loader, workflow_id, args, kwargs,
-        idempotency_key=idempotency_key, parent_run_id=parent_run_id, priority=priority, rerun=rerun,
-    )[0]
-
-
 def prepare_run(
     loader: Loader,
     workflow_id: str,
@@ -84,9 +64,11 @@ def prepare_run(
     priority: int = 0,
     rerun: dict[str, Any] | None = None,
 ) -> tuple[NewRun, Callable[..., Any]]:
-    """`new_run`, and the workflow function it loaded and checked the
-    arguments against: a runtime that advances the run at once begins it
-    with that function (`Runtime.adopt`) instead of loading it again."""
+    """The run to create, once its code loads and its arguments fit, and the
+    workflow function it loaded and checked the arguments against (`rerun`:
+    what `rerun_plan` says this run reuses of an earlier one). A runtime that
+    advances the run at once begins it with that function (`Runtime.adopt`)
+    instead of loading it again."""
     # Compile and load now, and check the arguments against the signature:
     # broken code or a call that cannot begin fails here, not in a worker.
     fn = loader.workflow_function(workflow_id)
