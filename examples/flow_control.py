@@ -61,13 +61,15 @@ async def notify(n: int) -> float:
 
 
 ORDER: list[str] = []
+QUEUED = asyncio.Event()  # set once the other two runs wait for the slot (this demo only)
 
 
 @wdk.step_options(concurrency=wdk.Concurrency(1))
 async def export(name: str) -> str:
     "use step"
     ORDER.append(name)
-    await asyncio.sleep(0.2 if name == "first" else 0.01)
+    if name == "first":
+        await QUEUED.wait()  # hold the one slot until the others queue behind it
     return name
 
 
@@ -109,8 +111,11 @@ async def main() -> None:
     print("result: 12 calls took", round(stamps[-1] - stamps[0], 1), "s (5 a second)")
 
     first = await start(report, "first")  # holds the one slot while the others queue
-    await asyncio.sleep(0.05)
+    while not ORDER:  # its step has the slot
+        await asyncio.sleep(0.01)
     later = [await start_with(priority=p)(report, name) for p, name in ((1, "normal"), (10, "urgent"))]
+    await asyncio.sleep(0.3)  # both reach the slot and wait (a few loop turns; generous on a loaded machine)
+    QUEUED.set()
     await asyncio.gather(first.result(), *(r.result() for r in later))
     print("result: order", ORDER)
 
