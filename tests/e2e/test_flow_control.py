@@ -188,7 +188,7 @@ async def test_a_run_queued_again_keeps_its_priority(
     await resume_hook(f"prio-{e2e_world}", "go")  # a new message for the run: at its priority 10
     # A run whose message was lost (the reconciler queues it again): priority 10 too.
     rt = await get_runtime()
-    new = runs.new_run(rt.loader, rt.loader.workflow_id_of(limited.plain), ("lost",), {}, priority=10)
+    new, _ = runs.prepare_run(rt.loader, rt.loader.workflow_id_of(limited.plain), ("lost",), {}, priority=10)
     await rt.world.create_run(new)
     assert await rt.reconcile() == 6
     lost = get_run(new.run_id)
