@@ -28,7 +28,7 @@ from wdk.errors import NonDeterminismError, WdkError
 from wdk.runtime import serde
 from wdk.runtime.instance import WorkflowInstance
 from wdk.runtime.loader import Loader, default_loader, split_id
-from wdk.worlds.base import Event, World
+from wdk.worlds.base import END_STATUS, Event, World
 
 __all__ = ["LIVE_STATUSES", "ReplayReport", "dump_history", "load_history", "replay_events", "replay_runs"]
 
@@ -37,7 +37,6 @@ LIVE_STATUSES = ("pending", "running", "blocked")
 
 HISTORY_FORMAT = "wdk-history/1"
 
-_STATUS_OF = {"run_completed": "completed", "run_failed": "failed", "run_cancelled": "cancelled"}
 
 
 @dataclass
@@ -120,12 +119,12 @@ def replay_events(
         raise ValueError("a history starts with its run_created event")
     created = events[0]
     workflow_id = str(created.payload.get("workflow_id"))
-    terminal = next((e for e in reversed(events) if e.type in _STATUS_OF), None)
+    terminal = next((e for e in reversed(events) if e.type in END_STATUS), None)
     report = ReplayReport(
         created.run_id,
         workflow_id,
         len(events),
-        _STATUS_OF[terminal.type] if terminal is not None else "running",
+        END_STATUS[terminal.type] if terminal is not None else "running",
     )
     loader = loader or default_loader()
     # As in a worker, the workflow's real module is imported too (its steps

@@ -24,7 +24,16 @@ from wdk.runtime import observe, serde, tracing
 from wdk.runtime.arguments import check_arguments
 from wdk.runtime.flow_control import declared, limits_payload, resolve
 from wdk.runtime.loader import Loader
-from wdk.worlds.base import TERMINAL_STATUSES, Event, Lease, NewEvent, NewRun, RunInfo, World
+from wdk.worlds.base import (
+    END_STATUS,
+    TERMINAL_STATUSES,
+    Event,
+    Lease,
+    NewEvent,
+    NewRun,
+    RunInfo,
+    World,
+)
 
 __all__ = [
     "FLOW",
@@ -277,15 +286,12 @@ def outcome(run: RunInfo) -> Any:
     return _outcome(run.id, run.status, run.output, run.error)
 
 
-_END_STATUS = {"run_completed": "completed", "run_failed": "failed", "run_cancelled": "cancelled"}
-
-
 def recorded_outcome(run_id: str, end: NewEvent) -> Any:
     """`outcome` of a run from the terminal event this process committed for
     it, as the run's row would give it (its projection copies the event's
     payload: the JSON round trip makes the same values a read returns)."""
     payload = _json_decode(_json_encode(end.payload)) if end.payload else {}
-    return _outcome(run_id, _END_STATUS[end.type], payload.get("result"), payload.get("error"))
+    return _outcome(run_id, END_STATUS[end.type], payload.get("result"), payload.get("error"))
 
 
 def _outcome(run_id: str, status: str, output: Any, error: dict[str, Any] | None) -> Any:

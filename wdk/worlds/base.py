@@ -48,6 +48,8 @@ TERMINAL_TYPES: frozenset[str] = frozenset({"run_completed", "run_failed", "run_
 
 RunStatus = Literal["pending", "running", "blocked", "completed", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+# The status each terminal event leaves its run in.
+END_STATUS: dict[str, str] = {"run_completed": "completed", "run_failed": "failed", "run_cancelled": "cancelled"}
 # Runs the reconciler queues: `blocked` ones too, so that every worker
 # re-checks them against its code (see Orchestrator).
 ACTIVE_STATUSES: tuple[str, ...] = ("pending", "running", "blocked")

@@ -24,6 +24,7 @@ import msgspec
 from wdk.errors import ConflictError, DuplicateCompletion, HookConflict, RunNotFound
 from wdk.worlds.base import (
     COMPLETION_TYPES,
+    END_STATUS,
     EVENT_TYPES,
     TERMINAL_STATUSES,
     Event,
@@ -54,11 +55,6 @@ STEP_COLS = (
     "started_at, completed_at, retry_at, error"
 )
 HOOK_COLS = "run_id, correlation_id, token, status, created_at, metadata"
-_TERMINAL_EVENT_STATUS = {
-    "run_completed": "completed",
-    "run_failed": "failed",
-    "run_cancelled": "cancelled",
-}
 _RUN_STATE = (
     "SELECT status, (SELECT max(seq) FROM events WHERE run_id = ?1) FROM runs WHERE id = ?1"
 )
@@ -216,7 +212,7 @@ def _finish_run(
 ) -> None:
     conn.execute(
         "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ? WHERE id = ?",
-        (_TERMINAL_EVENT_STATUS[e.type], e.at, output, error, run_id),
+        (END_STATUS[e.type], e.at, output, error, run_id),
     )
     # A finished run frees its hook tokens.
     conn.execute(
