@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -97,31 +98,6 @@ def correlation_id(run_id: str, kind: str, n: int) -> str:
     return f"{kind}_{n}_{digest}"
 
 
-# HMAC-SHA256 keyed by a store's secret, its inner and outer hashes begun
-# once per secret (RFC 2104): a copy of each per run costs less than
-# `hmac.new`, which looks its digest up by name every time. Few secrets
-# (one per store this process opens); bounded all the same.
-_hmac_pads: dict[bytes, tuple[Any, Any]] = {}
-
-
-def run_secret(store_secret: bytes, seed: bytes) -> bytes:
-    """`hmac.new(store_secret, seed, sha256).hexdigest().encode()`."""
-    pads = _hmac_pads.get(store_secret)
-    if pads is None:
-        key = hashlib.sha256(store_secret).digest() if len(store_secret) > 64 else store_secret
-        key = key.ljust(64, b"\0")
-        if len(_hmac_pads) >= 16:
-            _hmac_pads.clear()
-        pads = _hmac_pads[store_secret] = (
-            hashlib.sha256(bytes(b ^ 0x36 for b in key)),
-            hashlib.sha256(bytes(b ^ 0x5C for b in key)),
-        )
-    inner, outer = pads[0].copy(), pads[1].copy()
-    inner.update(seed)
-    outer.update(inner.digest())
-    return outer.hexdigest().encode()
-
-
 class _CorrelationIds:
     """`correlation_id` for one run, from a hash of the run's prefix hashed once:
     a copy and an update cost less than a new hash per call (one per step)."""
@@ -179,7 +155,7 @@ class WorkflowInstance:
         if created.payload.get("rng") == 2:
             # Keyed with the store's secret: the seed in the log (which the
             # API never serves anyway) does not give the random stream away.
-            self.secret = run_secret(store_secret, run_seed.encode())
+            self.secret = hmac.new(store_secret, run_seed.encode(), hashlib.sha256).hexdigest().encode()
         else:  # runs started before: replay them as they ran
             self.secret = run_seed.encode()
         seed = int.from_bytes(hashlib.blake2b(self.secret, digest_size=8).digest(), "big")
