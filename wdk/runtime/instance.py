@@ -405,11 +405,7 @@ class WorkflowInstance:
         call = self._finish(event, StepCall)
         fut = call.future
         if fut is not None and not fut.done():
-            result = event.payload.get("result")
-            t = type(result)
-            if not (t is int or t is str or t is float or t is bool or result is None):
-                result = serde.from_builtins(result)  # a scalar decodes to itself
-            fut.set_result(result)
+            fut.set_result(serde.from_builtins(event.payload.get("result")))
 
     def _apply_step_failed(self, event: Event) -> None:
         retry_as = self._retries.get(event.correlation_id or "")

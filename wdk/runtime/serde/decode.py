@@ -74,6 +74,9 @@ def loads(data: bytes | str) -> Any:
 
 def from_builtins(data: Any) -> Any:
     """The value that `to_builtins` encoded as `data`."""
+    t = type(data)
+    if t is int or t is str or t is float or t is bool or data is None:
+        return data  # a scalar decodes to itself (most step results)
     try:
         return _dec(data)
     except SerializationError:
