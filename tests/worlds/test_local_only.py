@@ -18,6 +18,7 @@ from world_support import T0, ev, new_run, owner
 
 from wdk.errors import ConflictError, DuplicateCompletion, WorldError
 from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit
+from wdk.worlds.base import NewRun
 from wdk.worlds.local import LocalWorld
 from wdk.worlds.sqlite_log import RUN_NUM, SEQ_MASK, events_of
 from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, MIGRATIONS, SCHEMA_VERSION
@@ -413,6 +414,39 @@ async def _warm(world: LocalWorld, run: str) -> int:
     await world.append(run, 3, [ev("step_completed", "c1", result=1)])
     assert world._commit.run_states[run][:2] == ("running", 4)
     return 4
+
+
+async def test_a_run_started_here_is_appended_to_without_reading_its_state(tmp_path: Path) -> None:
+    # start_run keeps the new run's state, and a batch that changes the run's
+    # status keeps the status it wrote: no append of this run reads its state.
+    world = await opened(tmp_path)
+    try:
+        selects: list[str] = []
+        world._db.set_trace_callback(lambda sql: selects.append(sql) if "SELECT status, num" in sql else None)
+        run = NewRun("r-kept", "workflow//app//flow", T0, {"input": {}})
+        _, created, lease = await world.start_run(run, "wdk:workflows", owner="w1")
+        assert created and lease is not None
+        batches = [
+            [ev("run_started"), ev("step_created", "c1", step_id="s", input={}), ev("step_started", "c1", attempt=1)],
+            [ev("step_completed", "c1", result=1), ev("run_blocked")],
+            [ev("run_unblocked")],
+            [ev("run_failed", error={"message": "x"})],
+            [ev("run_resumed", "r1")],
+            [ev("run_completed", result=2)],
+        ]
+        seq = 0
+        for batch in batches:
+            await world.append(run.run_id, seq, batch)
+            seq += len(batch)
+            kept = world._commit.run_states[run.run_id]
+            stored = await world.get_run(run.run_id)
+            assert stored is not None and kept[:2] == (stored.status, stored.last_seq)
+        assert selects == []
+        # The kept terminal status refuses what follows a run's end, as the stored one does.
+        with pytest.raises(ConflictError, match="already completed"):
+            await world.append(run.run_id, seq, [ev("step_created", "c2", step_id="s", input={})])
+    finally:
+        await world.close()
 
 
 async def test_a_kept_run_state_still_sees_another_connections_append(tmp_path: Path) -> None:

@@ -192,15 +192,16 @@ class LocalWorld(sqlite_flow.FlowMethods):
     def _start_run(
         self, run: NewRun, queue: str, owner: str | None, lease_for: float
     ) -> tuple[RunInfo, bool, Lease | None]:
-        info, created = sqlite_log.create_run(self._db, run)
-        if not created:
+        info, state = sqlite_log.create_run_state(self._db, run)
+        if state is None:  # it existed (its idempotency key)
             return info, False, None
+        lease = None
         if owner is not None:
-            return info, True, sqlite_queue.insert_leased(
-                self._db, queue, run.run_id, owner, lease_for, run.priority
-            )
-        sqlite_queue.enqueue(self._db, queue, run.run_id, b"", time.time(), priority=run.priority)
-        return info, True, None
+            lease = sqlite_queue.insert_leased(self._db, queue, run.run_id, owner, lease_for, run.priority)
+        else:
+            sqlite_queue.enqueue(self._db, queue, run.run_id, b"", time.time(), priority=run.priority)
+        self._commit.created(run.run_id, state)  # its first append skips the read
+        return info, True, lease
 
     async def append(
         self, run_id: str, expected_seq: int, events: Sequence[NewEvent]

@@ -79,8 +79,15 @@ _RUN_STATE = (
     f"{SEQ_MASK} FROM events WHERE {events_of('runs.num')} ORDER BY k DESC LIMIT 1) "
     "FROM runs WHERE id = ?"
 )
-# The events that change a run's status (all others leave it as it is).
-_STATUS_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("run_"))
+# The status each event that changes a run's status leaves it in (the
+# appliers below write the same); all others leave it as it is.
+_STATUS_AFTER: dict[str, str] = {
+    "run_started": "running",
+    "run_blocked": "blocked",
+    "run_unblocked": "running",
+    "run_resumed": "running",
+    **END_STATUS,
+}
 
 # Rows per INSERT statement (5 parameters each: well under SQLite's limit).
 _INSERT_CHUNK = 64
@@ -97,12 +104,18 @@ def require_run(conn: sqlite3.Connection, run_id: str) -> None:
 
 def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
     """Insert a run and its run_created event (or find it by idempotency key)."""
+    info, state = create_run_state(conn, run)
+    return info, state is not None
+
+
+def create_run_state(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, RunState | None]:
+    """`create_run`, with the new run's state for its first append (None: the run existed)."""
     if run.idempotency_key is not None:
         row = conn.execute(
             f"SELECT {RUN_COLS} FROM runs WHERE idempotency_key = ?", (run.idempotency_key,)
         ).fetchone()
         if row is not None:
-            return run_info(row), False
+            return run_info(row), None
     try:
         num = conn.execute(
             "INSERT INTO runs (id, workflow_id, status, created_at, idempotency_key, "
@@ -126,7 +139,7 @@ def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
         idempotency_key=run.idempotency_key,
         parent_run_id=run.parent_run_id,
     )
-    return info, True
+    return info, ("pending", 0, num)
 
 
 def append(
@@ -135,11 +148,10 @@ def append(
     expected_seq: int,
     events: tuple[NewEvent, ...],
     known: RunState | None = None,
-) -> tuple[list[Event], RunState | None]:
+) -> tuple[list[Event], RunState]:
     """Append events after `expected_seq` and update the projections (see
     World.append). `known`: the run's state as this connection last committed
-    it, if the caller kept it; returns the state after this append, or None
-    when the batch changed the run's status (read it again next time)."""
+    it, if the caller kept it; returns the state after this append."""
     validate_batch(run_id, events)
     if known is not None and known[1] == expected_seq and events:
         # Seqs have no gaps and a run's status changes only with an event, so
@@ -179,9 +191,9 @@ def append(
             continue
         _APPLIERS[e.type](conn, run_id, num, expected_seq + 1 + i, e)
         i += 1
-    if _STATUS_EVENTS.isdisjoint([e.type for e in events]):
-        return written, (status, expected_seq + len(events), num)
-    return written, None
+    for e in events:
+        status = _STATUS_AFTER.get(e.type, status)
+    return written, (status, expected_seq + len(events), num)
 
 
 def _insert_events(conn: sqlite3.Connection, base: int, events: list[Event]) -> None:
