@@ -56,8 +56,10 @@ async def _drop(url: str, schema: str) -> None:
 
 
 @contextlib.contextmanager
-def workers(n: int, env: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
-    cmd = [sys.executable, "-m", "wdk", "worker", "--world", "postgres", "--path", str(HERE)]
+def workers(
+    n: int, env: dict[str, str], cmd: list[str] | None = None
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    cmd = cmd or [sys.executable, "-m", "wdk", "worker", "--world", "postgres", "--path", str(HERE)]
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for _ in range(n):

@@ -137,6 +137,46 @@ async def open_pool(
     return pool
 
 
+class KeptPool:
+    """asyncpg's pool, with the connections a call gave back kept aside (last
+    in, first out) rather than released to it. asyncpg's acquire and release
+    are a proxy, a timer and a shielded task per call: 60-140 µs of CPU on the
+    reference machine, about a tenth of a sequential step (one call each).
+    A connection goes back through the pool's release (which rolls back,
+    resets or replaces it) after a failed call, when a caller is waiting for
+    one, and on close; one found closed is handed back and the next tried."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._kept: list[asyncpg.Connection] = []
+        self._waiting = 0  # callers inside pool.acquire(): a kept connection would starve them
+
+    async def acquire(self) -> asyncpg.Connection:
+        while self._kept:
+            kept = self._kept.pop()
+            if not kept.is_closed():
+                return kept
+            await self.pool.release(kept)
+        self._waiting += 1
+        try:
+            conn: asyncpg.Connection = await self.pool.acquire()
+        finally:
+            self._waiting -= 1
+        return conn
+
+    async def release(self, conn: asyncpg.Connection, *, clean: bool) -> None:
+        """Keep `conn` for the next call when the call that used it succeeded."""
+        if clean and not self._waiting and not conn.is_closed():
+            self._kept.append(conn)
+        else:
+            await self.pool.release(conn)
+
+    async def release_kept(self) -> None:
+        kept, self._kept = self._kept, []
+        for conn in kept:
+            await self.pool.release(conn)
+
+
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """The pool's reset on release: nothing to undo. Pooled connections never
     LISTEN, SET, open cursors or take session advisory locks, and asyncpg

@@ -52,6 +52,7 @@ from wdk.worlds.base import (
 from wdk.worlds.pg_connect import (
     CONNECT_TIMEOUT,
     CONNECTION_ERRORS,
+    KeptPool,
     connect,
     describe,
     open_pool,
@@ -111,7 +112,7 @@ class PostgresWorld(pg_flow.FlowMethods):
         self.target = f"{describe(self.url)} schema {self.schema!r}"
         self._min, self._max = max(min_connections, 0), max(max_connections, 1)
         self._connect_timeout = connect_timeout
-        self._pool: asyncpg.Pool | None = None
+        self._pool: KeptPool | None = None
         self._listener: pg_queue.Listener | None = None
         self._listener_lock = asyncio.Lock()
         self.queue_channel = f"{self.schema}.queue"
@@ -133,12 +134,14 @@ class PostgresWorld(pg_flow.FlowMethods):
     async def open(self) -> None:
         """Connect and create or migrate the schema; WorldError if unusable."""
         if self._pool is None:
-            self._pool = await open_pool(
-                self.url,
-                self.schema,
-                min_size=min(self._min, self._max),
-                max_size=self._max,
-                connect_timeout=self._connect_timeout,
+            self._pool = KeptPool(
+                await open_pool(
+                    self.url,
+                    self.schema,
+                    min_size=min(self._min, self._max),
+                    max_size=self._max,
+                    connect_timeout=self._connect_timeout,
+                )
             )
 
     async def store_secret(self) -> bytes:
@@ -164,9 +167,11 @@ class PostgresWorld(pg_flow.FlowMethods):
         identity, self._identity = self._identity, None
         if identity is not None:
             await identity.close()
-        pool, self._pool = self._pool, None
-        if pool is not None:
+        kept, self._pool = self._pool, None
+        if kept is not None:
+            pool = kept.pool
             try:
+                await kept.release_kept()
                 await asyncio.wait_for(pool.close(), 5.0)
             except Exception:  # a dead server or a stuck call: drop the connections
                 pool.terminate()
@@ -178,10 +183,17 @@ class PostgresWorld(pg_flow.FlowMethods):
         """Run `op` on a pooled connection, turning driver errors into WorldError."""
         if self._pool is None:
             raise WorldError(f"{self!r} is not open: await world.open() first")
+        pool = self._pool
         for attempt in (1, 2):
             try:
-                async with self._pool.acquire() as conn:
-                    return await op(conn)
+                conn = await pool.acquire()
+                try:
+                    result = await op(conn)
+                except BaseException:
+                    await pool.release(conn, clean=False)
+                    raise
+                await pool.release(conn, clean=True)
+                return result
             except (WdkError, ValueError):
                 raise
             except CONNECTION_ERRORS as exc:
