@@ -451,3 +451,39 @@ async def test_a_worker_id_lost_with_its_connection_is_taken_back(target: tuple[
     finally:
         await other.close()
         await world.close()
+
+
+async def test_calls_keep_their_connection_and_callers_beyond_the_pool_wait_their_turn(
+    target: tuple[str, str],
+) -> None:
+    url, schema = target
+    world = PostgresWorld(url, schema=schema, min_connections=1, max_connections=2)
+    await world.open()
+    try:
+        # One call after another: the same connection, not a pool round each time.
+        pids = {(await world._fetchrow("SELECT pg_backend_pid()"))[0] for _ in range(5)}
+        assert len(pids) == 1
+        # More callers than connections: a connection freed while one waits goes
+        # to it, not aside (else the waiter would wait forever).
+        rows = await asyncio.wait_for(
+            asyncio.gather(*(world._fetchrow("SELECT pg_backend_pid() FROM pg_sleep(0.02)") for _ in range(12))),
+            DEADLINE,
+        )
+        assert 1 <= len({r[0] for r in rows}) <= 2
+    finally:
+        await world.close()
+
+
+async def test_close_hands_the_kept_connections_back(
+    target: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() gives the kept connections back first, so the pool closes them
+    gracefully instead of waiting for them and then terminating them."""
+    url, schema = target
+    terminated: list[object] = []
+    real = asyncpg.Pool.terminate
+    monkeypatch.setattr(asyncpg.Pool, "terminate", lambda pool: (terminated.append(pool), real(pool))[1])
+    world = await opened(url, schema)
+    await new_run(world)
+    await world.close()
+    assert terminated == []
