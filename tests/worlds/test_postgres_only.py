@@ -20,7 +20,7 @@ from wdk.worlds import COMPLETION_TYPES, create_world
 asyncpg = pytest.importorskip("asyncpg")
 
 from wdk.worlds import postgres  # noqa: E402
-from wdk.worlds.pg_connect import connect_error  # noqa: E402
+from wdk.worlds.pg_connect import KeptPool, connect_error  # noqa: E402
 from wdk.worlds.pg_schema import COMPLETIONS_SQL, SCHEMA_VERSION  # noqa: E402
 from wdk.worlds.postgres import PostgresWorld  # noqa: E402
 
@@ -470,6 +470,26 @@ async def test_calls_keep_their_connection_and_callers_beyond_the_pool_wait_thei
             DEADLINE,
         )
         assert 1 <= len({r[0] for r in rows}) <= 2
+    finally:
+        await world.close()
+
+
+async def test_connections_unused_for_a_while_go_back_to_the_pool(
+    target: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a burst, the connections it took are not kept forever: the pool's
+    idle timeout can close them again."""
+    url, schema = target
+    monkeypatch.setattr(KeptPool, "KEEP_IDLE_SECONDS", 0.05)
+    world = PostgresWorld(url, schema=schema, min_connections=1, max_connections=3)
+    await world.open()
+    try:
+        burst = [world._fetchrow("SELECT 1 FROM pg_sleep(0.02)") for _ in range(6)]
+        await asyncio.wait_for(asyncio.gather(*burst), DEADLINE)
+        await asyncio.sleep(0.1)
+        for _ in range(3):
+            await world._fetchrow("SELECT 1")
+        assert world._pool is not None and len(world._pool._kept) == 1
     finally:
         await world.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -144,16 +145,20 @@ class KeptPool:
     reference machine, about a tenth of a sequential step (one call each).
     A connection goes back through the pool's release (which rolls back,
     resets or replaces it) after a failed call, when a caller is waiting for
-    one, and on close; one found closed is handed back and the next tried."""
+    one, on close, and when unused for KEEP_IDLE_SECONDS (then the pool's own
+    idle timeout closes it, as before); one found closed is handed back and
+    the next tried."""
+
+    KEEP_IDLE_SECONDS = 60.0
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._kept: list[asyncpg.Connection] = []
+        self._kept: list[tuple[asyncpg.Connection, float]] = []  # (connection, kept since), LIFO
         self._waiting = 0  # callers inside pool.acquire(): a kept connection would starve them
 
     async def acquire(self) -> asyncpg.Connection:
         while self._kept:
-            kept = self._kept.pop()
+            kept = self._kept.pop()[0]
             if not kept.is_closed():
                 return kept
             await self.pool.release(kept)
@@ -166,14 +171,17 @@ class KeptPool:
 
     async def release(self, conn: asyncpg.Connection, *, clean: bool) -> None:
         """Keep `conn` for the next call when the call that used it succeeded."""
-        if clean and not self._waiting and not conn.is_closed():
-            self._kept.append(conn)
-        else:
+        if not clean or self._waiting or conn.is_closed():
             await self.pool.release(conn)
+            return
+        now = time.monotonic()
+        self._kept.append((conn, now))
+        if now - self._kept[0][1] > self.KEEP_IDLE_SECONDS:  # the least recently used one
+            await self.pool.release(self._kept.pop(0)[0])
 
     async def release_kept(self) -> None:
         kept, self._kept = self._kept, []
-        for conn in kept:
+        for conn, _ in kept:
             await self.pool.release(conn)
 
 
