@@ -14,14 +14,14 @@ from typing import Any
 
 import local_worker
 import pytest
-from world_support import T0, ev, new_run, owner
+from world_support import T0, ev, new_run, owner, store_at_version
 
 from wdk.errors import ConflictError, DuplicateCompletion, WorldError
 from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit
 from wdk.worlds.base import NewRun
 from wdk.worlds.local import LocalWorld
 from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_MASK, run_keys
-from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, MIGRATIONS, SCHEMA_VERSION
+from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, SCHEMA_VERSION
 
 LAST_SEQ = f"SELECT max(k) & {SEQ_MASK} FROM events WHERE {run_keys(RUN_NUM)}"
 
@@ -176,12 +176,7 @@ async def test_read_only_data_dir(tmp_path: Path) -> None:
 async def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     # Version 1 kept last_seq and updated_at in the run row; version 2 reads
     # them from the run's last event.
-    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', '1')")
-        for sql in MIGRATIONS[0]:
-            conn.execute(sql)
+    with store_at_version(tmp_path, 1) as conn:
         conn.execute(
             "INSERT INTO runs (id, workflow_id, status, created_at, updated_at, last_seq, "
             "started_at, idempotency_key) VALUES ('old', 'wf', 'running', ?, ?, 1, ?, 'k')",
@@ -216,13 +211,7 @@ async def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
 async def test_a_version_10_store_moves_to_integer_keys(tmp_path: Path) -> None:
     # Version 10 keyed events and steps by the run id's text; 11 by the run's
     # number. Two runs, inserted out of id order, each with a live step.
-    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', '10')")
-        for statements in MIGRATIONS[:10]:
-            for sql in statements:
-                conn.execute(sql)
+    with store_at_version(tmp_path, 10) as conn:
         for run in ("zeta", "alpha"):
             conn.execute(
                 "INSERT INTO runs (id, workflow_id, status, created_at, started_at) VALUES (?, 'wf', 'running', ?, ?)",
@@ -399,13 +388,7 @@ def test_two_processes_share_one_queue_without_double_leases(tmp_path: Path) -> 
 
 async def test_a_version_2_store_ends_the_waits_of_finished_runs(tmp_path: Path) -> None:
     # Before version 3 a finished run's waits stayed "waiting" for ever.
-    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', '2')")
-        for statements in MIGRATIONS[:2]:
-            for sql in statements:
-                conn.execute(sql)
+    with store_at_version(tmp_path, 2) as conn:
         conn.executemany(
             "INSERT INTO runs (id, workflow_id, status, created_at) VALUES (?, 'wf', ?, ?)",
             [("done", "cancelled", T0), ("live", "running", T0)],
@@ -430,14 +413,7 @@ async def test_a_version_4_store_drops_the_completion_index_and_still_refuses_a_
     tmp_path: Path,
 ) -> None:
     # Version 5 keeps one completion per call through the steps and waits rows.
-    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', '4')")
-        for statements in MIGRATIONS[:4]:
-            for sql in statements:
-                conn.execute(sql)
-    conn.close()
+    store_at_version(tmp_path, 4).close()
     world = await opened(tmp_path)
     try:
         run = await new_run(world, started=True)
