@@ -13,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from world_support import store_at_version
+
 from wdk.worlds.local import LocalWorld
-from wdk.worlds.sqlite_schema import MIGRATIONS
 
 RUNS, STEPS = 60, 400
 # The child says when the migration's transaction has begun (its first
@@ -41,13 +42,7 @@ def _cid(n: int) -> str:
 
 
 def _version_10_store(path: Path) -> None:
-    with sqlite3.connect(path / "wdk.sqlite3") as conn:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', '10')")
-        for statements in MIGRATIONS[:10]:
-            for sql in statements:
-                conn.execute(sql)
+    with store_at_version(path, 10) as conn:
         for r in range(RUNS):
             run = f"run-{r:03d}"
             conn.execute(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from wdk.worlds import NewEvent, NewRun, World
+from wdk.worlds.sqlite_schema import MIGRATIONS
 
 _ids = itertools.count()
 T0 = 1_700_000_000.0
@@ -52,3 +55,17 @@ async def add(world: World, run_id: str, *events: NewEvent) -> int:
     """Append at the run's current seq; returns the new last seq."""
     out = await world.append(run_id, await last_seq(world, run_id), events)
     return out[-1].seq
+
+
+def store_at_version(data_dir: Path, version: int) -> sqlite3.Connection:
+    """The local world's file as a wdk of schema `version` made it (empty, committed),
+    open for a test to add rows in that version's shape; commit and close it after."""
+    conn = sqlite3.connect(data_dir / "wdk.sqlite3")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', ?)", (str(version),))
+    for statements in MIGRATIONS[:version]:
+        for sql in statements:
+            conn.execute(sql)
+    conn.commit()
+    return conn
