@@ -505,5 +505,9 @@ async def test_close_hands_the_kept_connections_back(
     monkeypatch.setattr(asyncpg.Pool, "terminate", lambda pool: (terminated.append(pool), real(pool))[1])
     world = await opened(url, schema)
     await new_run(world)
+    # A call still running at close hands its connection back when it ends.
+    running = asyncio.create_task(world._fetchrow("SELECT 1 FROM pg_sleep(0.3)"))
+    await asyncio.sleep(0.1)
     await world.close()
     assert terminated == []
+    assert (await running)[0] == 1

@@ -155,6 +155,7 @@ class KeptPool:
         self.pool = pool
         self._kept: list[tuple[asyncpg.Connection, float]] = []  # (connection, kept since), LIFO
         self._waiting = 0  # callers inside pool.acquire(): a kept connection would starve them
+        self._closing = False  # pool.close() waits for the connections of calls still running
 
     async def acquire(self) -> asyncpg.Connection:
         while self._kept:
@@ -171,7 +172,7 @@ class KeptPool:
 
     async def release(self, conn: asyncpg.Connection, *, clean: bool) -> None:
         """Keep `conn` for the next call when the call that used it succeeded."""
-        if not clean or self._waiting or conn.is_closed():
+        if not clean or self._waiting or self._closing or conn.is_closed():
             await self.pool.release(conn)
             return
         now = time.monotonic()
@@ -180,6 +181,8 @@ class KeptPool:
             await self.pool.release(self._kept.pop(0)[0])
 
     async def release_kept(self) -> None:
+        """Before closing: hand back the kept connections, and those of the calls still running as they end."""
+        self._closing = True
         kept, self._kept = self._kept, []
         for conn, _ in kept:
             await self.pool.release(conn)
