@@ -250,8 +250,18 @@ def decode_call(
         from_builtins(data)
     closure = data.get("closure")
     kwargs = data.get("kwargs")
+    args = data.get("args", [])
+    if type(args) is list:  # always, but for malformed data: from_builtins, inlined
+        try:
+            args = _dec_list(args)
+        except SerializationError:
+            raise
+        except (RecursionError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SerializationError(f"malformed wdk data: {exc!r}") from exc
+    else:
+        args = from_builtins(args)
     return (
-        tuple(from_builtins(data.get("args", []))),
+        tuple(args),
         from_builtins(kwargs) if kwargs else {},  # none (most calls): a new empty dict
         None if closure is None else from_builtins(closure),
     )
