@@ -112,8 +112,9 @@ class _CorrelationIds:
 
     def __call__(self, kind: str, n: int) -> str:
         h = self._prefix.copy()
-        h.update(str(n).encode())
-        return f"{kind}_{n}_{h.hexdigest()}"
+        number = str(n)
+        h.update(number.encode())
+        return f"{kind}_{number}_{h.hexdigest()}"
 
 
 class WorkflowInstance:
@@ -209,7 +210,7 @@ class WorkflowInstance:
         # Serialize now: an unserializable argument fails at the call site,
         # before anything is written.
         encoded = serde.encode_call(args, kwargs, closure)
-        fut = self.loop.create_future()
+        fut: asyncio.Future[Any] = asyncio.Future(loop=self.loop)  # loop.create_future, inlined
         self._steps += 1
         self._counter += 1  # _next_id and _new_call, inlined (once per step)
         cid = self._correlation_id("step", self._counter)
@@ -481,6 +482,11 @@ class WorkflowInstance:
     def disposing(self) -> bool:
         """Whether the workflow disposed hooks (take_disposals may have some)."""
         return bool(self._disposals)
+
+    @property
+    def patching(self) -> bool:
+        """Whether take_patches has something (most of the time it has not)."""
+        return bool(self._new_patches)
 
     @property
     def asking(self) -> bool:

@@ -403,8 +403,9 @@ class Orchestrator:
         # Disposals first: a hook created again under a disposed token follows them.
         todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()] if inst.disposing else []
         # Patch markers before the calls of the branch they chose.
-        for name in inst.take_patches():
-            todo.append(NewEvent("patch_recorded", now, None, {"name": name}))
+        if inst.patching:
+            for name in inst.take_patches():
+                todo.append(NewEvent("patch_recorded", now, None, {"name": name}))
         for call in inst.take_commands():
             todo.append(self._created(call, now))
         return todo

@@ -251,14 +251,14 @@ def decode_call(
     closure = data.get("closure")
     kwargs = data.get("kwargs")
     args = data.get("args", [])
-    if type(args) is list:  # always, but for malformed data: from_builtins, inlined
-        try:
-            args = _dec_list(args)
-        except SerializationError:
-            raise
-        except (RecursionError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SerializationError(f"malformed wdk data: {exc!r}") from exc
-    else:
+    if type(args) is list:
+        # Scalars only (most calls): each decodes to itself, so the list is
+        # what from_builtins would give; anything else goes through it.
+        for y in args:
+            if not ((t := type(y)) is str or t is int or t is float or t is bool or y is None):
+                args = from_builtins(args)
+                break
+    else:  # malformed: from_builtins says how
         args = from_builtins(args)
     return (
         tuple(args),
