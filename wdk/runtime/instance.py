@@ -44,7 +44,7 @@ CallKind = Literal["step", "wait", "hook"]
 AnyEvent = Event | NewEvent
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Call:
     """What every call the workflow makes has (a step call, a durable wait,
     a hook): the kinds are the subclasses below."""
@@ -56,7 +56,7 @@ class Call:
     state: CallState = NEW
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class StepCall(Call):
     """A step the workflow awaits: its future gets the recorded result."""
 
@@ -73,7 +73,7 @@ class StepCall(Call):
     acquiring: Any = None  # its slots / tokens: held, or being acquired (a future; orchestrator)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class WaitCall(Call):
     """A durable wait (`sleep`, `asyncio.sleep`): its timer fires when it completes."""
 
@@ -82,7 +82,7 @@ class WaitCall(Call):
     resume_at: float = 0.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class HookCall(Call):
     """A hook (or webhook): payloads recorded for it go to `hook`."""
 
@@ -214,7 +214,12 @@ class WorkflowInstance:
         self._steps += 1
         self._counter += 1  # _next_id and _new_call, inlined (once per step)
         cid = self._correlation_id("step", self._counter)
-        call = StepCall(cid, step_id, _step_call_site(), future=fut, input=encoded, index=self._steps)
+        # The workflow's line: searched for from the step proxy's caller.
+        try:
+            location = callsite.location(sys._getframe(_STEP_CALL_DEPTH))
+        except ValueError:  # fewer frames: no such caller
+            location = "<unknown>"
+        call = StepCall(cid, step_id, location, future=fut, input=encoded, index=self._steps)
         self.calls[cid] = call
         self._unrecorded.append(call)
         return fut
@@ -537,14 +542,6 @@ _APPLY: dict[str, Callable[[WorkflowInstance, AnyEvent], None]] = {
 # so the search for the workflow's line starts at the proxy's caller (usually
 # the answer itself).
 _STEP_CALL_DEPTH = 3
-
-
-def _step_call_site() -> str:
-    try:
-        frame = sys._getframe(_STEP_CALL_DEPTH + 1)
-    except ValueError:
-        return "<unknown>"
-    return callsite.location(frame)
 
 
 def _caller_location() -> str:

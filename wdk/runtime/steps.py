@@ -30,9 +30,10 @@ from wdk.runtime.streams import flush_step_writers
 from wdk.settings import current_settings
 
 
-class Outcome(msgspec.Struct, frozen=True):
+class Outcome(msgspec.Struct, frozen=True, gc=False):
     """The result of one attempt: exactly one of result / retry_at / error is meaningful.
-    (A Struct: made once per attempt, it costs a fifth of a frozen dataclass.)"""
+    (A Struct: made once per attempt, it costs a fifth of a frozen dataclass. Not
+    tracked by the garbage collector: it holds JSON-like data, which has no cycles.)"""
 
     kind: str  # "completed" | "retrying" | "failed"
     result: Any = None
