@@ -1,17 +1,20 @@
-"""WAL pages and time per step commit for two layouts of the local world's
-`events` and `steps` tables, in bare SQLite (no wdk): the schema's (WITHOUT
-ROWID, keyed by the run id's text) against integer keys, (run number << 32) |
-seq for events and (run number << 32) | call number for steps, in rowid tables.
+"""WAL pages and time per step commit for three layouts of the local world's
+`events` and `steps` tables, in bare SQLite (no wdk):
+
+- `text`: schema version 10's, both WITHOUT ROWID and keyed by the run id's text;
+- `v11`: schema version 11's (adopted): events in a rowid table keyed
+  (run number << 32) | seq, steps WITHOUT ROWID keyed (run number, correlation id);
+- `int`: both rowid tables, steps keyed (run number << 32) | call number.
 
 Each commit is what a sequential step writes: three events, the previous
-step's row updated, the next one inserted. One run appends at the end of both
+step's row updated, the next one inserted. One run appends at the end of the
 b-trees, where SQLite splits a rowid table's last page without rebalancing its
 neighbours (balance_quick); eight interleaved runs insert mid-tree.
 
-    .venv/bin/python bench/sqlite_layout.py [--commits 3000] [--rounds 2]
+    .venv/bin/python bench/sqlite_layout.py [--commits 3000] [--rounds 2] [--synchronous NORMAL]
 
-Measured, not adopted: the step commit writes ~4.3 pages with the schema's
-layout (the same count as the WAL frames of a real 1,000-step run).
+A real 1,000-step run writes the same pages per step as `text` before
+version 11 and as `v11` after (docs/performance.md, "Session 7 (storage)").
 """
 
 from __future__ import annotations
@@ -28,17 +31,19 @@ _STEP_COLS = (
     "correlation_id TEXT NOT NULL, seq INTEGER, step_id TEXT, status TEXT, attempt INTEGER, "
     "created_at REAL, updated_at REAL, started_at REAL, completed_at REAL, retry_at REAL, error BLOB"
 )
+_INT_EVENTS = "CREATE TABLE events (k INTEGER PRIMARY KEY, type TEXT, at REAL, correlation_id TEXT, payload BLOB)"
 _SCHEMAS = {
     "text": (
         "CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT, at REAL, "
         "correlation_id TEXT, payload BLOB, PRIMARY KEY (run_id, seq)) WITHOUT ROWID",
-        f"CREATE TABLE steps (run_id TEXT NOT NULL, {_STEP_COLS}, "
-        "PRIMARY KEY (run_id, correlation_id)) WITHOUT ROWID",
+        f"CREATE TABLE steps (run_id TEXT NOT NULL, {_STEP_COLS}, PRIMARY KEY (run_id, correlation_id)) WITHOUT ROWID",
     ),
-    "int": (
-        "CREATE TABLE events (k INTEGER PRIMARY KEY, type TEXT, at REAL, correlation_id TEXT, payload BLOB)",
-        f"CREATE TABLE steps (k INTEGER PRIMARY KEY, {_STEP_COLS})",
+    "v11": (
+        _INT_EVENTS,
+        f"CREATE TABLE steps (run_num INTEGER NOT NULL, {_STEP_COLS}, "
+        "PRIMARY KEY (run_num, correlation_id)) WITHOUT ROWID",
     ),
+    "int": (_INT_EVENTS, f"CREATE TABLE steps (k INTEGER PRIMARY KEY, {_STEP_COLS})"),
 }
 
 
@@ -46,11 +51,29 @@ def _cid(n: int) -> str:
     return f"step_{n}_9f2c1a7b0d4e6f81"
 
 
-def measure(layout: str, runs: int, commits: int) -> dict[str, float]:
+def _event_key(layout: str, run_id: str, num: int, seq: int) -> tuple[object, ...]:
+    return (run_id, seq) if layout == "text" else ((num << 32) | seq,)
+
+
+def _step_key(layout: str, run_id: str, num: int, n: int) -> tuple[object, ...]:
+    if layout == "text":
+        return (run_id, _cid(n))
+    if layout == "v11":
+        return (num, _cid(n))
+    return ((num << 32) | n, _cid(n))
+
+
+def _step_where(layout: str) -> str:
+    return {"text": "run_id = ? AND correlation_id = ?", "v11": "run_num = ? AND correlation_id = ?"}.get(
+        layout, "k = ?"
+    )
+
+
+def measure(layout: str, runs: int, commits: int, synchronous: str) -> dict[str, float]:
     path = os.path.join(tempfile.mkdtemp(prefix="wdk-layout-"), "x.sqlite3")
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute(f"PRAGMA synchronous = {synchronous}")
     db.execute("PRAGMA wal_autocheckpoint = 0")  # every frame stays in the WAL to be counted
     for ddl in _SCHEMAS[layout]:
         db.execute(ddl)
@@ -59,23 +82,21 @@ def measure(layout: str, runs: int, commits: int) -> dict[str, float]:
     t0 = time.perf_counter()
     for i in range(commits):
         r = i % runs
-        n = calls[r]
+        num, n = r + 1, calls[r]
         calls[r] += 1
         db.execute("BEGIN IMMEDIATE")
         rows = []
         for _ in range(3):
             seqs[r] += 1
-            key = (run_ids[r], seqs[r]) if layout == "text" else (((r + 1) << 32) | seqs[r],)
-            rows.append((*key, "step_created", 1.0, _cid(n), _PAYLOAD))
+            rows.append((*_event_key(layout, run_ids[r], num, seqs[r]), "step_created", 1.0, _cid(n), _PAYLOAD))
         db.executemany(f"INSERT INTO events VALUES ({', '.join('?' * len(rows[0]))})", rows)
-        step = (run_ids[r], _cid(n)) if layout == "text" else (((r + 1) << 32) | n, _cid(n))
         if n:
-            where, prev = (
-                ("run_id = ? AND correlation_id = ?", (run_ids[r], _cid(n - 1)))
-                if layout == "text"
-                else ("k = ?", (step[0] - 1,))
+            prev = _step_key(layout, run_ids[r], num, n - 1)
+            db.execute(
+                f"UPDATE steps SET status = 'completed', completed_at = 2.0 WHERE {_step_where(layout)}",
+                prev[:1] if layout == "int" else prev,
             )
-            db.execute(f"UPDATE steps SET status = 'completed', completed_at = 2.0 WHERE {where}", prev)
+        step = _step_key(layout, run_ids[r], num, n)
         db.execute(
             f"INSERT INTO steps VALUES ({', '.join('?' * len(step))}, ?, ?, 'running', 1, 1.0, 1.0, 1.0, NULL, NULL, NULL)",
             (*step, seqs[r], "step//bench_flows//noop"),
@@ -91,11 +112,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commits", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--synchronous", default="NORMAL", choices=("NORMAL", "FULL"))
     args = parser.parse_args()
     for rnd in range(args.rounds):
         for runs in (1, 8):
-            for layout in ("text", "int"):
-                print(json.dumps({"round": rnd, "layout": layout, "runs": runs, **measure(layout, runs, args.commits)}))
+            for layout in _SCHEMAS:
+                figures = measure(layout, runs, args.commits, args.synchronous)
+                print(json.dumps({"round": rnd, "layout": layout, "runs": runs, **figures}))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ from world_support import ev, new_run
 
 from wdk.worlds.local import LocalWorld
 from wdk.worlds.sqlite_checkpoint import BACKSTOP_PAGES, PAGES, PAGES_PER_OP
+from wdk.worlds.sqlite_log import RUN_NUM, SEQ_MASK, events_of
+
+LAST_SEQ = f"SELECT max(k) & {SEQ_MASK} FROM events WHERE {events_of(RUN_NUM)}"
 
 
 def _threads() -> list[threading.Thread]:
@@ -40,7 +43,7 @@ async def test_checkpoints_off_the_loop_and_stops_with_the_world(tmp_path: Path)
     assert len(_threads()) == before
     # Nothing was lost on the way: every commit is in the store.
     with sqlite3.connect(world.path) as conn:
-        assert conn.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run,)).fetchone()[0] == seq
+        assert conn.execute(LAST_SEQ, (run,)).fetchone()[0] == seq
 
 
 async def test_a_quiet_world_checkpoints_what_it_wrote(tmp_path: Path) -> None:

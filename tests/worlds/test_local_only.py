@@ -18,8 +18,12 @@ from world_support import T0, ev, new_run, owner
 
 from wdk.errors import ConflictError, DuplicateCompletion, WorldError
 from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit
+from wdk.worlds.base import NewRun
 from wdk.worlds.local import LocalWorld
+from wdk.worlds.sqlite_log import RUN_NUM, SEQ_MASK, events_of
 from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, MIGRATIONS, SCHEMA_VERSION
+
+LAST_SEQ = f"SELECT max(k) & {SEQ_MASK} FROM events WHERE {events_of(RUN_NUM)}"
 
 
 async def opened(path: Path, **options: str) -> LocalWorld:
@@ -136,7 +140,7 @@ async def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     assert "999" in str(info.value) and str(SCHEMA_VERSION) in str(info.value)
     assert _snapshot(tmp_path) == before
     with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
-        assert conn.execute("SELECT count(*) FROM events WHERE run_id = ?", (run,)).fetchone() == (
+        assert conn.execute(f"SELECT count(*) FROM events WHERE {events_of(RUN_NUM)}", (run,)).fetchone() == (
             1,
         )
     conn.close()
@@ -206,6 +210,63 @@ async def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     )
     columns = {r[1] for r in world._db.execute("PRAGMA table_info(runs)")}
     assert "last_seq" not in columns and "updated_at" not in columns
+    await world.close()
+
+
+async def test_a_version_10_store_moves_to_integer_keys(tmp_path: Path) -> None:
+    # Version 10 keyed events and steps by the run id's text; 11 by the run's
+    # number. Two runs, inserted out of id order, each with a live step.
+    with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO wdk_meta VALUES ('schema_version', '10')")
+        for statements in MIGRATIONS[:10]:
+            for sql in statements:
+                conn.execute(sql)
+        for run in ("zeta", "alpha"):
+            conn.execute(
+                "INSERT INTO runs (id, workflow_id, status, created_at, started_at) VALUES (?, 'wf', 'running', ?, ?)",
+                (run, T0, T0 + 1),
+            )
+            conn.executemany(
+                "INSERT INTO events (run_id, seq, type, at, correlation_id, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (run, 0, "run_created", T0, None, b"{}"),
+                    (run, 1, "run_started", T0 + 1, None, b"{}"),
+                    (run, 2, "step_created", T0 + 2, "c1", b'{"step_id": "s"}'),
+                    (run, 3, "step_started", T0 + 2, "c1", b'{"attempt": 1}'),
+                ],
+            )
+            conn.execute(
+                "INSERT INTO steps (run_id, correlation_id, seq, step_id, status, attempt, created_at, "
+                "updated_at, started_at) VALUES (?, 'c1', 2, 's', 'running', 1, ?, ?, ?)",
+                (run, T0 + 2, T0 + 2, T0 + 2),
+            )
+            conn.execute("INSERT INTO streams (run_id, namespace, next_index) VALUES (?, 'out', 0)", (run,))
+    conn.close()
+    world = await opened(tmp_path)
+    for run in ("zeta", "alpha"):
+        assert [(e.seq, e.type, e.correlation_id) for e in await world.read_events(run)] == [
+            (0, "run_created", None), (1, "run_started", None), (2, "step_created", "c1"), (3, "step_started", "c1"),
+        ]
+        assert [(e.seq, e.payload) for e in await world.read_events(run, after_seq=2)] == [(3, {"attempt": 1})]
+        info = await world.get_run(run)
+        assert info is not None and (info.status, info.last_seq, info.updated_at) == ("running", 3, T0 + 2)
+        assert [(s.correlation_id, s.status) for s in await world.list_steps(run)] == [("c1", "running")]
+    # The migrated step row takes its completion once; the run ends and closes its stream.
+    await world.append("alpha", 3, [ev("step_completed", "c1", result=1)])
+    with pytest.raises(DuplicateCompletion):
+        await world.append("alpha", 4, [ev("step_completed", "c1", result=2)])
+    await world.append("alpha", 4, [ev("run_completed", result=1)])
+    assert [s.status for s in await world.list_steps("alpha")] == ["completed"]
+    assert [s.status for s in await world.list_steps("zeta")] == ["running"]
+    rows = dict(world._db.execute("SELECT run_id, closed FROM streams").fetchall())
+    assert rows == {"alpha": 1, "zeta": 0}
+    # Numbers kept their order, and a new run takes the next one.
+    fresh = await new_run(world)
+    nums = dict(world._db.execute("SELECT id, num FROM runs").fetchall())
+    assert nums["zeta"] < nums["alpha"] < nums[fresh]
+    assert [e.seq for e in await world.read_events(fresh)] == [0]
     await world.close()
 
 
@@ -351,8 +412,41 @@ async def _warm(world: LocalWorld, run: str) -> int:
     """Two appends: the second finds the run's state this connection committed (no read)."""
     await world.append(run, 1, [ev("step_created", "c1", step_id="s", input={}), ev("step_started", "c1", attempt=1)])
     await world.append(run, 3, [ev("step_completed", "c1", result=1)])
-    assert world._commit.run_states[run] == ("running", 4)
+    assert world._commit.run_states[run][:2] == ("running", 4)
     return 4
+
+
+async def test_a_run_started_here_is_appended_to_without_reading_its_state(tmp_path: Path) -> None:
+    # start_run keeps the new run's state, and a batch that changes the run's
+    # status keeps the status it wrote: no append of this run reads its state.
+    world = await opened(tmp_path)
+    try:
+        selects: list[str] = []
+        world._db.set_trace_callback(lambda sql: selects.append(sql) if "SELECT status, num" in sql else None)
+        run = NewRun("r-kept", "workflow//app//flow", T0, {"input": {}})
+        _, created, lease = await world.start_run(run, "wdk:workflows", owner="w1")
+        assert created and lease is not None
+        batches = [
+            [ev("run_started"), ev("step_created", "c1", step_id="s", input={}), ev("step_started", "c1", attempt=1)],
+            [ev("step_completed", "c1", result=1), ev("run_blocked")],
+            [ev("run_unblocked")],
+            [ev("run_failed", error={"message": "x"})],
+            [ev("run_resumed", "r1")],
+            [ev("run_completed", result=2)],
+        ]
+        seq = 0
+        for batch in batches:
+            await world.append(run.run_id, seq, batch)
+            seq += len(batch)
+            kept = world._commit.run_states[run.run_id]
+            stored = await world.get_run(run.run_id)
+            assert stored is not None and kept[:2] == (stored.status, stored.last_seq)
+        assert selects == []
+        # The kept terminal status refuses what follows a run's end, as the stored one does.
+        with pytest.raises(ConflictError, match="already completed"):
+            await world.append(run.run_id, seq, [ev("step_created", "c2", step_id="s", input={})])
+    finally:
+        await world.close()
 
 
 async def test_a_kept_run_state_still_sees_another_connections_append(tmp_path: Path) -> None:
@@ -417,10 +511,10 @@ async def test_a_rolled_back_append_leaves_no_run_state(tmp_path: Path) -> None:
         )
         assert results[0][0].seq == seq + 1  # type: ignore[index]
         assert isinstance(results[1], DuplicateCompletion)
-        assert world._commit.run_states[run] == ("running", seq + 1)  # the first op's, committed
+        assert world._commit.run_states[run][:2] == ("running", seq + 1)  # the first op's, committed
         assert world._commit.uncommitted == []
         await world.append(run, seq + 1, [ev("wait_completed", "w")])
-        assert world._commit.run_states[run] == ("running", seq + 2)
+        assert world._commit.run_states[run][:2] == ("running", seq + 2)
     finally:
         await world.close()
 
@@ -446,7 +540,7 @@ async def test_an_append_with_nothing_else_ready_commits_without_a_loop_turn(tmp
         coro = world.append(run, seq, [ev("wait_created", f"w{i}", resume_at=T0)])
         at_once, value = _drive(coro)
         if at_once:  # committed before it returned: another connection sees it
-            assert other.execute("SELECT max(seq) FROM events WHERE run_id = ?", (run,)).fetchone()[0] == seq + 1
+            assert other.execute(LAST_SEQ, (run,)).fetchone()[0] == seq + 1
         else:
             await asyncio.sleep(0)  # its group commit runs
             finished, value = _drive(coro)

@@ -51,7 +51,16 @@ from wdk.worlds.sql import (
 from wdk.worlds.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from wdk.worlds.sqlite_checkpoint import wanted as checkpoint_thread
 from wdk.worlds.sqlite_commit import GroupCommit
-from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
+from wdk.worlds.sqlite_log import (
+    HOOK_COLS,
+    RUN_COLS,
+    RUN_NUM,
+    SEQ_BITS,
+    SEQ_MASK,
+    STEP_COLS,
+    events_of,
+    require_run,
+)
 from wdk.worlds.sqlite_schema import (
     BUSY_TIMEOUT_MS,
     FILE_NAME,
@@ -183,15 +192,16 @@ class LocalWorld(sqlite_flow.FlowMethods):
     def _start_run(
         self, run: NewRun, queue: str, owner: str | None, lease_for: float
     ) -> tuple[RunInfo, bool, Lease | None]:
-        info, created = sqlite_log.create_run(self._db, run)
-        if not created:
+        info, state = sqlite_log.create_run_state(self._db, run)
+        if state is None:  # it existed (its idempotency key)
             return info, False, None
+        lease = None
         if owner is not None:
-            return info, True, sqlite_queue.insert_leased(
-                self._db, queue, run.run_id, owner, lease_for, run.priority
-            )
-        sqlite_queue.enqueue(self._db, queue, run.run_id, b"", time.time(), priority=run.priority)
-        return info, True, None
+            lease = sqlite_queue.insert_leased(self._db, queue, run.run_id, owner, lease_for, run.priority)
+        else:
+            sqlite_queue.enqueue(self._db, queue, run.run_id, b"", time.time(), priority=run.priority)
+        self._commit.created(run.run_id, state)  # its first append skips the read
+        return info, True, lease
 
     async def append(
         self, run_id: str, expected_seq: int, events: Sequence[NewEvent]
@@ -212,8 +222,8 @@ class LocalWorld(sqlite_flow.FlowMethods):
         rows = (
             self._sync()
             .execute(
-                "SELECT seq, type, at, correlation_id, payload FROM events "
-                "WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                f"SELECT k & {SEQ_MASK}, type, at, correlation_id, payload FROM events "
+                f"WHERE {events_of(RUN_NUM)} AND k > (({RUN_NUM}) << {SEQ_BITS}) + ?2 ORDER BY k LIMIT ?3",
                 (run_id, after_seq, -1 if limit is None else limit),
             )
             .fetchall()
@@ -250,7 +260,10 @@ class LocalWorld(sqlite_flow.FlowMethods):
         """The run's steps in creation order."""
         rows = (
             self._sync()
-            .execute(f"SELECT {STEP_COLS} FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
+            .execute(
+                f"SELECT {STEP_COLS} FROM steps WHERE run_num = ({RUN_NUM}) ORDER BY seq",
+                (run_id,),
+            )
             .fetchall()
         )
         if not rows:

@@ -7,9 +7,9 @@ sees can be lost by a crash (at synchronous=NORMAL: a process crash; FULL: a
 power loss). SQLite is called on the loop thread: a thread hop costs more than
 the query.
 
-`GroupCommit` also keeps the runs' states its committed appends left, so the
-next append of a run this process drives skips its read (see
-`sqlite_log.append`). LocalWorld (`local.py`) holds one and binds its
+`GroupCommit` also keeps the runs' states its committed appends (and run
+creations) left, so the next append of a run this process drives skips its
+read (see `sqlite_log.append`). LocalWorld (`local.py`) holds one and binds its
 `write` and `sync` as its own `_write` and `_sync`.
 """
 
@@ -167,6 +167,11 @@ class GroupCommit:
         # Kept only if the transaction commits (an error rolls this op back before that).
         self.uncommitted.append((run_id, state))
         return written
+
+    def created(self, run_id: str, state: sqlite_log.RunState) -> None:
+        """A run this transaction created, kept (as an append's state is) once it commits:
+        call it last in the write's work, after every statement that could fail."""
+        self.uncommitted.append((run_id, state))
 
     def _keep_run_states(self) -> None:
         """After COMMIT: the states the committed appends left."""

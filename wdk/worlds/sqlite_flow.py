@@ -18,7 +18,7 @@ from wdk.worlds import sqlite_log, sqlite_queue
 from wdk.worlds.base import NewRun, RunInfo, ScheduleState
 from wdk.worlds.sql import run_info
 from wdk.worlds.sqlite_commit import Write
-from wdk.worlds.sqlite_log import RUN_COLS
+from wdk.worlds.sqlite_log import RUN_COLS, SEQ_BITS, SEQ_MASK, events_of
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -34,13 +34,14 @@ def debounce_run(
     # A run that has begun (last_seq > 0) keeps its arguments: a new one starts.
     row = conn.execute(
         f"SELECT {RUN_COLS} FROM runs WHERE id = (SELECT run_id FROM debounces WHERE key = ? "
-        "AND fire_at > ?) AND NOT EXISTS (SELECT 1 FROM events WHERE run_id = runs.id AND seq > 0)",
+        f"AND fire_at > ?) AND NOT EXISTS (SELECT 1 FROM events WHERE {events_of('runs.num')} AND k & {SEQ_MASK} > 0)",
         (key, now),
     ).fetchone()
     if row is not None:
         info = run_info(row)
         conn.execute(
-            "UPDATE events SET payload = ? WHERE run_id = ? AND seq = 0", (_encode(run.payload), info.id)
+            f"UPDATE events SET payload = ? WHERE k = (SELECT num FROM runs WHERE id = ?) << {SEQ_BITS}",
+            (_encode(run.payload), info.id),
         )
         return info, False
     info, created = sqlite_log.create_run(conn, run)

@@ -10,6 +10,11 @@ more than the read), and the group commit's write lock keeps it current. The
 caller may pass what its own last committed append left (`RunState`): then
 even that read is skipped, and the events primary key catches any writer
 since (see `append`).
+
+Keys (schema version 11): a run's number is its row's rowid; an event's key
+is `(run number << 32) | seq`, so one run's events are one range of the
+events b-tree, and its appends go to the end of it; steps are keyed by the
+run's number and the call's correlation id.
 """
 
 from __future__ import annotations
@@ -43,29 +48,52 @@ def _blob(value: Any) -> bytearray:
     (~1 µs per parameter, a good part of an event's insert)."""
     return bytearray(_encode(value))
 
+SEQ_BITS = 32
+SEQ_MASK = (1 << SEQ_BITS) - 1  # an event key's seq: key & SEQ_MASK
+
+
+# SQL: the number of the run whose id is the statement's first parameter.
+RUN_NUM = "SELECT num FROM runs WHERE id = ?1"
+
+
+def events_of(num: str) -> str:
+    """SQL: the event keys of the run whose number the SQL expression `num` gives."""
+    return f"k BETWEEN ({num}) << {SEQ_BITS} AND (({num}) << {SEQ_BITS}) | {SEQ_MASK}"
+
+
 # updated_at and last_seq are the run's last event's (see schema version 2).
 RUN_COLS = (
     "id, workflow_id, status, created_at, "
-    "(SELECT at FROM events WHERE run_id = runs.id ORDER BY seq DESC LIMIT 1), "
-    "(SELECT max(seq) FROM events WHERE run_id = runs.id), "
+    f"(SELECT at FROM events WHERE {events_of('runs.num')} ORDER BY k DESC LIMIT 1), "
+    f"(SELECT k & {SEQ_MASK} FROM events WHERE {events_of('runs.num')} ORDER BY k DESC LIMIT 1), "
     "started_at, completed_at, idempotency_key, parent_run_id, output, error"
 )
+# ?1 is the run's id: a steps row holds the run's number only.
 STEP_COLS = (
-    "run_id, correlation_id, step_id, status, attempt, created_at, updated_at, "
+    "?1, correlation_id, step_id, status, attempt, created_at, updated_at, "
     "started_at, completed_at, retry_at, error"
 )
 HOOK_COLS = "run_id, correlation_id, token, status, created_at, metadata"
 _RUN_STATE = (
-    "SELECT status, (SELECT max(seq) FROM events WHERE run_id = ?1) FROM runs WHERE id = ?1"
+    "SELECT status, num, (SELECT k & "
+    f"{SEQ_MASK} FROM events WHERE {events_of('runs.num')} ORDER BY k DESC LIMIT 1) "
+    "FROM runs WHERE id = ?"
 )
-# The events that change a run's status (all others leave it as it is).
-_STATUS_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("run_"))
+# The status each event that changes a run's status leaves it in (the
+# appliers below write the same); all others leave it as it is.
+_STATUS_AFTER: dict[str, str] = {
+    "run_started": "running",
+    "run_blocked": "blocked",
+    "run_unblocked": "running",
+    "run_resumed": "running",
+    **END_STATUS,
+}
 
-# Rows per INSERT statement (6 parameters each: well under SQLite's limit).
+# Rows per INSERT statement (5 parameters each: well under SQLite's limit).
 _INSERT_CHUNK = 64
 
-# A run's (status, last seq) as a committed append left it.
-RunState = tuple[str, int]
+# A run's (status, last seq, number) as a committed append left it.
+RunState = tuple[str, int, int]
 
 
 def require_run(conn: sqlite3.Connection, run_id: str) -> None:
@@ -76,24 +104,30 @@ def require_run(conn: sqlite3.Connection, run_id: str) -> None:
 
 def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
     """Insert a run and its run_created event (or find it by idempotency key)."""
+    info, state = create_run_state(conn, run)
+    return info, state is not None
+
+
+def create_run_state(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, RunState | None]:
+    """`create_run`, with the new run's state for its first append (None: the run existed)."""
     if run.idempotency_key is not None:
         row = conn.execute(
             f"SELECT {RUN_COLS} FROM runs WHERE idempotency_key = ?", (run.idempotency_key,)
         ).fetchone()
         if row is not None:
-            return run_info(row), False
+            return run_info(row), None
     try:
-        conn.execute(
+        num = conn.execute(
             "INSERT INTO runs (id, workflow_id, status, created_at, idempotency_key, "
             "parent_run_id, priority) VALUES (?, ?, 'pending', ?, ?, ?, ?)",
             (run.run_id, run.workflow_id, run.at, run.idempotency_key, run.parent_run_id, run.priority),
-        )
+        ).lastrowid
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run.run_id} already exists") from exc
+    assert num is not None  # an INSERT's
     conn.execute(
-        "INSERT INTO events (run_id, seq, type, at, correlation_id, payload) "
-        "VALUES (?, 0, 'run_created', ?, NULL, ?)",
-        (run.run_id, run.at, _blob(run.payload)),
+        "INSERT INTO events (k, type, at, correlation_id, payload) VALUES (?, 'run_created', ?, NULL, ?)",
+        (num << SEQ_BITS, run.at, _blob(run.payload)),
     )
     info = RunInfo(
         id=run.run_id,
@@ -105,7 +139,7 @@ def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
         idempotency_key=run.idempotency_key,
         parent_run_id=run.parent_run_id,
     )
-    return info, True
+    return info, ("pending", 0, num)
 
 
 def append(
@@ -114,29 +148,30 @@ def append(
     expected_seq: int,
     events: tuple[NewEvent, ...],
     known: RunState | None = None,
-) -> tuple[list[Event], RunState | None]:
+) -> tuple[list[Event], RunState]:
     """Append events after `expected_seq` and update the projections (see
     World.append). `known`: the run's state as this connection last committed
-    it, if the caller kept it; returns the state after this append, or None
-    when the batch changed the run's status (read it again next time)."""
+    it, if the caller kept it; returns the state after this append."""
     validate_batch(run_id, events)
     if known is not None and known[1] == expected_seq and events:
         # Seqs have no gaps and a run's status changes only with an event, so
         # a writer since `known` has taken seq expected_seq + 1: the insert
         # below then fails on the events primary key, and the read says why.
-        status = known[0]
+        status, _, num = known
     else:
-        status = _check_state(conn, run_id, expected_seq)
+        status, num = _check_state(conn, run_id, expected_seq)
     if not events:
-        return [], (status, expected_seq)
+        return [], (status, expected_seq, num)
     if status in TERMINAL_STATUSES and not resumable(status, events):
         raise ConflictError(f"run {run_id} is already {status}: cannot append {events[0].type}")
+    if expected_seq + len(events) > SEQ_MASK:
+        raise ConflictError(f"run {run_id}: a run holds at most {SEQ_MASK} events")
     written = [
         Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
         for i, e in enumerate(events)
     ]
     try:
-        _insert_events(conn, written)
+        _insert_events(conn, num << SEQ_BITS, written)
     except sqlite3.IntegrityError as exc:
         _check_state(conn, run_id, expected_seq)  # raises: another writer appended
         raise ConflictError(f"run {run_id}: seq {expected_seq + 1} is already written") from exc
@@ -151,68 +186,68 @@ def append(
             and nxt.correlation_id == e.correlation_id
         ):
             # An eager step is created and started in one commit: one row write, not two.
-            _insert_started_step(conn, run_id, expected_seq + 1 + i, e, nxt)
+            _insert_started_step(conn, run_id, num, expected_seq + 1 + i, e, nxt)
             i += 2
             continue
-        _APPLIERS[e.type](conn, run_id, expected_seq + 1 + i, e)
+        _APPLIERS[e.type](conn, run_id, num, expected_seq + 1 + i, e)
         i += 1
-    if _STATUS_EVENTS.isdisjoint([e.type for e in events]):
-        return written, (status, expected_seq + len(events))
-    return written, None
+    for e in events:
+        status = _STATUS_AFTER.get(e.type, status)
+    return written, (status, expected_seq + len(events), num)
 
 
-def _insert_events(conn: sqlite3.Connection, events: list[Event]) -> None:
+def _insert_events(conn: sqlite3.Connection, base: int, events: list[Event]) -> None:
     # One statement per chunk of rows, not one per row (executemany): the
     # sqlite3 module's cost per execution is a good part of an insert's.
     for start in range(0, len(events), _INSERT_CHUNK):
         chunk = events[start : start + _INSERT_CHUNK]
         params: list[Any] = []
         for e in chunk:
-            params += (e.run_id, e.seq, e.type, e.at, e.correlation_id, _blob(e.payload))
+            params += (base | e.seq, e.type, e.at, e.correlation_id, _blob(e.payload))
         conn.execute(_insert_sql(len(chunk)), params)
 
 
 @functools.cache
 def _insert_sql(rows: int) -> str:
-    return "INSERT INTO events (run_id, seq, type, at, correlation_id, payload) VALUES " + ", ".join(
-        ["(?, ?, ?, ?, ?, ?)"] * rows
+    return "INSERT INTO events (k, type, at, correlation_id, payload) VALUES " + ", ".join(
+        ["(?, ?, ?, ?, ?)"] * rows
     )
 
 
-def _check_state(conn: sqlite3.Connection, run_id: str, expected_seq: int) -> str:
-    """The run's status, after checking that its log ends at `expected_seq`."""
+def _check_state(conn: sqlite3.Connection, run_id: str, expected_seq: int) -> tuple[str, int]:
+    """The run's status and number, after checking that its log ends at `expected_seq`."""
     row = conn.execute(_RUN_STATE, (run_id,)).fetchone()
     if row is None:
         raise RunNotFound(run_id)
-    status, last_seq = row
+    status, num, last_seq = row
     if last_seq != expected_seq:
         raise ConflictError(
             f"run {run_id}: append expected seq {expected_seq} but the log is at {last_seq} "
             "(another writer got there first)"
         )
-    return str(status)
+    return str(status), int(num)
 
 
 # One projection update per event type (the append already wrote the event).
 
 
-def _apply_run_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_run_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     raise ConflictError(f"run {run_id}: run_created is written by create_run only")
 
 
-def _apply_run_started(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_run_started(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     conn.execute(
-        "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?) WHERE id = ?",
-        (e.at, run_id),
+        "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?) WHERE num = ?",
+        (e.at, num),
     )
 
 
 def _finish_run(
-    conn: sqlite3.Connection, run_id: str, e: NewEvent, output: bytes | None, error: bytes | None
+    conn: sqlite3.Connection, run_id: str, num: int, e: NewEvent, output: bytes | None, error: bytes | None
 ) -> None:
     conn.execute(
-        "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ? WHERE id = ?",
-        (END_STATUS[e.type], e.at, output, error, run_id),
+        "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ? WHERE num = ?",
+        (END_STATUS[e.type], e.at, output, error, num),
     )
     # A finished run frees its hook tokens.
     conn.execute(
@@ -224,58 +259,58 @@ def _finish_run(
     )
 
 
-def _apply_run_completed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
-    _finish_run(conn, run_id, e, _encode(e.payload.get("result")), None)
+def _apply_run_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    _finish_run(conn, run_id, num, e, _encode(e.payload.get("result")), None)
 
 
-def _apply_run_failed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
-    _finish_run(conn, run_id, e, None, _encode(e.payload.get("error") or {}))
+def _apply_run_failed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    _finish_run(conn, run_id, num, e, None, _encode(e.payload.get("error") or {}))
 
 
-def _apply_run_cancelled(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
-    _finish_run(conn, run_id, e, None, None)
+def _apply_run_cancelled(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    _finish_run(conn, run_id, num, e, None, None)
 
 
-def _apply_run_blocked(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
-    conn.execute("UPDATE runs SET status = 'blocked' WHERE id = ?", (run_id,))
+def _apply_run_blocked(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    conn.execute("UPDATE runs SET status = 'blocked' WHERE num = ?", (num,))
 
 
-def _apply_run_unblocked(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
-    conn.execute("UPDATE runs SET status = 'running' WHERE id = ?", (run_id,))
+def _apply_run_unblocked(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    conn.execute("UPDATE runs SET status = 'running' WHERE num = ?", (num,))
 
 
-def _apply_run_resumed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_run_resumed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     # A failed run continues (`wdk retry`): it is live again.
     conn.execute(
-        "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL WHERE id = ?",
-        (run_id,),
+        "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL WHERE num = ?",
+        (num,),
     )
 
 
-def _apply_patch_recorded(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_patch_recorded(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     pass  # only the log needs it (replay reads it back)
 
 
-def _apply_step_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_step_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     try:
         conn.execute(
-            "INSERT INTO steps (run_id, correlation_id, seq, step_id, status, attempt, "
+            "INSERT INTO steps (run_num, correlation_id, seq, step_id, status, attempt, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, 'created', 0, ?, ?)",
-            (run_id, e.correlation_id, seq, required_field(e, "step_id"), e.at, e.at),
+            (num, e.correlation_id, seq, required_field(e, "step_id"), e.at, e.at),
         )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run_id}: step {e.correlation_id} already exists") from exc
 
 
 def _insert_started_step(
-    conn: sqlite3.Connection, run_id: str, seq: int, created: NewEvent, started: NewEvent
+    conn: sqlite3.Connection, run_id: str, num: int, seq: int, created: NewEvent, started: NewEvent
 ) -> None:
     try:
         conn.execute(
-            "INSERT INTO steps (run_id, correlation_id, seq, step_id, status, attempt, "
+            "INSERT INTO steps (run_num, correlation_id, seq, step_id, status, attempt, "
             "created_at, updated_at, started_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
             (
-                run_id,
+                num,
                 created.correlation_id,
                 seq,
                 required_field(created, "step_id"),
@@ -290,23 +325,26 @@ def _insert_started_step(
 
 
 def _update_step(
-    conn: sqlite3.Connection, run_id: str, e: NewEvent, sets: str, params: tuple[Any, ...]
+    conn: sqlite3.Connection, run_id: str, num: int, e: NewEvent, sets: str, params: tuple[Any, ...]
 ) -> None:
     # A step that has its completion takes no other event: this is what keeps
     # one completion per call (schema version 5).
     cur = conn.execute(
-        f"UPDATE steps SET {sets}, updated_at = ? WHERE run_id = ? AND correlation_id = ? "
+        f"UPDATE steps SET {sets}, updated_at = ? WHERE run_num = ? AND correlation_id = ? "
         "AND status NOT IN ('completed', 'failed')",
-        (*params, e.at, run_id, e.correlation_id),
+        (*params, e.at, num, e.correlation_id),
     )
     if cur.rowcount == 0:
-        _refuse(conn, "steps", "step", run_id, e)
+        _refuse(conn, "steps WHERE run_num", num, "step", run_id, e)
 
 
-def _refuse(conn: sqlite3.Connection, table: str, kind: str, run_id: str, e: NewEvent) -> None:
-    """Why an event naming a call was refused: its call has its completion, or is unknown."""
+def _refuse(
+    conn: sqlite3.Connection, rows: str, key: str | int, kind: str, run_id: str, e: NewEvent
+) -> None:
+    """Why an event naming a call was refused: its call has its completion, or is unknown.
+    `rows`: the table and its run column ("waits WHERE run_id"), `key` that column's value."""
     done = conn.execute(
-        f"SELECT 1 FROM {table} WHERE run_id = ? AND correlation_id = ?", (run_id, e.correlation_id)
+        f"SELECT 1 FROM {rows} = ? AND correlation_id = ?", (key, e.correlation_id)
     ).fetchone()
     if done is not None and e.type in COMPLETION_TYPES:
         raise DuplicateCompletion(
@@ -317,42 +355,46 @@ def _refuse(conn: sqlite3.Connection, table: str, kind: str, run_id: str, e: New
     raise ConflictError(f"run {run_id}: {e.type} for unknown {kind} {e.correlation_id}")
 
 
-def _apply_step_started(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_step_started(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     _update_step(
         conn,
         run_id,
+        num,
         e,
         "status = 'running', attempt = ?, started_at = coalesce(started_at, ?), retry_at = NULL",
         (e.payload.get("attempt", 1), e.at),
     )
 
 
-def _apply_step_retrying(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_step_retrying(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     p = e.payload
     _update_step(
         conn,
         run_id,
+        num,
         e,
         "status = 'retrying', attempt = coalesce(?, attempt), error = ?, retry_at = ?",
         (p.get("attempt"), _encode(p.get("error") or {}), p.get("retry_at")),
     )
 
 
-def _apply_step_completed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_step_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     _update_step(
         conn,
         run_id,
+        num,
         e,
         "status = 'completed', completed_at = ?, retry_at = NULL, error = NULL",
         (e.at,),
     )
 
 
-def _apply_step_failed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_step_failed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     p = e.payload
     _update_step(
         conn,
         run_id,
+        num,
         e,
         "status = 'failed', completed_at = ?, retry_at = NULL, error = ?, "
         "attempt = coalesce(?, attempt)",
@@ -360,7 +402,7 @@ def _apply_step_failed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEv
     )
 
 
-def _apply_wait_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_wait_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     try:
         conn.execute(
             "INSERT INTO waits (run_id, correlation_id, seq, resume_at, status, created_at) "
@@ -371,17 +413,17 @@ def _apply_wait_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewE
         raise ConflictError(f"run {run_id}: wait {e.correlation_id} already exists") from exc
 
 
-def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     cur = conn.execute(
         "UPDATE waits SET status = 'completed' WHERE run_id = ? AND correlation_id = ? "
         "AND status = 'waiting'",
         (run_id, e.correlation_id),
     )
     if cur.rowcount == 0:
-        _refuse(conn, "waits", "wait", run_id, e)
+        _refuse(conn, "waits WHERE run_id", run_id, "wait", run_id, e)
 
 
-def _apply_hook_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_hook_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     token = str(required_field(e, "token"))
     try:
         conn.execute(
@@ -404,7 +446,7 @@ def _apply_hook_created(conn: sqlite3.Connection, run_id: str, seq: int, e: NewE
         raise ConflictError(f"run {run_id}: hook {e.correlation_id} already exists") from exc
 
 
-def _apply_hook_received(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_hook_received(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     found = conn.execute(
         "SELECT 1 FROM hooks WHERE run_id = ? AND correlation_id = ?",
         (run_id, e.correlation_id),
@@ -413,7 +455,7 @@ def _apply_hook_received(conn: sqlite3.Connection, run_id: str, seq: int, e: New
         raise ConflictError(f"run {run_id}: hook_received for unknown hook {e.correlation_id}")
 
 
-def _apply_hook_disposed(conn: sqlite3.Connection, run_id: str, seq: int, e: NewEvent) -> None:
+def _apply_hook_disposed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     cur = conn.execute(
         "UPDATE hooks SET status = 'disposed' WHERE run_id = ? AND correlation_id = ?",
         (run_id, e.correlation_id),
@@ -422,6 +464,6 @@ def _apply_hook_disposed(conn: sqlite3.Connection, run_id: str, seq: int, e: New
         raise ConflictError(f"run {run_id}: hook_disposed for unknown hook {e.correlation_id}")
 
 
-_APPLIERS: dict[str, Callable[[sqlite3.Connection, str, int, NewEvent], None]] = {
+_APPLIERS: dict[str, Callable[[sqlite3.Connection, str, int, int, NewEvent], None]] = {
     t: globals()[f"_apply_{t}"] for t in EVENT_TYPES
 }

@@ -257,6 +257,72 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX limit_line_order ON limit_line (queue, priority DESC, arrival)",
     ),
+    # 11: integer keys for the tables every step writes (bench/sqlite_layout.py):
+    # a run's number is its row's rowid, stable now that it is the primary key;
+    # an event's key is (run number << 32) | seq, so a run's appends go to the
+    # end of a rowid b-tree, which SQLite extends without rebalancing its
+    # neighbours; a step's row is keyed by the run's number, not its id's text.
+    # A step commit wrote ~4.3 WAL pages before, ~2.8 after.
+    (
+        "ALTER TABLE runs RENAME TO runs_v10",
+        """CREATE TABLE runs (
+            num INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            workflow_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            completed_at REAL,
+            idempotency_key TEXT UNIQUE,
+            parent_run_id TEXT,
+            output BLOB,
+            error BLOB,
+            priority INTEGER NOT NULL DEFAULT 0
+        )""",
+        "INSERT INTO runs SELECT rowid, id, workflow_id, status, created_at, started_at, completed_at, "
+        "idempotency_key, parent_run_id, output, error, priority FROM runs_v10 ORDER BY rowid",
+        "DROP TABLE runs_v10",  # and its trigger, made again below
+        "CREATE INDEX runs_by_time ON runs (created_at, id)",
+        "CREATE INDEX runs_by_status ON runs (status, created_at, id)",
+        "CREATE INDEX runs_by_workflow ON runs (workflow_id, created_at, id)",
+        """CREATE TRIGGER runs_end_close_streams AFTER UPDATE OF status ON runs
+            WHEN NEW.status IN ('completed', 'failed', 'cancelled')
+            BEGIN
+                UPDATE streams SET closed = 1, closed_by = NULL
+                WHERE run_id = NEW.id AND (closed = 0 OR closed_by IS NOT NULL);
+            END""",
+        "ALTER TABLE events RENAME TO events_v10",
+        """CREATE TABLE events (
+            k INTEGER PRIMARY KEY,
+            type TEXT NOT NULL,
+            at REAL NOT NULL,
+            correlation_id TEXT,
+            payload BLOB NOT NULL
+        )""",
+        "INSERT INTO events SELECT (r.num << 32) | e.seq, e.type, e.at, e.correlation_id, e.payload "
+        "FROM events_v10 e JOIN runs r ON r.id = e.run_id ORDER BY 1",
+        "DROP TABLE events_v10",
+        "ALTER TABLE steps RENAME TO steps_v10",
+        """CREATE TABLE steps (
+            run_num INTEGER NOT NULL,
+            correlation_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            step_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            started_at REAL,
+            completed_at REAL,
+            retry_at REAL,
+            error BLOB,
+            PRIMARY KEY (run_num, correlation_id)
+        ) WITHOUT ROWID""",
+        "INSERT INTO steps SELECT r.num, s.correlation_id, s.seq, s.step_id, s.status, s.attempt, "
+        "s.created_at, s.updated_at, s.started_at, s.completed_at, s.retry_at, s.error "
+        "FROM steps_v10 s JOIN runs r ON r.id = s.run_id",
+        "DROP TABLE steps_v10",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
