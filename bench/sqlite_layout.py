@@ -2,9 +2,10 @@
 `events` and `steps` tables, in bare SQLite (no wdk):
 
 - `text`: schema version 10's, both WITHOUT ROWID and keyed by the run id's text;
-- `v11`: schema version 11's (adopted): events in a rowid table keyed
-  (run number << 32) | seq, steps WITHOUT ROWID keyed (run number, correlation id);
-- `int`: both rowid tables, steps keyed (run number << 32) | call number.
+- `num_cid`: events in a rowid table keyed (run number << 32) | seq, steps
+  WITHOUT ROWID keyed (run number, correlation id) (measured, not adopted);
+- `v11`: schema version 11's: both rowid tables, steps keyed
+  (run number << 32) | call number (`wdk/worlds/sqlite_keys.py`).
 
 Each commit is what a sequential step writes: three events, the previous
 step's row updated, the next one inserted. One run appends at the end of the
@@ -38,12 +39,12 @@ _SCHEMAS = {
         "correlation_id TEXT, payload BLOB, PRIMARY KEY (run_id, seq)) WITHOUT ROWID",
         f"CREATE TABLE steps (run_id TEXT NOT NULL, {_STEP_COLS}, PRIMARY KEY (run_id, correlation_id)) WITHOUT ROWID",
     ),
-    "v11": (
+    "num_cid": (
         _INT_EVENTS,
         f"CREATE TABLE steps (run_num INTEGER NOT NULL, {_STEP_COLS}, "
         "PRIMARY KEY (run_num, correlation_id)) WITHOUT ROWID",
     ),
-    "int": (_INT_EVENTS, f"CREATE TABLE steps (k INTEGER PRIMARY KEY, {_STEP_COLS})"),
+    "v11": (_INT_EVENTS, f"CREATE TABLE steps (k INTEGER PRIMARY KEY, {_STEP_COLS})"),
 }
 
 
@@ -58,13 +59,13 @@ def _event_key(layout: str, run_id: str, num: int, seq: int) -> tuple[object, ..
 def _step_key(layout: str, run_id: str, num: int, n: int) -> tuple[object, ...]:
     if layout == "text":
         return (run_id, _cid(n))
-    if layout == "v11":
+    if layout == "num_cid":
         return (num, _cid(n))
     return ((num << 32) | n, _cid(n))
 
 
 def _step_where(layout: str) -> str:
-    return {"text": "run_id = ? AND correlation_id = ?", "v11": "run_num = ? AND correlation_id = ?"}.get(
+    return {"text": "run_id = ? AND correlation_id = ?", "num_cid": "run_num = ? AND correlation_id = ?"}.get(
         layout, "k = ?"
     )
 
@@ -94,7 +95,7 @@ def measure(layout: str, runs: int, commits: int, synchronous: str) -> dict[str,
             prev = _step_key(layout, run_ids[r], num, n - 1)
             db.execute(
                 f"UPDATE steps SET status = 'completed', completed_at = 2.0 WHERE {_step_where(layout)}",
-                prev[:1] if layout == "int" else prev,
+                prev[:1] if layout == "v11" else prev,
             )
         step = _step_key(layout, run_ids[r], num, n)
         db.execute(

@@ -23,7 +23,7 @@ from wdk.crypto import EncryptionError, KeyRing
 from wdk.runtime import config
 from wdk.runtime.engine import get_runtime, shutdown_runtime
 from wdk.settings import current_settings
-from wdk.worlds.sqlite_log import RUN_NUM, SEQ_BITS, SEQ_MASK, events_of
+from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_BITS, SEQ_MASK, run_keys
 
 pytest.importorskip("cryptography")
 
@@ -87,7 +87,7 @@ async def test_a_flipped_byte_or_a_moved_payload_fails_authentication(data_dir: 
     await shutdown_runtime()
     db = sqlite3.connect(data_dir / "wdk.sqlite3")
     rows = {t: (seq, json.loads(p)) for seq, t, p in db.execute(
-        f"SELECT k & {SEQ_MASK}, type, payload FROM events WHERE {events_of(RUN_NUM)}", (run_id,))}
+        f"SELECT k & {SEQ_MASK}, type, payload FROM events WHERE {run_keys(RUN_NUM)}", (run_id,))}
     seq, step_done = rows["step_completed"]
 
     def put(seq: int, payload: dict[str, Any]) -> None:

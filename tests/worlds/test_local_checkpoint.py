@@ -11,9 +11,9 @@ from world_support import ev, new_run
 
 from wdk.worlds.local import LocalWorld
 from wdk.worlds.sqlite_checkpoint import BACKSTOP_PAGES, PAGES, PAGES_PER_OP
-from wdk.worlds.sqlite_log import RUN_NUM, SEQ_MASK, events_of
+from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_MASK, run_keys
 
-LAST_SEQ = f"SELECT max(k) & {SEQ_MASK} FROM events WHERE {events_of(RUN_NUM)}"
+LAST_SEQ = f"SELECT max(k) & {SEQ_MASK} FROM events WHERE {run_keys(RUN_NUM)}"
 
 
 def _threads() -> list[threading.Thread]:

@@ -20,10 +20,10 @@ from wdk.errors import ConflictError, DuplicateCompletion, WorldError
 from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit
 from wdk.worlds.base import NewRun
 from wdk.worlds.local import LocalWorld
-from wdk.worlds.sqlite_log import RUN_NUM, SEQ_MASK, events_of
+from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_MASK, run_keys
 from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, MIGRATIONS, SCHEMA_VERSION
 
-LAST_SEQ = f"SELECT max(k) & {SEQ_MASK} FROM events WHERE {events_of(RUN_NUM)}"
+LAST_SEQ = f"SELECT max(k) & {SEQ_MASK} FROM events WHERE {run_keys(RUN_NUM)}"
 
 
 async def opened(path: Path, **options: str) -> LocalWorld:
@@ -140,7 +140,7 @@ async def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     assert "999" in str(info.value) and str(SCHEMA_VERSION) in str(info.value)
     assert _snapshot(tmp_path) == before
     with sqlite3.connect(tmp_path / "wdk.sqlite3") as conn:
-        assert conn.execute(f"SELECT count(*) FROM events WHERE {events_of(RUN_NUM)}", (run,)).fetchone() == (
+        assert conn.execute(f"SELECT count(*) FROM events WHERE {run_keys(RUN_NUM)}", (run,)).fetchone() == (
             1,
         )
     conn.close()
@@ -243,6 +243,12 @@ async def test_a_version_10_store_moves_to_integer_keys(tmp_path: Path) -> None:
                 (run, T0 + 2, T0 + 2, T0 + 2),
             )
             conn.execute("INSERT INTO streams (run_id, namespace, next_index) VALUES (?, 'out', 0)", (run,))
+        # Two ids with one call number: one row takes its key, the other goes by seq.
+        conn.executemany(
+            "INSERT INTO steps (run_id, correlation_id, seq, step_id, status, attempt, created_at, updated_at) "
+            "VALUES ('zeta', ?, ?, 's', 'created', 0, ?, ?)",
+            [("step_1_a", 10, T0, T0), ("step_1_b", 11, T0, T0)],
+        )
     conn.close()
     world = await opened(tmp_path)
     for run in ("zeta", "alpha"):
@@ -252,14 +258,18 @@ async def test_a_version_10_store_moves_to_integer_keys(tmp_path: Path) -> None:
         assert [(e.seq, e.payload) for e in await world.read_events(run, after_seq=2)] == [(3, {"attempt": 1})]
         info = await world.get_run(run)
         assert info is not None and (info.status, info.last_seq, info.updated_at) == ("running", 3, T0 + 2)
-        assert [(s.correlation_id, s.status) for s in await world.list_steps(run)] == [("c1", "running")]
+        steps = [(s.correlation_id, s.status) for s in await world.list_steps(run)]
+        assert steps == [("c1", "running")] + ([("step_1_a", "created"), ("step_1_b", "created")] if run == "zeta" else [])
     # The migrated step row takes its completion once; the run ends and closes its stream.
     await world.append("alpha", 3, [ev("step_completed", "c1", result=1)])
     with pytest.raises(DuplicateCompletion):
         await world.append("alpha", 4, [ev("step_completed", "c1", result=2)])
     await world.append("alpha", 4, [ev("run_completed", result=1)])
     assert [s.status for s in await world.list_steps("alpha")] == ["completed"]
-    assert [s.status for s in await world.list_steps("zeta")] == ["running"]
+    await world.append("zeta", 3, [ev("step_completed", "step_1_b", result=1), ev("step_failed", "step_1_a", error={})])
+    with pytest.raises(DuplicateCompletion):
+        await world.append("zeta", 5, [ev("step_completed", "step_1_a", result=2)])
+    assert [s.status for s in await world.list_steps("zeta")] == ["running", "failed", "completed"]
     rows = dict(world._db.execute("SELECT run_id, closed FROM streams").fetchall())
     assert rows == {"alpha": 1, "zeta": 0}
     # Numbers kept their order, and a new run takes the next one.
@@ -268,6 +278,42 @@ async def test_a_version_10_store_moves_to_integer_keys(tmp_path: Path) -> None:
     assert nums["zeta"] < nums["alpha"] < nums[fresh]
     assert [e.seq for e in await world.read_events(fresh)] == [0]
     await world.close()
+
+
+async def test_any_correlation_id_gets_one_step_row_and_one_completion(tmp_path: Path) -> None:
+    # Rows sit at their call number's key, or by seq when the id has none or
+    # another id holds its key (sqlite_keys); the guarantees are the same.
+    world = await opened(tmp_path)
+    try:
+        run = await new_run(world, started=True)
+        ids = ["step_1_x", "step_1_y", "c9", "step_007_z", "wait_2", "step_2_x", "_3_", "step_99999999999_q"]
+        seq = 1
+        for cid in ids:
+            await world.append(run, seq, [ev("step_created", cid, step_id="s", input={})])
+            seq += 1
+        keys = dict(world._db.execute("SELECT correlation_id, k & 4294967295 FROM steps").fetchall())
+        by_seq = 1 << 31
+        assert keys == {
+            "step_1_x": 1, "step_1_y": by_seq | 3, "c9": by_seq | 4, "step_007_z": 7, "wait_2": by_seq | 6,
+            "step_2_x": 2, "_3_": 3, "step_99999999999_q": by_seq | 9,
+        }
+        assert [s.correlation_id for s in await world.list_steps(run)] == ids
+        for cid in ids:
+            with pytest.raises(ConflictError, match="already exists"):
+                await world.append(run, seq, [ev("step_created", cid, step_id="s", input={})])
+            await world.append(run, seq, [ev("step_started", cid, attempt=1), ev("step_completed", cid, result=cid)])
+            seq += 2
+            with pytest.raises(DuplicateCompletion):
+                await world.append(run, seq, [ev("step_completed", cid, result=0)])
+            with pytest.raises(ConflictError, match="has ended"):
+                await world.append(run, seq, [ev("step_started", cid, attempt=2)])
+        with pytest.raises(ConflictError, match="unknown step"):
+            await world.append(run, seq, [ev("step_completed", "step_5_x", result=0)])
+        assert {s.correlation_id: (s.status, s.attempt) for s in await world.list_steps(run)} == {
+            cid: ("completed", 1) for cid in ids
+        }
+    finally:
+        await world.close()
 
 
 def test_completion_index_matches_the_protocol() -> None:

@@ -51,16 +51,8 @@ from wdk.worlds.sql import (
 from wdk.worlds.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from wdk.worlds.sqlite_checkpoint import wanted as checkpoint_thread
 from wdk.worlds.sqlite_commit import GroupCommit
-from wdk.worlds.sqlite_log import (
-    HOOK_COLS,
-    RUN_COLS,
-    RUN_NUM,
-    SEQ_BITS,
-    SEQ_MASK,
-    STEP_COLS,
-    events_of,
-    require_run,
-)
+from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_BITS, SEQ_MASK, run_keys
+from wdk.worlds.sqlite_log import HOOK_COLS, RUN_COLS, STEP_COLS, require_run
 from wdk.worlds.sqlite_schema import (
     BUSY_TIMEOUT_MS,
     FILE_NAME,
@@ -223,7 +215,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
             self._sync()
             .execute(
                 f"SELECT k & {SEQ_MASK}, type, at, correlation_id, payload FROM events "
-                f"WHERE {events_of(RUN_NUM)} AND k > (({RUN_NUM}) << {SEQ_BITS}) + ?2 ORDER BY k LIMIT ?3",
+                f"WHERE {run_keys(RUN_NUM)} AND k > (({RUN_NUM}) << {SEQ_BITS}) + ?2 ORDER BY k LIMIT ?3",
                 (run_id, after_seq, -1 if limit is None else limit),
             )
             .fetchall()
@@ -261,7 +253,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
         rows = (
             self._sync()
             .execute(
-                f"SELECT {STEP_COLS} FROM steps WHERE run_num = ({RUN_NUM}) ORDER BY seq",
+                f"SELECT {STEP_COLS} FROM steps WHERE {run_keys(RUN_NUM)} ORDER BY seq",
                 (run_id,),
             )
             .fetchall()

@@ -18,7 +18,8 @@ from wdk.worlds import sqlite_log, sqlite_queue
 from wdk.worlds.base import NewRun, RunInfo, ScheduleState
 from wdk.worlds.sql import run_info
 from wdk.worlds.sqlite_commit import Write
-from wdk.worlds.sqlite_log import RUN_COLS, SEQ_BITS, SEQ_MASK, events_of
+from wdk.worlds.sqlite_keys import SEQ_BITS, SEQ_MASK, run_keys
+from wdk.worlds.sqlite_log import RUN_COLS
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -34,7 +35,7 @@ def debounce_run(
     # A run that has begun (last_seq > 0) keeps its arguments: a new one starts.
     row = conn.execute(
         f"SELECT {RUN_COLS} FROM runs WHERE id = (SELECT run_id FROM debounces WHERE key = ? "
-        f"AND fire_at > ?) AND NOT EXISTS (SELECT 1 FROM events WHERE {events_of('runs.num')} AND k & {SEQ_MASK} > 0)",
+        f"AND fire_at > ?) AND NOT EXISTS (SELECT 1 FROM events WHERE {run_keys('runs.num')} AND k & {SEQ_MASK} > 0)",
         (key, now),
     ).fetchone()
     if row is not None:

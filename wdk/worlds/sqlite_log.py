@@ -11,10 +11,7 @@ caller may pass what its own last committed append left (`RunState`): then
 even that read is skipped, and the events primary key catches any writer
 since (see `append`).
 
-Keys (schema version 11): a run's number is its row's rowid; an event's key
-is `(run number << 32) | seq`, so one run's events are one range of the
-events b-tree, and its appends go to the end of it; steps are keyed by the
-run's number and the call's correlation id.
+Rows are keyed by integers (schema version 11): see `sqlite_keys`.
 """
 
 from __future__ import annotations
@@ -38,6 +35,15 @@ from wdk.worlds.base import (
     RunInfo,
 )
 from wdk.worlds.sql import required_field, resumable, run_info, validate_batch
+from wdk.worlds.sqlite_keys import (
+    MAX_SEQ,
+    OTHER_IDS,
+    OTHER_STEP,
+    SEQ_BITS,
+    SEQ_MASK,
+    call_number,
+    run_keys,
+)
 
 _encode = msgspec.json.Encoder().encode
 
@@ -48,24 +54,12 @@ def _blob(value: Any) -> bytearray:
     (~1 µs per parameter, a good part of an event's insert)."""
     return bytearray(_encode(value))
 
-SEQ_BITS = 32
-SEQ_MASK = (1 << SEQ_BITS) - 1  # an event key's seq: key & SEQ_MASK
-
-
-# SQL: the number of the run whose id is the statement's first parameter.
-RUN_NUM = "SELECT num FROM runs WHERE id = ?1"
-
-
-def events_of(num: str) -> str:
-    """SQL: the event keys of the run whose number the SQL expression `num` gives."""
-    return f"k BETWEEN ({num}) << {SEQ_BITS} AND (({num}) << {SEQ_BITS}) | {SEQ_MASK}"
-
 
 # updated_at and last_seq are the run's last event's (see schema version 2).
 RUN_COLS = (
     "id, workflow_id, status, created_at, "
-    f"(SELECT at FROM events WHERE {events_of('runs.num')} ORDER BY k DESC LIMIT 1), "
-    f"(SELECT k & {SEQ_MASK} FROM events WHERE {events_of('runs.num')} ORDER BY k DESC LIMIT 1), "
+    f"(SELECT at FROM events WHERE {run_keys('runs.num')} ORDER BY k DESC LIMIT 1), "
+    f"(SELECT k & {SEQ_MASK} FROM events WHERE {run_keys('runs.num')} ORDER BY k DESC LIMIT 1), "
     "started_at, completed_at, idempotency_key, parent_run_id, output, error"
 )
 # ?1 is the run's id: a steps row holds the run's number only.
@@ -76,7 +70,7 @@ STEP_COLS = (
 HOOK_COLS = "run_id, correlation_id, token, status, created_at, metadata"
 _RUN_STATE = (
     "SELECT status, num, (SELECT k & "
-    f"{SEQ_MASK} FROM events WHERE {events_of('runs.num')} ORDER BY k DESC LIMIT 1) "
+    f"{SEQ_MASK} FROM events WHERE {run_keys('runs.num')} ORDER BY k DESC LIMIT 1) "
     "FROM runs WHERE id = ?"
 )
 # The status each event that changes a run's status leaves it in (the
@@ -164,8 +158,8 @@ def append(
         return [], (status, expected_seq, num)
     if status in TERMINAL_STATUSES and not resumable(status, events):
         raise ConflictError(f"run {run_id} is already {status}: cannot append {events[0].type}")
-    if expected_seq + len(events) > SEQ_MASK:
-        raise ConflictError(f"run {run_id}: a run holds at most {SEQ_MASK} events")
+    if expected_seq + len(events) > MAX_SEQ:
+        raise ConflictError(f"run {run_id}: a run holds at most {MAX_SEQ + 1} events")
     written = [
         Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
         for i, e in enumerate(events)
@@ -291,37 +285,45 @@ def _apply_patch_recorded(conn: sqlite3.Connection, run_id: str, num: int, seq: 
     pass  # only the log needs it (replay reads it back)
 
 
+_INSERT_STEP = (
+    "INSERT INTO steps (k, correlation_id, seq, step_id, status, attempt, created_at, updated_at, "
+    "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def _apply_step_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    try:
-        conn.execute(
-            "INSERT INTO steps (run_num, correlation_id, seq, step_id, status, attempt, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, 'created', 0, ?, ?)",
-            (num, e.correlation_id, seq, required_field(e, "step_id"), e.at, e.at),
-        )
-    except sqlite3.IntegrityError as exc:
-        raise ConflictError(f"run {run_id}: step {e.correlation_id} already exists") from exc
+    _insert_step(conn, run_id, num, seq, e, (required_field(e, "step_id"), "created", 0, e.at, e.at, None))
 
 
 def _insert_started_step(
     conn: sqlite3.Connection, run_id: str, num: int, seq: int, created: NewEvent, started: NewEvent
 ) -> None:
-    try:
-        conn.execute(
-            "INSERT INTO steps (run_num, correlation_id, seq, step_id, status, attempt, "
-            "created_at, updated_at, started_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
-            (
-                num,
-                created.correlation_id,
-                seq,
-                required_field(created, "step_id"),
-                started.payload.get("attempt", 1),
-                created.at,
-                started.at,
-                started.at,
-            ),
-        )
+    attempt = started.payload.get("attempt", 1)
+    step_id = required_field(created, "step_id")
+    _insert_step(conn, run_id, num, seq, created, (step_id, "running", attempt, created.at, started.at, started.at))
+
+
+def _insert_step(
+    conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent, values: tuple[Any, ...]
+) -> None:
+    """The step's row at its call number's key, else at its seq's (see `sqlite_keys`):
+    values are step_id, status, attempt, created_at, updated_at, started_at."""
+    cid = e.correlation_id
+    assert cid is not None  # validate_batch: a step event names its call
+    base = num << SEQ_BITS
+    n = call_number(cid)
+    if n is not None:
+        try:
+            conn.execute(_INSERT_STEP, (base | n, cid, seq, *values))
+            return
+        except sqlite3.IntegrityError as exc:
+            held = conn.execute("SELECT correlation_id FROM steps WHERE k = ?", (base | n,)).fetchone()
+            if held is not None and held[0] == cid:
+                raise ConflictError(f"run {run_id}: step {cid} already exists") from exc
+    try:  # steps_other_ids refuses an id already kept by seq
+        conn.execute(_INSERT_STEP, (base | OTHER_IDS | seq, cid, seq, *values))
     except sqlite3.IntegrityError as exc:
-        raise ConflictError(f"run {run_id}: step {created.correlation_id} already exists") from exc
+        raise ConflictError(f"run {run_id}: step {cid} already exists") from exc
 
 
 def _update_step(
@@ -329,28 +331,37 @@ def _update_step(
 ) -> None:
     # A step that has its completion takes no other event: this is what keeps
     # one completion per call (schema version 5).
-    cur = conn.execute(
-        f"UPDATE steps SET {sets}, updated_at = ? WHERE run_num = ? AND correlation_id = ? "
-        "AND status NOT IN ('completed', 'failed')",
-        (*params, e.at, num, e.correlation_id),
-    )
+    cid = e.correlation_id
+    assert cid is not None  # validate_batch: a step event names its call
+    n = call_number(cid)
+    live = "AND status NOT IN ('completed', 'failed')"
+    if n is not None:
+        cur = conn.execute(
+            f"UPDATE steps SET {sets}, updated_at = ? WHERE k = ? AND correlation_id = ? {live}",
+            (*params, e.at, (num << SEQ_BITS) | n, cid),
+        )
+        if cur.rowcount:
+            return
+    cur = conn.execute(f"UPDATE steps SET {sets}, updated_at = ? WHERE {OTHER_STEP} {live}", (*params, e.at, num, cid))
     if cur.rowcount == 0:
-        _refuse(conn, "steps WHERE run_num", num, "step", run_id, e)
+        _refuse(_step_exists(conn, num, cid), "step", run_id, e)
 
 
-def _refuse(
-    conn: sqlite3.Connection, rows: str, key: str | int, kind: str, run_id: str, e: NewEvent
-) -> None:
-    """Why an event naming a call was refused: its call has its completion, or is unknown.
-    `rows`: the table and its run column ("waits WHERE run_id"), `key` that column's value."""
-    done = conn.execute(
-        f"SELECT 1 FROM {rows} = ? AND correlation_id = ?", (key, e.correlation_id)
-    ).fetchone()
-    if done is not None and e.type in COMPLETION_TYPES:
+def _step_exists(conn: sqlite3.Connection, num: int, cid: str) -> bool:
+    n = call_number(cid)
+    key = (num << SEQ_BITS) | n if n is not None else None
+    if key is not None and conn.execute("SELECT 1 FROM steps WHERE k = ? AND correlation_id = ?", (key, cid)).fetchone():
+        return True
+    return conn.execute(f"SELECT 1 FROM steps WHERE {OTHER_STEP}", (num, cid)).fetchone() is not None
+
+
+def _refuse(exists: bool, kind: str, run_id: str, e: NewEvent) -> None:
+    """Why an event naming a call was refused: its call (if it `exists`) has its completion, or is unknown."""
+    if exists and e.type in COMPLETION_TYPES:
         raise DuplicateCompletion(
             f"run {run_id}: a completion for correlation id {e.correlation_id} is already recorded"
         )
-    if done is not None:
+    if exists:
         raise ConflictError(f"run {run_id}: {e.type} for {kind} {e.correlation_id}, which has ended")
     raise ConflictError(f"run {run_id}: {e.type} for unknown {kind} {e.correlation_id}")
 
@@ -420,7 +431,10 @@ def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: 
         (run_id, e.correlation_id),
     )
     if cur.rowcount == 0:
-        _refuse(conn, "waits WHERE run_id", run_id, "wait", run_id, e)
+        found = conn.execute(
+            "SELECT 1 FROM waits WHERE run_id = ? AND correlation_id = ?", (run_id, e.correlation_id)
+        ).fetchone()
+        _refuse(found is not None, "wait", run_id, e)
 
 
 def _apply_hook_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from wdk.errors import WorldError
 from wdk.settings import current_settings
+from wdk.worlds.sqlite_keys import OTHER_IDS, SEQ_BITS, call_number
 
 FILE_NAME = "wdk.sqlite3"
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
@@ -25,6 +26,11 @@ BUSY_TIMEOUT_MS = 5000
 # The completion types, spelled out because a partial index needs literals;
 # `tests/worlds/test_local_only.py` pins them to base.COMPLETION_TYPES.
 _COMPLETIONS_SQL = "('step_completed', 'step_failed', 'wait_completed')"
+
+_STEP_V10_COLS = (
+    "s.correlation_id, s.seq, s.step_id, s.status, s.attempt, s.created_at, s.updated_at, "
+    "s.started_at, s.completed_at, s.retry_at, s.error"
+)
 
 _END_WAITS_OF_FINISHED_RUNS = (
     "UPDATE waits SET status = 'cancelled' WHERE status = 'waiting' AND run_id IN "
@@ -257,12 +263,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX limit_line_order ON limit_line (queue, priority DESC, arrival)",
     ),
-    # 11: integer keys for the tables every step writes (bench/sqlite_layout.py):
-    # a run's number is its row's rowid, stable now that it is the primary key;
-    # an event's key is (run number << 32) | seq, so a run's appends go to the
-    # end of a rowid b-tree, which SQLite extends without rebalancing its
-    # neighbours; a step's row is keyed by the run's number, not its id's text.
-    # A step commit wrote ~4.3 WAL pages before, ~2.8 after.
+    # 11: integer keys for the tables every step writes (`sqlite_keys`,
+    # bench/sqlite_layout.py): a run's number is its row's rowid, stable now
+    # that it is the primary key; events and steps are keyed by it and their
+    # seq or call number, so a run's rows go to the end of rowid b-trees,
+    # which SQLite extends without rebalancing their neighbours. A step
+    # commit wrote ~4.3 WAL pages before. Steps are placed by `call_number`
+    # (the `wdk_call_number` SQL function `connect` registers).
     (
         "ALTER TABLE runs RENAME TO runs_v10",
         """CREATE TABLE runs (
@@ -304,7 +311,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP TABLE events_v10",
         "ALTER TABLE steps RENAME TO steps_v10",
         """CREATE TABLE steps (
-            run_num INTEGER NOT NULL,
+            k INTEGER PRIMARY KEY,
             correlation_id TEXT NOT NULL,
             seq INTEGER NOT NULL,
             step_id TEXT NOT NULL,
@@ -315,12 +322,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             started_at REAL,
             completed_at REAL,
             retry_at REAL,
-            error BLOB,
-            PRIMARY KEY (run_num, correlation_id)
-        ) WITHOUT ROWID""",
-        "INSERT INTO steps SELECT r.num, s.correlation_id, s.seq, s.step_id, s.status, s.attempt, "
-        "s.created_at, s.updated_at, s.started_at, s.completed_at, s.retry_at, s.error "
-        "FROM steps_v10 s JOIN runs r ON r.id = s.run_id",
+            error BLOB
+        )""",
+        # The steps kept by seq: one row per (run, correlation id) among them.
+        f"CREATE UNIQUE INDEX steps_other_ids ON steps (k >> {SEQ_BITS}, correlation_id) WHERE k & {OTHER_IDS}",
+        # Each row at its call number's key where it has one and is the first to...
+        f"INSERT OR IGNORE INTO steps SELECT (r.num << {SEQ_BITS}) | wdk_call_number(s.correlation_id), "
+        f"{_STEP_V10_COLS} FROM steps_v10 s JOIN runs r ON r.id = s.run_id "
+        "WHERE wdk_call_number(s.correlation_id) IS NOT NULL ORDER BY s.seq",
+        # ...the others by seq.
+        f"INSERT INTO steps SELECT (r.num << {SEQ_BITS}) | {OTHER_IDS} | s.seq, {_STEP_V10_COLS} "
+        "FROM steps_v10 s JOIN runs r ON r.id = s.run_id WHERE NOT EXISTS (SELECT 1 FROM steps t "
+        f"WHERE t.k = (r.num << {SEQ_BITS}) | wdk_call_number(s.correlation_id) AND t.correlation_id = s.correlation_id)",
         "DROP TABLE steps_v10",
     ),
 )
@@ -368,6 +381,7 @@ def connect(data_dir: Path, synchronous: str) -> sqlite3.Connection:
         ) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.create_function("wdk_call_number", 1, call_number, deterministic=True)  # migration 11
         # The first read: refuses a file that is not SQLite, before any write.
         _check_store(conn, path)
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
