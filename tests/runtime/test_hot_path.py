@@ -179,3 +179,142 @@ def test_tracing_active_follows_a_provider_set_within_the_recheck_window() -> No
         assert tracing.active() is first
     finally:
         tracing.use_provider(None)
+
+
+# --- session 7: the shortcuts of rt3 --------------------------------------------------------
+
+_FLAT_ARGS = [
+    (),
+    (1, -2.5, True, None, 2**64 - 1, -(2**63)),
+    ("", "a", "é€😀", "\x00\x1f\"\\", "x" * 300),
+    ("order-1", 3, 0.0, False),
+]
+
+
+@pytest.mark.parametrize("args", _FLAT_ARGS)
+def test_flat_call_arguments_encode_as_the_encoder_gives_them(args: tuple[object, ...]) -> None:
+    from wdk.runtime.serde import encode
+
+    plain = {"args": encode._encode_root(encode._enc_items, args, "args"), "kwargs": {}}
+    assert encode.encode_call(args, {}) == plain
+    assert type(encode.encode_call(args, {})["args"]) is list
+
+
+@pytest.mark.parametrize("args", _FLAT_ARGS)
+def test_flat_call_arguments_fit_a_limit_exactly_when_their_json_does(args: tuple[object, ...]) -> None:
+    """The size bound that spares encoding them never lets a call over the limit through."""
+    import msgspec
+
+    from wdk.errors import SerializationError
+    from wdk.runtime.serde import encode
+
+    size = len(msgspec.json.encode({"args": list(args), "kwargs": {}}))
+    before = encode._LIMIT[0]
+    try:
+        for limit in (size - 1, size, size + 1, size * 7):
+            encode.set_max_bytes(limit)
+            if size <= limit:
+                assert encode.encode_call(args, {})["args"] == list(args)
+            else:
+                with pytest.raises(SerializationError, match="over the payload limit"):
+                    encode.encode_call(args, {})
+    finally:
+        encode.set_max_bytes(before)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"args": [1, "a", None, 2.5, True], "kwargs": {}},
+        {"args": [1, {"$wdk": "set", "v": [3]}], "kwargs": {}},  # tagged: decoded
+        {"args": [[1, 2], {"k": {"$wdk": "int", "v": str(2**70)}}], "kwargs": {"x": {"$wdk": "set", "v": []}}},
+        {"args": [], "kwargs": {}, "closure": {"n": 1}},
+    ],
+)
+def test_call_arguments_decode_as_from_builtins_decodes_them(data: dict[str, object]) -> None:
+    from wdk.runtime import serde
+
+    args, kwargs, closure = serde.decode_call(data)
+    assert args == tuple(serde.from_builtins(data["args"]))
+    assert kwargs == serde.from_builtins(data["kwargs"])
+    assert closure == (serde.from_builtins(data["closure"]) if "closure" in data else None)
+
+
+def test_malformed_call_arguments_still_fail_as_malformed() -> None:
+    from wdk.errors import SerializationError
+    from wdk.runtime import serde
+
+    with pytest.raises(SerializationError, match="malformed wdk data"):
+        serde.decode_call({"args": [{"$wdk": "int"}], "kwargs": {}})
+
+
+def test_a_running_steps_metadata_is_made_once_from_its_fields() -> None:
+    from wdk.runtime.metadata import RunningStep
+
+    fields = ("step//m//f", "step_1_x", 2, 10.0, "wrun_1", 1, "workflow//m//w", 5.0)
+    step = RunningStep(fields, None)
+    meta = step.metadata
+    assert meta == StepMetadata(*fields) and meta.attempt_key == "step_1_x#2.1"
+    assert step.metadata is meta  # asked twice in one attempt: the same object
+
+
+async def test_a_step_sees_its_metadata_only_while_it_runs() -> None:
+    from wdk.runtime.current import current_step
+    from wdk.runtime.metadata import RunningStep
+    from wdk.runtime.steps import run_attempt
+
+    seen: list[object] = []
+
+    async def step() -> int:
+        seen.append(current_step())
+        seen.append(current_step())
+        return 1
+
+    fields = ("step//m//f", "step_1_x", 1, 10.0, "wrun_1", 0, "workflow//m//w", 5.0)
+    outcome = await run_attempt(step, (), {}, RunningStep(fields, None))
+    assert outcome.kind == "completed" and outcome.result == 1
+    assert seen[0] == StepMetadata(*fields) and seen[1] is seen[0]
+    assert current_step() is None
+
+
+def test_events_applied_as_appended_give_what_the_read_log_gives() -> None:
+    """`apply_next` of the NewEvents the orchestrator appends leaves an instance
+    where `apply` of the Events read back from the log leaves it."""
+    from pathlib import Path
+
+    from wdk.runtime import serde
+    from wdk.runtime.instance import WorkflowInstance
+    from wdk.runtime.loader import Loader
+    from wdk.worlds.base import Event, NewEvent
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        workflow_id = "workflow//callsite_flows//gathered"
+        fn = Loader().workflow_function(workflow_id)
+    finally:
+        sys.path.remove(str(Path(__file__).parent))
+    payload = {"workflow_id": workflow_id, "input": serde.encode_call((["a", "bb", "ccc"],), {})}
+    created = Event("wrun_next", 0, "run_created", 1_700_000_000.0, None, payload)
+    read, appended = (WorkflowInstance("wrun_next", workflow_id, fn, created) for _ in range(2))
+    try:
+        read.apply(created)
+        appended.apply(created)
+        commands = read.take_commands()
+        log: list[NewEvent] = []
+        for call in commands:
+            log.append(NewEvent("step_created", 1_700_000_001.0, call.correlation_id, {"step_id": call.name}))
+        for n, call in enumerate(commands):
+            log.append(NewEvent("step_started", 1_700_000_002.0 + n, call.correlation_id, {"attempt": 1}))
+            log.append(NewEvent("step_completed", 1_700_000_003.0 + n, call.correlation_id, {"result": n}))
+        for seq, new in enumerate(log, 1):
+            read.apply(Event("wrun_next", seq, new.type, new.at, new.correlation_id, new.payload))
+            appended.apply_next(new)
+            assert appended.last_seq == read.last_seq == seq
+            assert appended.loop.time() == read.loop.time()
+            assert [(c.correlation_id, c.state, getattr(c, "attempt", 0)) for c in appended.calls.values()] == [
+                (c.correlation_id, c.state, getattr(c, "attempt", 0)) for c in read.calls.values()
+            ]
+        assert read.outcome() == appended.outcome() == (True, [0, 1, 2])
+    finally:
+        read.close()
+        appended.close()

@@ -544,6 +544,35 @@ async def test_async_generators_finalize_on_the_workflow_loop() -> None:
     assert closed == ["WorkflowLoop"]
 
 
+async def test_close_closes_a_suspended_async_generator_on_the_workflow_loop() -> None:
+    """A generator still referenced when the run's loop closes is closed by
+    `close()` itself (the loop keeps the generators first iterated on it)."""
+    drv = Driver()
+    closed: list[str] = []
+
+    async def agen() -> AsyncIterator[int]:
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append(type(asyncio.get_running_loop()).__name__)
+
+    held = agen()
+
+    async def wf() -> int:
+        return await held.__anext__()
+
+    assert drv.start(wf()).result() == 1
+    drv.loop.close()
+    assert closed == ["WorkflowLoop"]
+
+
+def test_a_loop_without_tasks_or_generators_closes_settled() -> None:
+    drv = Driver()
+    drv.loop.close()
+    assert drv.loop.is_closed() and drv.loop._asyncgens is None
+
+
 def test_reentrant_run_refused(drv: Driver) -> None:
     errors: list[BaseException] = []
 

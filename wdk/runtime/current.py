@@ -13,7 +13,6 @@ own); a step through a context variable (steps of many runs share one loop).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import weakref
 from typing import TYPE_CHECKING
@@ -24,7 +23,7 @@ from wdk.runtime.loop import WorkflowLoop
 if TYPE_CHECKING:
     from wdk.runtime.engine import Runtime
     from wdk.runtime.instance import WorkflowInstance
-    from wdk.runtime.metadata import StepMetadata
+    from wdk.runtime.metadata import RunningStep, StepMetadata
     from wdk.worlds.base import World
 
 __all__ = [
@@ -33,11 +32,9 @@ __all__ = [
     "current_step",
     "in_workflow",
     "require_instance",
+    "running_step",
     "runtimes",
-    "step_metadata",
     "step_world",
-    "step_world_var",
-    "writing_to",
 ]
 
 
@@ -65,48 +62,25 @@ def require_instance(what: str) -> WorkflowInstance:
 
 # --- the step ----------------------------------------------------------------------------
 
-# Set by `steps.run_attempt` while it runs one attempt of a step.
-step_metadata: contextvars.ContextVar[StepMetadata | None] = contextvars.ContextVar(
-    "wdk_step_metadata", default=None
+# The attempt this context runs: set by `steps.run_attempt` while it runs one
+# attempt of a step (one variable for its metadata, world and stream writes).
+running_step: contextvars.ContextVar[RunningStep | None] = contextvars.ContextVar(
+    "wdk_running_step", default=None
 )
 
 
 def current_step() -> StepMetadata | None:
     """The running step's metadata, or None outside a step."""
-    return step_metadata.get()
-
-
-# The world of the runtime running the step: its writers write there, whichever
-# runtime (if any) is registered for the loop.
-_step_world: contextvars.ContextVar[World | None] = contextvars.ContextVar("wdk_step_world", default=None)
-step_world_var = _step_world  # set by `steps.run_attempt` for the step it runs
-
-
-class _WritingTo:
-    # A plain class, not @contextmanager: entered once per step, it is on the hot path.
-    __slots__ = ("_token", "_world")
-
-    def __init__(self, world: World) -> None:
-        self._world = world
-
-    def __enter__(self) -> None:
-        self._token = _step_world.set(self._world)
-
-    def __exit__(self, *exc: object) -> None:
-        _step_world.reset(self._token)
-
-
-def writing_to(world: World) -> contextlib.AbstractContextManager[None]:
-    """Run a step whose stream writers write to `world`."""
-    return _WritingTo(world)
+    step = running_step.get()
+    return None if step is None else step.metadata
 
 
 def step_world() -> World | None:
     """Where stream writes go: the running step's world, else the loop's
     runtime's; None when there is neither."""
-    world = _step_world.get()
-    if world is not None:
-        return world
+    step = running_step.get()
+    if step is not None and step.world is not None:
+        return step.world
     rt = current_runtime()
     return rt.world if rt is not None else None
 

@@ -27,7 +27,7 @@ from wdk.runtime.flow_control import Limit, from_payload
 from wdk.runtime.hooks import Hook
 from wdk.runtime.loop import WorkflowLoop
 from wdk.runtime.sandbox import Sandbox
-from wdk.worlds.base import Event
+from wdk.worlds.base import Event, NewEvent
 
 # A call's state, as the log records it: new (not in the log yet), created
 # (its *_created event is), then for steps started / retrying, and done.
@@ -40,8 +40,11 @@ DONE: CallState = "done"
 
 CallKind = Literal["step", "wait", "hook"]
 
+# What `apply_next` applies: an event read from the log, or one about to be appended.
+AnyEvent = Event | NewEvent
 
-@dataclass(eq=False)
+
+@dataclass(eq=False, slots=True)
 class Call:
     """What every call the workflow makes has (a step call, a durable wait,
     a hook): the kinds are the subclasses below."""
@@ -53,7 +56,7 @@ class Call:
     state: CallState = NEW
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class StepCall(Call):
     """A step the workflow awaits: its future gets the recorded result."""
 
@@ -70,7 +73,7 @@ class StepCall(Call):
     acquiring: Any = None  # its slots / tokens: held, or being acquired (a future; orchestrator)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class WaitCall(Call):
     """A durable wait (`sleep`, `asyncio.sleep`): its timer fires when it completes."""
 
@@ -79,7 +82,7 @@ class WaitCall(Call):
     resume_at: float = 0.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class HookCall(Call):
     """A hook (or webhook): payloads recorded for it go to `hook`."""
 
@@ -109,8 +112,9 @@ class _CorrelationIds:
 
     def __call__(self, kind: str, n: int) -> str:
         h = self._prefix.copy()
-        h.update(str(n).encode())
-        return f"{kind}_{n}_{h.hexdigest()}"
+        number = str(n)
+        h.update(number.encode())
+        return f"{kind}_{number}_{h.hexdigest()}"
 
 
 class WorkflowInstance:
@@ -206,11 +210,16 @@ class WorkflowInstance:
         # Serialize now: an unserializable argument fails at the call site,
         # before anything is written.
         encoded = serde.encode_call(args, kwargs, closure)
-        fut = self.loop.create_future()
+        fut: asyncio.Future[Any] = asyncio.Future(loop=self.loop)  # loop.create_future, inlined
         self._steps += 1
         self._counter += 1  # _next_id and _new_call, inlined (once per step)
         cid = self._correlation_id("step", self._counter)
-        call = StepCall(cid, step_id, _step_call_site(), future=fut, input=encoded, index=self._steps)
+        # The workflow's line: searched for from the step proxy's caller.
+        try:
+            location = callsite.location(sys._getframe(_STEP_CALL_DEPTH))
+        except ValueError:  # fewer frames: no such caller
+            location = "<unknown>"
+        call = StepCall(cid, step_id, location, future=fut, input=encoded, index=self._steps)
         self.calls[cid] = call
         self._unrecorded.append(call)
         return fut
@@ -309,7 +318,12 @@ class WorkflowInstance:
         """Apply one event in log order, then let the workflow run until it blocks."""
         if event.seq != self.last_seq + 1:
             raise RuntimeError(f"event {event.seq} applied after {self.last_seq} for run {self.run_id}")
-        self.last_seq = event.seq
+        self.apply_next(event)
+
+    def apply_next(self, event: AnyEvent) -> None:
+        """`apply` of the event that follows the last one applied: an event about
+        to be appended is applied as given (no `Event` is made for it)."""
+        self.last_seq += 1
         loop = self.loop
         # loop.set_time and loop.has_ready, inlined: three events per step come here.
         if event.at > loop._time:  # never back: see set_time
@@ -322,7 +336,7 @@ class WorkflowInstance:
         if self.divergence is not None:
             raise self.divergence  # even if the workflow code caught it
 
-    def _call_for(self, event: Event, kind: type[C]) -> C:
+    def _call_for(self, event: AnyEvent, kind: type[C]) -> C:
         call = self.calls.get(event.correlation_id or "")
         if not isinstance(call, kind):
             raise NonDeterminismError(
@@ -333,7 +347,7 @@ class WorkflowInstance:
             )
         return call
 
-    def _apply_run_created(self, event: Event) -> None:
+    def _apply_run_created(self, event: AnyEvent) -> None:
         args, kwargs, _ = serde.decode_call(event.payload.get("input") or {"args": [], "kwargs": {}})
         try:
             if not self._arguments_checked:
@@ -346,10 +360,10 @@ class WorkflowInstance:
             coro = _raise(exc)
         self._task = self.loop.create_task(coro)
 
-    def _apply_run_started(self, event: Event) -> None:
+    def _apply_run_started(self, event: AnyEvent) -> None:
         self.started = True
 
-    def _apply_created(self, event: Event, kind: type[C], name: str) -> C:
+    def _apply_created(self, event: AnyEvent, kind: type[C], name: str) -> C:
         if not self._unrecorded:
             raise NonDeterminismError(
                 f"run {self.run_id}: the log has a {kind} ({name}) that the workflow code does not make",
@@ -369,7 +383,7 @@ class WorkflowInstance:
         self._active[call.kind][call.correlation_id] = call
         return call
 
-    def _apply_step_created(self, event: Event) -> None:
+    def _apply_step_created(self, event: AnyEvent) -> None:
         retry = self._retrying.pop(event.correlation_id or "", None)
         if retry is not None:  # a failed step continued by `wdk retry`
             retry.state = CREATED
@@ -377,10 +391,10 @@ class WorkflowInstance:
             return
         self._apply_created(event, StepCall, str(event.payload.get("step_id")))
 
-    def _apply_wait_created(self, event: Event) -> None:
+    def _apply_wait_created(self, event: AnyEvent) -> None:
         self._apply_created(event, WaitCall, "sleep").resume_at = float(event.payload["resume_at"])
 
-    def _apply_step_started(self, event: Event) -> None:
+    def _apply_step_started(self, event: AnyEvent) -> None:
         call = self.calls.get(event.correlation_id or "")
         if type(call) is not StepCall:  # `_call_for`'s test first: one call less per step
             call = self._call_for(event, StepCall)
@@ -388,12 +402,12 @@ class WorkflowInstance:
         call.attempt = int(event.payload.get("attempt", call.attempt + 1))
         call.recovery = int(event.payload.get("recovery", 0))
 
-    def _apply_step_retrying(self, event: Event) -> None:
+    def _apply_step_retrying(self, event: AnyEvent) -> None:
         call = self._call_for(event, StepCall)
         call.state = RETRYING
         call.retry_at = float(event.payload.get("retry_at", event.at))
 
-    def _finish(self, event: Event, kind: type[C]) -> C:
+    def _finish(self, event: AnyEvent, kind: type[C]) -> C:
         call = self.calls.get(event.correlation_id or "")
         if type(call) is not kind:  # `_call_for`'s test first: one call less per step
             call = self._call_for(event, kind)
@@ -401,13 +415,13 @@ class WorkflowInstance:
         self._active[call.kind].pop(call.correlation_id, None)
         return call
 
-    def _apply_step_completed(self, event: Event) -> None:
+    def _apply_step_completed(self, event: AnyEvent) -> None:
         call = self._finish(event, StepCall)
         fut = call.future
         if fut is not None and not fut.done():
             fut.set_result(serde.from_builtins(event.payload.get("result")))
 
-    def _apply_step_failed(self, event: Event) -> None:
+    def _apply_step_failed(self, event: AnyEvent) -> None:
         retry_as = self._retries.get(event.correlation_id or "")
         if retry_as is not None:
             # `wdk retry` continued the run: the workflow never sees this
@@ -422,45 +436,45 @@ class WorkflowInstance:
         if call.future is not None and not call.future.done():
             call.future.set_exception(serde.decode_error(event.payload.get("error") or {}))
 
-    def _apply_wait_completed(self, event: Event) -> None:
+    def _apply_wait_completed(self, event: AnyEvent) -> None:
         call = self._finish(event, WaitCall)
         if call.handle is not None:
             self.loop.fire_timer(call.handle)
 
-    def _apply_hook_created(self, event: Event) -> None:
+    def _apply_hook_created(self, event: AnyEvent) -> None:
         call = self._apply_created(event, HookCall, str(event.payload.get("token")))
         if event.payload.get("conflict") and call.hook is not None:
             call.hook._set_conflict()
             self._active["hook"].pop(call.correlation_id, None)
 
-    def _apply_hook_received(self, event: Event) -> None:
+    def _apply_hook_received(self, event: AnyEvent) -> None:
         call = self._call_for(event, HookCall)
         if call.hook is not None:
             call.hook._deliver(serde.from_builtins(event.payload.get("payload")))
 
-    def _apply_hook_disposed(self, event: Event) -> None:
+    def _apply_hook_disposed(self, event: AnyEvent) -> None:
         call = self._finish(event, HookCall)
         if call in self._disposals:
             self._disposals.remove(call)
         if call.hook is not None:
             call.hook._set_disposed()
 
-    def _apply_run_completed(self, event: Event) -> None:
+    def _apply_run_completed(self, event: AnyEvent) -> None:
         self.terminal = event.type
 
     _apply_run_failed = _apply_run_completed
     _apply_run_cancelled = _apply_run_completed
 
-    def _apply_run_resumed(self, event: Event) -> None:
+    def _apply_run_resumed(self, event: AnyEvent) -> None:
         self.terminal = None  # `wdk retry`: the failed run goes on
 
-    def _apply_run_blocked(self, event: Event) -> None:
+    def _apply_run_blocked(self, event: AnyEvent) -> None:
         self.blocked = True
 
-    def _apply_run_unblocked(self, event: Event) -> None:
+    def _apply_run_unblocked(self, event: AnyEvent) -> None:
         self.blocked = False
 
-    def _apply_patch_recorded(self, event: Event) -> None:
+    def _apply_patch_recorded(self, event: AnyEvent) -> None:
         self.patches.add(str(event.payload.get("name")))
 
     # --- what the orchestrator reads -------------------------------------------------
@@ -473,6 +487,11 @@ class WorkflowInstance:
     def disposing(self) -> bool:
         """Whether the workflow disposed hooks (take_disposals may have some)."""
         return bool(self._disposals)
+
+    @property
+    def patching(self) -> bool:
+        """Whether take_patches has something (most of the time it has not)."""
+        return bool(self._new_patches)
 
     @property
     def asking(self) -> bool:
@@ -512,7 +531,7 @@ async def _raise(exc: BaseException) -> Any:
     raise exc
 
 
-_APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {
+_APPLY: dict[str, Callable[[WorkflowInstance, AnyEvent], None]] = {
     name[len("_apply_") :]: fn
     for name, fn in vars(WorkflowInstance).items()
     if name.startswith("_apply_") and name != "_apply_created"
@@ -523,14 +542,6 @@ _APPLY: dict[str, Callable[[WorkflowInstance, Event], None]] = {
 # so the search for the workflow's line starts at the proxy's caller (usually
 # the answer itself).
 _STEP_CALL_DEPTH = 3
-
-
-def _step_call_site() -> str:
-    try:
-        frame = sys._getframe(_STEP_CALL_DEPTH + 1)
-    except ValueError:
-        return "<unknown>"
-    return callsite.location(frame)
 
 
 def _caller_location() -> str:

@@ -115,8 +115,8 @@ class Loader:
         self._sources = _SourceCache()
         self._ids: dict[tuple[str, str, str], str] = {}  # (path, qualname, source hash) -> workflow id
         # Module-level step functions found by step_function, with where they
-        # were found: step id -> (module name, module, attribute name, function).
-        self._step_fns: dict[str, tuple[str, types.ModuleType, str, Callable[..., Any]]] = {}
+        # were found: step id -> (module name, module, its namespace, attribute name, function).
+        self._step_fns: dict[str, tuple[str, types.ModuleType, dict[str, Any], str, Callable[..., Any]]] = {}
         # Workflow functions found by workflow_function, with what they were
         # found from: workflow id -> (source file, its hash, module name, module, function).
         self._workflow_fns: dict[str, tuple[str, str, str, types.ModuleType, Callable[..., Any]]] = {}
@@ -348,9 +348,9 @@ class Loader:
         # Found before (the step of every step call): still the function while
         # its module is the one imported and binds the same object to its name.
         if known is not None:
-            module_name, real_module, name, step = known
-            if sys.modules.get(module_name) is real_module and vars(real_module).get(name) is step:
-                return known[3]
+            module_name, real_module, namespace, name, step = known
+            if sys.modules.get(module_name) is real_module and namespace.get(name) is step:
+                return known[4]
         _, module, qualname = split_id(step_id)
         real = self.real_module(module)
         namespace = vars(real)
@@ -361,7 +361,7 @@ class Loader:
             raise WorkflowNotFound(f"no step {qualname!r} in module {module!r} (id {step_id})")
         fn: Callable[..., Any] = methods.original(obj)
         if "." not in qualname and fn is obj:  # a function step (a method's is bound anew)
-            self._step_fns[step_id] = (module, real, qualname, fn)
+            self._step_fns[step_id] = (module, real, namespace, qualname, fn)
         return fn
 
 

@@ -92,7 +92,9 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._debug = False
         self._task_count = 0
         self._tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-        self._asyncgens: weakref.WeakSet[AsyncGeneratorType[Any, Any]] = weakref.WeakSet()
+        # Async generators first iterated here: made with the first one (most
+        # workflows have none, and a WeakSet costs to make and to walk at close).
+        self._asyncgens: weakref.WeakSet[AsyncGeneratorType[Any, Any]] | None = None
         self._exception_handler: ExceptionHandler | None = None
         self._task_factory: TaskFactory | None = None
         self._asyncgen_hooks = (self._asyncgen_firstiter, self._asyncgen_finalizer)
@@ -270,20 +272,28 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
             raise RuntimeError("cannot close a WorkflowLoop from inside itself")
         self.closing = True
         try:
+            settled = False  # no task left to finish, and nothing ran since that was seen
             for _ in range(_CLOSE_ROUNDS):
                 pending = [t for t in self._tasks if not t.done()]
                 if not pending:
+                    settled = True
                     break
                 for task in pending:
                     task.cancel()
                 self.run_until_quiescent()
-            for agen in list(self._asyncgens):
-                self._asyncgens.discard(agen)
-                self.create_task(agen.aclose())
-            self.run_until_quiescent()
-            for task in self._tasks:
-                if not task.done():
-                    self._force_close(task)
+            agens = self._asyncgens
+            if agens:
+                for agen in list(agens):
+                    agens.discard(agen)
+                    self.create_task(agen.aclose())
+                settled = False
+            if self._ready:
+                self.run_until_quiescent()
+                settled = False
+            if not settled:
+                for task in self._tasks:
+                    if not task.done():
+                        self._force_close(task)
         finally:
             self._ready.clear()
             self._closed = True
@@ -299,18 +309,24 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
             pass
 
     async def shutdown_asyncgens(self) -> None:
-        for agen in list(self._asyncgens):
-            self._asyncgens.discard(agen)
+        agens = self._asyncgens
+        if agens is None:
+            return
+        for agen in list(agens):
+            agens.discard(agen)
             await agen.aclose()
 
     async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         return None  # there is never an executor
 
     def _asyncgen_firstiter(self, agen: AsyncGeneratorType[Any, Any]) -> None:
+        if self._asyncgens is None:
+            self._asyncgens = weakref.WeakSet()
         self._asyncgens.add(agen)
 
     def _asyncgen_finalizer(self, agen: AsyncGeneratorType[Any, Any]) -> None:
-        self._asyncgens.discard(agen)
+        if self._asyncgens is not None:  # it is: the agen was first iterated here
+            self._asyncgens.discard(agen)
         if not self._closed:
             self.call_soon(self.create_task, agen.aclose())
 

@@ -7,11 +7,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from wdk.errors import WorkflowSandboxError
 from wdk.runtime.current import current_instance, current_step
 
-__all__ = ["StepMetadata", "WorkflowMetadata", "attempt_key", "get_step_metadata", "get_workflow_metadata"]
+if TYPE_CHECKING:
+    from wdk.worlds.base import World
+
+__all__ = ["RunningStep", "StepMetadata", "WorkflowMetadata", "attempt_key", "get_step_metadata", "get_workflow_metadata"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,27 @@ class StepMetadata:
     def idempotency_key(self) -> str:
         """Stable across attempts and unique per step call: safe to pass to a payment API."""
         return f"{self.run_id}:{self.correlation_id}"
+
+
+class RunningStep:
+    """One attempt of a step while it runs (`current.running_step`): its
+    metadata, made the first time it is asked for (most steps never ask: a
+    frozen dataclass costs more to make than the rest of this), the world its
+    stream writers write to, and what they have not committed yet."""
+
+    __slots__ = ("_fields", "_metadata", "world", "writers")
+
+    def __init__(self, fields: tuple[str, str, int, float, str, int, str, float], world: World | None) -> None:
+        self._fields = fields  # StepMetadata's, in order
+        self._metadata: StepMetadata | None = None
+        self.world = world
+        self.writers: list[Any] = []  # streams._Pending, one per stream written
+
+    @property
+    def metadata(self) -> StepMetadata:
+        if self._metadata is None:
+            self._metadata = StepMetadata(*self._fields)
+        return self._metadata
 
 
 def attempt_key(correlation_id: str, attempt: int, recovery: int = 0) -> str:

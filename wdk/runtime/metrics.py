@@ -16,9 +16,9 @@ Each process counts what it did: Prometheus sums the workers' series.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -94,6 +94,7 @@ class Gauge(_Metric):
 
 # Seconds: from a millisecond step to a step of minutes.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+_NBUCKETS = len(BUCKETS)  # observed once per step attempt: not counted each time
 
 
 class Histogram(_Metric):
@@ -107,9 +108,9 @@ class Histogram(_Metric):
     def observe(self, value: float, *labels: str) -> None:
         row = self.values.get(labels)
         if row is None:
-            row = self.values[labels] = [0.0] * (len(BUCKETS) + 2)
-        i = bisect.bisect_left(BUCKETS, value)  # the first bound >= value
-        if i < len(BUCKETS):
+            row = self.values[labels] = [0.0] * (_NBUCKETS + 2)
+        i = bisect_left(BUCKETS, value)  # the first bound >= value
+        if i < _NBUCKETS:
             row[i] += 1
         row[-2] += value
         row[-1] += 1

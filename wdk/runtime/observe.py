@@ -19,7 +19,7 @@ from wdk.runtime import metrics, tracing
 from wdk.runtime.logs import ids
 from wdk.runtime.metrics import short_name
 
-__all__ = ["queue_latency", "run_created", "run_ended", "step_attempt"]
+__all__ = ["attempt_ended", "queue_latency", "run_created", "run_ended", "step_attempt"]
 
 log = logging.getLogger("wdk")
 
@@ -70,8 +70,7 @@ def run_ended(
 
 
 class Attempt:
-    """One step attempt being run (see `step_attempt`); `done(outcome)` records it.
-    Untraced, it is its own context manager (entering it does nothing)."""
+    """One traced step attempt being run (see `step_attempt`); `done(outcome)` records it."""
 
     __slots__ = ("_attempt", "_began", "_run_id", "_span", "_step_id")
 
@@ -82,43 +81,38 @@ class Attempt:
         self._attempt = attempt
         self._began = time.monotonic()
 
-    def __enter__(self) -> Attempt:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
     def done(self, kind: str, error: dict[str, Any] | None, retry_at: float = 0.0) -> None:
-        step = _short_name(self._step_id)
-        metrics.STEP_DURATION.observe(time.monotonic() - self._began, step)
-        metrics.STEP_ATTEMPTS.inc(step, kind)
         if self._span is not None:
             self._span.finish(kind, error)
-        if kind == "retrying":
-            metrics.STEP_RETRIES.inc(step)
-            error = error or {}
-            log.info(
-                "wdk: step %s of run %s failed (attempt %d), retrying in %.3gs: %s: %s",
-                step, self._run_id, self._attempt, max(0.0, retry_at - time.time()),
-                error.get("type", "Error"), error.get("message", ""),
-                extra=ids("step_retry", self._run_id, step_id=self._step_id, attempt=self._attempt,
-                          error_type=error.get("type")),
-            )
+        attempt_ended(self._run_id, self._step_id, self._attempt, self._began, kind, error, retry_at)
 
 
-def step_attempt(
-    run_id: str, workflow_id: str, created_payload: dict[str, Any], step_id: str, correlation_id: str, attempt: int
-) -> contextlib.AbstractContextManager[Attempt]:
-    """Around one attempt's body: its span (current while the body runs) and its metrics."""
-    if not tracing.active():
-        return Attempt(None, run_id, step_id, attempt)  # the common case: cheap
-    return _traced_attempt(tracing.run_trace(run_id, created_payload), run_id, workflow_id, step_id,
-                           correlation_id, attempt)
+def attempt_ended(
+    run_id: str, step_id: str, attempt: int, began: float, kind: str, error: dict[str, Any] | None, retry_at: float
+) -> None:
+    """A step attempt that began at `began` (monotonic) ended as `kind`: its
+    metrics, and a log line when it will be retried. Untraced attempts (most)
+    come here directly, with no `Attempt` made for them."""
+    step = _short_name(step_id)
+    metrics.STEP_DURATION.observe(time.monotonic() - began, step)
+    metrics.STEP_ATTEMPTS.inc(step, kind)
+    if kind == "retrying":
+        metrics.STEP_RETRIES.inc(step)
+        error = error or {}
+        log.info(
+            "wdk: step %s of run %s failed (attempt %d), retrying in %.3gs: %s: %s",
+            step, run_id, attempt, max(0.0, retry_at - time.time()),
+            error.get("type", "Error"), error.get("message", ""),
+            extra=ids("step_retry", run_id, step_id=step_id, attempt=attempt, error_type=error.get("type")),
+        )
 
 
 @contextlib.contextmanager
-def _traced_attempt(
-    run: tracing.RunTrace, run_id: str, workflow_id: str, step_id: str, correlation_id: str, attempt: int
+def step_attempt(
+    run_id: str, workflow_id: str, created_payload: dict[str, Any], step_id: str, correlation_id: str, attempt: int
 ) -> Iterator[Attempt]:
+    """Around one traced attempt's body: its span (current while the body runs)
+    and its metrics. (Untraced, the orchestrator calls `attempt_ended` alone.)"""
+    run = tracing.run_trace(run_id, created_payload)
     with tracing.step_span(run, workflow_id, step_id, correlation_id, attempt, run_id) as span:
         yield Attempt(span, run_id, step_id, attempt)

@@ -45,7 +45,7 @@ from wdk.runtime.limiter import Held
 from wdk.runtime.loader import Loader
 from wdk.runtime.logs import ids
 from wdk.runtime.step_limits import StepLimits
-from wdk.runtime.steps import Outcome, StepMetadata, attempt_key, run_attempt
+from wdk.runtime.steps import Outcome, RunningStep, attempt_key, run_attempt
 from wdk.runtime.streams import roll_back_attempt
 from wdk.settings import Settings, current_settings
 from wdk.worlds.base import TERMINAL_TYPES, Event, NewEvent, World
@@ -360,7 +360,7 @@ class Orchestrator:
         steps, waits = inst.active_steps, inst.active_waits
         while True:
             for new in todo:
-                inst.apply(Event(inst.run_id, inst.last_seq + 1, new.type, new.at, new.correlation_id, new.payload))
+                inst.apply_next(new)
                 batch.append(new)
                 if inst.terminal:
                     return batch, to_start
@@ -403,8 +403,9 @@ class Orchestrator:
         # Disposals first: a hook created again under a disposed token follows them.
         todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()] if inst.disposing else []
         # Patch markers before the calls of the branch they chose.
-        for name in inst.take_patches():
-            todo.append(NewEvent("patch_recorded", now, None, {"name": name}))
+        if inst.patching:
+            for name in inst.take_patches():
+                todo.append(NewEvent("patch_recorded", now, None, {"name": name}))
         for call in inst.take_commands():
             todo.append(self._created(call, now))
         return todo
@@ -468,9 +469,11 @@ class Orchestrator:
     async def _execute(self, inst: WorkflowInstance, call: StepCall) -> tuple[StepCall, Outcome]:
         if call.limit_error is not None:  # a key function of its limits failed: so does the attempt
             return call, Outcome("failed", error=serde.encode_error(call.limit_error))
-        meta = StepMetadata(
-            call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery,
-            workflow_id=inst.workflow_id, run_started_at=inst.started_at,
+        # The step's stream writers write to this runtime's world.
+        step = RunningStep(
+            (call.name, call.correlation_id, call.attempt, time.time(), inst.run_id, call.recovery,
+             inst.workflow_id, inst.started_at),
+            self.world,
         )
         try:
             args, kwargs, closure = serde.decode_call(call.input)
@@ -479,22 +482,21 @@ class Orchestrator:
             # Broken or missing step code fails like the step itself would.
             error = serde.encode_error(exc)
             return call, Outcome("failed", error=error)
-        # The step's stream writers write to this runtime's world (run_attempt
-        # sets it); its span, if traced, is current while it runs.
+        # Its span, if traced, is current while it runs.
         if tracing.active():
             with observe.step_attempt(
                 inst.run_id, inst.workflow_id, inst.created_payload, call.name, call.correlation_id, call.attempt
             ) as observed:
-                outcome = await run_attempt(fn, args, kwargs, meta, self.world)
+                outcome = await run_attempt(fn, args, kwargs, step)
                 observed.done(outcome.kind, outcome.error, outcome.retry_at)
         else:  # the common case: no span, no context manager
-            observed = observe.Attempt(None, inst.run_id, call.name, call.attempt)
-            outcome = await run_attempt(fn, args, kwargs, meta, self.world)
-            observed.done(outcome.kind, outcome.error, outcome.retry_at)
+            began = time.monotonic()
+            outcome = await run_attempt(fn, args, kwargs, step)
+            observe.attempt_ended(inst.run_id, call.name, call.attempt, began, outcome.kind, outcome.error, outcome.retry_at)
         if outcome.kind != "completed":
             # Take back what the failed attempt wrote to its streams, before
             # the commit that records it (which may end the run and its streams).
-            await roll_back_attempt(self.world, inst.run_id, meta.attempt_key)
+            await roll_back_attempt(self.world, inst.run_id, attempt_key(call.correlation_id, call.attempt, call.recovery))
         return call, outcome
 
     @staticmethod

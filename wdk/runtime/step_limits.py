@@ -27,6 +27,8 @@ from wdk.worlds.base import World
 
 __all__ = ["StepLimits"]
 
+_UNSEEN = object()  # a step id `_limited_step` was not asked about yet
+
 
 class StepLimits:
     def __init__(self, world: World, loader: Loader, settings: Settings) -> None:
@@ -46,10 +48,9 @@ class StepLimits:
         return self.limiter
 
     def _limited_step(self, step_id: str) -> Any:
-        """The step's function when it declares limits, else None (cached: the
-        common step declares none and costs one dict lookup here)."""
-        if step_id in self._limited:
-            return self._limited[step_id]
+        """The step's function when it declares limits, else None; remembered
+        (`with_limits` reads the answer: the common step declares none and
+        costs one dict lookup there)."""
         fn: Any = None
         if "<locals>" not in step_id:  # nested steps: their closure is per call (no limits)
             try:
@@ -63,7 +64,10 @@ class StepLimits:
     def with_limits(self, call: StepCall, payload: dict[str, Any]) -> dict[str, Any]:
         """Resolve the step's limits for this execution and record them in `payload`."""
         call.limits, call.limit_error = (), None
-        fn = self._limited_step(call.name)
+        # _limited_step's cached answer, inlined (every step execution asks).
+        fn = self._limited.get(call.name, _UNSEEN)
+        if fn is _UNSEEN:
+            fn = self._limited_step(call.name)
         if fn is None:
             return payload
         fixed = self._fixed.get(call.name)

@@ -15,27 +15,25 @@ import os
 import time
 import types
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from wdk.errors import FatalError, RetryableError, SerializationError
 from wdk.runtime import serde
-from wdk.runtime.current import step_metadata, step_world_var
-from wdk.runtime.metadata import StepMetadata as StepMetadata  # the orchestrator builds them
+from wdk.runtime.current import running_step
+from wdk.runtime.metadata import RunningStep as RunningStep  # the orchestrator builds them
 from wdk.runtime.metadata import attempt_key as attempt_key
 from wdk.runtime.step_policy import max_attempts, retry_delay, step_timeout
 from wdk.runtime.step_threads import StepThreads
-from wdk.runtime.streams import _step_writers, flush_step_writers
+from wdk.runtime.streams import flush_step_writers
 from wdk.settings import current_settings
 
-if TYPE_CHECKING:
-    from wdk.worlds.base import World
 
-
-class Outcome(msgspec.Struct, frozen=True):
+class Outcome(msgspec.Struct, frozen=True, gc=False):
     """The result of one attempt: exactly one of result / retry_at / error is meaningful.
-    (A Struct: made once per attempt, it costs a fifth of a frozen dataclass.)"""
+    (A Struct: made once per attempt, it costs a fifth of a frozen dataclass. Not
+    tracked by the garbage collector: it holds JSON-like data, which has no cycles.)"""
 
     kind: str  # "completed" | "retrying" | "failed"
     result: Any = None
@@ -58,19 +56,10 @@ def step_threads() -> StepThreads:
     return _threads
 
 
-async def run_attempt(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    meta: StepMetadata,
-    world: World | None = None,
-) -> Outcome:
+async def run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], step: RunningStep) -> Outcome:
     """Run one attempt and classify it. Never raises except CancelledError.
-    `world`: where the step's stream writers write (`current.step_world`)."""
-    token = step_metadata.set(meta)
-    writers: list[Any] = []
-    writers_token = _step_writers.set(writers)
-    world_token = step_world_var.set(world) if world is not None else None
+    `step`: the attempt (its metadata, and the world its stream writers write to)."""
+    token = running_step.set(step)
     try:
         # step_timeout(fn), inlined: None (no attribute) for most steps.
         timeout = getattr(fn, "timeout", None)
@@ -88,18 +77,19 @@ async def run_attempt(
             if asyncio.iscoroutine(result):  # a plain def that returned a coroutine
                 result = await asyncio.wait_for(result, timeout)
         # Chunks the step wrote are committed before its result is.
-        if writers:
-            await flush_step_writers(writers)
+        if step.writers:
+            await flush_step_writers(step.writers)
         try:
             encoded = serde.to_builtins(result, "result")
         except Exception as exc:  # an unserializable result cannot be retried away
-            return Outcome("failed", error=serde.encode_error(_unstorable(meta.step_id, exc)))
+            return Outcome("failed", error=serde.encode_error(_unstorable(step.metadata.step_id, exc)))
         return Outcome("completed", result=encoded)
     except asyncio.CancelledError:
         raise
     except BaseException as exc:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
+        meta = step.metadata
         if isinstance(exc, TimeoutError) and not isinstance(exc, RetryableError):
             exc = TimeoutError(f"step {meta.step_id} timed out after {getattr(fn, 'timeout', None)}")
         error = serde.encode_error(exc)
@@ -108,10 +98,7 @@ async def run_attempt(
             return Outcome("failed", error=error)
         return Outcome("retrying", error=error, retry_at=time.time() + retry_delay(fn, meta.attempt, exc))
     finally:
-        if world_token is not None:
-            step_world_var.reset(world_token)
-        _step_writers.reset(writers_token)
-        step_metadata.reset(token)
+        running_step.reset(token)
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:

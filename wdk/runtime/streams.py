@@ -17,25 +17,16 @@ chunks back (see `stream_reader` for what readers then see).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from typing import Any
 
 from wdk.errors import StreamClosedError
 from wdk.runtime import serde
-from wdk.runtime.current import current_instance, current_step, step_world
-from wdk.runtime.current import writing_to as writing_to  # the orchestrator's, kept importable here
+from wdk.runtime.current import current_instance, current_step, running_step, step_world
 from wdk.runtime.stream_reader import StreamRollback
 from wdk.worlds.base import World
 
 DEFAULT_NAMESPACE = "default"
 _FLUSH_AT = 1000  # chunks buffered before a write waits for the commit
-
-# The running step's pending writes, one _Pending per stream whatever the
-# number of Writable objects: flushed before its result is recorded.
-_step_writers: contextvars.ContextVar[list[_Pending] | None] = contextvars.ContextVar(
-    "wdk_step_writers", default=None
-)
-
 
 class _Pending:
     """Chunks one step execution wrote to one stream and not yet committed, in
@@ -126,17 +117,20 @@ class Writable:
     def _pending(self) -> _Pending:
         """This stream's pending writes in the running step (shared by all its
         writer objects), else this object's own."""
-        step = _step_writers.get()
-        if step is None:
+        running = running_step.get()
+        if running is None:
             if self._own is None:
                 self._own = _Pending(self.run_id, self.namespace, None)
             return self._own
+        # The step's pending writes (`RunningStep.writers`), one _Pending per
+        # stream whatever the number of Writable objects: flushed before its
+        # result is recorded.
+        step = running.writers
         if self._last is not None and self._last[0] is step:
             return self._last[1]  # the common case: the same step writes again
         pending = next((p for p in step if (p.run_id, p.namespace) == (self.run_id, self.namespace)), None)
         if pending is None:
-            meta = current_step()
-            pending = _Pending(self.run_id, self.namespace, meta.attempt_key if meta is not None else None)
+            pending = _Pending(self.run_id, self.namespace, running.metadata.attempt_key)
             step.append(pending)
         self._last = (step, pending)
         return pending

@@ -250,8 +250,18 @@ def decode_call(
         from_builtins(data)
     closure = data.get("closure")
     kwargs = data.get("kwargs")
+    args = data.get("args", [])
+    if type(args) is list:
+        # Scalars only (most calls): each decodes to itself, so the list is
+        # what from_builtins would give; anything else goes through it.
+        for y in args:
+            if not ((t := type(y)) is str or t is int or t is float or t is bool or y is None):
+                args = from_builtins(args)
+                break
+    else:  # malformed: from_builtins says how
+        args = from_builtins(args)
     return (
-        tuple(from_builtins(data.get("args", []))),
+        tuple(args),
         from_builtins(kwargs) if kwargs else {},  # none (most calls): a new empty dict
         None if closure is None else from_builtins(closure),
     )

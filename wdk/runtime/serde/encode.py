@@ -44,6 +44,8 @@ _JSON_ENCODER = msgspec.json.Encoder()
 _LIMIT = [16 << 20]
 # No JSON int (at most 20 digits and a sign) or finite float (repr) is longer.
 _SCALAR_MAX = 32
+# `{"args":[],"kwargs":{}}`: the bytes of an encoded call besides its arguments.
+_CALL_OVERHEAD = 24
 
 
 def set_max_bytes(limit: int) -> None:
@@ -450,6 +452,22 @@ def encode_call(
 ) -> dict[str, Any]:
     """{"args": [...], "kwargs": {...}} (+ "closure"), with error paths such as
     `args[1]['items'][3]` or `kwargs['user'].address`."""
+    if not kwargs and closure is None:
+        # Positional scalars and strings only (most calls): each is its own
+        # encoding, and a bound on their JSON size (a str: at most 6 bytes a
+        # character, escaped) spares encoding them to check it.
+        size = _CALL_OVERHEAD
+        for x in args:
+            t = type(x)
+            if t is str:
+                size += 6 * len(x) + 3
+            elif t is bool or x is None or (t is int and _MIN_INT <= x <= _MAX_INT) or (t is float and x - x == 0.0):
+                size += _SCALAR_MAX + 1
+            else:
+                break
+        else:
+            if size <= _LIMIT[0]:
+                return {"args": list(args), "kwargs": {}}
     # Encoded as whole containers so that the paths cost nothing until an error.
     out: dict[str, Any] = {
         "args": _encode_root(_enc_items, args, "args"),
