@@ -587,3 +587,34 @@ async def test_an_append_with_other_work_ready_joins_the_group_commit(tmp_path: 
     finished, events = _drive(coro)
     assert finished and [e.seq for e in events] == [2]
     await world.close()
+
+
+async def test_a_group_commit_takes_savepoints_only_when_a_write_fails(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    try:
+        runs = [await new_run(world, started=True) for _ in range(3)]
+        statements: list[str] = []
+        world._db.set_trace_callback(statements.append)
+        await asyncio.gather(*(world.append(r, 1, [ev("wait_created", "w", resume_at=T0)]) for r in runs))
+        assert [s for s in statements if "SAVEPOINT" in s or s in ("BEGIN IMMEDIATE", "COMMIT")] == [
+            "BEGIN IMMEDIATE", "COMMIT",
+        ]
+        statements.clear()
+        # The middle write fails after its event insert: the batch runs again
+        # with savepoints, and only that write is undone.
+        results = await asyncio.gather(
+            world.append(runs[0], 2, [ev("wait_completed", "w")]),
+            world.append(runs[1], 2, [ev("wait_completed", "nope")]),
+            world.append(runs[2], 2, [ev("wait_completed", "w")]),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], ConflictError) and "unknown wait" in str(results[1])
+        assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException)
+        assert statements.count("BEGIN IMMEDIATE") == 2 and statements.count("SAVEPOINT op") == 3
+        for run, seq in zip(runs, (3, 2, 3), strict=True):
+            info = await world.get_run(run)
+            assert info is not None and info.last_seq == seq
+        assert world._commit.run_states[runs[0]][:2] == ("running", 3)
+        assert runs[1] not in world._commit.run_states
+    finally:
+        await world.close()

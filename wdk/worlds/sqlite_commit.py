@@ -1,8 +1,8 @@
 """The local world's group commit: one SQLite connection's batching.
 
 Every write goes through a group commit: writes requested in the same event
-loop tick run in ONE transaction, each inside its own SAVEPOINT so a conflict
-fails only its own caller. Futures resolve after COMMIT, so nothing a caller
+loop tick run in ONE transaction; a conflict fails only its own caller (the
+batch then runs again with a SAVEPOINT per write, see `flush`). Futures resolve after COMMIT, so nothing a caller
 sees can be lost by a crash (at synchronous=NORMAL: a process crash; FULL: a
 power loss). SQLite is called on the loop thread: a thread hop costs more than
 the query.
@@ -30,6 +30,7 @@ RUN_STATES_KEPT = 10_000
 EAGER_IN_A_ROW = 8  # appends committed at once in a row, at most (GroupCommit.write)
 
 _Op = tuple[Callable[[], Any], "asyncio.Future[Any]"]
+_Outcome = tuple["asyncio.Future[Any]", Any, bool]  # (the write's future, its result or error, ok)
 
 
 class Write(Protocol):
@@ -109,33 +110,50 @@ class GroupCommit:
         self._pending = []
         if not batch or self.conn is None:
             return
-        conn = self.conn
+        # All in one transaction without savepoints first (two statements
+        # fewer per write). If a write fails and others share the transaction,
+        # it is rolled back and run again with a savepoint per write, so the
+        # failure is that write's alone: a write is a function of the database,
+        # and does the same again on the same state.
+        outcomes = self._run(batch, savepoints=False)
+        if outcomes is None:
+            outcomes = self._run(batch, savepoints=True)
+            assert outcomes is not None
+        for fut, value, ok in outcomes:
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+    def _run(self, batch: list[_Op], *, savepoints: bool) -> list[_Outcome] | None:
+        """The batch's outcomes once its transaction ended; None: a write failed
+        without savepoints among others (all rolled back)."""
+        conn = self.db
         tx = conn.cursor()  # one cursor for the transaction's own statements, not one each
-        outcomes: list[tuple[asyncio.Future[Any], Any, bool]] = []
-        # One op needs no savepoint: on error the whole transaction rolls back.
-        nested = len(batch) > 1
+        outcomes: list[_Outcome] = []
         self.uncommitted.clear()
         try:
             tx.execute("BEGIN IMMEDIATE")
             for work, fut in batch:
-                if nested:
+                if savepoints:
                     tx.execute("SAVEPOINT op")
                 try:
                     result = work()
                 except Exception as exc:
-                    if nested:
-                        tx.execute("ROLLBACK TO op")
-                        tx.execute("RELEASE op")
-                    # Callers handle WorldError, not a driver's exception.
-                    failure = (
-                        WorldError(f"{self.path}: {exc}") if isinstance(exc, sqlite3.Error) else exc
-                    )
-                    outcomes.append((fut, failure, False))
+                    if not savepoints:
+                        tx.execute("ROLLBACK")
+                        self.uncommitted.clear()
+                        return None if len(batch) > 1 else [(fut, self._failure(exc), False)]
+                    tx.execute("ROLLBACK TO op")
+                    tx.execute("RELEASE op")
+                    outcomes.append((fut, self._failure(exc), False))
                 else:
-                    if nested:
+                    if savepoints:
                         tx.execute("RELEASE op")
                     outcomes.append((fut, result, True))
-            tx.execute("ROLLBACK" if not nested and not outcomes[0][2] else "COMMIT")
+            tx.execute("COMMIT")
             self._keep_run_states()
             if self.checkpointer is not None:
                 self.checkpointer.wrote(len(batch))
@@ -144,14 +162,12 @@ class GroupCommit:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             error = WorldError(f"{self.path}: write failed: {exc}")
-            outcomes = [(fut, error, False) for _, fut in batch]
-        for fut, value, ok in outcomes:
-            if fut.done():
-                continue
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
+            return [(fut, error, False) for _, fut in batch]
+        return outcomes
+
+    def _failure(self, exc: Exception) -> Exception:
+        # Callers handle WorldError, not a driver's exception.
+        return WorldError(f"{self.path}: {exc}") if isinstance(exc, sqlite3.Error) else exc
 
     # --- the run states kept after COMMIT ---------------------------------------------
 
