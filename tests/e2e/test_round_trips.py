@@ -62,12 +62,14 @@ async def test_a_one_step_run_is_recorded_in_at_most_five_round_trips(
     statements.clear()
 
     run = await start(basic.one_step, 2, 3)
-    at_start = len(statements)
+    # A loaded machine can still run the warm run's ack late: not this run's.
+    at_start = len([s for s in statements if warm.id not in s[1]])
     assert await run.result(timeout=30) == 5
 
-    assert at_start == 1, statements  # start(): one round trip
-    recorded = next(i for i, (sql, args) in enumerate(statements) if "append_events" in sql and "run_completed" in args[2])
-    upto = statements[: recorded + 1]
+    ours = [s for s in statements if warm.id not in s[1]]
+    assert at_start == 1, ours  # start(): one round trip
+    recorded = next(i for i, (sql, args) in enumerate(ours) if "append_events" in sql and "run_completed" in args[2])
+    upto = ours[: recorded + 1]
     assert len(upto) <= 5, [sql.split("(")[0] for sql, _ in upto]
     # Which ones: start, then one append per round; no lease, no read of the log.
     assert "start_run" in upto[0][0]
