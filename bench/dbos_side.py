@@ -51,7 +51,7 @@ def _seq(n: int) -> float:
 
 def bench(sizes: dict[str, int]) -> dict[str, float]:
     out: dict[str, float] = {}
-    _seq(20)  # warm up
+    _seq(sizes.get("warm", 20))  # warm up (see vs_dbos --warm)
     n = sizes["seq"]
     out["a_steps_per_s"] = round(n / _seq(n))
     runs = sizes["many"]

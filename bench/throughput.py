@@ -100,7 +100,7 @@ async def compare(sizes: dict[str, int]) -> dict[str, float]:
     from wdk.runtime.engine import get_runtime
 
     await get_runtime()
-    await _seq(20)  # warm up: compile, sandbox, connection
+    await _seq(sizes.get("warm", 20))  # warm up: compile, sandbox, connection (see vs_dbos --warm)
     out: dict[str, float] = {"a_steps_per_s": round(sizes["seq"] / await _seq(sizes["seq"]))}
     runs = sizes["many"]
     t0 = time.perf_counter()
