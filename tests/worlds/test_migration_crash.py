@@ -10,11 +10,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from world_support import store_at_version
 
+from wdk.errors import WorldError
+from wdk.worlds import sqlite_schema
 from wdk.worlds.local import LocalWorld
 
 RUNS, STEPS = 60, 400
@@ -108,3 +112,30 @@ def test_a_sigkill_during_the_migration_loses_nothing(tmp_path: Path) -> None:
 
     asyncio.run(check())
     assert _version_and_events(tmp_path) == (11, total)
+
+
+def test_an_open_waits_for_another_process_migrating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A migration can outlast the usual busy timeout: an open of an older store
+    # waits for the process that holds the write lock (as a migrating one does).
+    store_at_version(tmp_path, 10).close()
+    monkeypatch.setattr(sqlite_schema, "BUSY_TIMEOUT_MS", 50)
+    holder = sqlite3.connect(tmp_path / "wdk.sqlite3", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    done = threading.Timer(0.5, holder.execute, ("COMMIT",))  # the other process's migration ends
+    done.start()
+    try:
+        conn = sqlite_schema.connect(tmp_path, "NORMAL")
+        conn.close()
+    finally:
+        done.join()
+        holder.close()
+    assert _version_and_events(tmp_path)[0] == sqlite_schema.SCHEMA_VERSION
+    # A store already up to date keeps the usual timeout: a held lock is an error at once.
+    holder = sqlite3.connect(tmp_path / "wdk.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(WorldError, match="locked"):
+            sqlite_schema.connect(tmp_path, "NORMAL")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

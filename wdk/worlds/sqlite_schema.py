@@ -22,6 +22,9 @@ from wdk.worlds.sqlite_keys import OTHER_IDS, SEQ_BITS, call_number
 FILE_NAME = "wdk.sqlite3"
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 BUSY_TIMEOUT_MS = 5000
+# How long an open of an older store waits for another process migrating it:
+# a migration can take seconds (version 11 rewrites every event).
+MIGRATION_WAIT_MS = 600_000
 
 # The completion types, spelled out because a partial index needs literals;
 # `tests/worlds/test_local_only.py` pins them to base.COMPLETION_TYPES.
@@ -421,6 +424,12 @@ def _check_store(conn: sqlite3.Connection, path: Path) -> None:
         _check_version(_stored_version(conn), path)
 
 
+def _behind(conn: sqlite3.Connection) -> bool:
+    """Whether the store is new or older than this wdk (read without a lock)."""
+    tables = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'wdk_meta'").fetchone()
+    return tables is None or _stored_version(conn) < SCHEMA_VERSION
+
+
 def _stored_version(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT value FROM wdk_meta WHERE key = 'schema_version'").fetchone()
     return int(row[0]) if row else 0
@@ -435,8 +444,16 @@ def _check_version(version: int, path: Path) -> None:
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    # BEGIN IMMEDIATE: two processes opening a new store at once migrate it once.
-    conn.execute("BEGIN IMMEDIATE")
+    # BEGIN IMMEDIATE: two processes opening a new store at once migrate it
+    # once; the second waits for the first's migration, however long it takes.
+    behind = _behind(conn)
+    if behind:
+        conn.execute(f"PRAGMA busy_timeout = {MIGRATION_WAIT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        if behind:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     try:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS wdk_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
