@@ -43,16 +43,20 @@ async def _work(mode: str, n: int) -> None:
             await (await start(one_step)).result()
 
 
-def _count(mode: str, n: int) -> int:
+def callgrind(argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Instructions callgrind counts for `python argv...` (also bench/pg_instructions.py's)."""
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, "--child", mode, str(n)],
-        capture_output=True, text=True, check=True,
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, *argv],
+        capture_output=True, text=True, check=True, env=env,
     ).stderr
     found = re.search(r"Collected : (\d+)", out)
     if found is None:
         raise SystemExit(f"no instruction count from valgrind:\n{out[-2000:]}")
     return int(found.group(1))
+
+
+def _count(mode: str, n: int) -> int:
+    return callgrind([__file__, "--child", mode, str(n)])
 
 
 def main() -> None:

@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -74,18 +72,12 @@ async def _work(mode: str, n: int, url: str, schema: str) -> None:
 
 
 def _count(mode: str, n: int, url: str) -> int:
+    from instructions import callgrind
     from postgres import fresh_schema
 
     with fresh_schema(url) as schema:
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-             sys.executable, __file__, "--child", mode, str(n), url, schema],
-            capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        ).stderr
-    found = re.search(r"Collected : (\d+)", out)
-    if found is None:
-        raise SystemExit(f"no instruction count from valgrind:\n{out[-2000:]}")
-    return int(found.group(1))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        return callgrind([__file__, "--child", mode, str(n), url, schema], env)
 
 
 def main() -> None:
