@@ -152,11 +152,16 @@ def _sandbox_loads(loader: Loader, monkeypatch: pytest.MonkeyPatch) -> list[str]
     return loads
 
 
-def test_a_workflow_function_is_looked_up_once(flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    module, _ = flow_module
+def _looked_up(module: Any) -> tuple[Loader, str, Any]:
+    """A new loader that has looked `module.flow` up once: (loader, its id, the function)."""
     loader = Loader()
     workflow_id = loader.workflow_id_of(module.flow)
-    first = loader.workflow_function(workflow_id)
+    return loader, workflow_id, loader.workflow_function(workflow_id)
+
+
+def test_a_workflow_function_is_looked_up_once(flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    module, _ = flow_module
+    loader, workflow_id, first = _looked_up(module)
     loads = _sandbox_loads(loader, monkeypatch)
     assert loader.workflow_function(workflow_id) is first
     assert loads == []
@@ -166,9 +171,7 @@ def test_a_workflow_of_a_changed_file_is_loaded_again(
     flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module, path = flow_module
-    loader = Loader()
-    workflow_id = loader.workflow_id_of(module.flow)
-    first = loader.workflow_function(workflow_id)
+    loader, workflow_id, first = _looked_up(module)
     st = os.stat(path)
     path.write_text(FLOW.replace("twice(x)", "twice(x + 1)"))
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -182,9 +185,7 @@ def test_a_workflow_of_a_reimported_module_is_loaded_again(
     flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module, _ = flow_module
-    loader = Loader()
-    workflow_id = loader.workflow_id_of(module.flow)
-    loader.workflow_function(workflow_id)
+    loader, workflow_id, _ = _looked_up(module)
     monkeypatch.delitem(sys.modules, module.__name__)
     loads = _sandbox_loads(loader, monkeypatch)
     loader.workflow_function(workflow_id)

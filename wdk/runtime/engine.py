@@ -71,8 +71,9 @@ class Runtime:
         self.orchestrator = Orchestrator(world, self.loader, on_terminal=self._run_finished, settings=self.settings)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active: dict[str, asyncio.Task[Any]] = {}
-        # Runs of `_active` whose end this runtime has recorded (and announced) while their task still runs (see `_wait_end`), with the
-        # terminal event it committed (None: it ended otherwise).
+        # Runs of `_active` whose end this runtime has recorded (and announced)
+        # while their task still runs (see `_wait_end`), with the terminal
+        # event it committed (None: it ended otherwise).
         self._ended_here: dict[str, NewEvent | None] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._slot_free = asyncio.Event()

@@ -28,6 +28,7 @@ from wdk.worlds.base import World
 DEFAULT_NAMESPACE = "default"
 _FLUSH_AT = 1000  # chunks buffered before a write waits for the commit
 
+
 class _Pending:
     """Chunks one step execution wrote to one stream and not yet committed, in
     order. Every writer object of that stream in the step shares it, so a

@@ -215,7 +215,8 @@ class LocalWorld(sqlite_flow.FlowMethods):
             self._sync()
             .execute(
                 f"SELECT k & {SEQ_MASK}, type, at, correlation_id, payload FROM events "
-                f"WHERE {run_keys(RUN_NUM)} AND k > (({RUN_NUM}) << {SEQ_BITS}) + ?2 ORDER BY k LIMIT ?3",
+                f"WHERE k > (({RUN_NUM}) << {SEQ_BITS}) + ?2 AND k <= (({RUN_NUM}) << {SEQ_BITS}) | {SEQ_MASK} "
+                "ORDER BY k LIMIT ?3",
                 (run_id, after_seq, -1 if limit is None else limit),
             )
             .fetchall()

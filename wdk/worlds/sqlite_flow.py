@@ -18,7 +18,7 @@ from wdk.worlds import sqlite_log, sqlite_queue
 from wdk.worlds.base import NewRun, RunInfo, ScheduleState
 from wdk.worlds.sql import run_info
 from wdk.worlds.sqlite_commit import Write
-from wdk.worlds.sqlite_keys import SEQ_BITS, SEQ_MASK, run_keys
+from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_BITS, SEQ_MASK, run_keys
 from wdk.worlds.sqlite_log import RUN_COLS
 
 _encode = msgspec.json.Encoder().encode
@@ -41,8 +41,8 @@ def debounce_run(
     if row is not None:
         info = run_info(row)
         conn.execute(
-            f"UPDATE events SET payload = ? WHERE k = (SELECT num FROM runs WHERE id = ?) << {SEQ_BITS}",
-            (_encode(run.payload), info.id),
+            f"UPDATE events SET payload = ?2 WHERE k = ({RUN_NUM}) << {SEQ_BITS}",
+            (info.id, _encode(run.payload)),
         )
         return info, False
     info, created = sqlite_log.create_run(conn, run)

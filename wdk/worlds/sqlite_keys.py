@@ -37,6 +37,13 @@ def run_keys(num: str) -> str:
 OTHER_STEP = f"k >> {SEQ_BITS} = ? AND k & {OTHER_IDS} AND correlation_id = ?"
 
 
+def step_key(num: int, correlation_id: str) -> int | None:
+    """The key of the step with this correlation id in run `num` when the id has
+    a call number and the step got that number's key; else None (kept by seq)."""
+    n = call_number(correlation_id)
+    return None if n is None else (num << SEQ_BITS) | n
+
+
 def call_number(correlation_id: str) -> int | None:
     """n of a `<kind>_<n>_<...>` correlation id (n of at most 9 ASCII digits), else None."""
     first = correlation_id.find("_")

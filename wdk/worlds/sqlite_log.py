@@ -41,8 +41,8 @@ from wdk.worlds.sqlite_keys import (
     OTHER_STEP,
     SEQ_BITS,
     SEQ_MASK,
-    call_number,
     run_keys,
+    step_key,
 )
 
 _encode = msgspec.json.Encoder().encode
@@ -310,18 +310,17 @@ def _insert_step(
     values are step_id, status, attempt, created_at, updated_at, started_at."""
     cid = e.correlation_id
     assert cid is not None  # validate_batch: a step event names its call
-    base = num << SEQ_BITS
-    n = call_number(cid)
-    if n is not None:
+    key = step_key(num, cid)
+    if key is not None:
         try:
-            conn.execute(_INSERT_STEP, (base | n, cid, seq, *values))
+            conn.execute(_INSERT_STEP, (key, cid, seq, *values))
             return
         except sqlite3.IntegrityError as exc:
-            held = conn.execute("SELECT correlation_id FROM steps WHERE k = ?", (base | n,)).fetchone()
+            held = conn.execute("SELECT correlation_id FROM steps WHERE k = ?", (key,)).fetchone()
             if held is not None and held[0] == cid:
                 raise ConflictError(f"run {run_id}: step {cid} already exists") from exc
     try:  # steps_other_ids refuses an id already kept by seq
-        conn.execute(_INSERT_STEP, (base | OTHER_IDS | seq, cid, seq, *values))
+        conn.execute(_INSERT_STEP, ((num << SEQ_BITS) | OTHER_IDS | seq, cid, seq, *values))
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run_id}: step {cid} already exists") from exc
 
@@ -333,12 +332,12 @@ def _update_step(
     # one completion per call (schema version 5).
     cid = e.correlation_id
     assert cid is not None  # validate_batch: a step event names its call
-    n = call_number(cid)
+    key = step_key(num, cid)
     live = "AND status NOT IN ('completed', 'failed')"
-    if n is not None:
+    if key is not None:
         cur = conn.execute(
             f"UPDATE steps SET {sets}, updated_at = ? WHERE k = ? AND correlation_id = ? {live}",
-            (*params, e.at, (num << SEQ_BITS) | n, cid),
+            (*params, e.at, key, cid),
         )
         if cur.rowcount:
             return
@@ -348,8 +347,7 @@ def _update_step(
 
 
 def _step_exists(conn: sqlite3.Connection, num: int, cid: str) -> bool:
-    n = call_number(cid)
-    key = (num << SEQ_BITS) | n if n is not None else None
+    key = step_key(num, cid)
     if key is not None and conn.execute("SELECT 1 FROM steps WHERE k = ? AND correlation_id = ?", (key, cid)).fetchone():
         return True
     return conn.execute(f"SELECT 1 FROM steps WHERE {OTHER_STEP}", (num, cid)).fetchone() is not None
