@@ -22,7 +22,7 @@ import functools
 import random
 import sys
 import weakref
-from asyncio import events, futures, tasks
+from asyncio import events, format_helpers, futures, tasks
 from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from contextvars import Context
@@ -61,6 +61,8 @@ def _forbidden(call: str, reason: str) -> Callable[..., NoReturn]:
 
 
 _IO = "it does real I/O"
+
+_new_handle = object.__new__  # Handle has no __new__ of its own
 
 
 class WorkflowLoop(asyncio.AbstractEventLoop):
@@ -139,13 +141,29 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
             ready = self._ready
             popleft = ready.popleft
             while ready:
-                handle = popleft()
-                if not handle._cancelled:
-                    handle._run()
+                handle: Any = popleft()
+                if handle._cancelled:
+                    continue
+                # Handle._run, inlined (one frame less per callback): the same
+                # call, the same report of an error.
+                try:
+                    handle._context.run(handle._callback, *handle._args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._callback_failed(handle, exc)
         finally:
             self._running = False
             events._set_running_loop(previous_loop)
             sys.set_asyncgen_hooks(*previous_hooks)
+
+    def _callback_failed(self, handle: events.Handle, exc: BaseException) -> None:
+        """What Handle._run reports when its callback raises."""
+        cb = format_helpers._format_callback_source(handle._callback, handle._args)  # type: ignore[attr-defined]
+        context: dict[str, Any] = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
+        if handle._source_traceback:  # type: ignore[attr-defined]
+            context["source_traceback"] = handle._source_traceback  # type: ignore[attr-defined]
+        self.call_exception_handler(context)
 
     def fire_timer(self, handle: asyncio.TimerHandle) -> None:
         """A durable wait completed: make its callback ready (no-op if cancelled or fired)."""
@@ -170,7 +188,20 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def call_soon(
         self, callback: Callable[[*_Ts], object], *args: *_Ts, context: Context | None = None
     ) -> events.Handle:
-        handle = events.Handle(callback, args, self, context)
+        if context is None or self._debug:
+            handle = events.Handle(callback, args, self, context)
+        else:
+            # Handle.__init__, inlined (futures and tasks always pass their
+            # context): no __init__ frame and no get_debug() call per wake-up.
+            handle = _new_handle(events.Handle)
+            fields: Any = handle
+            fields._context = context
+            fields._loop = self
+            fields._callback = callback
+            fields._args = args
+            fields._cancelled = False
+            fields._repr = None
+            fields._source_traceback = None
         self._ready.append(handle)
         return handle
 
