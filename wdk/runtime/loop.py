@@ -284,11 +284,14 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     def is_closed(self) -> bool:
         return self._closed
 
-    def get_debug(self) -> bool:
-        return self._debug
+    # C futures and tasks ask get_debug() as they are made (a step call makes
+    # one): while debug is off a builtin answers, with no Python frame.
+    get_debug = staticmethod(bool)
 
     def set_debug(self, enabled: bool) -> None:
         self._debug = enabled
+        # An instance attribute wins over the class's (a non-data descriptor).
+        self.get_debug = functools.partial(bool, enabled)
 
     def close(self) -> None:
         """Cancel outstanding tasks and async generators, then close.
