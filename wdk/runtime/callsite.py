@@ -3,8 +3,9 @@
 A step call, a wait or a refused sandbox call happens inside wdk, asyncio or a
 library; the line worth showing is the innermost frame of the user's own code.
 Walking outward from the call finds it, but only within the running task:
-a task's stack starts at asyncio's `Handle._run`, so a step run by
-`asyncio.gather(fetch(a), fetch(b))` has no user frame above it. For those,
+a task's stack starts at asyncio's `Handle._run` (or the workflow loop's
+`run_until_quiescent`), so a step run by `asyncio.gather(fetch(a), fetch(b))`
+has no user frame above it. For those,
 `WorkflowLoop.create_task` records where the task was made (the `gather` line)
 in the task's context (`task_origin`), and that is the answer.
 
@@ -30,6 +31,7 @@ __all__ = [
     "located",
     "location",
     "refused",
+    "stack_begins_at",
     "task_context",
     "task_origin",
     "user_frame",
@@ -40,8 +42,16 @@ __all__ = [
 task_origin: ContextVar[tuple[str, str] | None] = ContextVar("wdk_task_origin", default=None)
 
 # A task's (or any callback's) stack begins here: nothing above it belongs to
-# the code that created the task.
+# the code that created the task. On the workflow loop, which runs its
+# callbacks itself, at `WorkflowLoop.run_until_quiescent` (`stack_begins_at`).
 _TASK_BOUNDARY = asyncio.events.Handle._run.__code__
+_LOOP_BOUNDARY: CodeType | None = None
+
+
+def stack_begins_at(code: CodeType) -> None:
+    """Callbacks run from `code` (a loop's) begin their stack there."""
+    global _LOOP_BOUNDARY
+    _LOOP_BOUNDARY = code
 
 _WDK = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
@@ -80,7 +90,7 @@ def user_frame(frame: FrameType | None) -> FrameType | None:
     application installed into site-packages); other code by its file."""
     while frame is not None:
         code = frame.f_code
-        if code is _TASK_BOUNDARY:
+        if code is _TASK_BOUNDARY or code is _LOOP_BOUNDARY:
             return None
         if "__wdk_sandboxed__" in frame.f_globals or is_user_file(code.co_filename):
             return frame

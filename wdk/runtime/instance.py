@@ -286,7 +286,8 @@ class WorkflowInstance:
 
     def take_patches(self) -> list[str]:
         """Patches decided True live since the last call: their markers to record."""
-        names, self._new_patches = self._new_patches, []
+        names = list(self._new_patches)
+        self._new_patches.clear()  # in place: the orchestrator holds the list (`_collect`)
         return names
 
     def create_hook(self, token: str | None, metadata: dict[str, Any]) -> Hook[Any]:

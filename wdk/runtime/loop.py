@@ -434,3 +434,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
     sock_connect = _forbidden("loop.sock_connect()", _IO)
     sock_accept = _forbidden("loop.sock_accept()", _IO)
     sock_sendfile = _forbidden("loop.sock_sendfile()", _IO)
+
+
+# It runs callbacks itself (no Handle._run frame): a task's stack begins there.
+callsite.stack_begins_at(WorkflowLoop.run_until_quiescent.__code__)
