@@ -105,13 +105,13 @@ class _CorrelationIds:
     """`correlation_id` for one run, from a hash of the run's prefix hashed once:
     a copy and an update cost less than a new hash per call (one per step)."""
 
-    __slots__ = ("_prefix",)
+    __slots__ = ("prefix",)
 
     def __init__(self, run_id: str) -> None:
-        self._prefix = hashlib.blake2b(f"{run_id}:".encode(), digest_size=8)
+        self.prefix = hashlib.blake2b(f"{run_id}:".encode(), digest_size=8)
 
     def __call__(self, kind: str, n: int) -> str:
-        h = self._prefix.copy()
+        h = self.prefix.copy()
         number = str(n)
         h.update(number.encode())
         return f"{kind}_{number}_{h.hexdigest()}"
@@ -213,7 +213,11 @@ class WorkflowInstance:
         fut: asyncio.Future[Any] = asyncio.Future(loop=self.loop)  # loop.create_future, inlined
         self._steps += 1
         self._counter += 1  # _next_id and _new_call, inlined (once per step)
-        cid = self._correlation_id("step", self._counter)
+        # self._correlation_id("step", n), inlined: calling an instance costs a frame from C.
+        number = str(self._counter)
+        h = self._correlation_id.prefix.copy()
+        h.update(number.encode())
+        cid = f"step_{number}_{h.hexdigest()}"
         # The workflow's line: searched for from the step proxy's caller.
         try:
             location = callsite.location(sys._getframe(_STEP_CALL_DEPTH))

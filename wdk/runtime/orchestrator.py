@@ -227,8 +227,9 @@ class Orchestrator:
                 if batch:
                     # Take back a dead execution's stream chunks before
                     # the commit that restarts or fails its step (and may end the run).
-                    for key in self._dead_attempts.pop(run_id, ()):
-                        await roll_back_attempt(self.world, run_id, key)
+                    if self._dead_attempts:
+                        for key in self._dead_attempts.pop(run_id, ()):
+                            await roll_back_attempt(self.world, run_id, key)
                     # Slots and tokens are asked for now, so that their lease
                     # shares the commit of the step_started events (group commit).
                     # (Nothing to ask for a lone step without limits, the common case.)
@@ -275,7 +276,12 @@ class Orchestrator:
                     # inline: no task, no wait set, fewer loop iterations.
                     # `cancel_local` cancels this task instead of a step task.
                     running[_INLINE] = this_task  # type: ignore[assignment]
-                    finished = [await self._run_step(inst, to_start[0])]
+                    call = to_start[0]
+                    # _run_step, inlined
+                    if call.limits and call.limit_error is None:
+                        finished = [await self._execute_limited(inst, call)]
+                    else:
+                        finished = [await self._execute(inst, call)]
                     del running[_INLINE]
                     continue
                 for call in to_start:
