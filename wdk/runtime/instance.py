@@ -389,11 +389,22 @@ class WorkflowInstance:
         return call
 
     def _apply_step_created(self, event: AnyEvent) -> None:
-        retry = self._retrying.pop(event.correlation_id or "", None)
-        if retry is not None:  # a failed step continued by `wdk retry`
-            retry.state = CREATED
-            self._active["step"][retry.correlation_id] = retry
-            return
+        if self._retrying:
+            retry = self._retrying.pop(event.correlation_id or "", None)
+            if retry is not None:  # a failed step continued by `wdk retry`
+                retry.state = CREATED
+                self._active["step"][retry.correlation_id] = retry
+                return
+        # _apply_created's common case, inlined (once per step): the next call
+        # the workflow made is this step.
+        unrecorded = self._unrecorded
+        if unrecorded:
+            call = unrecorded[0]
+            if type(call) is StepCall and call.correlation_id == event.correlation_id and call.name == event.payload.get("step_id"):
+                del unrecorded[0]
+                call.state = CREATED
+                self.active_steps[call.correlation_id] = call
+                return
         self._apply_created(event, StepCall, str(event.payload.get("step_id")))
 
     def _apply_wait_created(self, event: AnyEvent) -> None:
@@ -421,7 +432,12 @@ class WorkflowInstance:
         return call
 
     def _apply_step_completed(self, event: AnyEvent) -> None:
-        call = self._finish(event, StepCall)
+        # _finish, inlined (once per step)
+        call = self.calls.get(event.correlation_id or "")
+        if type(call) is not StepCall:
+            call = self._call_for(event, StepCall)
+        call.state = DONE
+        self.active_steps.pop(call.correlation_id, None)
         fut = call.future
         if fut is not None and not fut.done():
             fut.set_result(serde.from_builtins(event.payload.get("result")))
