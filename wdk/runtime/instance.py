@@ -17,8 +17,9 @@ import hashlib
 import hmac
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar, overload
+
+import msgspec
 
 from wdk.errors import NonDeterminismError
 from wdk.runtime import callsite, serde
@@ -44,10 +45,10 @@ CallKind = Literal["step", "wait", "hook"]
 AnyEvent = Event | NewEvent
 
 
-@dataclass(eq=False, slots=True)
-class Call:
+class Call(msgspec.Struct, eq=False):
     """What every call the workflow makes has (a step call, a durable wait,
-    a hook): the kinds are the subclasses below."""
+    a hook): the kinds are the subclasses below. (Structs, not dataclasses:
+    made in C, with no __init__ frame: a step call makes one. Compared by identity.)"""
 
     kind: ClassVar[CallKind]
     correlation_id: str
@@ -56,13 +57,12 @@ class Call:
     state: CallState = NEW
 
 
-@dataclass(eq=False, slots=True)
-class StepCall(Call):
+class StepCall(Call, eq=False):
     """A step the workflow awaits: its future gets the recorded result."""
 
     kind: ClassVar[CallKind] = "step"
     future: asyncio.Future[Any] | None = None
-    input: dict[str, Any] = field(default_factory=dict)  # the encoded arguments
+    input: dict[str, Any] = msgspec.field(default_factory=dict)  # the encoded arguments
     index: int = 0  # 1 for the workflow's first step call, 2 for the next...
     attempt: int = 0  # attempts started so far
     recovery: int = 0  # restarts of the current attempt after its worker died
@@ -73,8 +73,7 @@ class StepCall(Call):
     acquiring: Any = None  # its slots / tokens: held, or being acquired (a future; orchestrator)
 
 
-@dataclass(eq=False, slots=True)
-class WaitCall(Call):
+class WaitCall(Call, eq=False):
     """A durable wait (`sleep`, `asyncio.sleep`): its timer fires when it completes."""
 
     kind: ClassVar[CallKind] = "wait"
@@ -82,12 +81,11 @@ class WaitCall(Call):
     resume_at: float = 0.0
 
 
-@dataclass(eq=False, slots=True)
-class HookCall(Call):
+class HookCall(Call, eq=False):
     """A hook (or webhook): payloads recorded for it go to `hook`."""
 
     kind: ClassVar[CallKind] = "hook"
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     hook: Hook[Any] | None = None
 
 
