@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from wdk.errors import WorkflowSandboxError
 from wdk.runtime.current import current_instance, current_step
 
@@ -77,19 +79,17 @@ class StepMetadata:
         return f"{self.run_id}:{self.correlation_id}"
 
 
-class RunningStep:
+class RunningStep(msgspec.Struct):
     """One attempt of a step while it runs (`current.running_step`): its
     metadata, made the first time it is asked for (most steps never ask: a
     frozen dataclass costs more to make than the rest of this), the world its
-    stream writers write to, and what they have not committed yet."""
+    stream writers write to, and what they have not committed yet. (A Struct:
+    made in C, with no __init__ frame: one per step attempt.)"""
 
-    __slots__ = ("_fields", "_metadata", "world", "writers")
-
-    def __init__(self, fields: tuple[str, str, int, float, str, int, str, float], world: World | None) -> None:
-        self._fields = fields  # StepMetadata's, in order
-        self._metadata: StepMetadata | None = None
-        self.world = world
-        self.writers: list[Any] = []  # streams._Pending, one per stream written
+    _fields: tuple[str, str, int, float, str, int, str, float]  # StepMetadata's, in order
+    world: World | None
+    _metadata: StepMetadata | None = None
+    writers: list[Any] = msgspec.field(default_factory=list)  # streams._Pending, one per stream written
 
     @property
     def metadata(self) -> StepMetadata:
