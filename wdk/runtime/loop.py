@@ -93,7 +93,11 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._closed = False
         self._debug = False
         self._task_count = 0
-        self._tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        # Tasks made here, weakly, for close(): the first (the workflow's main
+        # task), then the others in a set made with the second (most workflows
+        # make one task; a WeakSet costs to make and to walk).
+        self._first_task: weakref.ref[asyncio.Task[Any]] | None = None
+        self._tasks: weakref.WeakSet[asyncio.Task[Any]] | None = None
         # Async generators first iterated here: made with the first one (most
         # workflows have none, and a WeakSet costs to make and to walk at close).
         self._asyncgens: weakref.WeakSet[AsyncGeneratorType[Any, Any]] | None = None
@@ -267,7 +271,12 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
             else:
                 task = self._task_factory(self, coro, context=context, **kwargs)
             task.set_name(name)
-        self._tasks.add(task)
+        if self._first_task is None:
+            self._first_task = weakref.ref(task)
+        else:
+            if self._tasks is None:
+                self._tasks = weakref.WeakSet()
+            self._tasks.add(task)
         return task
 
     def set_task_factory(self, factory: TaskFactory | None) -> None:
@@ -308,7 +317,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         try:
             settled = False  # no task left to finish, and nothing ran since that was seen
             for _ in range(_CLOSE_ROUNDS):
-                pending = [t for t in self._tasks if not t.done()]
+                pending = [t for t in self._all_tasks() if not t.done()]
                 if not pending:
                     settled = True
                     break
@@ -325,12 +334,17 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
                 self.run_until_quiescent()
                 settled = False
             if not settled:
-                for task in self._tasks:
+                for task in self._all_tasks():
                     if not task.done():
                         self._force_close(task)
         finally:
             self._ready.clear()
             self._closed = True
+
+    def _all_tasks(self) -> list[asyncio.Task[Any]]:
+        first = None if self._first_task is None else self._first_task()
+        tasks = [] if first is None else [first]
+        return tasks if self._tasks is None else tasks + list(self._tasks)
 
     @staticmethod
     def _force_close(task: asyncio.Task[Any]) -> None:
