@@ -33,12 +33,12 @@ class LocalClient:
         self, workflow: WorkflowRef, args: tuple[Any, ...], kwargs: dict[str, Any], options: StartOptions
     ) -> str:
         rt = await get_runtime()
-        workflow_id = workflow if isinstance(workflow, str) else rt.loader.workflow_id_of(workflow)
         debounce = None
         if options.debounce is not None:
             debounce = (parse_duration(options.debounce[0]), str(options.debounce[1]))
+        # The function itself: its id is found with one look at its source (runs.prepare_run).
         return await rt.start_run(
-            workflow_id, args, kwargs,
+            workflow, args, kwargs,
             idempotency_key=options.idempotency_key, priority=options.priority, debounce=debounce,
         )
 

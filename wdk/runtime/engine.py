@@ -250,7 +250,7 @@ class Runtime:
 
     async def start_run(
         self,
-        workflow_id: str,
+        workflow: str | Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         *,
@@ -259,18 +259,19 @@ class Runtime:
         priority: int = 0,
         debounce: tuple[float, str] | None = None,
     ) -> str:
-        """Create a run and queue it in one round trip; its id. When this
-        runtime can advance it now, the run is leased to it as it is created
-        and starts at once (`runs.start_run`). `debounce=(seconds, key)`:
-        starts with one key within the window make one run, with the last
-        arguments, begun when the window closes (World.debounce_run)."""
+        """Create a run of `workflow` (an id, or the workflow function) and
+        queue it in one round trip; its id. When this runtime can advance it
+        now, the run is leased to it as it is created and starts at once
+        (`runs.start_run`). `debounce=(seconds, key)`: starts with one key
+        within the window make one run, with the last arguments, begun when
+        the window closes (World.debounce_run)."""
         new, fn = runs.prepare_run(
-            self.loader, workflow_id, args, kwargs,
+            self.loader, workflow, args, kwargs,
             idempotency_key=idempotency_key, parent_run_id=parent_run_id, priority=priority,
         )
         if debounce is not None:
             window, key = debounce
-            info, _ = await self.world.debounce_run(new, FLOW, f"{workflow_id}\n{key}", window)
+            info, _ = await self.world.debounce_run(new, FLOW, f"{new.workflow_id}\n{key}", window)
             return info.id
         info, lease, first = await runs.start_run(
             self.world, new, owner=self.adoptive_owner(), lease_for=self.settings.lease_seconds

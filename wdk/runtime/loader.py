@@ -83,18 +83,29 @@ class _SourceCache:
     def __init__(self) -> None:
         self._files: dict[str, tuple[tuple[int, int, int, int], str, str]] = {}
         self._analyses: dict[tuple[str, str], ModuleInfo] = {}
+        # While held (`Loader.hold_sources`): what each file read gave, not
+        # looked at again (a start asks three times for its workflow's file).
+        self.held: dict[str, tuple[str, str]] | None = None
 
     def read(self, path: str) -> tuple[str, str]:
         """(source, sha256 hex) of `path`; OSError / UnicodeDecodeError as open() raises them."""
+        held = self.held
+        if held is not None:
+            seen = held.get(path)
+            if seen is not None:
+                return seen
         st = os.stat(path)
         stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
         hit = self._files.get(path)
         if hit is not None and hit[0] == stamp:
-            return hit[1], hit[2]
-        source = _read(path)
-        digest = hashlib.sha256(source.encode()).hexdigest()
-        self._files[path] = (stamp, source, digest)
-        return source, digest
+            found = hit[1], hit[2]
+        else:
+            source = _read(path)
+            found = source, hashlib.sha256(source.encode()).hexdigest()
+            self._files[path] = (stamp, *found)
+        if held is not None:
+            held[path] = found
+        return found
 
     def analysis(self, path: str, module: str) -> ModuleInfo:
         source, digest = self.read(path)
@@ -121,6 +132,19 @@ class Loader:
         # found from: workflow id -> (source file, its hash, module name, module, function).
         self._workflow_fns: dict[str, tuple[str, str, str, types.ModuleType, Callable[..., Any]]] = {}
         self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
+
+    def hold_sources(self) -> bool:
+        """Until `release_sources()`, each source file is looked at once (its
+        stat and, if changed, its text): for code that does not await in
+        between, where a file changing between two looks could as well have
+        changed just after the one. False when already held (then release nothing)."""
+        if self._sources.held is not None:
+            return False
+        self._sources.held = {}
+        return True
+
+    def release_sources(self) -> None:
+        self._sources.held = None
 
     # --- modules --------------------------------------------------------------
 

@@ -64,7 +64,7 @@ def new_run_id() -> str:
 
 def prepare_run(
     loader: Loader,
-    workflow_id: str,
+    workflow: str | Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     *,
@@ -77,19 +77,28 @@ def prepare_run(
     workflow function it loaded and checked the arguments against (`rerun`:
     what `rerun_plan` says this run reuses of an earlier one). A runtime that
     advances the run at once begins it with that function (`Runtime.adopt`)
-    instead of loading it again."""
-    # Compile and load now, and check the arguments against the signature:
-    # broken code or a call that cannot begin fails here, not in a worker.
-    fn = loader.workflow_function(workflow_id)
-    check_arguments(fn, args, kwargs)
+    instead of loading it again. `workflow`: its id, or the workflow function."""
+    # The workflow's id, its function and its code version each read its
+    # source file: one look at it serves the three (nothing awaits here).
+    held = loader.hold_sources()
+    try:
+        workflow_id = workflow if isinstance(workflow, str) else loader.workflow_id_of(workflow)
+        # Compile and load now, and check the arguments against the signature:
+        # broken code or a call that cannot begin fails here, not in a worker.
+        fn = loader.workflow_function(workflow_id)
+        check_arguments(fn, args, kwargs)
+        # The code that started it (docs/deploys.md): shown by `wdk inspect`.
+        code_version = loader.code_version(workflow_id)
+    finally:
+        if held:
+            loader.release_sources()
     payload: dict[str, Any] = {
         "workflow_id": workflow_id,
         "input": serde.encode_call(args, kwargs),
         # Secret per run: seeds the workflow's deterministic randomness (and
         # hook tokens), so replay repeats it but outsiders cannot guess it.
         "seed": os.urandom(16).hex(),
-        # The code that started it (docs/deploys.md): shown by `wdk inspect`.
-        "code_version": loader.code_version(workflow_id),
+        "code_version": code_version,
         # 2: the random stream is keyed with the store's secret too (WorkflowInstance).
         "rng": 2,
     }
