@@ -16,9 +16,15 @@ from typing import Any
 
 __all__ = ["check_arguments"]
 
-# Signatures by function: building one costs more than the rest of a start().
-# Weak keys: a reloaded module's old functions are not kept alive.
-_signatures: weakref.WeakKeyDictionary[Callable[..., Any], inspect.Signature] = weakref.WeakKeyDictionary()
+# Signatures by function, with how many positional arguments fit a signature
+# of positional parameters only (None for any other): building a signature
+# costs more than the rest of a start(), and binding one (~20k instructions)
+# more than the rest of a start's checks. Weak keys: a reloaded module's old
+# functions are not kept alive.
+_signatures: weakref.WeakKeyDictionary[Callable[..., Any], tuple[inspect.Signature, tuple[int, int] | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 def check_arguments(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
@@ -27,20 +33,35 @@ def check_arguments(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping
     >>> check_arguments(process_order, ("o3",), {})
     TypeError: process_order(order_id, qty): missing a required argument: 'qty'
     """
-    signature = _signatures.get(fn)
-    if signature is None:
+    known = _signatures.get(fn)
+    if known is None:
         try:
             signature = inspect.signature(fn)
         except (TypeError, ValueError):  # not introspectable: calling it will tell
             return
+        known = signature, _positional_counts(signature)
         try:
-            _signatures[fn] = signature
+            _signatures[fn] = known
         except TypeError:  # not weakly referenceable
             pass
+    signature, counts = known
+    # Positional arguments for positional parameters (most starts): they bind
+    # when there are enough for the parameters without defaults and no more
+    # than there are parameters. Anything else (or a misfit) binds, for its error.
+    if counts is not None and not kwargs and counts[0] <= len(args) <= counts[1]:
+        return
     try:
         signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"{describe(fn, signature)}: {exc}") from None
+
+
+def _positional_counts(signature: inspect.Signature) -> tuple[int, int] | None:
+    """(required, all) of a signature whose parameters are all positional; else None."""
+    params = signature.parameters.values()
+    if any(p.kind not in _POSITIONAL for p in params):
+        return None
+    return sum(p.default is p.empty for p in params), len(params)
 
 
 def describe(fn: Callable[..., Any], signature: inspect.Signature | None = None) -> str:

@@ -132,6 +132,8 @@ class Loader:
         # found from: workflow id -> (source file, its hash, module name, module, function).
         self._workflow_fns: dict[str, tuple[str, str, str, types.ModuleType, Callable[..., Any]]] = {}
         self.sandbox = sandbox or Sandbox(compile_module=self.compile_for_sandbox)
+        self._source_paths: dict[str, str] = {}  # workflow id -> its module's file, not a build's (code_version)
+        self._abspaths: dict[str, str] = {}  # os.path.abspath of absolute file names (`_abspath`)
 
     def hold_sources(self) -> bool:
         """Until `release_sources()`, each source file is looked at once (its
@@ -208,10 +210,16 @@ class Loader:
         """The version of the code that runs `workflow_id` here, recorded in
         each run's `run_created`: the deployment id of a `wdk build` tree,
         else `src:` and a hash of the workflow module's source."""
-        path = self.module_path(split_id(workflow_id)[1])
-        built = built_workflow_file(path)
-        if built is not None:
-            return _deployment_id(str(Path(built).parent))
+        # The module's file and whether a build wrote it never change once
+        # found (`module_path`, `built_workflow_file` remember them): the file
+        # of a source workflow is remembered here (a start asks every time).
+        path = self._source_paths.get(workflow_id)
+        if path is None:
+            path = self.module_path(split_id(workflow_id)[1])
+            built = built_workflow_file(path)
+            if built is not None:
+                return _deployment_id(str(Path(built).parent))
+            self._source_paths[workflow_id] = path
         try:
             return "src:" + self._sources.read(path)[1][:16]
         except (OSError, UnicodeDecodeError) as exc:
@@ -243,11 +251,11 @@ class Loader:
             if code is not None and module not in self.paths:
                 self.paths[module] = code.co_filename
             return fn_id
-        target = inspect.unwrap(fn)
+        target = inspect.unwrap(fn) if hasattr(fn, "__wrapped__") else fn
         code = getattr(target, "__code__", None)
         if code is None or not code.co_filename.endswith(".py"):
             raise TypeError(f"{fn!r} is not a workflow function")
-        path = os.path.abspath(code.co_filename)
+        path = self._abspath(code.co_filename)
         key = (path, target.__qualname__, self._sources.read(path)[1])
         known = self._ids.get(key)
         if known is not None:
@@ -265,6 +273,16 @@ class Loader:
             f"{target.__qualname__} in {path} is not a workflow: "
             'its first statement must be the docstring "use workflow"'
         )
+
+    def _abspath(self, filename: str) -> str:
+        """os.path.abspath, remembered for an absolute name (a relative one
+        depends on the working directory)."""
+        path = self._abspaths.get(filename)
+        if path is None:
+            path = os.path.abspath(filename)
+            if os.path.isabs(filename):
+                self._abspaths[filename] = path
+        return path
 
     def step_id_of(self, fn: Any) -> str | None:
         """The step id of a function marked "use step" (plain source, client
