@@ -19,9 +19,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-__all__ = ["KEY", "PAGES", "fill"]
+__all__ = ["AUTOCHECKPOINT", "KEY", "PAGES", "fill"]
 
-PAGES = 1100  # a little over SQLite's wal_autocheckpoint (1,000): the file its checkpoints keep
+AUTOCHECKPOINT = 1000  # SQLite's default wal_autocheckpoint, which FULL keeps
+PAGES = AUTOCHECKPOINT + 100  # the file those checkpoints keep (a commit may cross the mark)
 KEY = "wal_filler"
 WAL_HEADER = 32
 FRAME_HEADER = 24
@@ -60,7 +61,7 @@ def fill(conn: sqlite3.Connection, path: Path, synchronous: str, pages: int = PA
             written += 1
     finally:
         conn.execute(f"PRAGMA synchronous = {synchronous}")
-        conn.execute("PRAGMA wal_autocheckpoint = 1000")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT}")
     # Synced once here (FULL again), and checkpointed so the next commit starts the WAL over.
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     return written
