@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
+from typing import Any
 
 import pytest
 
@@ -318,3 +319,128 @@ def test_events_applied_as_appended_give_what_the_read_log_gives() -> None:
     finally:
         read.close()
         appended.close()
+
+
+# --- session 8 (rt4) ----------------------------------------------------------------------------
+
+
+def _reference_check(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    import inspect
+
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return True
+
+
+def test_counted_positional_arguments_bind_as_the_signature_says() -> None:
+    from wdk.runtime.arguments import check_arguments
+
+    async def none() -> None: ...
+    async def two(a: int, b: int) -> None: ...
+    async def defaults(a: int, b: int = 1, c: int = 2) -> None: ...
+    async def only(a: int, /, b: int = 1) -> None: ...
+    async def star(a: int, *rest: int) -> None: ...
+    async def keyword(a: int, *, k: int) -> None: ...
+    async def keyword_default(a: int, *, k: int = 1) -> None: ...
+    async def anything(**kw: int) -> None: ...
+
+    for fn in (none, two, defaults, only, star, keyword, keyword_default, anything):
+        for n in range(5):
+            for kwargs in ({}, {"b": 1}, {"k": 1}):
+                args = tuple(range(n))
+                ok = _reference_check(fn, args, kwargs)
+                for _ in range(2):  # the first builds the signature, the second counts
+                    if ok:
+                        check_arguments(fn, args, kwargs)
+                    else:
+                        with pytest.raises(TypeError, match=fn.__name__):
+                            check_arguments(fn, args, kwargs)
+
+
+def test_a_runs_secret_is_hmac_sha256_of_its_seed() -> None:
+    import hashlib
+    import hmac
+
+    from wdk.runtime.instance import WorkflowInstance
+    from wdk.worlds.base import Event
+
+    async def flow() -> None: ...
+
+    created = Event("wrun_s", 0, "run_created", 1.0, None, {"seed": "abc", "rng": 2})
+    inst = WorkflowInstance("wrun_s", "workflow//m//flow", flow, created, None, b"store-secret")
+    try:
+        assert inst.secret == hmac.new(b"store-secret", b"abc", hashlib.sha256).hexdigest().encode()
+    finally:
+        inst.close()
+
+
+def test_calls_compare_by_identity() -> None:
+    from wdk.runtime.instance import HookCall, StepCall, WaitCall
+
+    for kind in (StepCall, WaitCall, HookCall):
+        a, b = kind("c_1", "n", "f:1"), kind("c_1", "n", "f:1")
+        assert a != b and a == a and a in [a] and b not in [a]
+        assert {a: 1}[a] == 1 and len({a, b}) == 2
+    assert StepCall("c", "n", "f").input is not StepCall("c", "n", "f").input  # a dict each
+
+
+def test_the_workflow_loops_debug_flag_reaches_its_futures_and_handles() -> None:
+    import asyncio
+
+    from wdk.runtime.loop import WorkflowLoop
+
+    loop = WorkflowLoop(run_id="r", seed=1, start_time=0.0, timer_hook=lambda h: None)
+    try:
+        assert loop.get_debug() is False
+        assert asyncio.Future(loop=loop)._source_traceback is None  # type: ignore[attr-defined]
+        loop.set_debug(True)
+        assert loop.get_debug() is True
+        assert asyncio.Future(loop=loop)._source_traceback  # type: ignore[attr-defined]
+        assert loop.call_soon(print, context=None)._source_traceback  # type: ignore[attr-defined]
+        loop.set_debug(False)
+        assert loop.get_debug() is False
+    finally:
+        loop._ready.clear()
+        loop.close()
+
+
+def test_a_wake_up_handle_is_what_handle_init_makes() -> None:
+    import asyncio
+    import contextvars
+
+    from wdk.runtime.loop import WorkflowLoop
+
+    loop = WorkflowLoop(run_id="r", seed=1, start_time=0.0, timer_hook=lambda h: None)
+    ran: list[int] = []
+    ctx = contextvars.copy_context()
+    made = loop.call_soon(ran.append, 1, context=ctx)
+    plain = asyncio.Handle(ran.append, (1,), loop, ctx)
+    for slot in ("_callback", "_args", "_cancelled", "_loop", "_source_traceback", "_repr", "_context"):
+        assert getattr(made, slot) == getattr(plain, slot), slot
+    assert repr(made) == repr(plain)
+    cancelled = loop.call_soon(ran.append, 2, context=ctx)
+    cancelled.cancel()
+    loop.run_until_quiescent()
+    assert ran == [1] and cancelled.cancelled()
+    loop.close()
+
+
+def test_taken_patches_leave_the_same_list_empty() -> None:
+    from wdk.runtime.instance import WorkflowInstance
+    from wdk.worlds.base import Event
+
+    async def flow() -> None: ...
+
+    created = Event("wrun_p", 0, "run_created", 1.0, None, {})
+    inst = WorkflowInstance("wrun_p", "workflow//m//flow", flow, created)
+    try:
+        inst.apply(created)  # live from here on: patched() says True and records a marker
+        pending = inst._new_patches  # what `_collect` holds while it runs
+        assert inst.patched("p1")
+        assert inst.take_patches() == ["p1"]
+        assert inst._new_patches is pending and pending == []
+        assert inst.patched("p2") and pending == ["p2"]
+    finally:
+        inst.close()

@@ -191,3 +191,42 @@ def test_a_workflow_of_a_reimported_module_is_loaded_again(
     loader.workflow_function(workflow_id)
     assert loads == [module.__name__]
     assert module.__name__ in sys.modules  # imported again on the way
+
+
+# --- a start looks at its workflow's file once (session 8) ------------------------------------
+
+
+def test_a_start_looks_at_its_workflow_file_once(flow_module: tuple[Any, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from wdk.runtime import runs
+
+    module, path = flow_module
+    loader = Loader()
+    runs.prepare_run(loader, module.flow, (1,), {})  # first load: compiles, reads what it needs
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def stat(p: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        stats.append(str(p))
+        return real_stat(p, *args, **kwargs)
+
+    monkeypatch.setattr(loader_mod.os, "stat", stat)
+    new, _ = runs.prepare_run(loader, module.flow, (1,), {})
+    assert stats == [str(path)]  # the id, the function and the code version from one look
+    assert new.workflow_id == loader.workflow_id_of(module.flow)
+    assert new.payload["code_version"] == loader.code_version(new.workflow_id)
+    assert loader._sources.held is None  # released: the next start looks again
+    stats.clear()
+    runs.prepare_run(loader, module.flow, (1,), {})
+    assert stats == [str(path)]
+
+
+def test_the_code_version_follows_a_changed_file(flow_module: tuple[Any, Path]) -> None:
+    from wdk.runtime import runs
+
+    module, path = flow_module
+    loader = Loader()
+    before, _ = runs.prepare_run(loader, module.flow, (1,), {})
+    path.write_text(FLOW.replace("2 * x", "3 * x"))
+    after, _ = runs.prepare_run(loader, module.flow, (1,), {})
+    assert before.payload["code_version"] != after.payload["code_version"]
+    assert after.payload["code_version"] == loader.code_version(after.workflow_id)
