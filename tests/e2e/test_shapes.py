@@ -262,13 +262,13 @@ async def test_method_steps_and_step_references_are_located_at_the_workflow_line
 
     rt = await get_runtime()
     seen: dict[str, str] = {}
-    run_step = rt.orchestrator._run_step
+    execute = rt.orchestrator._execute  # every execution comes here (an inline one too)
 
     async def spy(inst: Any, call: Any) -> Any:
         seen.setdefault(call.name.rpartition("//")[2], call.location)
-        return await run_step(inst, call)
+        return await execute(inst, call)
 
-    monkeypatch.setattr(rt.orchestrator, "_run_step", spy)
+    monkeypatch.setattr(rt.orchestrator, "_execute", spy)
     await (await start(shapes.methods, 5)).result(timeout=10)
     await (await start(shapes.refs_flow, 5)).result(timeout=10)
     source = Path(shapes.__file__).read_text().splitlines()
