@@ -420,8 +420,13 @@ class Orchestrator:
         if inst._new_patches:
             for name in inst.take_patches():
                 todo.append(NewEvent("patch_recorded", now, None, {"name": name}))
-        for call in inst.take_commands():
-            todo.append(self._created(call, now))
+        # take_commands() without its copy (nothing here changes the list),
+        # and a step's event made here (one per step: no _created frame).
+        for call in inst._unrecorded:
+            if type(call) is StepCall:
+                todo.append(NewEvent("step_created", now, call.correlation_id, {"step_id": call.name, "input": call.input}))
+            else:
+                todo.append(self._created(call, now))
         return todo
 
     def _created(self, call: AnyCall, now: float) -> NewEvent:
