@@ -90,6 +90,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
         self._commit = GroupCommit(self.path, repr(self))
         self._write = self._commit.write
         self._sync = self._commit.sync
+        self._append = self._commit.append
         self._queue_events: dict[str, asyncio.Event] = {}
         self._worker_lock: tuple[str, int] | None = None  # (worker id, its lock file's fd)
         self._stream_waiters: Wakeups[tuple[str, str]] = Wakeups()  # (run id, namespace)
@@ -199,11 +200,8 @@ class LocalWorld(sqlite_flow.FlowMethods):
         self, run_id: str, expected_seq: int, events: Sequence[NewEvent]
     ) -> list[Event]:
         """Append after `expected_seq`, projections in the same transaction (see World.append)."""
-        result: list[Event] = await self._write(
-            functools.partial(self._commit.append, run_id, expected_seq, tuple(events)),
-            eager=True,
-        )
-        if any(e.type in TERMINAL_TYPES for e in events):
+        result: list[Event] = await self._write(self._append, run_id, expected_seq, tuple(events), eager=True)
+        if self._stream_waiters and any(e.type in TERMINAL_TYPES for e in events):
             self._wake_stream(run_id)  # its streams closed with it: followers end
         return result
 

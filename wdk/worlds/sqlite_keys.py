@@ -46,11 +46,9 @@ def step_key(num: int, correlation_id: str) -> int | None:
 
 def call_number(correlation_id: str) -> int | None:
     """n of a `<kind>_<n>_<...>` correlation id (n of at most 9 ASCII digits), else None."""
-    first = correlation_id.find("_")
-    if first < 0:
-        return None
-    second = correlation_id.find("_", first + 1)
-    digits = correlation_id[first + 1 : second]
-    if second < 0 or not 0 < len(digits) < 10 or not (digits.isascii() and digits.isdigit()):
-        return None
-    return int(digits)
+    parts = correlation_id.split("_", 2)  # one C call: cheaper than two finds and a slice
+    if len(parts) == 3:
+        digits = parts[1]
+        if 0 < len(digits) < 10 and digits.isascii() and digits.isdigit():
+            return int(digits)
+    return None

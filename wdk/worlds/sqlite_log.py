@@ -85,6 +85,10 @@ _STATUS_AFTER: dict[str, str] = {
 
 # Rows per INSERT statement (5 parameters each: well under SQLite's limit).
 _INSERT_CHUNK = 64
+_EVENT_PARAMS = 5
+
+# What the append path's statements run on: the group commit's cursor, or a connection.
+Db = sqlite3.Connection | sqlite3.Cursor
 
 # A run's (status, last seq, number) as a committed append left it.
 RunState = tuple[str, int, int]
@@ -137,7 +141,7 @@ def create_run_state(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, Ru
 
 
 def append(
-    conn: sqlite3.Connection,
+    conn: Db,
     run_id: str,
     expected_seq: int,
     events: tuple[NewEvent, ...],
@@ -154,51 +158,59 @@ def append(
         status, _, num = known
     else:
         status, num = _check_state(conn, run_id, expected_seq)
-    if not events:
+    n = len(events)
+    if not n:
         return [], (status, expected_seq, num)
     if status in TERMINAL_STATUSES and not resumable(status, events):
         raise ConflictError(f"run {run_id} is already {status}: cannot append {events[0].type}")
-    if expected_seq + len(events) > MAX_SEQ:
+    if expected_seq + n > MAX_SEQ:
         raise ConflictError(f"run {run_id}: a run holds at most {MAX_SEQ + 1} events")
-    written = [
-        Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
-        for i, e in enumerate(events)
-    ]
+    # The events, their insert's parameters and the status they leave, in one pass.
+    base = num << SEQ_BITS
+    written: list[Event] = []
+    params: list[Any] = []
+    seq = expected_seq
+    for e in events:
+        seq += 1
+        t, payload = e.type, e.payload
+        written.append(Event(run_id, seq, t, e.at, e.correlation_id, payload))
+        # A bytearray, not bytes: the sqlite3 module binds a bytearray at once,
+        # but looks for an adapter for bytes (~1 µs per parameter).
+        params += (base | seq, t, e.at, e.correlation_id, bytearray(_encode(payload)))
+        status = _STATUS_AFTER.get(t, status)
     try:
-        _insert_events(conn, num << SEQ_BITS, written)
+        if n <= _INSERT_CHUNK:
+            conn.execute(_insert_sql(n), params)
+        else:
+            _insert_chunks(conn, params)
     except sqlite3.IntegrityError as exc:
         _check_state(conn, run_id, expected_seq)  # raises: another writer appended
         raise ConflictError(f"run {run_id}: seq {expected_seq + 1} is already written") from exc
+    seq = expected_seq + 1
     i = 0
-    while i < len(events):
+    while i < n:
         e = events[i]
-        nxt = events[i + 1] if i + 1 < len(events) else None
-        if (
-            e.type == "step_created"
-            and nxt is not None
-            and nxt.type == "step_started"
-            and nxt.correlation_id == e.correlation_id
-        ):
-            # An eager step is created and started in one commit: one row write, not two.
-            _insert_started_step(conn, run_id, num, expected_seq + 1 + i, e, nxt)
-            i += 2
-            continue
-        _APPLIERS[e.type](conn, run_id, num, expected_seq + 1 + i, e)
+        if e.type == "step_created" and i + 1 < n:
+            nxt = events[i + 1]
+            if nxt.type == "step_started" and nxt.correlation_id == e.correlation_id:
+                # An eager step is created and started in one commit: one row write, not two.
+                _insert_started_step(conn, run_id, num, seq, e, nxt)
+                i += 2
+                seq += 2
+                continue
+        _APPLIERS[e.type](conn, run_id, num, seq, e)
         i += 1
-    for e in events:
-        status = _STATUS_AFTER.get(e.type, status)
-    return written, (status, expected_seq + len(events), num)
+        seq += 1
+    return written, (status, expected_seq + n, num)
 
 
-def _insert_events(conn: sqlite3.Connection, base: int, events: list[Event]) -> None:
+def _insert_chunks(conn: Db, params: list[Any]) -> None:
     # One statement per chunk of rows, not one per row (executemany): the
     # sqlite3 module's cost per execution is a good part of an insert's.
-    for start in range(0, len(events), _INSERT_CHUNK):
-        chunk = events[start : start + _INSERT_CHUNK]
-        params: list[Any] = []
-        for e in chunk:
-            params += (base | e.seq, e.type, e.at, e.correlation_id, _blob(e.payload))
-        conn.execute(_insert_sql(len(chunk)), params)
+    step = _INSERT_CHUNK * _EVENT_PARAMS
+    for start in range(0, len(params), step):
+        chunk = params[start : start + step]
+        conn.execute(_insert_sql(len(chunk) // _EVENT_PARAMS), chunk)
 
 
 @functools.cache
@@ -208,7 +220,7 @@ def _insert_sql(rows: int) -> str:
     )
 
 
-def _check_state(conn: sqlite3.Connection, run_id: str, expected_seq: int) -> tuple[str, int]:
+def _check_state(conn: Db, run_id: str, expected_seq: int) -> tuple[str, int]:
     """The run's status and number, after checking that its log ends at `expected_seq`."""
     row = conn.execute(_RUN_STATE, (run_id,)).fetchone()
     if row is None:
@@ -225,11 +237,11 @@ def _check_state(conn: sqlite3.Connection, run_id: str, expected_seq: int) -> tu
 # One projection update per event type (the append already wrote the event).
 
 
-def _apply_run_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     raise ConflictError(f"run {run_id}: run_created is written by create_run only")
 
 
-def _apply_run_started(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_started(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     conn.execute(
         "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?) WHERE num = ?",
         (e.at, num),
@@ -237,7 +249,7 @@ def _apply_run_started(conn: sqlite3.Connection, run_id: str, num: int, seq: int
 
 
 def _finish_run(
-    conn: sqlite3.Connection, run_id: str, num: int, e: NewEvent, output: bytes | None, error: bytes | None
+    conn: Db, run_id: str, num: int, e: NewEvent, output: bytes | None, error: bytes | None
 ) -> None:
     conn.execute(
         "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ? WHERE num = ?",
@@ -253,27 +265,27 @@ def _finish_run(
     )
 
 
-def _apply_run_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     _finish_run(conn, run_id, num, e, _encode(e.payload.get("result")), None)
 
 
-def _apply_run_failed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_failed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     _finish_run(conn, run_id, num, e, None, _encode(e.payload.get("error") or {}))
 
 
-def _apply_run_cancelled(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_cancelled(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     _finish_run(conn, run_id, num, e, None, None)
 
 
-def _apply_run_blocked(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_blocked(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     conn.execute("UPDATE runs SET status = 'blocked' WHERE num = ?", (num,))
 
 
-def _apply_run_unblocked(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_unblocked(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     conn.execute("UPDATE runs SET status = 'running' WHERE num = ?", (num,))
 
 
-def _apply_run_resumed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_resumed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     # A failed run continues (`wdk retry`): it is live again.
     conn.execute(
         "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL WHERE num = ?",
@@ -281,7 +293,7 @@ def _apply_run_resumed(conn: sqlite3.Connection, run_id: str, num: int, seq: int
     )
 
 
-def _apply_patch_recorded(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_patch_recorded(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     pass  # only the log needs it (replay reads it back)
 
 
@@ -291,12 +303,12 @@ _INSERT_STEP = (
 )
 
 
-def _apply_step_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_step_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     _insert_step(conn, run_id, num, seq, e, (required_field(e, "step_id"), "created", 0, e.at, e.at, None))
 
 
 def _insert_started_step(
-    conn: sqlite3.Connection, run_id: str, num: int, seq: int, created: NewEvent, started: NewEvent
+    conn: Db, run_id: str, num: int, seq: int, created: NewEvent, started: NewEvent
 ) -> None:
     attempt = started.payload.get("attempt", 1)
     step_id = required_field(created, "step_id")
@@ -304,7 +316,7 @@ def _insert_started_step(
 
 
 def _insert_step(
-    conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent, values: tuple[Any, ...]
+    conn: Db, run_id: str, num: int, seq: int, e: NewEvent, values: tuple[Any, ...]
 ) -> None:
     """The step's row at its call number's key, else at its seq's (see `sqlite_keys`):
     values are step_id, status, attempt, created_at, updated_at, started_at."""
@@ -325,28 +337,32 @@ def _insert_step(
         raise ConflictError(f"run {run_id}: step {cid} already exists") from exc
 
 
+def _step_update(sets: str) -> tuple[str, str]:
+    """The UPDATEs of a step row setting `sets` (and updated_at): by its call
+    number's key, and by correlation id among the rows kept by seq. A step that
+    has its completion takes no other event: this is what keeps one completion
+    per call (schema version 5)."""
+    live = "AND status NOT IN ('completed', 'failed')"
+    return (
+        f"UPDATE steps SET {sets}, updated_at = ? WHERE k = ? AND correlation_id = ? {live}",
+        f"UPDATE steps SET {sets}, updated_at = ? WHERE {OTHER_STEP} {live}",
+    )
+
+
 def _update_step(
-    conn: sqlite3.Connection, run_id: str, num: int, e: NewEvent, sets: str, params: tuple[Any, ...]
+    conn: Db, run_id: str, num: int, e: NewEvent, sql: tuple[str, str], params: tuple[Any, ...]
 ) -> None:
-    # A step that has its completion takes no other event: this is what keeps
-    # one completion per call (schema version 5).
+    """Run the step row's UPDATE `sql` (see _step_update) with `params`, or say why it changed nothing."""
     cid = e.correlation_id
     assert cid is not None  # validate_batch: a step event names its call
     key = step_key(num, cid)
-    live = "AND status NOT IN ('completed', 'failed')"
-    if key is not None:
-        cur = conn.execute(
-            f"UPDATE steps SET {sets}, updated_at = ? WHERE k = ? AND correlation_id = ? {live}",
-            (*params, e.at, key, cid),
-        )
-        if cur.rowcount:
-            return
-    cur = conn.execute(f"UPDATE steps SET {sets}, updated_at = ? WHERE {OTHER_STEP} {live}", (*params, e.at, num, cid))
-    if cur.rowcount == 0:
+    if key is not None and conn.execute(sql[0], (*params, e.at, key, cid)).rowcount:
+        return
+    if conn.execute(sql[1], (*params, e.at, num, cid)).rowcount == 0:
         _refuse(_step_exists(conn, num, cid), "step", run_id, e)
 
 
-def _step_exists(conn: sqlite3.Connection, num: int, cid: str) -> bool:
+def _step_exists(conn: Db, num: int, cid: str) -> bool:
     key = step_key(num, cid)
     if key is not None and conn.execute("SELECT 1 FROM steps WHERE k = ? AND correlation_id = ?", (key, cid)).fetchone():
         return True
@@ -364,54 +380,35 @@ def _refuse(exists: bool, kind: str, run_id: str, e: NewEvent) -> None:
     raise ConflictError(f"run {run_id}: {e.type} for unknown {kind} {e.correlation_id}")
 
 
-def _apply_step_started(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _update_step(
-        conn,
-        run_id,
-        num,
-        e,
-        "status = 'running', attempt = ?, started_at = coalesce(started_at, ?), retry_at = NULL",
-        (e.payload.get("attempt", 1), e.at),
-    )
+_STEP_STARTED = _step_update("status = 'running', attempt = ?, started_at = coalesce(started_at, ?), retry_at = NULL")
+_STEP_RETRYING = _step_update("status = 'retrying', attempt = coalesce(?, attempt), error = ?, retry_at = ?")
+_STEP_COMPLETED = _step_update("status = 'completed', completed_at = ?, retry_at = NULL, error = NULL")
+_STEP_FAILED = _step_update(
+    "status = 'failed', completed_at = ?, retry_at = NULL, error = ?, attempt = coalesce(?, attempt)"
+)
 
 
-def _apply_step_retrying(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_step_started(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    _update_step(conn, run_id, num, e, _STEP_STARTED, (e.payload.get("attempt", 1), e.at))
+
+
+def _apply_step_retrying(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     p = e.payload
     _update_step(
-        conn,
-        run_id,
-        num,
-        e,
-        "status = 'retrying', attempt = coalesce(?, attempt), error = ?, retry_at = ?",
-        (p.get("attempt"), _encode(p.get("error") or {}), p.get("retry_at")),
+        conn, run_id, num, e, _STEP_RETRYING, (p.get("attempt"), _encode(p.get("error") or {}), p.get("retry_at"))
     )
 
 
-def _apply_step_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _update_step(
-        conn,
-        run_id,
-        num,
-        e,
-        "status = 'completed', completed_at = ?, retry_at = NULL, error = NULL",
-        (e.at,),
-    )
+def _apply_step_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    _update_step(conn, run_id, num, e, _STEP_COMPLETED, (e.at,))
 
 
-def _apply_step_failed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_step_failed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     p = e.payload
-    _update_step(
-        conn,
-        run_id,
-        num,
-        e,
-        "status = 'failed', completed_at = ?, retry_at = NULL, error = ?, "
-        "attempt = coalesce(?, attempt)",
-        (e.at, _encode(p.get("error") or {}), p.get("attempt")),
-    )
+    _update_step(conn, run_id, num, e, _STEP_FAILED, (e.at, _encode(p.get("error") or {}), p.get("attempt")))
 
 
-def _apply_wait_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_wait_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     try:
         conn.execute(
             "INSERT INTO waits (run_id, correlation_id, seq, resume_at, status, created_at) "
@@ -422,7 +419,7 @@ def _apply_wait_created(conn: sqlite3.Connection, run_id: str, num: int, seq: in
         raise ConflictError(f"run {run_id}: wait {e.correlation_id} already exists") from exc
 
 
-def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_wait_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     cur = conn.execute(
         "UPDATE waits SET status = 'completed' WHERE run_id = ? AND correlation_id = ? "
         "AND status = 'waiting'",
@@ -435,7 +432,7 @@ def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: 
         _refuse(found is not None, "wait", run_id, e)
 
 
-def _apply_hook_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_hook_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     token = str(required_field(e, "token"))
     try:
         conn.execute(
@@ -458,7 +455,7 @@ def _apply_hook_created(conn: sqlite3.Connection, run_id: str, num: int, seq: in
         raise ConflictError(f"run {run_id}: hook {e.correlation_id} already exists") from exc
 
 
-def _apply_hook_received(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_hook_received(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     found = conn.execute(
         "SELECT 1 FROM hooks WHERE run_id = ? AND correlation_id = ?",
         (run_id, e.correlation_id),
@@ -467,7 +464,7 @@ def _apply_hook_received(conn: sqlite3.Connection, run_id: str, num: int, seq: i
         raise ConflictError(f"run {run_id}: hook_received for unknown hook {e.correlation_id}")
 
 
-def _apply_hook_disposed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_hook_disposed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     cur = conn.execute(
         "UPDATE hooks SET status = 'disposed' WHERE run_id = ? AND correlation_id = ?",
         (run_id, e.correlation_id),
@@ -476,6 +473,6 @@ def _apply_hook_disposed(conn: sqlite3.Connection, run_id: str, num: int, seq: i
         raise ConflictError(f"run {run_id}: hook_disposed for unknown hook {e.correlation_id}")
 
 
-_APPLIERS: dict[str, Callable[[sqlite3.Connection, str, int, int, NewEvent], None]] = {
+_APPLIERS: dict[str, Callable[[Db, str, int, int, NewEvent], None]] = {
     t: globals()[f"_apply_{t}"] for t in EVENT_TYPES
 }
