@@ -40,8 +40,18 @@ OTHER_STEP = f"k >> {SEQ_BITS} = ? AND k & {OTHER_IDS} AND correlation_id = ?"
 def step_key(num: int, correlation_id: str) -> int | None:
     """The key of the step with this correlation id in run `num` when the id has
     a call number and the step got that number's key; else None (kept by seq)."""
-    n = call_number(correlation_id)
+    # A step's id is parsed when its row is inserted and looked up again when
+    # it completes: the second time comes from _NUMBERS.
+    n = _NUMBERS.get(correlation_id, -1)
+    if n == -1:
+        if len(_NUMBERS) >= NUMBERS_KEPT:
+            _NUMBERS.clear()
+        n = _NUMBERS[correlation_id] = call_number(correlation_id)
     return None if n is None else (num << SEQ_BITS) | n
+
+
+NUMBERS_KEPT = 4096
+_NUMBERS: dict[str, int | None] = {}  # call_number's answers by correlation id (a cache)
 
 
 def call_number(correlation_id: str) -> int | None:
