@@ -471,6 +471,47 @@ async def test_a_run_started_here_is_appended_to_without_reading_its_state(tmp_p
         await world.close()
 
 
+async def test_a_run_known_to_hold_no_waits_or_hooks_ends_without_updating_them(tmp_path: Path) -> None:
+    # The kept state says whether the run may hold waits or hooks rows: ending
+    # one that holds none skips the two UPDATEs; one that made some ends them.
+    world = await opened(tmp_path)
+    try:
+        statements: list[str] = []
+        world._db.set_trace_callback(statements.append)
+
+        async def run_to_end(rid: str, middle: list[Any]) -> list[str]:
+            await world.start_run(NewRun(rid, "workflow//app//flow", T0, {"input": {}}), "q", owner="w1")
+            seq = 0
+            for batch in ([ev("run_started")], *([m] for m in middle)):
+                seq = (await world.append(rid, seq, batch))[-1].seq
+            statements.clear()
+            await world.append(rid, seq, [ev("run_completed", result=1)])
+            return [s.split(" SET")[0] for s in statements if s.startswith(("UPDATE hooks", "UPDATE waits"))]
+
+        assert await run_to_end("quiet", [ev("step_created", "c1", step_id="s", input={})]) == []
+        ends = await run_to_end("waiting", [ev("wait_created", "w1", resume_at=T0 + 60), ev("hook_created", "h1", token="t1")])
+        assert ends == ["UPDATE hooks", "UPDATE waits"]
+        assert [w.status for w in await world.list_waits("waiting")] == ["cancelled"]
+        assert [h.status for h in await world.list_hooks("waiting")] == ["disposed"]
+        assert await world.get_hook("t1") is None
+    finally:
+        await world.close()
+
+
+async def test_a_run_whose_state_was_read_ends_its_waits_and_hooks(tmp_path: Path) -> None:
+    # Another connection made the wait and the hook: this one does not know, so it ends them.
+    a, b = await opened(tmp_path), await opened(tmp_path)
+    try:
+        run = await new_run(b, started=True)
+        await b.append(run, 1, [ev("wait_created", "w1", resume_at=T0 + 60), ev("hook_created", "h1", token="t1")])
+        await a.append(run, 3, [ev("run_cancelled")])
+        assert [w.status for w in await a.list_waits(run)] == ["cancelled"]
+        assert [h.status for h in await a.list_hooks(run)] == ["disposed"]
+    finally:
+        await a.close()
+        await b.close()
+
+
 async def test_a_kept_run_state_still_sees_another_connections_append(tmp_path: Path) -> None:
     a, b = await opened(tmp_path), await opened(tmp_path)
     try:

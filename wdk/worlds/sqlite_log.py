@@ -90,8 +90,14 @@ _EVENT_PARAMS = 5
 # What the append path's statements run on: the group commit's cursor, or a connection.
 Db = sqlite3.Connection | sqlite3.Cursor
 
-# A run's (status, last seq, number) as a committed append left it.
-RunState = tuple[str, int, int]
+# A run's (status, last seq, number, whether it may hold waits or hooks rows)
+# as a committed append left it.
+RunState = tuple[str, int, int, bool]
+
+# What an applier reports (or-ed into the batch's flags): it wrote a waits or
+# hooks row, or it ended the run.
+_HOLDS = 1
+_ENDED = 2
 
 
 def require_run(conn: sqlite3.Connection, run_id: str) -> None:
@@ -137,7 +143,7 @@ def create_run_state(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, Ru
         idempotency_key=run.idempotency_key,
         parent_run_id=run.parent_run_id,
     )
-    return info, ("pending", 0, num)
+    return info, ("pending", 0, num, False)
 
 
 def append(
@@ -155,12 +161,13 @@ def append(
         # Seqs have no gaps and a run's status changes only with an event, so
         # a writer since `known` has taken seq expected_seq + 1: the insert
         # below then fails on the events primary key, and the read says why.
-        status, _, num = known
+        status, _, num, holds = known
     else:
         status, num = _check_state(conn, run_id, expected_seq)
+        holds = True  # not known here: the run's end looks
     n = len(events)
     if not n:
-        return [], (status, expected_seq, num)
+        return [], (status, expected_seq, num, holds)
     if status in TERMINAL_STATUSES and not resumable(status, events):
         raise ConflictError(f"run {run_id} is already {status}: cannot append {events[0].type}")
     if expected_seq + n > MAX_SEQ:
@@ -187,6 +194,7 @@ def append(
         _check_state(conn, run_id, expected_seq)  # raises: another writer appended
         raise ConflictError(f"run {run_id}: seq {expected_seq + 1} is already written") from exc
     seq = expected_seq + 1
+    flags = 0
     i = 0
     while i < n:
         e = events[i]
@@ -198,10 +206,14 @@ def append(
                 i += 2
                 seq += 2
                 continue
-        _APPLIERS[e.type](conn, run_id, num, seq, e)
+        flags |= _APPLIERS[e.type](conn, run_id, num, seq, e) or 0
         i += 1
         seq += 1
-    return written, (status, expected_seq + n, num)
+    if flags & _HOLDS:
+        holds = True
+    if flags & _ENDED and holds:
+        _end_calls(conn, run_id)
+    return written, (status, expected_seq + n, num, holds)
 
 
 def _insert_chunks(conn: Db, params: list[Any]) -> None:
@@ -248,13 +260,17 @@ def _apply_run_started(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -
     )
 
 
-def _finish_run(
-    conn: Db, run_id: str, num: int, e: NewEvent, output: bytes | None, error: bytes | None
-) -> None:
+def _finish_run(conn: Db, num: int, e: NewEvent, output: bytes | None, error: bytes | None) -> int:
     conn.execute(
         "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ? WHERE num = ?",
         (END_STATUS[e.type], e.at, output, error, num),
     )
+    return _ENDED  # append ends the run's waits and hooks, if it may have some
+
+
+def _end_calls(conn: Db, run_id: str) -> None:
+    """After the run's end (in the same batch, after its events): what of it is still live ends.
+    Skipped for a run known to hold no waits or hooks rows (two statements per run)."""
     # A finished run frees its hook tokens.
     conn.execute(
         "UPDATE hooks SET status = 'disposed' WHERE run_id = ? AND status = 'active'", (run_id,)
@@ -265,16 +281,16 @@ def _finish_run(
     )
 
 
-def _apply_run_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _finish_run(conn, run_id, num, e, _encode(e.payload.get("result")), None)
+def _apply_run_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
+    return _finish_run(conn, num, e, _encode(e.payload.get("result")), None)
 
 
-def _apply_run_failed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _finish_run(conn, run_id, num, e, None, _encode(e.payload.get("error") or {}))
+def _apply_run_failed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
+    return _finish_run(conn, num, e, None, _encode(e.payload.get("error") or {}))
 
 
-def _apply_run_cancelled(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _finish_run(conn, run_id, num, e, None, None)
+def _apply_run_cancelled(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
+    return _finish_run(conn, num, e, None, None)
 
 
 def _apply_run_blocked(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
@@ -408,7 +424,7 @@ def _apply_step_failed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -
     _update_step(conn, run_id, num, e, _STEP_FAILED, (e.at, _encode(p.get("error") or {}), p.get("attempt")))
 
 
-def _apply_wait_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_wait_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
     try:
         conn.execute(
             "INSERT INTO waits (run_id, correlation_id, seq, resume_at, status, created_at) "
@@ -417,6 +433,7 @@ def _apply_wait_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) 
         )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run_id}: wait {e.correlation_id} already exists") from exc
+    return _HOLDS
 
 
 def _apply_wait_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
@@ -432,7 +449,7 @@ def _apply_wait_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent
         _refuse(found is not None, "wait", run_id, e)
 
 
-def _apply_hook_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_hook_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
     token = str(required_field(e, "token"))
     try:
         conn.execute(
@@ -453,6 +470,7 @@ def _apply_hook_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) 
         if "hooks.token" in str(exc):
             raise HookConflict(token) from exc
         raise ConflictError(f"run {run_id}: hook {e.correlation_id} already exists") from exc
+    return _HOLDS
 
 
 def _apply_hook_received(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
@@ -473,6 +491,7 @@ def _apply_hook_disposed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent)
         raise ConflictError(f"run {run_id}: hook_disposed for unknown hook {e.correlation_id}")
 
 
-_APPLIERS: dict[str, Callable[[Db, str, int, int, NewEvent], None]] = {
+# Each returns what it reports to append (_HOLDS, _ENDED), or None.
+_APPLIERS: dict[str, Callable[[Db, str, int, int, NewEvent], int | None]] = {
     t: globals()[f"_apply_{t}"] for t in EVENT_TYPES
 }
