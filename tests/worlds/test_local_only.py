@@ -17,10 +17,10 @@ import pytest
 from world_support import T0, ev, new_run, owner, store_at_version
 
 from wdk.errors import ConflictError, DuplicateCompletion, WorldError
-from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit
+from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit, sqlite_keys
 from wdk.worlds.base import NewRun
 from wdk.worlds.local import LocalWorld
-from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_MASK, run_keys
+from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_MASK, call_number, run_keys, step_key
 from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, SCHEMA_VERSION
 
 LAST_SEQ = f"SELECT max(k) & {SEQ_MASK} FROM events WHERE {run_keys(RUN_NUM)}"
@@ -657,5 +657,41 @@ async def test_a_group_commit_takes_savepoints_only_when_a_write_fails(tmp_path:
             assert info is not None and info.last_seq == seq
         assert world._commit.run_states[runs[0]][:2] == ("running", 3)
         assert runs[1] not in world._commit.run_states
+    finally:
+        await world.close()
+
+
+@pytest.mark.parametrize(
+    ("cid", "n"),
+    [
+        ("step_1_ab", 1), ("step_123456789_x", 123456789), ("hook_7_", 7), ("step_12_a_b", 12),
+        ("step_0_x", 0), ("step_1234567890_x", None), ("step__x", None), ("step_12", None),
+        ("c1", None), ("step_+1_x", None), ("step_1a_x", None), ("step_\u0661_x", None), ("", None),
+    ],
+)
+def test_a_call_number_is_the_ascii_digits_between_the_first_two_underscores(cid: str, n: int | None) -> None:
+    assert call_number(cid) == n
+    # step_key remembers the answer: the second lookup gives the same key.
+    for _ in range(2):
+        assert step_key(3, cid) == (None if n is None else (3 << 32) | n)
+
+
+def test_step_key_keeps_a_bounded_number_of_answers() -> None:
+    for i in range(sqlite_keys.NUMBERS_KEPT + 10):
+        assert step_key(1, f"step_{i}_x") == (1 << 32) | i
+    assert len(sqlite_keys._NUMBERS) <= sqlite_keys.NUMBERS_KEPT
+
+
+async def test_a_write_cancelled_before_its_group_commit_is_not_run(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    try:
+        run = await new_run(world, started=True)
+        asyncio.get_running_loop().call_soon(lambda: None)  # something else ready: the appends wait for the flush
+        first = asyncio.ensure_future(world.append(run, 1, [ev("wait_created", "w1", resume_at=T0)]))
+        second = asyncio.ensure_future(world.append(run, 1, [ev("wait_created", "w2", resume_at=T0)]))
+        await asyncio.sleep(0)  # both queued
+        first.cancel()
+        assert [e.seq for e in await second] == [2]
+        assert [w.correlation_id for w in await world.list_waits(run)] == ["w2"]
     finally:
         await world.close()
