@@ -512,6 +512,20 @@ async def test_a_run_whose_state_was_read_ends_its_waits_and_hooks(tmp_path: Pat
         await b.close()
 
 
+async def test_a_kept_run_state_follows_a_cancel_and_ignores_step_batches(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    try:
+        run = NewRun("r-cancel", "workflow//app//flow", T0, {"input": {}})
+        await world.start_run(run, "wdk:workflows", owner="w1")
+        await world.append(run.run_id, 0, [ev("run_started"), ev("step_created", "c1", step_id="s", input={})])
+        await world.append(run.run_id, 2, [ev("step_started", "c1", attempt=1)])
+        assert world._commit.run_states[run.run_id][:2] == ("running", 3)
+        await world.append(run.run_id, 3, [ev("step_completed", "c1", result=1), ev("run_cancelled")])
+        assert world._commit.run_states[run.run_id][:2] == ("cancelled", 5)
+    finally:
+        await world.close()
+
+
 async def test_a_kept_run_state_still_sees_another_connections_append(tmp_path: Path) -> None:
     a, b = await opened(tmp_path), await opened(tmp_path)
     try:
