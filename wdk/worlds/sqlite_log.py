@@ -16,7 +16,6 @@ Rows are keyed by integers (schema version 11): see `sqlite_keys`.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -187,7 +186,7 @@ def append(
         status = _STATUS_AFTER.get(t, status)
     try:
         if n <= _INSERT_CHUNK:
-            conn.execute(_insert_sql(n), params)
+            conn.execute(_INSERT_SQL[n], params)
         else:
             _insert_chunks(conn, params)
     except sqlite3.IntegrityError as exc:
@@ -222,14 +221,17 @@ def _insert_chunks(conn: Db, params: list[Any]) -> None:
     step = _INSERT_CHUNK * _EVENT_PARAMS
     for start in range(0, len(params), step):
         chunk = params[start : start + step]
-        conn.execute(_insert_sql(len(chunk) // _EVENT_PARAMS), chunk)
+        conn.execute(_INSERT_SQL[len(chunk) // _EVENT_PARAMS], chunk)
 
 
-@functools.cache
 def _insert_sql(rows: int) -> str:
     return "INSERT INTO events (k, type, at, correlation_id, payload) VALUES " + ", ".join(
         ["(?, ?, ?, ?, ?)"] * rows
     )
+
+
+# The INSERT of n rows is _INSERT_SQL[n]: an index, not a call per append.
+_INSERT_SQL = tuple(_insert_sql(n) if n else "" for n in range(_INSERT_CHUNK + 1))
 
 
 def _check_state(conn: Db, run_id: str, expected_seq: int) -> tuple[str, int]:
@@ -327,7 +329,10 @@ def _insert_started_step(
     conn: Db, run_id: str, num: int, seq: int, created: NewEvent, started: NewEvent
 ) -> None:
     attempt = started.payload.get("attempt", 1)
-    step_id = required_field(created, "step_id")
+    try:
+        step_id = created.payload["step_id"]
+    except KeyError:
+        step_id = required_field(created, "step_id")  # raises
     _insert_step(conn, run_id, num, seq, created, (step_id, "running", attempt, created.at, started.at, started.at))
 
 
