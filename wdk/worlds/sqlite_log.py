@@ -315,14 +315,15 @@ def _apply_patch_recorded(conn: Db, run_id: str, num: int, seq: int, e: NewEvent
     pass  # only the log needs it (replay reads it back)
 
 
-_INSERT_STEP = (
-    "INSERT INTO steps (k, correlation_id, seq, step_id, status, attempt, created_at, updated_at, "
-    "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+# A step row's INSERT: key, correlation id, seq and step_id are ?1-?4, then
+# the created step's time (?5), or the started step's attempt, creation and start (?5-?7).
+_STEP_COLS = "INSERT INTO steps (k, correlation_id, seq, step_id, status, attempt, created_at, updated_at, started_at)"
+_INSERT_CREATED_STEP = f"{_STEP_COLS} VALUES (?1, ?2, ?3, ?4, 'created', 0, ?5, ?5, NULL)"
+_INSERT_STARTED_STEP = f"{_STEP_COLS} VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?7)"
 
 
 def _apply_step_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _insert_step(conn, run_id, num, seq, e, (required_field(e, "step_id"), "created", 0, e.at, e.at, None))
+    _insert_step(conn, run_id, num, seq, e, _INSERT_CREATED_STEP, (required_field(e, "step_id"), e.at))
 
 
 def _insert_started_step(
@@ -333,27 +334,27 @@ def _insert_started_step(
         step_id = created.payload["step_id"]
     except KeyError:
         step_id = required_field(created, "step_id")  # raises
-    _insert_step(conn, run_id, num, seq, created, (step_id, "running", attempt, created.at, started.at, started.at))
+    _insert_step(conn, run_id, num, seq, created, _INSERT_STARTED_STEP, (step_id, attempt, created.at, started.at))
 
 
 def _insert_step(
-    conn: Db, run_id: str, num: int, seq: int, e: NewEvent, values: tuple[Any, ...]
+    conn: Db, run_id: str, num: int, seq: int, e: NewEvent, sql: str, values: tuple[Any, ...]
 ) -> None:
     """The step's row at its call number's key, else at its seq's (see `sqlite_keys`):
-    values are step_id, status, attempt, created_at, updated_at, started_at."""
+    `sql` one of the step INSERTs above, `values` its parameters from ?4 on."""
     cid = e.correlation_id
     assert cid is not None  # validate_batch: a step event names its call
     key = step_key(num, cid)
     if key is not None:
         try:
-            conn.execute(_INSERT_STEP, (key, cid, seq, *values))
+            conn.execute(sql, (key, cid, seq, *values))
             return
         except sqlite3.IntegrityError as exc:
             held = conn.execute("SELECT correlation_id FROM steps WHERE k = ?", (key,)).fetchone()
             if held is not None and held[0] == cid:
                 raise ConflictError(f"run {run_id}: step {cid} already exists") from exc
     try:  # steps_other_ids refuses an id already kept by seq
-        conn.execute(_INSERT_STEP, ((num << SEQ_BITS) | OTHER_IDS | seq, cid, seq, *values))
+        conn.execute(sql, ((num << SEQ_BITS) | OTHER_IDS | seq, cid, seq, *values))
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run_id}: step {cid} already exists") from exc
 
@@ -362,11 +363,13 @@ def _step_update(sets: str) -> tuple[str, str]:
     """The UPDATEs of a step row setting `sets` (and updated_at): by its call
     number's key, and by correlation id among the rows kept by seq. A step that
     has its completion takes no other event: this is what keeps one completion
-    per call (schema version 5)."""
+    per call (schema version 5). In `sets`, ?1 is the event's time and ?4 on
+    are _update_step's `params`."""
     live = "AND status NOT IN ('completed', 'failed')"
     return (
-        f"UPDATE steps SET {sets}, updated_at = ? WHERE k = ? AND correlation_id = ? {live}",
-        f"UPDATE steps SET {sets}, updated_at = ? WHERE {OTHER_STEP} {live}",
+        f"UPDATE steps SET {sets}, updated_at = ?1 WHERE k = ?2 AND correlation_id = ?3 {live}",
+        f"UPDATE steps SET {sets}, updated_at = ?1 WHERE k >> {SEQ_BITS} = ?2 AND k & {OTHER_IDS} "
+        f"AND correlation_id = ?3 {live}",
     )
 
 
@@ -377,9 +380,9 @@ def _update_step(
     cid = e.correlation_id
     assert cid is not None  # validate_batch: a step event names its call
     key = step_key(num, cid)
-    if key is not None and conn.execute(sql[0], (*params, e.at, key, cid)).rowcount:
+    if key is not None and conn.execute(sql[0], (e.at, key, cid, *params)).rowcount:
         return
-    if conn.execute(sql[1], (*params, e.at, num, cid)).rowcount == 0:
+    if conn.execute(sql[1], (e.at, num, cid, *params)).rowcount == 0:
         _refuse(_step_exists(conn, num, cid), "step", run_id, e)
 
 
@@ -401,16 +404,16 @@ def _refuse(exists: bool, kind: str, run_id: str, e: NewEvent) -> None:
     raise ConflictError(f"run {run_id}: {e.type} for unknown {kind} {e.correlation_id}")
 
 
-_STEP_STARTED = _step_update("status = 'running', attempt = ?, started_at = coalesce(started_at, ?), retry_at = NULL")
-_STEP_RETRYING = _step_update("status = 'retrying', attempt = coalesce(?, attempt), error = ?, retry_at = ?")
-_STEP_COMPLETED = _step_update("status = 'completed', completed_at = ?, retry_at = NULL, error = NULL")
+_STEP_STARTED = _step_update("status = 'running', attempt = ?4, started_at = coalesce(started_at, ?1), retry_at = NULL")
+_STEP_RETRYING = _step_update("status = 'retrying', attempt = coalesce(?4, attempt), error = ?5, retry_at = ?6")
+_STEP_COMPLETED = _step_update("status = 'completed', completed_at = ?1, retry_at = NULL, error = NULL")
 _STEP_FAILED = _step_update(
-    "status = 'failed', completed_at = ?, retry_at = NULL, error = ?, attempt = coalesce(?, attempt)"
+    "status = 'failed', completed_at = ?1, retry_at = NULL, error = ?4, attempt = coalesce(?5, attempt)"
 )
 
 
 def _apply_step_started(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _update_step(conn, run_id, num, e, _STEP_STARTED, (e.payload.get("attempt", 1), e.at))
+    _update_step(conn, run_id, num, e, _STEP_STARTED, (e.payload.get("attempt", 1),))
 
 
 def _apply_step_retrying(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
@@ -421,12 +424,12 @@ def _apply_step_retrying(conn: Db, run_id: str, num: int, seq: int, e: NewEvent)
 
 
 def _apply_step_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _update_step(conn, run_id, num, e, _STEP_COMPLETED, (e.at,))
+    _update_step(conn, run_id, num, e, _STEP_COMPLETED, ())
 
 
 def _apply_step_failed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     p = e.payload
-    _update_step(conn, run_id, num, e, _STEP_FAILED, (e.at, _encode(p.get("error") or {}), p.get("attempt")))
+    _update_step(conn, run_id, num, e, _STEP_FAILED, (_encode(p.get("error") or {}), p.get("attempt")))
 
 
 def _apply_wait_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
