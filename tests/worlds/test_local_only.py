@@ -17,7 +17,7 @@ import pytest
 from world_support import T0, ev, new_run, owner, store_at_version
 
 from wdk.errors import ConflictError, DuplicateCompletion, WorldError
-from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit, sqlite_keys
+from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit, sqlite_keys, sqlite_log
 from wdk.worlds.base import NewRun
 from wdk.worlds.local import LocalWorld
 from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_MASK, call_number, run_keys, step_key
@@ -707,5 +707,21 @@ async def test_a_write_cancelled_before_its_group_commit_is_not_run(tmp_path: Pa
         first.cancel()
         assert [e.seq for e in await second] == [2]
         assert [w.correlation_id for w in await world.list_waits(run)] == ["w2"]
+    finally:
+        await world.close()
+
+
+async def test_a_batch_longer_than_one_insert_is_written_whole_and_in_order(tmp_path: Path) -> None:
+    # The events INSERT takes _INSERT_CHUNK rows; a longer batch takes several.
+    world = await opened(tmp_path)
+    try:
+        run = await new_run(world, started=True)
+        n = 2 * sqlite_log._INSERT_CHUNK + 3
+        batch = [ev("wait_created", f"w{i}", resume_at=T0 + i) for i in range(n)]
+        written = await world.append(run, 1, batch)
+        assert [e.seq for e in written] == list(range(2, n + 2))
+        read = await world.read_events(run, after_seq=1)
+        assert [(e.seq, e.correlation_id) for e in read] == [(i + 2, f"w{i}") for i in range(n)]
+        assert len(await world.list_waits(run)) == n
     finally:
         await world.close()
