@@ -175,9 +175,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
         """create_run and its queue message in one transaction (see World.start_run)."""
         if owner is not None:
             sqlite_queue.register_owner(owner)
-        result: tuple[RunInfo, bool, Lease | None] = await self._write(
-            functools.partial(self._start_run, run, queue, owner, lease_for)
-        )
+        result: tuple[RunInfo, bool, Lease | None] = await self._write(self._start_run, run, queue, owner, lease_for)
         if result[1] and owner is None:
             self._wake_queue(queue)
         return result
@@ -185,14 +183,15 @@ class LocalWorld(sqlite_flow.FlowMethods):
     def _start_run(
         self, run: NewRun, queue: str, owner: str | None, lease_for: float
     ) -> tuple[RunInfo, bool, Lease | None]:
-        info, state = sqlite_log.create_run_state(self._db, run)
+        db = self._commit.cursor or self._db  # the group commit's cursor: no cursor made per statement
+        info, state = sqlite_log.create_run_state(db, run)
         if state is None:  # it existed (its idempotency key)
             return info, False, None
         lease = None
         if owner is not None:
-            lease = sqlite_queue.insert_leased(self._db, queue, run.run_id, owner, lease_for, run.priority)
+            lease = sqlite_queue.insert_leased(db, queue, run.run_id, owner, lease_for, run.priority)
         else:
-            sqlite_queue.enqueue(self._db, queue, run.run_id, b"", time.time(), priority=run.priority)
+            sqlite_queue.enqueue(db, queue, run.run_id, b"", time.time(), priority=run.priority)
         self._commit.created(run.run_id, state)  # its first append skips the read
         return info, True, lease
 
@@ -404,9 +403,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
 
     async def ack(self, lease: Lease, *, requeue_after: float | None = None) -> None:
         """Delete the message, or keep it for `requeue_after` s; a lost lease is ignored."""
-        kept: bool = await self._write(
-            functools.partial(sqlite_queue.ack, self._db, lease, requeue_after)
-        )
+        kept: bool = await self._write(sqlite_queue.ack, self._commit.cursor or self._db, lease, requeue_after)
         if kept:
             self._wake_queue(lease.queue)
 

@@ -111,7 +111,7 @@ def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
     return info, state is not None
 
 
-def create_run_state(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, RunState | None]:
+def create_run_state(conn: Db, run: NewRun) -> tuple[RunInfo, RunState | None]:
     """`create_run`, with the new run's state for its first append (None: the run existed)."""
     if run.idempotency_key is not None:
         row = conn.execute(
