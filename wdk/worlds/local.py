@@ -19,7 +19,7 @@ import msgspec
 
 from wdk.errors import WorldError
 from wdk.settings import Settings
-from wdk.worlds import sqlite_flow, sqlite_log, sqlite_queue, sqlite_streams, workers
+from wdk.worlds import sqlite_flow, sqlite_log, sqlite_queue, sqlite_streams, sqlite_wal, workers
 from wdk.worlds.base import (
     TERMINAL_TYPES,
     Event,
@@ -113,6 +113,8 @@ class LocalWorld(sqlite_flow.FlowMethods):
                 # Checkpoints run on a thread of their own; this connection's are a backstop.
                 self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
                 self._checkpointer = Checkpointer(self.path, self.synchronous, BUSY_TIMEOUT_MS)
+            else:
+                sqlite_wal.fill(self._conn, self.path, self.synchronous)
             self._commit.attach(self._conn, self._checkpointer)
             self._queue_events = {}
             self._stream_waiters = Wakeups()
