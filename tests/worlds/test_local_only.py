@@ -17,10 +17,10 @@ import pytest
 from world_support import T0, ev, new_run, owner, store_at_version
 
 from wdk.errors import ConflictError, DuplicateCompletion, WorldError
-from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit
+from wdk.worlds import COMPLETION_TYPES, World, create_world, sqlite_commit, sqlite_keys, sqlite_log
 from wdk.worlds.base import NewRun
 from wdk.worlds.local import LocalWorld
-from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_MASK, run_keys
+from wdk.worlds.sqlite_keys import RUN_NUM, SEQ_MASK, call_number, run_keys, step_key
 from wdk.worlds.sqlite_schema import _COMPLETIONS_SQL, SCHEMA_VERSION
 
 LAST_SEQ = f"SELECT max(k) & {SEQ_MASK} FROM events WHERE {run_keys(RUN_NUM)}"
@@ -471,6 +471,61 @@ async def test_a_run_started_here_is_appended_to_without_reading_its_state(tmp_p
         await world.close()
 
 
+async def test_a_run_known_to_hold_no_waits_or_hooks_ends_without_updating_them(tmp_path: Path) -> None:
+    # The kept state says whether the run may hold waits or hooks rows: ending
+    # one that holds none skips the two UPDATEs; one that made some ends them.
+    world = await opened(tmp_path)
+    try:
+        statements: list[str] = []
+        world._db.set_trace_callback(statements.append)
+
+        async def run_to_end(rid: str, middle: list[Any]) -> list[str]:
+            await world.start_run(NewRun(rid, "workflow//app//flow", T0, {"input": {}}), "q", owner="w1")
+            seq = 0
+            for batch in ([ev("run_started")], *([m] for m in middle)):
+                seq = (await world.append(rid, seq, batch))[-1].seq
+            statements.clear()
+            await world.append(rid, seq, [ev("run_completed", result=1)])
+            return [s.split(" SET")[0] for s in statements if s.startswith(("UPDATE hooks", "UPDATE waits"))]
+
+        assert await run_to_end("quiet", [ev("step_created", "c1", step_id="s", input={})]) == []
+        ends = await run_to_end("waiting", [ev("wait_created", "w1", resume_at=T0 + 60), ev("hook_created", "h1", token="t1")])
+        assert ends == ["UPDATE hooks", "UPDATE waits"]
+        assert [w.status for w in await world.list_waits("waiting")] == ["cancelled"]
+        assert [h.status for h in await world.list_hooks("waiting")] == ["disposed"]
+        assert await world.get_hook("t1") is None
+    finally:
+        await world.close()
+
+
+async def test_a_run_whose_state_was_read_ends_its_waits_and_hooks(tmp_path: Path) -> None:
+    # Another connection made the wait and the hook: this one does not know, so it ends them.
+    a, b = await opened(tmp_path), await opened(tmp_path)
+    try:
+        run = await new_run(b, started=True)
+        await b.append(run, 1, [ev("wait_created", "w1", resume_at=T0 + 60), ev("hook_created", "h1", token="t1")])
+        await a.append(run, 3, [ev("run_cancelled")])
+        assert [w.status for w in await a.list_waits(run)] == ["cancelled"]
+        assert [h.status for h in await a.list_hooks(run)] == ["disposed"]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_kept_run_state_follows_a_cancel_and_ignores_step_batches(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    try:
+        run = NewRun("r-cancel", "workflow//app//flow", T0, {"input": {}})
+        await world.start_run(run, "wdk:workflows", owner="w1")
+        await world.append(run.run_id, 0, [ev("run_started"), ev("step_created", "c1", step_id="s", input={})])
+        await world.append(run.run_id, 2, [ev("step_started", "c1", attempt=1)])
+        assert world._commit.run_states[run.run_id][:2] == ("running", 3)
+        await world.append(run.run_id, 3, [ev("step_completed", "c1", result=1), ev("run_cancelled")])
+        assert world._commit.run_states[run.run_id][:2] == ("cancelled", 5)
+    finally:
+        await world.close()
+
+
 async def test_a_kept_run_state_still_sees_another_connections_append(tmp_path: Path) -> None:
     a, b = await opened(tmp_path), await opened(tmp_path)
     try:
@@ -616,5 +671,57 @@ async def test_a_group_commit_takes_savepoints_only_when_a_write_fails(tmp_path:
             assert info is not None and info.last_seq == seq
         assert world._commit.run_states[runs[0]][:2] == ("running", 3)
         assert runs[1] not in world._commit.run_states
+    finally:
+        await world.close()
+
+
+@pytest.mark.parametrize(
+    ("cid", "n"),
+    [
+        ("step_1_ab", 1), ("step_123456789_x", 123456789), ("hook_7_", 7), ("step_12_a_b", 12),
+        ("step_0_x", 0), ("step_1234567890_x", None), ("step__x", None), ("step_12", None),
+        ("c1", None), ("step_+1_x", None), ("step_1a_x", None), ("step_\u0661_x", None), ("", None),
+    ],
+)
+def test_a_call_number_is_the_ascii_digits_between_the_first_two_underscores(cid: str, n: int | None) -> None:
+    assert call_number(cid) == n
+    # step_key remembers the answer: the second lookup gives the same key.
+    for _ in range(2):
+        assert step_key(3, cid) == (None if n is None else (3 << 32) | n)
+
+
+def test_step_key_keeps_a_bounded_number_of_answers() -> None:
+    for i in range(sqlite_keys.NUMBERS_KEPT + 10):
+        assert step_key(1, f"step_{i}_x") == (1 << 32) | i
+    assert len(sqlite_keys._NUMBERS) <= sqlite_keys.NUMBERS_KEPT
+
+
+async def test_a_write_cancelled_before_its_group_commit_is_not_run(tmp_path: Path) -> None:
+    world = await opened(tmp_path)
+    try:
+        run = await new_run(world, started=True)
+        asyncio.get_running_loop().call_soon(lambda: None)  # something else ready: the appends wait for the flush
+        first = asyncio.ensure_future(world.append(run, 1, [ev("wait_created", "w1", resume_at=T0)]))
+        second = asyncio.ensure_future(world.append(run, 1, [ev("wait_created", "w2", resume_at=T0)]))
+        await asyncio.sleep(0)  # both queued
+        first.cancel()
+        assert [e.seq for e in await second] == [2]
+        assert [w.correlation_id for w in await world.list_waits(run)] == ["w2"]
+    finally:
+        await world.close()
+
+
+async def test_a_batch_longer_than_one_insert_is_written_whole_and_in_order(tmp_path: Path) -> None:
+    # The events INSERT takes _INSERT_CHUNK rows; a longer batch takes several.
+    world = await opened(tmp_path)
+    try:
+        run = await new_run(world, started=True)
+        n = 2 * sqlite_log._INSERT_CHUNK + 3
+        batch = [ev("wait_created", f"w{i}", resume_at=T0 + i) for i in range(n)]
+        written = await world.append(run, 1, batch)
+        assert [e.seq for e in written] == list(range(2, n + 2))
+        read = await world.read_events(run, after_seq=1)
+        assert [(e.seq, e.correlation_id) for e in read] == [(i + 2, f"w{i}") for i in range(n)]
+        assert len(await world.list_waits(run)) == n
     finally:
         await world.close()

@@ -90,6 +90,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
         self._commit = GroupCommit(self.path, repr(self))
         self._write = self._commit.write
         self._sync = self._commit.sync
+        self._append = self._commit.append
         self._queue_events: dict[str, asyncio.Event] = {}
         self._worker_lock: tuple[str, int] | None = None  # (worker id, its lock file's fd)
         self._stream_waiters: Wakeups[tuple[str, str]] = Wakeups()  # (run id, namespace)
@@ -176,9 +177,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
         """create_run and its queue message in one transaction (see World.start_run)."""
         if owner is not None:
             sqlite_queue.register_owner(owner)
-        result: tuple[RunInfo, bool, Lease | None] = await self._write(
-            functools.partial(self._start_run, run, queue, owner, lease_for)
-        )
+        result: tuple[RunInfo, bool, Lease | None] = await self._write(self._start_run, run, queue, owner, lease_for)
         if result[1] and owner is None:
             self._wake_queue(queue)
         return result
@@ -186,14 +185,15 @@ class LocalWorld(sqlite_flow.FlowMethods):
     def _start_run(
         self, run: NewRun, queue: str, owner: str | None, lease_for: float
     ) -> tuple[RunInfo, bool, Lease | None]:
-        info, state = sqlite_log.create_run_state(self._db, run)
+        db = self._commit.cursor or self._db  # the group commit's cursor: no cursor made per statement
+        info, state = sqlite_log.create_run_state(db, run)
         if state is None:  # it existed (its idempotency key)
             return info, False, None
         lease = None
         if owner is not None:
-            lease = sqlite_queue.insert_leased(self._db, queue, run.run_id, owner, lease_for, run.priority)
+            lease = sqlite_queue.insert_leased(db, queue, run.run_id, owner, lease_for, run.priority)
         else:
-            sqlite_queue.enqueue(self._db, queue, run.run_id, b"", time.time(), priority=run.priority)
+            sqlite_queue.enqueue(db, queue, run.run_id, b"", time.time(), priority=run.priority)
         self._commit.created(run.run_id, state)  # its first append skips the read
         return info, True, lease
 
@@ -201,11 +201,8 @@ class LocalWorld(sqlite_flow.FlowMethods):
         self, run_id: str, expected_seq: int, events: Sequence[NewEvent]
     ) -> list[Event]:
         """Append after `expected_seq`, projections in the same transaction (see World.append)."""
-        result: list[Event] = await self._write(
-            functools.partial(self._commit.append, run_id, expected_seq, tuple(events)),
-            eager=True,
-        )
-        if any(e.type in TERMINAL_TYPES for e in events):
+        result: list[Event] = await self._write(self._append, run_id, expected_seq, tuple(events), eager=True)
+        if self._stream_waiters and any(e.type in TERMINAL_TYPES for e in events):
             self._wake_stream(run_id)  # its streams closed with it: followers end
         return result
 
@@ -408,9 +405,7 @@ class LocalWorld(sqlite_flow.FlowMethods):
 
     async def ack(self, lease: Lease, *, requeue_after: float | None = None) -> None:
         """Delete the message, or keep it for `requeue_after` s; a lost lease is ignored."""
-        kept: bool = await self._write(
-            functools.partial(sqlite_queue.ack, self._db, lease, requeue_after)
-        )
+        kept: bool = await self._write(sqlite_queue.ack, self._commit.cursor or self._db, lease, requeue_after)
         if kept:
             self._wake_queue(lease.queue)
 

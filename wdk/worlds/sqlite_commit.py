@@ -29,14 +29,14 @@ from wdk.worlds.sqlite_checkpoint import Checkpointer
 RUN_STATES_KEPT = 10_000
 EAGER_IN_A_ROW = 8  # appends committed at once in a row, at most (GroupCommit.write)
 
-_Op = tuple[Callable[[], Any], "asyncio.Future[Any]"]
+_Op = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]  # (work, its arguments, its future)
 _Outcome = tuple["asyncio.Future[Any]", Any, bool]  # (the write's future, its result or error, ok)
 
 
 class Write(Protocol):
     """`GroupCommit.write`'s signature (what FlowMethods and LocalWorld call as `_write`)."""
 
-    def __call__(self, work: Callable[[], Any], *, eager: bool = False) -> asyncio.Future[Any]: ...
+    def __call__(self, work: Callable[..., Any], *args: Any, eager: bool = False) -> asyncio.Future[Any]: ...
 
 
 class GroupCommit:
@@ -46,6 +46,9 @@ class GroupCommit:
         self.path = path  # named in the WorldErrors of a failed write
         self.label = label  # the world, named when it is used while closed
         self.conn: sqlite3.Connection | None = None
+        # One cursor for the transactions' own statements and the appends':
+        # Connection.execute makes a cursor per statement.
+        self.cursor: sqlite3.Cursor | None = None
         self.checkpointer: Checkpointer | None = None
         self._pending: list[_Op] = []
         self._flush_scheduled = False
@@ -59,13 +62,17 @@ class GroupCommit:
     def attach(self, conn: sqlite3.Connection, checkpointer: Checkpointer | None) -> None:
         """Write on `conn` from now on, telling `checkpointer` (if any) after each commit."""
         self.conn = conn
+        self.cursor = conn.cursor()
         self.checkpointer = checkpointer
         self.run_states = {}
 
     def detach(self) -> None:
         """Commit what is pending; the caller closes the connection."""
         self.flush()
+        if self.cursor is not None:
+            self.cursor.close()
         self.conn = None
+        self.cursor = None
         self.checkpointer = None
 
     @property
@@ -74,13 +81,14 @@ class GroupCommit:
             raise WorldError(f"{self.label} is not open: await world.open() first")
         return self.conn
 
-    def write(self, work: Callable[[], Any], *, eager: bool = False) -> asyncio.Future[Any]:
-        """Queue `work` for the next group commit; the future resolves after COMMIT.
+    def write(self, work: Callable[..., Any], *args: Any, eager: bool = False) -> asyncio.Future[Any]:
+        """Queue `work(*args)` for the next group commit; the future resolves after COMMIT.
         `eager`: commit at once when nothing else could join the group (see below)."""
-        self.db  # noqa: B018 -- fail fast when closed, not in the flush
+        if self.conn is None:  # fail fast when closed, not in the flush
+            raise WorldError(f"{self.label} is not open: await world.open() first")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((work, fut))
+        self._pending.append((work, args, fut))
         if self._flush_scheduled:
             return fut
         # Nothing else is ready to run before the flush would (the loop's
@@ -106,9 +114,11 @@ class GroupCommit:
     def flush(self) -> None:
         """Run the pending writes in one transaction and resolve their futures."""
         self._flush_scheduled = False
-        batch = [op for op in self._pending if not op[1].cancelled()]
+        batch = self._pending
+        if not batch:
+            return
         self._pending = []
-        if not batch or self.conn is None:
+        if self.conn is None:
             return
         # All in one transaction without savepoints first (two statements
         # fewer per write). If a write fails and others share the transaction,
@@ -131,16 +141,19 @@ class GroupCommit:
         """The batch's outcomes once its transaction ended; None: a write failed
         without savepoints among others (all rolled back)."""
         conn = self.db
-        tx = conn.cursor()  # one cursor for the transaction's own statements, not one each
+        tx = self.cursor
+        assert tx is not None  # attached with the connection
         outcomes: list[_Outcome] = []
         self.uncommitted.clear()
         try:
             tx.execute("BEGIN IMMEDIATE")
-            for work, fut in batch:
+            for work, args, fut in batch:
+                if fut.cancelled():  # its caller is gone: not run
+                    continue
                 if savepoints:
                     tx.execute("SAVEPOINT op")
                 try:
-                    result = work()
+                    result = work(*args)
                 except Exception as exc:
                     if not savepoints:
                         tx.execute("ROLLBACK")
@@ -154,7 +167,8 @@ class GroupCommit:
                         tx.execute("RELEASE op")
                     outcomes.append((fut, result, True))
             tx.execute("COMMIT")
-            self._keep_run_states()
+            if self.uncommitted:
+                self._keep_run_states()
             if self.checkpointer is not None:
                 self.checkpointer.wrote(len(batch))
         except sqlite3.Error as exc:
@@ -162,7 +176,7 @@ class GroupCommit:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             error = WorldError(f"{self.path}: write failed: {exc}")
-            return [(fut, error, False) for _, fut in batch]
+            return [(fut, error, False) for _, _, fut in batch]
         return outcomes
 
     def _failure(self, exc: Exception) -> Exception:
@@ -175,7 +189,7 @@ class GroupCommit:
         """`sqlite_log.append` with the run's kept state; a write's work (inside `flush`)."""
         try:
             written, state = sqlite_log.append(
-                self.db, run_id, expected_seq, events, self.run_states.get(run_id)
+                self.cursor or self.db, run_id, expected_seq, events, self.run_states.get(run_id)
             )
         except Exception:
             self.run_states.pop(run_id, None)

@@ -16,7 +16,6 @@ Rows are keyed by integers (schema version 11): see `sqlite_keys`.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -85,9 +84,19 @@ _STATUS_AFTER: dict[str, str] = {
 
 # Rows per INSERT statement (5 parameters each: well under SQLite's limit).
 _INSERT_CHUNK = 64
+_EVENT_PARAMS = 5
 
-# A run's (status, last seq, number) as a committed append left it.
-RunState = tuple[str, int, int]
+# What the append path's statements run on: the group commit's cursor, or a connection.
+Db = sqlite3.Connection | sqlite3.Cursor
+
+# A run's (status, last seq, number, whether it may hold waits or hooks rows)
+# as a committed append left it.
+RunState = tuple[str, int, int, bool]
+
+# What an applier reports (or-ed into the batch's flags): it wrote a waits or
+# hooks row, or it ended the run.
+_HOLDS = 1
+_ENDED = 2
 
 
 def require_run(conn: sqlite3.Connection, run_id: str) -> None:
@@ -102,7 +111,7 @@ def create_run(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, bool]:
     return info, state is not None
 
 
-def create_run_state(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, RunState | None]:
+def create_run_state(conn: Db, run: NewRun) -> tuple[RunInfo, RunState | None]:
     """`create_run`, with the new run's state for its first append (None: the run existed)."""
     if run.idempotency_key is not None:
         row = conn.execute(
@@ -133,11 +142,11 @@ def create_run_state(conn: sqlite3.Connection, run: NewRun) -> tuple[RunInfo, Ru
         idempotency_key=run.idempotency_key,
         parent_run_id=run.parent_run_id,
     )
-    return info, ("pending", 0, num)
+    return info, ("pending", 0, num, False)
 
 
 def append(
-    conn: sqlite3.Connection,
+    conn: Db,
     run_id: str,
     expected_seq: int,
     events: tuple[NewEvent, ...],
@@ -151,64 +160,81 @@ def append(
         # Seqs have no gaps and a run's status changes only with an event, so
         # a writer since `known` has taken seq expected_seq + 1: the insert
         # below then fails on the events primary key, and the read says why.
-        status, _, num = known
+        status, _, num, holds = known
     else:
         status, num = _check_state(conn, run_id, expected_seq)
-    if not events:
-        return [], (status, expected_seq, num)
+        holds = True  # not known here: the run's end looks
+    n = len(events)
+    if not n:
+        return [], (status, expected_seq, num, holds)
     if status in TERMINAL_STATUSES and not resumable(status, events):
         raise ConflictError(f"run {run_id} is already {status}: cannot append {events[0].type}")
-    if expected_seq + len(events) > MAX_SEQ:
+    if expected_seq + n > MAX_SEQ:
         raise ConflictError(f"run {run_id}: a run holds at most {MAX_SEQ + 1} events")
-    written = [
-        Event(run_id, expected_seq + 1 + i, e.type, e.at, e.correlation_id, e.payload)
-        for i, e in enumerate(events)
-    ]
+    # The events, their insert's parameters and the status they leave, in one pass.
+    base = num << SEQ_BITS
+    written: list[Event] = []
+    params: list[Any] = []
+    seq = expected_seq
+    for e in events:
+        seq += 1
+        t, payload = e.type, e.payload
+        written.append(Event(run_id, seq, t, e.at, e.correlation_id, payload))
+        # A bytearray, not bytes: the sqlite3 module binds a bytearray at once,
+        # but looks for an adapter for bytes (~1 µs per parameter).
+        params += (base | seq, t, e.at, e.correlation_id, bytearray(_encode(payload)))
+        status = _STATUS_AFTER.get(t, status)
     try:
-        _insert_events(conn, num << SEQ_BITS, written)
+        if n <= _INSERT_CHUNK:
+            conn.execute(_INSERT_SQL[n], params)
+        else:
+            _insert_chunks(conn, params)
     except sqlite3.IntegrityError as exc:
         _check_state(conn, run_id, expected_seq)  # raises: another writer appended
         raise ConflictError(f"run {run_id}: seq {expected_seq + 1} is already written") from exc
+    seq = expected_seq + 1
+    flags = 0
     i = 0
-    while i < len(events):
+    while i < n:
         e = events[i]
-        nxt = events[i + 1] if i + 1 < len(events) else None
-        if (
-            e.type == "step_created"
-            and nxt is not None
-            and nxt.type == "step_started"
-            and nxt.correlation_id == e.correlation_id
-        ):
-            # An eager step is created and started in one commit: one row write, not two.
-            _insert_started_step(conn, run_id, num, expected_seq + 1 + i, e, nxt)
-            i += 2
-            continue
-        _APPLIERS[e.type](conn, run_id, num, expected_seq + 1 + i, e)
+        if e.type == "step_created" and i + 1 < n:
+            nxt = events[i + 1]
+            if nxt.type == "step_started" and nxt.correlation_id == e.correlation_id:
+                # An eager step is created and started in one commit: one row write, not two.
+                _insert_started_step(conn, run_id, num, seq, e, nxt)
+                i += 2
+                seq += 2
+                continue
+        flags |= _APPLIERS[e.type](conn, run_id, num, seq, e) or 0
         i += 1
-    for e in events:
-        status = _STATUS_AFTER.get(e.type, status)
-    return written, (status, expected_seq + len(events), num)
+        seq += 1
+    if flags & _HOLDS:
+        holds = True
+    if flags & _ENDED and holds:
+        _end_calls(conn, run_id)
+    return written, (status, expected_seq + n, num, holds)
 
 
-def _insert_events(conn: sqlite3.Connection, base: int, events: list[Event]) -> None:
+def _insert_chunks(conn: Db, params: list[Any]) -> None:
     # One statement per chunk of rows, not one per row (executemany): the
     # sqlite3 module's cost per execution is a good part of an insert's.
-    for start in range(0, len(events), _INSERT_CHUNK):
-        chunk = events[start : start + _INSERT_CHUNK]
-        params: list[Any] = []
-        for e in chunk:
-            params += (base | e.seq, e.type, e.at, e.correlation_id, _blob(e.payload))
-        conn.execute(_insert_sql(len(chunk)), params)
+    step = _INSERT_CHUNK * _EVENT_PARAMS
+    for start in range(0, len(params), step):
+        chunk = params[start : start + step]
+        conn.execute(_INSERT_SQL[len(chunk) // _EVENT_PARAMS], chunk)
 
 
-@functools.cache
 def _insert_sql(rows: int) -> str:
     return "INSERT INTO events (k, type, at, correlation_id, payload) VALUES " + ", ".join(
         ["(?, ?, ?, ?, ?)"] * rows
     )
 
 
-def _check_state(conn: sqlite3.Connection, run_id: str, expected_seq: int) -> tuple[str, int]:
+# The INSERT of n rows is _INSERT_SQL[n]: an index, not a call per append.
+_INSERT_SQL = tuple(_insert_sql(n) if n else "" for n in range(_INSERT_CHUNK + 1))
+
+
+def _check_state(conn: Db, run_id: str, expected_seq: int) -> tuple[str, int]:
     """The run's status and number, after checking that its log ends at `expected_seq`."""
     row = conn.execute(_RUN_STATE, (run_id,)).fetchone()
     if row is None:
@@ -225,24 +251,28 @@ def _check_state(conn: sqlite3.Connection, run_id: str, expected_seq: int) -> tu
 # One projection update per event type (the append already wrote the event).
 
 
-def _apply_run_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     raise ConflictError(f"run {run_id}: run_created is written by create_run only")
 
 
-def _apply_run_started(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_started(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     conn.execute(
         "UPDATE runs SET status = 'running', started_at = coalesce(started_at, ?) WHERE num = ?",
         (e.at, num),
     )
 
 
-def _finish_run(
-    conn: sqlite3.Connection, run_id: str, num: int, e: NewEvent, output: bytes | None, error: bytes | None
-) -> None:
+def _finish_run(conn: Db, num: int, e: NewEvent, output: bytes | None, error: bytes | None) -> int:
     conn.execute(
         "UPDATE runs SET status = ?, completed_at = ?, output = ?, error = ? WHERE num = ?",
         (END_STATUS[e.type], e.at, output, error, num),
     )
+    return _ENDED  # append ends the run's waits and hooks, if it may have some
+
+
+def _end_calls(conn: Db, run_id: str) -> None:
+    """After the run's end (in the same batch, after its events): what of it is still live ends.
+    Skipped for a run known to hold no waits or hooks rows (two statements per run)."""
     # A finished run frees its hook tokens.
     conn.execute(
         "UPDATE hooks SET status = 'disposed' WHERE run_id = ? AND status = 'active'", (run_id,)
@@ -253,27 +283,27 @@ def _finish_run(
     )
 
 
-def _apply_run_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _finish_run(conn, run_id, num, e, _encode(e.payload.get("result")), None)
+def _apply_run_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
+    return _finish_run(conn, num, e, _encode(e.payload.get("result")), None)
 
 
-def _apply_run_failed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _finish_run(conn, run_id, num, e, None, _encode(e.payload.get("error") or {}))
+def _apply_run_failed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
+    return _finish_run(conn, num, e, None, _encode(e.payload.get("error") or {}))
 
 
-def _apply_run_cancelled(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _finish_run(conn, run_id, num, e, None, None)
+def _apply_run_cancelled(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
+    return _finish_run(conn, num, e, None, None)
 
 
-def _apply_run_blocked(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_blocked(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     conn.execute("UPDATE runs SET status = 'blocked' WHERE num = ?", (num,))
 
 
-def _apply_run_unblocked(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_unblocked(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     conn.execute("UPDATE runs SET status = 'running' WHERE num = ?", (num,))
 
 
-def _apply_run_resumed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_run_resumed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     # A failed run continues (`wdk retry`): it is live again.
     conn.execute(
         "UPDATE runs SET status = 'running', completed_at = NULL, error = NULL WHERE num = ?",
@@ -281,72 +311,82 @@ def _apply_run_resumed(conn: sqlite3.Connection, run_id: str, num: int, seq: int
     )
 
 
-def _apply_patch_recorded(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_patch_recorded(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     pass  # only the log needs it (replay reads it back)
 
 
-_INSERT_STEP = (
-    "INSERT INTO steps (k, correlation_id, seq, step_id, status, attempt, created_at, updated_at, "
-    "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+# A step row's INSERT: key, correlation id, seq and step_id are ?1-?4, then
+# the created step's time (?5), or the started step's attempt, creation and start (?5-?7).
+_STEP_COLS = "INSERT INTO steps (k, correlation_id, seq, step_id, status, attempt, created_at, updated_at, started_at)"
+_INSERT_CREATED_STEP = f"{_STEP_COLS} VALUES (?1, ?2, ?3, ?4, 'created', 0, ?5, ?5, NULL)"
+_INSERT_STARTED_STEP = f"{_STEP_COLS} VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?7)"
 
 
-def _apply_step_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _insert_step(conn, run_id, num, seq, e, (required_field(e, "step_id"), "created", 0, e.at, e.at, None))
+def _apply_step_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    _insert_step(conn, run_id, num, seq, e, _INSERT_CREATED_STEP, (required_field(e, "step_id"), e.at))
 
 
 def _insert_started_step(
-    conn: sqlite3.Connection, run_id: str, num: int, seq: int, created: NewEvent, started: NewEvent
+    conn: Db, run_id: str, num: int, seq: int, created: NewEvent, started: NewEvent
 ) -> None:
     attempt = started.payload.get("attempt", 1)
-    step_id = required_field(created, "step_id")
-    _insert_step(conn, run_id, num, seq, created, (step_id, "running", attempt, created.at, started.at, started.at))
+    try:
+        step_id = created.payload["step_id"]
+    except KeyError:
+        step_id = required_field(created, "step_id")  # raises
+    _insert_step(conn, run_id, num, seq, created, _INSERT_STARTED_STEP, (step_id, attempt, created.at, started.at))
 
 
 def _insert_step(
-    conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent, values: tuple[Any, ...]
+    conn: Db, run_id: str, num: int, seq: int, e: NewEvent, sql: str, values: tuple[Any, ...]
 ) -> None:
     """The step's row at its call number's key, else at its seq's (see `sqlite_keys`):
-    values are step_id, status, attempt, created_at, updated_at, started_at."""
+    `sql` one of the step INSERTs above, `values` its parameters from ?4 on."""
     cid = e.correlation_id
     assert cid is not None  # validate_batch: a step event names its call
     key = step_key(num, cid)
     if key is not None:
         try:
-            conn.execute(_INSERT_STEP, (key, cid, seq, *values))
+            conn.execute(sql, (key, cid, seq, *values))
             return
         except sqlite3.IntegrityError as exc:
             held = conn.execute("SELECT correlation_id FROM steps WHERE k = ?", (key,)).fetchone()
             if held is not None and held[0] == cid:
                 raise ConflictError(f"run {run_id}: step {cid} already exists") from exc
     try:  # steps_other_ids refuses an id already kept by seq
-        conn.execute(_INSERT_STEP, ((num << SEQ_BITS) | OTHER_IDS | seq, cid, seq, *values))
+        conn.execute(sql, ((num << SEQ_BITS) | OTHER_IDS | seq, cid, seq, *values))
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run_id}: step {cid} already exists") from exc
 
 
+def _step_update(sets: str) -> tuple[str, str]:
+    """The UPDATEs of a step row setting `sets` (and updated_at): by its call
+    number's key, and by correlation id among the rows kept by seq. A step that
+    has its completion takes no other event: this is what keeps one completion
+    per call (schema version 5). In `sets`, ?1 is the event's time and ?4 on
+    are _update_step's `params`."""
+    live = "AND status NOT IN ('completed', 'failed')"
+    return (
+        f"UPDATE steps SET {sets}, updated_at = ?1 WHERE k = ?2 AND correlation_id = ?3 {live}",
+        f"UPDATE steps SET {sets}, updated_at = ?1 WHERE k >> {SEQ_BITS} = ?2 AND k & {OTHER_IDS} "
+        f"AND correlation_id = ?3 {live}",
+    )
+
+
 def _update_step(
-    conn: sqlite3.Connection, run_id: str, num: int, e: NewEvent, sets: str, params: tuple[Any, ...]
+    conn: Db, run_id: str, num: int, e: NewEvent, sql: tuple[str, str], params: tuple[Any, ...]
 ) -> None:
-    # A step that has its completion takes no other event: this is what keeps
-    # one completion per call (schema version 5).
+    """Run the step row's UPDATE `sql` (see _step_update) with `params`, or say why it changed nothing."""
     cid = e.correlation_id
     assert cid is not None  # validate_batch: a step event names its call
     key = step_key(num, cid)
-    live = "AND status NOT IN ('completed', 'failed')"
-    if key is not None:
-        cur = conn.execute(
-            f"UPDATE steps SET {sets}, updated_at = ? WHERE k = ? AND correlation_id = ? {live}",
-            (*params, e.at, key, cid),
-        )
-        if cur.rowcount:
-            return
-    cur = conn.execute(f"UPDATE steps SET {sets}, updated_at = ? WHERE {OTHER_STEP} {live}", (*params, e.at, num, cid))
-    if cur.rowcount == 0:
+    if key is not None and conn.execute(sql[0], (e.at, key, cid, *params)).rowcount:
+        return
+    if conn.execute(sql[1], (e.at, num, cid, *params)).rowcount == 0:
         _refuse(_step_exists(conn, num, cid), "step", run_id, e)
 
 
-def _step_exists(conn: sqlite3.Connection, num: int, cid: str) -> bool:
+def _step_exists(conn: Db, num: int, cid: str) -> bool:
     key = step_key(num, cid)
     if key is not None and conn.execute("SELECT 1 FROM steps WHERE k = ? AND correlation_id = ?", (key, cid)).fetchone():
         return True
@@ -364,54 +404,35 @@ def _refuse(exists: bool, kind: str, run_id: str, e: NewEvent) -> None:
     raise ConflictError(f"run {run_id}: {e.type} for unknown {kind} {e.correlation_id}")
 
 
-def _apply_step_started(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _update_step(
-        conn,
-        run_id,
-        num,
-        e,
-        "status = 'running', attempt = ?, started_at = coalesce(started_at, ?), retry_at = NULL",
-        (e.payload.get("attempt", 1), e.at),
-    )
+_STEP_STARTED = _step_update("status = 'running', attempt = ?4, started_at = coalesce(started_at, ?1), retry_at = NULL")
+_STEP_RETRYING = _step_update("status = 'retrying', attempt = coalesce(?4, attempt), error = ?5, retry_at = ?6")
+_STEP_COMPLETED = _step_update("status = 'completed', completed_at = ?1, retry_at = NULL, error = NULL")
+_STEP_FAILED = _step_update(
+    "status = 'failed', completed_at = ?1, retry_at = NULL, error = ?4, attempt = coalesce(?5, attempt)"
+)
 
 
-def _apply_step_retrying(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_step_started(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    _update_step(conn, run_id, num, e, _STEP_STARTED, (e.payload.get("attempt", 1),))
+
+
+def _apply_step_retrying(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     p = e.payload
     _update_step(
-        conn,
-        run_id,
-        num,
-        e,
-        "status = 'retrying', attempt = coalesce(?, attempt), error = ?, retry_at = ?",
-        (p.get("attempt"), _encode(p.get("error") or {}), p.get("retry_at")),
+        conn, run_id, num, e, _STEP_RETRYING, (p.get("attempt"), _encode(p.get("error") or {}), p.get("retry_at"))
     )
 
 
-def _apply_step_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
-    _update_step(
-        conn,
-        run_id,
-        num,
-        e,
-        "status = 'completed', completed_at = ?, retry_at = NULL, error = NULL",
-        (e.at,),
-    )
+def _apply_step_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+    _update_step(conn, run_id, num, e, _STEP_COMPLETED, ())
 
 
-def _apply_step_failed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_step_failed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     p = e.payload
-    _update_step(
-        conn,
-        run_id,
-        num,
-        e,
-        "status = 'failed', completed_at = ?, retry_at = NULL, error = ?, "
-        "attempt = coalesce(?, attempt)",
-        (e.at, _encode(p.get("error") or {}), p.get("attempt")),
-    )
+    _update_step(conn, run_id, num, e, _STEP_FAILED, (_encode(p.get("error") or {}), p.get("attempt")))
 
 
-def _apply_wait_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_wait_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
     try:
         conn.execute(
             "INSERT INTO waits (run_id, correlation_id, seq, resume_at, status, created_at) "
@@ -420,9 +441,10 @@ def _apply_wait_created(conn: sqlite3.Connection, run_id: str, num: int, seq: in
         )
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"run {run_id}: wait {e.correlation_id} already exists") from exc
+    return _HOLDS
 
 
-def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_wait_completed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     cur = conn.execute(
         "UPDATE waits SET status = 'completed' WHERE run_id = ? AND correlation_id = ? "
         "AND status = 'waiting'",
@@ -435,7 +457,7 @@ def _apply_wait_completed(conn: sqlite3.Connection, run_id: str, num: int, seq: 
         _refuse(found is not None, "wait", run_id, e)
 
 
-def _apply_hook_created(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_hook_created(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> int:
     token = str(required_field(e, "token"))
     try:
         conn.execute(
@@ -456,9 +478,10 @@ def _apply_hook_created(conn: sqlite3.Connection, run_id: str, num: int, seq: in
         if "hooks.token" in str(exc):
             raise HookConflict(token) from exc
         raise ConflictError(f"run {run_id}: hook {e.correlation_id} already exists") from exc
+    return _HOLDS
 
 
-def _apply_hook_received(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_hook_received(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     found = conn.execute(
         "SELECT 1 FROM hooks WHERE run_id = ? AND correlation_id = ?",
         (run_id, e.correlation_id),
@@ -467,7 +490,7 @@ def _apply_hook_received(conn: sqlite3.Connection, run_id: str, num: int, seq: i
         raise ConflictError(f"run {run_id}: hook_received for unknown hook {e.correlation_id}")
 
 
-def _apply_hook_disposed(conn: sqlite3.Connection, run_id: str, num: int, seq: int, e: NewEvent) -> None:
+def _apply_hook_disposed(conn: Db, run_id: str, num: int, seq: int, e: NewEvent) -> None:
     cur = conn.execute(
         "UPDATE hooks SET status = 'disposed' WHERE run_id = ? AND correlation_id = ?",
         (run_id, e.correlation_id),
@@ -476,6 +499,7 @@ def _apply_hook_disposed(conn: sqlite3.Connection, run_id: str, num: int, seq: i
         raise ConflictError(f"run {run_id}: hook_disposed for unknown hook {e.correlation_id}")
 
 
-_APPLIERS: dict[str, Callable[[sqlite3.Connection, str, int, int, NewEvent], None]] = {
+# Each returns what it reports to append (_HOLDS, _ENDED), or None.
+_APPLIERS: dict[str, Callable[[Db, str, int, int, NewEvent], int | None]] = {
     t: globals()[f"_apply_{t}"] for t in EVENT_TYPES
 }

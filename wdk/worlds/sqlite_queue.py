@@ -29,7 +29,7 @@ _PRIORITY = "coalesce((SELECT priority FROM runs WHERE id = ?2), ?5)"
 
 
 def enqueue(
-    conn: sqlite3.Connection,
+    conn: sqlite3.Connection | sqlite3.Cursor,
     queue: str,
     key: str,
     payload: bytes,
@@ -61,7 +61,7 @@ def enqueue(
 
 
 def insert_leased(
-    conn: sqlite3.Connection, queue: str, key: str, owner: str, lease_for: float, priority: int = 0
+    conn: sqlite3.Connection | sqlite3.Cursor, queue: str, key: str, owner: str, lease_for: float, priority: int = 0
 ) -> Lease:
     """A new message, leased to `owner` from the start (see World.start_run)."""
     token = _tokens.getrandbits(62)
@@ -172,7 +172,7 @@ def wait_in_line(conn: sqlite3.Connection, queue: str, owner: str, place: Place 
     conn.execute("DELETE FROM limit_line WHERE queue = ? AND expires_at < ?", (queue, now - 60.0))
 
 
-def ack(conn: sqlite3.Connection, lease: Lease, requeue_after: float | None) -> bool:
+def ack(conn: sqlite3.Connection | sqlite3.Cursor, lease: Lease, requeue_after: float | None) -> bool:
     """Delete or keep the leased row; True when it stays (requeued or dirty)."""
     ident = (lease.queue, lease.key, lease.token, lease.owner)
     match = "queue = ? AND key = ? AND token = ? AND owner = ?"

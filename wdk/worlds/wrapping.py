@@ -24,6 +24,8 @@ from wdk.worlds.base import Event, Lease, NewEvent, NewRun, Page, RunInfo, Strea
 
 __all__ = ["PAYLOAD_FIELDS", "PayloadWorld"]
 
+_ABSENT = object()
+
 # The payload field that carries user data, by event type.
 PAYLOAD_FIELDS: dict[str, str] = {
     "run_created": "input",
@@ -134,12 +136,22 @@ class PayloadWorld:
         return await self._load_run(info) or info, created
 
     async def append(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
-        stored: list[NewEvent] | None = None  # copied at the first payload stored otherwise
         may_store = self.may_store
-        for i, e in enumerate(events):
+        for e in events:
             # _field_to_store, inlined: every event of every commit comes here.
             field = PAYLOAD_FIELDS.get(e.type)
-            if field is not None and field in e.payload and may_store(e.payload[field]):
+            if field is not None:
+                value = e.payload.get(field, _ABSENT)
+                if value is not _ABSENT and may_store(value):
+                    return await self._append_stored(run_id, expected_seq, events)
+        return await self.inner.append(run_id, expected_seq, events)  # written as given
+
+    async def _append_stored(self, run_id: str, expected_seq: int, events: Sequence[NewEvent]) -> list[Event]:
+        """`append` of a batch with a payload `store` may change."""
+        stored: list[NewEvent] | None = None  # copied at the first payload stored otherwise
+        for i, e in enumerate(events):
+            field = self._field_to_store(e.type, e.payload)
+            if field is not None:
                 payload = await self._stored(run_id, e.type, e.correlation_id, e.payload, field)
                 if payload is not e.payload:
                     stored = list(events) if stored is None else stored
