@@ -140,9 +140,8 @@ class GroupCommit:
     def _run(self, batch: list[_Op], *, savepoints: bool) -> list[_Outcome] | None:
         """The batch's outcomes once its transaction ended; None: a write failed
         without savepoints among others (all rolled back)."""
-        conn = self.db
-        tx = self.cursor
-        assert tx is not None  # attached with the connection
+        conn, tx = self.conn, self.cursor  # attached: `flush` checked (an attribute, not `db`'s property)
+        assert conn is not None and tx is not None
         outcomes: list[_Outcome] = []
         self.uncommitted.clear()
         try:
