@@ -437,10 +437,10 @@ def test_taken_patches_leave_the_same_list_empty() -> None:
     inst = WorkflowInstance("wrun_p", "workflow//m//flow", flow, created)
     try:
         inst.apply(created)  # live from here on: patched() says True and records a marker
-        pending = inst._new_patches  # what `_collect` holds while it runs
+        pending = inst.new_patches  # what `_collect` holds while it runs
         assert inst.patched("p1")
         assert inst.take_patches() == ["p1"]
-        assert inst._new_patches is pending and pending == []
+        assert inst.new_patches is pending and pending == []
         assert inst.patched("p2") and pending == ["p2"]
     finally:
         inst.close()

@@ -148,8 +148,8 @@ class WorkflowInstance:
         self.active_steps: dict[str, StepCall] = self._active["step"]
         self.active_waits: dict[str, WaitCall] = self._active["wait"]
         self._correlation_id = _CorrelationIds(run_id)
-        self._unrecorded: list[AnyCall] = []  # calls the log does not have yet
-        self._disposals: list[HookCall] = []  # hooks the workflow disposed (take_disposals)
+        self.unrecorded: list[AnyCall] = []  # calls the log does not have yet
+        self.disposals: list[HookCall] = []  # hooks the workflow disposed (take_disposals)
         self._counter = 0
         self.terminal: str | None = None  # run_completed / run_failed / run_cancelled once applied
         self.started = False
@@ -167,14 +167,14 @@ class WorkflowInstance:
         )
         self.loop.instance = self
         self._fn = fn
-        self._task: asyncio.Task[Any] | None = None
+        self.task: asyncio.Task[Any] | None = None
         self._steps = 0  # step calls so far (StepCall.index)
         # Deploys. `history_end`: the last seq of the log as read (before it,
         # the workflow replays; see patched()).
         self.history_end = 0
         self.patches: set[str] = set()  # patch names the log records
         self._patch_decisions: dict[str, bool] = {}
-        self._new_patches: list[str] = []  # patched() said True live: markers to record
+        self.new_patches: list[str] = []  # patched() said True live: markers to record
         self.divergence: NonDeterminismError | None = None  # found by workflow code (deprecate_patch)
         self.blocked = False  # a run_blocked with no run_unblocked after it
         self._retries: dict[str, str] = {}  # a failed step's cid -> its retry's (`wdk retry`)
@@ -196,7 +196,7 @@ class WorkflowInstance:
 
     def _new_call(self, call: C) -> C:
         self.calls[call.correlation_id] = call
-        self._unrecorded.append(call)
+        self.unrecorded.append(call)
         return call
 
     def call_step(
@@ -224,7 +224,7 @@ class WorkflowInstance:
             location = "<unknown>"
         call = StepCall(cid, step_id, location, future=fut, input=encoded, index=self._steps)
         self.calls[cid] = call
-        self._unrecorded.append(call)
+        self.unrecorded.append(call)
         return fut
 
     def reused_result(self, call: StepCall) -> tuple[bool, Any]:
@@ -268,7 +268,7 @@ class WorkflowInstance:
         else:
             decided = True
             self.patches.add(name)
-            self._new_patches.append(name)
+            self.new_patches.append(name)
         self._patch_decisions[name] = decided
         return decided
 
@@ -289,8 +289,8 @@ class WorkflowInstance:
 
     def take_patches(self) -> list[str]:
         """Patches decided True live since the last call: their markers to record."""
-        names = list(self._new_patches)
-        self._new_patches.clear()  # in place: the orchestrator holds the list (`_collect`)
+        names = list(self.new_patches)
+        self.new_patches.clear()  # in place: the orchestrator holds the list (`_collect`)
         return names
 
     def create_hook(self, token: str | None, metadata: dict[str, Any]) -> Hook[Any]:
@@ -302,14 +302,14 @@ class WorkflowInstance:
         elif not isinstance(token, str) or not token:
             raise ValueError(f"a hook token must be a non-empty str, not {token!r}")
         call = self._new_call(HookCall(self._next_id("hook"), token, _caller_location(), metadata=dict(metadata)))
-        hook: Hook[Any] = Hook(token, call.correlation_id, lambda: self._disposals.append(call))
+        hook: Hook[Any] = Hook(token, call.correlation_id, lambda: self.disposals.append(call))
         call.hook = hook
         return hook
 
     def take_disposals(self) -> list[HookCall]:
         """Hooks the workflow disposed (`hook.dispose()`) whose hook_created is
         in the log and whose hook_disposed is not yet."""
-        return [c for c in self._disposals if c.state == CREATED]
+        return [c for c in self.disposals if c.state == CREATED]
 
     def _on_timer(self, handle: asyncio.TimerHandle) -> None:
         if self._sandbox is not None:
@@ -362,19 +362,19 @@ class WorkflowInstance:
             # client, or its signature changed since): the run fails with the
             # error, as if the workflow raised it, rather than retry forever.
             coro = _raise(exc)
-        self._task = self.loop.create_task(coro)
+        self.task = self.loop.create_task(coro)
 
     def _apply_run_started(self, event: AnyEvent) -> None:
         self.started = True
 
     def _apply_created(self, event: AnyEvent, kind: type[C], name: str) -> C:
-        if not self._unrecorded:
+        if not self.unrecorded:
             raise NonDeterminismError(
                 f"run {self.run_id}: the log has a {kind} ({name}) that the workflow code does not make",
                 expected=f"{kind} {name} ({event.correlation_id})",
                 actual="(no call: the workflow is waiting or finished)",
             )
-        call = self._unrecorded[0]
+        call = self.unrecorded[0]
         if call.correlation_id != event.correlation_id or not isinstance(call, kind) or call.name != name:
             raise NonDeterminismError(
                 f"run {self.run_id}: the workflow code made a different call than its history",
@@ -382,7 +382,7 @@ class WorkflowInstance:
                 actual=f"{call.kind} {call.name} ({call.correlation_id})",
                 location=call.location,
             )
-        self._unrecorded.pop(0)
+        self.unrecorded.pop(0)
         call.state = CREATED
         self._active[call.kind][call.correlation_id] = call
         return call
@@ -396,7 +396,7 @@ class WorkflowInstance:
                 return
         # _apply_created's common case, inlined (once per step): the next call
         # the workflow made is this step.
-        unrecorded = self._unrecorded
+        unrecorded = self.unrecorded
         if unrecorded:
             call = unrecorded[0]
             if type(call) is StepCall and call.correlation_id == event.correlation_id and call.name == event.payload.get("step_id"):
@@ -474,8 +474,8 @@ class WorkflowInstance:
 
     def _apply_hook_disposed(self, event: AnyEvent) -> None:
         call = self._finish(event, HookCall)
-        if call in self._disposals:
-            self._disposals.remove(call)
+        if call in self.disposals:
+            self.disposals.remove(call)
         if call.hook is not None:
             call.hook._set_disposed()
 
@@ -501,37 +501,32 @@ class WorkflowInstance:
 
     def take_commands(self) -> list[AnyCall]:
         """Calls made since the last `apply` that the log does not have yet, in order."""
-        return list(self._unrecorded)
-
-    @property
-    def disposing(self) -> bool:
-        """Whether the workflow disposed hooks (take_disposals may have some)."""
-        return bool(self._disposals)
-
-    @property
-    def patching(self) -> bool:
-        """Whether take_patches has something (most of the time it has not)."""
-        return bool(self._new_patches)
-
-    @property
-    def asking(self) -> bool:
-        """Whether any of take_disposals, take_patches, take_commands may have
-        something (a cheap test: after most events, none has)."""
-        return bool(self._unrecorded or self._new_patches or self._disposals)
+        return list(self.unrecorded)
 
     @property
     def done(self) -> bool:
-        return self._task is not None and self._task.done()
+        return self.task is not None and self.task.done()
 
     def outcome(self) -> tuple[bool, Any]:
         """(True, result) or (False, exception) of a finished workflow."""
-        assert self._task is not None and self._task.done()
-        if self._task.cancelled():
+        assert self.task is not None and self.task.done()
+        if self.task.cancelled():
             return False, asyncio.CancelledError("the workflow was cancelled")
-        exc = self._task.exception()
+        exc = self.task.exception()
         if exc is not None:
             return False, exc
-        return True, self._task.result()
+        return True, self.task.result()
+
+    def end_event(self, now: float) -> NewEvent:
+        """The event that records the finished workflow's end: its result, or
+        the error (also when the result cannot be stored)."""
+        ok, value = self.outcome()
+        if ok:
+            try:
+                return NewEvent("run_completed", now, None, {"result": serde.to_builtins(value, "result")})
+            except Exception as exc:
+                value = exc
+        return NewEvent("run_failed", now, None, {"error": serde.encode_error(value)})
 
     @overload
     def pending(self, kind: Literal["step"]) -> list[StepCall]: ...

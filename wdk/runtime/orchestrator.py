@@ -36,9 +36,9 @@ from wdk.runtime.instance import (
     CREATED,
     RETRYING,
     STARTED,
-    AnyCall,
     HookCall,
     StepCall,
+    WaitCall,
     WorkflowInstance,
 )
 from wdk.runtime.limiter import Held
@@ -276,12 +276,7 @@ class Orchestrator:
                     # inline: no task, no wait set, fewer loop iterations.
                     # `cancel_local` cancels this task instead of a step task.
                     running[_INLINE] = this_task  # type: ignore[assignment]
-                    call = to_start[0]
-                    # _run_step, inlined
-                    if call.limits and call.limit_error is None:
-                        finished = [await self._execute_limited(inst, call)]
-                    else:
-                        finished = [await self._execute(inst, call)]
+                    finished = [await self._run_step(inst, to_start[0])]
                     del running[_INLINE]
                     continue
                 for call in to_start:
@@ -365,12 +360,11 @@ class Orchestrator:
                 # or it ended): this execution's outcome must not be recorded.
                 log.warning("wdk: dropped the outcome of %s in run %s: the step moved on", call.name, inst.run_id)
                 continue
-            todo.append(_completion(current, outcome, now))
-        # Read in place (nothing below changes them): no copy per pass. The
-        # three lists are `inst.asking`'s, read here without its property
-        # (a property costs a frame per read: ~3 reads per step).
+            todo.append(outcome.event(current.correlation_id, current.attempt, now))
+        # Read in place (nothing below changes them): no copy per pass. While
+        # the three lists are empty the workflow asked for nothing (after most events).
         steps, waits = inst.active_steps, inst.active_waits
-        unrecorded, patches, disposals = inst._unrecorded, inst._new_patches, inst._disposals
+        unrecorded, patches, disposals = inst.unrecorded, inst.new_patches, inst.disposals
         while True:
             for new in todo:
                 inst.apply_next(new)
@@ -404,34 +398,32 @@ class Orchestrator:
                 for wait in waits.values():
                     if wait.resume_at <= now:
                         todo.append(NewEvent("wait_completed", now, wait.correlation_id))
-            if not todo and inst._task is not None and inst._task.done():  # inst.done, inlined
+            if not todo and inst.task is not None and inst.task.done():  # inst.done without its property's frame
                 # Hooks end with their run: their tokens are free again.
                 todo.extend(NewEvent("hook_disposed", now, c.correlation_id) for c in inst.pending("hook"))
-                todo.append(_terminal(inst, now))
+                todo.append(inst.end_event(now))
             if not todo:
                 return batch, to_start
 
     def _asked(self, inst: WorkflowInstance, now: float) -> list[NewEvent]:
         """The events of what the workflow asked for since the last event applied."""
         # Disposals first: a hook created again under a disposed token follows them.
-        # (inst.disposing and inst.patching, inlined: properties cost a frame each)
-        todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()] if inst._disposals else []
+        todo = [NewEvent("hook_disposed", now, c.correlation_id) for c in inst.take_disposals()] if inst.disposals else []
         # Patch markers before the calls of the branch they chose.
-        if inst._new_patches:
+        if inst.new_patches:
             for name in inst.take_patches():
                 todo.append(NewEvent("patch_recorded", now, None, {"name": name}))
         # take_commands() without its copy (nothing here changes the list),
         # and a step's event made here (one per step: no _created frame).
-        for call in inst._unrecorded:
-            if type(call) is StepCall:
+        for call in inst.unrecorded:
+            if isinstance(call, StepCall):
                 todo.append(NewEvent("step_created", now, call.correlation_id, {"step_id": call.name, "input": call.input}))
             else:
                 todo.append(self._created(call, now))
         return todo
 
-    def _created(self, call: AnyCall, now: float) -> NewEvent:
-        if isinstance(call, StepCall):
-            return NewEvent("step_created", now, call.correlation_id, {"step_id": call.name, "input": call.input})
+    def _created(self, call: WaitCall | HookCall, now: float) -> NewEvent:
+        """A wait's or a hook's creation (a step's is made in `_asked`)."""
         if isinstance(call, HookCall):
             payload: dict[str, Any] = {"token": call.name, "metadata": call.metadata}
             if call.correlation_id in self._hook_conflicts:
@@ -572,20 +564,6 @@ def _ended(events: list[Event]) -> bool:
     return False
 
 
-def _completion(call: StepCall, outcome: Outcome, now: float) -> NewEvent:
-    corr = call.correlation_id
-    if outcome.kind == "completed":
-        return NewEvent("step_completed", now, corr, {"result": outcome.result})
-    if outcome.kind == "retrying":
-        return NewEvent(
-            "step_retrying",
-            now,
-            corr,
-            {"attempt": call.attempt, "error": outcome.error or {}, "retry_at": outcome.retry_at},
-        )
-    return NewEvent("step_failed", now, corr, {"error": outcome.error or {}, "attempt": call.attempt})
-
-
 def _report_end(inst: WorkflowInstance, batch: list[NewEvent]) -> NewEvent | None:
     """The commit just made ended the run: metrics, its span, a log line if it
     failed. The terminal event it committed; None when another writer ended it."""
@@ -597,13 +575,3 @@ def _report_end(inst: WorkflowInstance, batch: list[NewEvent]) -> NewEvent | Non
         end.payload.get("error"),
     )
     return end
-
-
-def _terminal(inst: WorkflowInstance, now: float) -> NewEvent:
-    ok, value = inst.outcome()
-    if ok:
-        try:
-            return NewEvent("run_completed", now, None, {"result": serde.to_builtins(value, "result")})
-        except Exception as exc:
-            value = exc
-    return NewEvent("run_failed", now, None, {"error": serde.encode_error(value)})

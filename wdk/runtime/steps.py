@@ -28,6 +28,7 @@ from wdk.runtime.step_policy import max_attempts, retry_delay, step_timeout
 from wdk.runtime.step_threads import StepThreads
 from wdk.runtime.streams import flush_step_writers
 from wdk.settings import current_settings
+from wdk.worlds.base import NewEvent
 
 
 class Outcome(msgspec.Struct, frozen=True, gc=False):
@@ -39,6 +40,15 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     result: Any = None
     error: dict[str, Any] | None = None
     retry_at: float = 0.0
+
+    def event(self, correlation_id: str, attempt: int, now: float) -> NewEvent:
+        """The event that records this outcome of the step's attempt `attempt`."""
+        if self.kind == "completed":
+            return NewEvent("step_completed", now, correlation_id, {"result": self.result})
+        if self.kind == "retrying":
+            payload = {"attempt": attempt, "error": self.error or {}, "retry_at": self.retry_at}
+            return NewEvent("step_retrying", now, correlation_id, payload)
+        return NewEvent("step_failed", now, correlation_id, {"error": self.error or {}, "attempt": attempt})
 
 
 _threads: StepThreads | None = None

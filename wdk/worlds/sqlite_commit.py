@@ -2,10 +2,10 @@
 
 Every write goes through a group commit: writes requested in the same event
 loop tick run in ONE transaction; a conflict fails only its own caller (the
-batch then runs again with a SAVEPOINT per write, see `flush`). Futures resolve after COMMIT, so nothing a caller
-sees can be lost by a crash (at synchronous=NORMAL: a process crash; FULL: a
-power loss). SQLite is called on the loop thread: a thread hop costs more than
-the query.
+batch then runs again with a SAVEPOINT per write, see `flush`). Futures
+resolve after COMMIT, so nothing a caller sees can be lost by a crash (at
+synchronous=NORMAL: a process crash; FULL: a power loss). SQLite is called
+on the loop thread: a thread hop costs more than the query.
 
 `GroupCommit` also keeps the runs' states its committed appends (and run
 creations) left, so the next append of a run this process drives skips its

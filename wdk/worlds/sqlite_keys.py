@@ -37,6 +37,10 @@ def run_keys(num: str) -> str:
 OTHER_STEP = f"k >> {SEQ_BITS} = ? AND k & {OTHER_IDS} AND correlation_id = ?"
 
 
+NUMBERS_KEPT = 4096
+_NUMBERS: dict[str, int | None] = {}  # call_number's answers by correlation id (a cache)
+
+
 def step_key(num: int, correlation_id: str) -> int | None:
     """The key of the step with this correlation id in run `num` when the id has
     a call number and the step got that number's key; else None (kept by seq)."""
@@ -48,10 +52,6 @@ def step_key(num: int, correlation_id: str) -> int | None:
             _NUMBERS.clear()
         n = _NUMBERS[correlation_id] = call_number(correlation_id)
     return None if n is None else (num << SEQ_BITS) | n
-
-
-NUMBERS_KEPT = 4096
-_NUMBERS: dict[str, int | None] = {}  # call_number's answers by correlation id (a cache)
 
 
 def call_number(correlation_id: str) -> int | None:

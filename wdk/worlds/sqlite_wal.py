@@ -39,29 +39,21 @@ def fill(conn: sqlite3.Connection, path: Path, synchronous: str, pages: int = PA
     page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
     wal = path.with_name(path.name + "-wal")
     try:
-        have = (wal.stat().st_size - WAL_HEADER) // (FRAME_HEADER + page_size)
+        have = max(0, (wal.stat().st_size - WAL_HEADER) // (FRAME_HEADER + page_size))
     except FileNotFoundError:
         have = 0
     if have >= pages:
         return 0
-    written = 0
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA wal_autocheckpoint = 0")  # a checkpoint mid-way would restart the WAL
     try:
         conn.execute("INSERT OR IGNORE INTO wdk_meta (key, value) VALUES (?1, '0')", (KEY,))
-        # One changed row per commit: one frame each (an unchanged row writes none).
-        for n in range(pages - max(have, 0)):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute("UPDATE wdk_meta SET value = ?2 WHERE key = ?1", (KEY, str(n)))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            written += 1
+        # One changed row per commit (autocommit): one frame each (an unchanged row writes none).
+        for n in range(pages - have):
+            conn.execute("UPDATE wdk_meta SET value = ?2 WHERE key = ?1", (KEY, str(n)))
     finally:
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT}")
     # Synced once here (FULL again), and checkpointed so the next commit starts the WAL over.
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return written
+    return pages - have
